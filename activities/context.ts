@@ -1,0 +1,83 @@
+// What every activity shares: the worker's pools, the current workflow id, audit records,
+// and a heartbeat kept alive while one long statement runs.
+import { Context } from '@temporalio/activity';
+import type pg from 'pg';
+import type { Pools } from '../src/db';
+import { classify } from '../src/errors';
+import type { Checksum, StageRecord, TablePlan } from '../src/types';
+import { checksumSql } from '../src/sqlgen';
+
+export interface Deps {
+  pools: Pools;
+}
+
+export function workflowId(): string {
+  return Context.current().info.workflowExecution!.workflowId;
+}
+
+/** Runs `fn`, heartbeating every few seconds so a dead worker is noticed while a statement runs. */
+export async function keepAlive<T>(fn: () => Promise<T>, details?: unknown): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(details), 3000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Wraps an activity body so pg errors become typed failures (transient ones stay retryable). */
+export async function stage<T>(name: string, table: string | undefined, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw classify(err, { stage: name, table });
+  }
+}
+
+export function toChecksum(row: Record<string, unknown>, tp: TablePlan): Checksum {
+  const sums: Record<string, string> = {};
+  for (const c of tp.sumColumns) sums[c] = String(row[`sum_${c}`]);
+  return { rows: Number(row.rows), sums, rowHash: String(row.row_hash) };
+}
+
+export async function checksum(db: pg.ClientBase, tp: TablePlan, table: string): Promise<Checksum> {
+  return toChecksum((await db.query(checksumSql(tp, table))).rows[0], tp);
+}
+
+/** Upserts the audit row of (workflow, table, stage): a retried stage overwrites its own row. */
+export async function audit(
+  db: pg.ClientBase,
+  rec: { schema: string; table: string; stage: string; checksum?: Checksum; ms?: number; details?: unknown },
+): Promise<StageRecord> {
+  const row = (
+    await db.query(
+      `insert into partition_switchover.audit (workflow_id, schema_name, table_name, stage, rows, sums, row_hash, ms, details)
+       values ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::text, $8::int, $9::jsonb)
+       on conflict (workflow_id, schema_name, table_name, stage) do update
+         set rows = excluded.rows, sums = excluded.sums, row_hash = excluded.row_hash, ms = excluded.ms,
+             details = excluded.details, at = now()
+       returning at`,
+      [
+        workflowId(),
+        rec.schema,
+        rec.table,
+        rec.stage,
+        rec.checksum?.rows ?? null,
+        JSON.stringify(rec.checksum?.sums ?? {}),
+        rec.checksum?.rowHash ?? null,
+        rec.ms === undefined ? null : Math.round(rec.ms),
+        JSON.stringify(rec.details ?? {}),
+      ],
+    )
+  ).rows[0];
+  return {
+    stage: rec.stage,
+    table: rec.table,
+    rows: rec.checksum?.rows ?? 0,
+    sums: rec.checksum?.sums ?? {},
+    rowHash: rec.checksum?.rowHash,
+    ms: Math.round(rec.ms ?? 0),
+    at: new Date(row.at).toISOString(),
+  };
+}

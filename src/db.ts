@@ -1,0 +1,76 @@
+// One pg Pool per database target per worker; helpers for transactions and SQL files.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { fail } from './errors';
+
+export type Pools = { get(name: string): pg.Pool; names(): string[]; end(): Promise<void> };
+
+export function createPools(targets: Record<string, string>, max = 8): Pools {
+  const pools = new Map<string, pg.Pool>();
+  return {
+    get(name) {
+      const url = targets[name];
+      if (!url) {
+        throw fail(
+          'UnknownDatabase',
+          `database target "${name}" is not configured on this worker; set DATABASE_URL${name === 'default' ? '' : `_${name.toUpperCase()}`} ` +
+            `(configured: ${Object.keys(targets).join(', ') || 'none'})`,
+          { database: name },
+        );
+      }
+      let pool = pools.get(name);
+      if (!pool) {
+        pool = new pg.Pool({ connectionString: url, max, application_name: 'partition-switchover' });
+        // An idle client that loses its connection must not crash the worker.
+        pool.on('error', (err) => console.error(`pg pool ${name}: ${err.message}`));
+        pools.set(name, pool);
+      }
+      return pool;
+    },
+    names: () => Object.keys(targets),
+    async end() {
+      await Promise.all([...pools.values()].map((p) => p.end()));
+      pools.clear();
+    },
+  };
+}
+
+export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: unknown;
+  try {
+    return await fn(client);
+  } catch (err) {
+    broken = err;
+    throw err;
+  } finally {
+    // A client whose query failed mid-transaction or whose backend died is discarded.
+    client.release(broken instanceof Error ? broken : undefined);
+  }
+}
+
+export async function withTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  return withClient(pool, async (c) => {
+    await c.query(begin);
+    try {
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+const cache = new Map<string, string>();
+/** Static SQL text from `sql/<name>.sql`. */
+export function sqlFile(name: string): string {
+  let text = cache.get(name);
+  if (text === undefined) {
+    text = readFileSync(join(__dirname, '..', 'sql', `${name}.sql`), 'utf8');
+    cache.set(name, text);
+  }
+  return text;
+}

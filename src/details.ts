@@ -1,0 +1,63 @@
+// The markdown an operator reads in the UI's "User Metadata" tab and `temporal workflow metadata`.
+// Pure: the workflow renders it from its own state.
+import type { SwitchoverStatus } from './shared';
+
+const n = (x: number) => x.toLocaleString('en-US');
+
+function eta(seconds: number | null): string {
+  if (seconds === null) return '–';
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  return `${Math.round(seconds / 60)} min`;
+}
+
+export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; namespace: string }): string {
+  const lines: string[] = [`## Switchover: ${s.phase}${s.dryRun ? ' (dry run)' : ''}`, '', `Tables: ${s.tables.join(', ')}`, ''];
+  const progress = Object.values(s.progress);
+  if (progress.length) {
+    lines.push('| table | rows copied | estimated | rows/s | ETA |', '|---|---:|---:|---:|---:|');
+    for (const p of progress) {
+      lines.push(`| ${p.table} | ${n(p.rowsCopied)} | ${n(p.rowsEstimated)} | ${n(p.rowsPerSec)} | ${eta(p.etaSeconds)} |`);
+    }
+    lines.push('');
+  }
+  if (s.verification) {
+    lines.push(`### Verification: ${s.verification.ok ? 'PASSED' : 'FAILED'}`, '');
+    lines.push('| table | legacy rows | partitioned rows | sums (legacy = partitioned) | row hash | result |', '|---|---:|---:|---|---|---|');
+    for (const t of s.verification.tables) {
+      const sums = Object.keys(t.legacy.sums)
+        .map((c) => `${c}: ${t.legacy.sums[c]}${t.legacy.sums[c] === t.partitioned.sums[c] ? '' : ` ≠ ${t.partitioned.sums[c]}`}`)
+        .join('<br>');
+      const hash = t.legacy.rowHash === t.partitioned.rowHash ? t.legacy.rowHash : `${t.legacy.rowHash} ≠ ${t.partitioned.rowHash}`;
+      const result = t.ok ? 'ok' : `MISMATCH in ${t.mismatches.map((m) => m.range).join(', ')}; ids ${t.sampleIds.join(' ')}`;
+      lines.push(`| ${t.table} | ${n(t.legacy.rows)} | ${n(t.partitioned.rows)} | ${sums || '–'} | ${hash} | ${result} |`);
+    }
+    lines.push('');
+  }
+  if (s.approval.state === 'waiting') {
+    const ns = ctx.namespace === 'default' ? '' : ` --namespace ${ctx.namespace}`;
+    lines.push(
+      '### Waiting for approval',
+      '',
+      s.approval.approvers.length ? `Approvers: ${s.approval.approvers.join(', ')}` : 'Any operator may approve.',
+      '',
+      'Approve:',
+      '```',
+      `temporal workflow signal${ns} --workflow-id ${ctx.workflowId} --name approve --input '{"by":"<you>","comment":"verified"}'`,
+      '```',
+      'Reject (rolls back):',
+      '```',
+      `temporal workflow signal${ns} --workflow-id ${ctx.workflowId} --name reject --input '{"by":"<you>","reason":"..."}'`,
+      '```',
+      '',
+    );
+  } else if (s.approval.state === 'approved') {
+    lines.push(`Approved by ${s.approval.by}${s.approval.comment ? `: ${s.approval.comment}` : ''}`, '');
+  } else if (s.approval.state === 'rejected') {
+    lines.push(`Rejected by ${s.approval.by}${s.approval.reason ? `: ${s.approval.reason}` : ''}`, '');
+  }
+  const cut = Object.values(s.cutover);
+  if (cut.length) lines.push(`Cutover lock held: ${cut.map((c) => `${c.table} ${c.lockMs.toFixed(1)} ms`).join(', ')}`, '');
+  if (s.rollback) lines.push(`Rollback ${s.rollback.workflowId}: ${s.rollback.state}${s.rollback.message ? ` (${s.rollback.message})` : ''}`, '');
+  if (s.error) lines.push(`**Error:** ${s.error}`, '');
+  return lines.join('\n');
+}

@@ -1,0 +1,60 @@
+// Our failure types. Each is thrown as an ApplicationFailure whose message tells the operator
+// what is wrong and what to do; `details` carry table, stage and sample ids for tools.
+import { ApplicationFailure } from '@temporalio/common';
+
+export const FAILURE_TYPES = {
+  InvalidInput: 'The workflow input is invalid; fix the named field and start again. Nothing was changed.',
+  UnsupportedSchema: 'The table cannot be migrated safely as it is; the message says why and what to change.',
+  UnknownDatabase: 'The input names a database target the worker has no DATABASE_URL_<NAME> for.',
+  TableBusy: 'Another switchover holds this table; wait for it, or roll it back.',
+  ParityMismatch: 'Verification found rows that differ between the legacy and partitioned tables.',
+  ApprovalRejected: 'An approver rejected the cutover; the switchover was rolled back.',
+  ApprovalTimedOut: 'Nobody approved within approval.timeout.',
+  PermissionDenied: 'The worker\'s database role lacks a privilege the stage needs.',
+  StateConflict: 'The database is not in the state this stage expects; read the message before retrying.',
+} as const;
+export type FailureType = keyof typeof FAILURE_TYPES;
+
+export function fail(type: FailureType, message: string, details?: Record<string, unknown>): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, details: details ? [details] : undefined });
+}
+
+// SQLSTATEs that a retry can cure: connection loss, lock timeout, serialization, deadlock, shutdown.
+const TRANSIENT = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);
+const NODE_TRANSIENT = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
+
+/** Whether an error from `pg` is worth retrying (the activity's retry policy then backs off). */
+export function isTransient(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  if (code && (TRANSIENT.has(code) || NODE_TRANSIENT.has(code))) return true;
+  const msg = String((err as Error)?.message ?? '');
+  return /Connection terminated|connection ended|terminating connection|Client has encountered a connection error/i.test(msg);
+}
+
+/** Turns a pg error into a typed failure: transient ones stay retryable, permanent ones do not. */
+export function classify(err: unknown, context: { stage: string; table?: string }): unknown {
+  if (err instanceof ApplicationFailure) return err;
+  const e = err as { code?: string; message?: string };
+  const where = `${context.stage}${context.table ? ` of ${context.table}` : ''}`;
+  if (isTransient(err)) {
+    return ApplicationFailure.create({
+      type: 'Transient',
+      message: `${where}: ${e.message} (SQLSTATE ${e.code ?? 'n/a'}); retrying with backoff`,
+      nonRetryable: false,
+      cause: err as Error,
+    });
+  }
+  if (e.code === '42501') {
+    return fail('PermissionDenied', `${where}: ${e.message}. Grant the worker's role the privilege, then start again.`, {
+      ...context,
+      sqlstate: e.code,
+    });
+  }
+  if (e.code && /^(42|23|22|0A)/.test(e.code)) {
+    return fail('StateConflict', `${where}: ${e.message} (SQLSTATE ${e.code}). The database is unchanged by this failed statement.`, {
+      ...context,
+      sqlstate: e.code,
+    });
+  }
+  return err;
+}

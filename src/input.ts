@@ -1,0 +1,92 @@
+// The switchover input, validated with zod. Imported by workflows (deterministic: no I/O here),
+// the client scripts and the activities, so everyone agrees on defaults.
+import { z } from 'zod';
+
+// A plain PostgreSQL identifier: we still quote every identifier, but refusing anything else
+// up front means a name carrying SQL never reaches the database at all.
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, underscore; at most 63 chars)');
+
+export const INTERVALS = ['day', 'week', 'month', 'quarter', 'year'] as const;
+export type Interval = (typeof INTERVALS)[number];
+
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration like "90s", "30m", "24h" or "2d"');
+
+export const tableSpec = z.strictObject({
+  table: identifier,
+  partitionKey: identifier,
+  interval: z.enum(INTERVALS),
+  /** Columns summed as checksums at each stage; default: the table's money-like columns. */
+  sumColumns: z.array(identifier).optional(),
+});
+export type TableSpec = z.infer<typeof tableSpec>;
+
+export const approvalSpec = z.strictObject({
+  required: z.boolean().default(true),
+  timeout: duration.default('24h'),
+  approvers: z.array(z.string().min(1)).default([]),
+  onTimeout: z.enum(['rollback', 'fail']).default('rollback'),
+});
+
+export const throttleSpec = z.strictObject({
+  /** Pause after each batch of a copy stream. */
+  pauseMs: z.number().int().min(0).max(60000).default(0),
+  /** Copy streams per table (disjoint key ranges copied at once). */
+  parallelism: z.number().int().min(1).max(16).default(2),
+});
+
+export const switchoverInput = z
+  .strictObject({
+    tables: z.array(tableSpec).min(1, 'must list at least one table'),
+    schema: identifier.default('public'),
+    database: identifier.default('default'),
+    batchSize: z.number().int().positive().max(1_000_000).default(10000),
+    dryRun: z.boolean().default(false),
+    mode: z.enum(['switchover', 'cleanup']).default('switchover'),
+    approval: approvalSpec.default(() => approvalSpec.parse({})),
+    backup: z.enum(['table', 'none']).default('table'),
+    /** Partitions created beyond the current date, so inserts dated in the coming periods work. */
+    premake: z.number().int().min(1).max(1000).default(6),
+    /** Also create a DEFAULT partition that catches rows outside every range. */
+    defaultPartition: z.boolean().default(false),
+    throttle: throttleSpec.default(() => throttleSpec.parse({})),
+    /** Cutover: lock_timeout per attempt; attempts are retried with backoff by Temporal. */
+    lockTimeoutMs: z.number().int().min(10).max(60000).default(2000),
+  })
+  .superRefine((v, ctx) => {
+    const seen = new Set<string>();
+    v.tables.forEach((t, i) => {
+      if (seen.has(t.table)) {
+        ctx.addIssue({ code: 'custom', path: ['tables', i, 'table'], message: `table "${t.table}" is listed twice` });
+      }
+      seen.add(t.table);
+    });
+  });
+
+export type SwitchoverInput = z.infer<typeof switchoverInput>;
+export type SwitchoverInputRaw = z.input<typeof switchoverInput>;
+
+export const rollbackInput = z
+  .strictObject({
+    switchoverWorkflowId: z.string().min(1).optional(),
+    tables: z.array(tableSpec).min(1).optional(),
+    schema: identifier.default('public'),
+    database: identifier.default('default'),
+    /** Also restore each table's rows from its backup table (only when one exists). */
+    restoreBackup: z.boolean().default(false),
+  })
+  .refine((v) => v.switchoverWorkflowId || v.tables, {
+    message: 'give either switchoverWorkflowId or tables',
+    path: ['switchoverWorkflowId'],
+  });
+export type RollbackInput = z.infer<typeof rollbackInput>;
+
+/** Formats a zod error so its message names each offending field, e.g. `tables.0.interval: ...`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((i) => `${i.path.length ? i.path.join('.') : '(input)'}: ${i.message}`)
+    .join('; ');
+}

@@ -1,0 +1,110 @@
+// Partition ranges: pure date arithmetic in UTC, shared by preflight, the maintenance workflow and tests.
+import type { Interval } from './input';
+
+export interface PartitionRange {
+  /** Suffix of the partition's name, e.g. `p202401`. */
+  suffix: string;
+  /** Inclusive lower bound, `YYYY-MM-DD`. */
+  from: string;
+  /** Exclusive upper bound, `YYYY-MM-DD`. */
+  to: string;
+}
+
+export const MAX_PARTITIONS = 5000;
+
+function parse(day: string): Date {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error(`not a YYYY-MM-DD date: ${day}`);
+  return new Date(`${day}T00:00:00Z`);
+}
+
+export function isoDay(d: Date): string {
+  return d.toISOString().slice(0, 10);
+}
+
+/** The start of the period holding `d` (weeks start on Monday). */
+export function floorTo(d: Date, interval: Interval): Date {
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  switch (interval) {
+    case 'day':
+      return new Date(Date.UTC(y, m, d.getUTCDate()));
+    case 'week': {
+      const day = new Date(Date.UTC(y, m, d.getUTCDate()));
+      const sinceMonday = (day.getUTCDay() + 6) % 7;
+      return new Date(day.getTime() - sinceMonday * 86400000);
+    }
+    case 'month':
+      return new Date(Date.UTC(y, m, 1));
+    case 'quarter':
+      return new Date(Date.UTC(y, m - (m % 3), 1));
+    case 'year':
+      return new Date(Date.UTC(y, 0, 1));
+  }
+}
+
+export function addIntervals(d: Date, interval: Interval, n: number): Date {
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  const day = d.getUTCDate();
+  switch (interval) {
+    case 'day':
+      return new Date(Date.UTC(y, m, day + n));
+    case 'week':
+      return new Date(Date.UTC(y, m, day + 7 * n));
+    case 'month':
+      return new Date(Date.UTC(y, m + n, day));
+    case 'quarter':
+      return new Date(Date.UTC(y, m + 3 * n, day));
+    case 'year':
+      return new Date(Date.UTC(y + n, m, day));
+  }
+}
+
+export function suffixFor(start: Date, interval: Interval): string {
+  const ymd = isoDay(start).replace(/-/g, '');
+  switch (interval) {
+    case 'day':
+    case 'week':
+      return `p${ymd}`;
+    case 'month':
+      return `p${ymd.slice(0, 6)}`;
+    case 'quarter':
+      return `p${ymd.slice(0, 4)}q${Math.floor(start.getUTCMonth() / 3) + 1}`;
+    case 'year':
+      return `p${ymd.slice(0, 4)}`;
+  }
+}
+
+/**
+ * Ranges covering [min, max] of the data and on through `today` plus `premake` further periods.
+ * An empty table (min/max null) gets the current period plus the premade ones.
+ */
+export function partitionRanges(opts: {
+  min: string | null;
+  max: string | null;
+  today: string;
+  interval: Interval;
+  premake: number;
+}): PartitionRange[] {
+  const { interval } = opts;
+  const today = parse(opts.today);
+  const first = floorTo(opts.min ? parse(opts.min) : today, interval);
+  const lastData = opts.max ? parse(opts.max) : today;
+  const last = floorTo(lastData > today ? lastData : today, interval);
+  const end = addIntervals(last, interval, opts.premake + 1);
+  const ranges: PartitionRange[] = [];
+  for (let start = first; start < end; start = addIntervals(start, interval, 1)) {
+    if (ranges.length >= MAX_PARTITIONS) {
+      throw new Error(
+        `more than ${MAX_PARTITIONS} ${interval} partitions would be needed from ${isoDay(first)} to ${isoDay(end)}; choose a coarser interval`,
+      );
+    }
+    ranges.push({ suffix: suffixFor(start, interval), from: isoDay(start), to: isoDay(addIntervals(start, interval, 1)) });
+  }
+  return ranges;
+}
+
+/** `<table>_<suffix>`, with the table part shortened so the name fits PostgreSQL's 63 bytes. */
+export function partitionName(table: string, suffix: string): string {
+  return `${table.slice(0, 62 - suffix.length)}_${suffix}`;
+}

@@ -1,0 +1,300 @@
+// SQL rendering: small pure functions from a TablePlan to statements. Every identifier goes
+// through the driver's escapeIdentifier and every literal through escapeLiteral; values that
+// change per call are `$n` parameters. Tests pin the output as exact strings.
+import { escapeIdentifier as ident, escapeLiteral as literal } from 'pg';
+import type { TablePlan, KeyType } from './types';
+import { partitionName, type PartitionRange } from './partitions';
+
+export { ident, literal };
+
+export function qname(schema: string, name: string): string {
+  return `${ident(schema)}.${ident(name)}`;
+}
+
+const list = (cols: string[], prefix = '') => cols.map((c) => prefix + ident(c)).join(', ');
+
+/** Bound literal for a partition range, typed like the key (timestamptz bounds are UTC midnights). */
+export function boundLiteral(day: string, keyType: KeyType): string {
+  switch (keyType) {
+    case 'date':
+      return literal(day);
+    case 'timestamp':
+      return literal(`${day} 00:00:00`);
+    case 'timestamptz':
+      return literal(`${day} 00:00:00+00`);
+  }
+}
+
+export function createPartitionedTableSql(tp: TablePlan): string {
+  return (
+    `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, tp.names.partitioned)} ` +
+    `(LIKE ${qname(tp.schema, tp.table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED ` +
+    `INCLUDING COMMENTS INCLUDING STORAGE INCLUDING COMPRESSION) PARTITION BY RANGE (${ident(tp.partitionKey)})`
+  );
+}
+
+export function primaryKeySql(tp: TablePlan): string {
+  return (
+    `ALTER TABLE ${qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${ident(tp.names.pkTempConstraint)} ` +
+    `PRIMARY KEY (${list(tp.partitionedKey)})`
+  );
+}
+
+export function partitionSql(tp: TablePlan, parent: string, p: PartitionRange): string {
+  return (
+    `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, partitionNameFor(tp, p))} PARTITION OF ${qname(tp.schema, parent)} ` +
+    `FOR VALUES FROM (${boundLiteral(p.from, tp.keyType)}) TO (${boundLiteral(p.to, tp.keyType)})`
+  );
+}
+
+export function partitionNameFor(tp: TablePlan, p: PartitionRange): string {
+  return partitionName(tp.table, p.suffix);
+}
+
+export function defaultPartitionSql(tp: TablePlan, parent: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, `${tp.table.slice(0, 55)}_default`)} PARTITION OF ${qname(tp.schema, parent)} DEFAULT`;
+}
+
+/**
+ * Trigger function that keeps `target` equal to the table it fires on: a delete removes the
+ * row, an update that changes the key removes the old row first (so a partition-key change
+ * moves the row), and every insert or update is an upsert on the target's key.
+ */
+export function syncFunctionSql(opts: {
+  schema: string;
+  fn: string;
+  target: string;
+  columns: string[];
+  key: string[];
+  overridingSystemValue?: boolean;
+}): string {
+  const { schema, fn, target, columns, key } = opts;
+  const t = qname(schema, target);
+  const match = key.map((k) => `${ident(k)} = OLD.${ident(k)}`).join(' AND ');
+  const rest = columns.filter((c) => !key.includes(c));
+  const onConflict = rest.length
+    ? `DO UPDATE SET ${rest.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`
+    : 'DO NOTHING';
+  return [
+    `CREATE OR REPLACE FUNCTION ${qname(schema, fn)}() RETURNS trigger LANGUAGE plpgsql AS $ps$`,
+    `BEGIN`,
+    `  IF TG_OP = 'DELETE' THEN`,
+    `    DELETE FROM ${t} WHERE ${match};`,
+    `    RETURN OLD;`,
+    `  END IF;`,
+    `  IF TG_OP = 'UPDATE' AND (${list(key, 'OLD.')}) IS DISTINCT FROM (${list(key, 'NEW.')}) THEN`,
+    `    DELETE FROM ${t} WHERE ${match};`,
+    `  END IF;`,
+    `  INSERT INTO ${t} (${list(columns)})${opts.overridingSystemValue ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES (${list(columns, 'NEW.')})`,
+    `    ON CONFLICT (${list(key)}) ${onConflict};`,
+    `  RETURN NEW;`,
+    `END`,
+    `$ps$`,
+  ].join('\n');
+}
+
+export function triggerSql(schema: string, table: string, trigger: string, fn: string): string {
+  return (
+    `CREATE OR REPLACE TRIGGER ${ident(trigger)} AFTER INSERT OR UPDATE OR DELETE ON ${qname(schema, table)} ` +
+    `FOR EACH ROW EXECUTE FUNCTION ${qname(schema, fn)}()`
+  );
+}
+
+/** Dual-write: legacy table → partitioned copy, matched on the partitioned key. */
+export function dualWriteSql(tp: TablePlan): string[] {
+  return [
+    syncFunctionSql({
+      schema: tp.schema,
+      fn: tp.names.syncFunction,
+      target: tp.names.partitioned,
+      columns: tp.insertColumns,
+      key: tp.partitionedKey,
+    }),
+    triggerSql(tp.schema, tp.table, tp.names.syncTrigger, tp.names.syncFunction),
+  ];
+}
+
+/** Mirror after cutover: the partitioned table (now `<table>`) → `<table>_legacy`, matched on the legacy key. */
+export function mirrorSql(tp: TablePlan): string[] {
+  return [
+    syncFunctionSql({
+      schema: tp.schema,
+      fn: tp.names.mirrorFunction,
+      target: tp.names.legacy,
+      columns: tp.insertColumns,
+      key: tp.primaryKey,
+      overridingSystemValue: tp.columns.some((c) => c.identity === 'a'),
+    }),
+    triggerSql(tp.schema, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
+  ];
+}
+
+export function dropSyncSql(tp: TablePlan, on: string, trigger: string, fn: string): string[] {
+  return [`DROP TRIGGER IF EXISTS ${ident(trigger)} ON ${qname(tp.schema, on)}`, `DROP FUNCTION IF EXISTS ${qname(tp.schema, fn)}()`];
+}
+
+/** `$1::type` placeholders for the key columns, numbered from `start`. */
+function typedParams(tp: TablePlan, cols: string[], start: number): string {
+  return cols.map((c, i) => `$${start + i}::${columnType(tp, c)}`).join(', ');
+}
+
+export function columnType(tp: TablePlan, col: string): string {
+  const c = tp.columns.find((x) => x.name === col);
+  if (!c) throw new Error(`column ${col} is not in ${tp.table}`);
+  return c.type;
+}
+
+/**
+ * One copy batch: the next `limit` rows after the cursor, in key order, locked FOR SHARE so a
+ * concurrent update or delete waits for the batch to commit (then the dual-write trigger applies
+ * it on top); ON CONFLICT DO NOTHING keeps a newer version the trigger already wrote. Params:
+ * cursor values (when `withCursor`), then lo/hi of the split column (when bounded), then limit.
+ */
+export function copyBatchSql(tp: TablePlan, opts: { withCursor: boolean; lo: boolean; hi: boolean }): string {
+  const where: string[] = [];
+  let n = 1;
+  if (opts.withCursor) {
+    where.push(`(${list(tp.primaryKey)}) > (${typedParams(tp, tp.primaryKey, n)})`);
+    n += tp.primaryKey.length;
+  }
+  const split = tp.splitColumn;
+  if (opts.lo && split) where.push(`${ident(split)} >= $${n++}::${columnType(tp, split)}`);
+  if (opts.hi && split) where.push(`${ident(split)} < $${n++}::${columnType(tp, split)}`);
+  const cols = list(tp.insertColumns);
+  const order = list(tp.primaryKey);
+  return [
+    `WITH batch AS (`,
+    `  SELECT ${cols} FROM ${qname(tp.schema, tp.table)}`,
+    where.length ? `  WHERE ${where.join(' AND ')}` : null,
+    `  ORDER BY ${order} LIMIT $${n} FOR SHARE`,
+    `), ins AS (`,
+    `  INSERT INTO ${qname(tp.schema, tp.names.partitioned)} (${cols}) SELECT ${cols} FROM batch ON CONFLICT DO NOTHING RETURNING 1`,
+    `)`,
+    `SELECT (SELECT count(*) FROM batch)::int AS rows, (SELECT count(*) FROM ins)::int AS inserted,`,
+    `  (SELECT json_build_array(${tp.primaryKey.map((k) => `${ident(k)}::text`).join(', ')}) FROM batch ORDER BY ${list(tp.primaryKey)} DESC LIMIT 1) AS last`,
+  ]
+    .filter((l) => l !== null)
+    .join('\n');
+}
+
+/** SQL expression giving the start of the period a row's key falls in, as YYYY-MM-DD (UTC session). */
+export function rangeExpr(tp: TablePlan): string {
+  return `to_char(date_trunc(${literal(tp.interval)}, ${ident(tp.partitionKey)}), 'YYYY-MM-DD')`;
+}
+
+export function rowHashExpr(tp: TablePlan): string {
+  return `hash_record_extended(ROW(${list(tp.columns.map((c) => c.name))}), 0)`;
+}
+
+/** Per-range row count, sums of the money columns and the sum of every row's hash. */
+export function checksumByRangeSql(tp: TablePlan, table: string): string {
+  const sums = tp.sumColumns.map((c) => `coalesce(sum(${ident(c)}), 0)::text AS ${ident(`sum_${c}`)}`);
+  return [
+    `SELECT ${rangeExpr(tp)} AS range, count(*)::bigint AS rows,`,
+    sums.length ? `  ${sums.join(', ')},` : null,
+    `  coalesce(sum(${rowHashExpr(tp)}), 0)::text AS row_hash`,
+    `FROM ${qname(tp.schema, table)} GROUP BY 1 ORDER BY 1`,
+  ]
+    .filter((l) => l !== null)
+    .join('\n');
+}
+
+/** Whole-table checksum (stage records): rows, sums, row hash. */
+export function checksumSql(tp: TablePlan, table: string): string {
+  const sums = tp.sumColumns.map((c) => `coalesce(sum(${ident(c)}), 0)::text AS ${ident(`sum_${c}`)}`);
+  return [
+    `SELECT count(*)::bigint AS rows,`,
+    sums.length ? `  ${sums.join(', ')},` : null,
+    `  coalesce(sum(${rowHashExpr(tp)}), 0)::text AS row_hash`,
+    `FROM ${qname(tp.schema, table)}`,
+  ]
+    .filter((l) => l !== null)
+    .join('\n');
+}
+
+/** Ids of rows that differ between legacy and partitioned within one range ($1 from, $2 to). */
+export function diffIdsSql(tp: TablePlan): string {
+  const keyCols = tp.partitionedKey;
+  const side = (table: string) =>
+    `SELECT ${list(keyCols)}, ${rowHashExpr(tp)} AS h FROM ${qname(tp.schema, table)} ` +
+    `WHERE ${rangeExpr(tp)} = $1`;
+  const id = `concat_ws(',', ${tp.primaryKey.map((k) => `coalesce(l.${ident(k)}, p.${ident(k)})::text`).join(', ')})`;
+  return (
+    `SELECT DISTINCT ${id} AS id FROM (${side(tp.table)}) l FULL JOIN (${side(tp.names.partitioned)}) p ` +
+    `USING (${list(keyCols)}) WHERE l.h IS DISTINCT FROM p.h ORDER BY 1 LIMIT 10`
+  );
+}
+
+/** Renames that make the partitioned table take the table's place (reversed by rollback). */
+export function swapRenames(tp: TablePlan, direction: 'cutover' | 'rollback'): string[] {
+  const t = tp.schema;
+  const rename = (from: string, to: string) => `ALTER TABLE ${qname(t, from)} RENAME TO ${ident(to)}`;
+  const renameIdx = (from: string, to: string) => `ALTER INDEX ${qname(t, from)} RENAME TO ${ident(to)}`;
+  const legacyIdx = (name: string) => `${name.slice(0, 56)}_legacy`;
+  if (direction === 'cutover') {
+    return [
+      rename(tp.table, tp.names.legacy),
+      rename(tp.names.partitioned, tp.table),
+      ...tp.indexes.map((i) => renameIdx(i.name, legacyIdx(i.name))),
+      ...tp.indexes.map((i) => renameIdx(i.tempName, i.name)),
+    ];
+  }
+  return [
+    rename(tp.table, tp.names.partitioned),
+    rename(tp.names.legacy, tp.table),
+    ...tp.indexes.map((i) => renameIdx(i.name, i.tempName)),
+    ...tp.indexes.map((i) => renameIdx(legacyIdx(i.name), i.name)),
+  ];
+}
+
+export function sequenceOwnershipSql(tp: TablePlan, ownerTable: string): string[] {
+  return tp.sequences.map(
+    (s) => `ALTER SEQUENCE ${qname(tp.schema, s.sequence)} OWNED BY ${qname(tp.schema, ownerTable)}.${ident(s.column)}`,
+  );
+}
+
+/** The cutover transaction's statements after the lock is taken. */
+export function cutoverSql(tp: TablePlan): string[] {
+  return [
+    ...dropSyncSql(tp, tp.table, tp.names.syncTrigger, tp.names.syncFunction),
+    ...swapRenames(tp, 'cutover'),
+    ...sequenceOwnershipSql(tp, tp.table),
+    ...mirrorSql(tp),
+  ];
+}
+
+export function lockSql(tp: TablePlan, tables: string[], timeoutMs: number): string[] {
+  return [
+    `SET LOCAL lock_timeout = ${literal(`${timeoutMs}ms`)}`,
+    `LOCK TABLE ${tables.map((x) => qname(tp.schema, x)).join(', ')} IN ACCESS EXCLUSIVE MODE`,
+  ];
+}
+
+/** After cutover: names back, mirror off, sequences home, partitioned copy dropped. */
+export function rollbackAfterCutoverSql(tp: TablePlan): string[] {
+  return [
+    ...dropSyncSql(tp, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
+    ...swapRenames(tp, 'rollback'),
+    ...sequenceOwnershipSql(tp, tp.table),
+    `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.partitioned)}`,
+  ];
+}
+
+export function rollbackBeforeCutoverSql(tp: TablePlan): string[] {
+  return [
+    ...dropSyncSql(tp, tp.table, tp.names.syncTrigger, tp.names.syncFunction),
+    `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.partitioned)}`,
+  ];
+}
+
+export function cleanupSql(tp: TablePlan): string[] {
+  return [
+    ...dropSyncSql(tp, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
+    `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.legacy)}`,
+    `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.backup)}`,
+  ];
+}
+
+export function backupSql(tp: TablePlan): string {
+  return `CREATE TABLE ${qname(tp.schema, tp.names.backup)} AS SELECT * FROM ${qname(tp.schema, tp.table)}`;
+}

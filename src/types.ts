@@ -1,0 +1,153 @@
+// Plain data passed between workflow and activities (recorded in history: no secrets here).
+import type { Interval } from './input';
+import type { PartitionRange } from './partitions';
+
+export type KeyType = 'date' | 'timestamp' | 'timestamptz';
+
+export interface ColumnInfo {
+  name: string;
+  /** format_type(), e.g. `bigint`, `timestamp with time zone`. */
+  type: string;
+  notNull: boolean;
+  /** GENERATED ALWAYS AS (...) STORED: never inserted, computed on both sides. */
+  generated: boolean;
+  /** '' plain, 'a' GENERATED ALWAYS AS IDENTITY, 'd' BY DEFAULT AS IDENTITY. */
+  identity: '' | 'a' | 'd';
+}
+
+export interface IndexPlan {
+  /** Index on the legacy table. */
+  name: string;
+  /** Name it has on the partitioned table until cutover swaps the names. */
+  tempName: string;
+  /** CREATE INDEX statement for the partitioned table. */
+  createSql: string;
+  isPrimary: boolean;
+}
+
+export interface TableNames {
+  partitioned: string;
+  legacy: string;
+  backup: string;
+  syncFunction: string;
+  syncTrigger: string;
+  mirrorFunction: string;
+  mirrorTrigger: string;
+  pkConstraint: string;
+  pkTempConstraint: string;
+}
+
+export interface TablePlan {
+  schema: string;
+  table: string;
+  partitionKey: string;
+  interval: Interval;
+  keyType: KeyType;
+  names: TableNames;
+  columns: ColumnInfo[];
+  /** Columns written by copy and triggers (all but generated ones), in table order. */
+  insertColumns: string[];
+  primaryKey: string[];
+  /** Primary key of the partitioned table: the legacy key plus the partition key. */
+  partitionedKey: string[];
+  /** Set when the first key column is an integer: copy streams split its range. */
+  splitColumn: string | null;
+  splitRange: { min: string; max: string } | null;
+  rowsEstimated: number;
+  dataRange: { min: string | null; max: string | null };
+  partitions: PartitionRange[];
+  defaultPartition: boolean;
+  sumColumns: string[];
+  indexes: IndexPlan[];
+  /** Sequences owned by a column of the table (serial): ownership moves at cutover. */
+  sequences: { sequence: string; column: string }[];
+  /** Outgoing foreign keys, re-created on the partitioned table. */
+  foreignKeys: { name: string; definition: string }[];
+  /** The table's ACL (aclitem text), re-granted on the partitioned table. */
+  acl: string[];
+  comment: string | null;
+  warnings: string[];
+}
+
+export interface Plan {
+  schema: string;
+  database: string;
+  today: string;
+  tables: TablePlan[];
+  /** Every statement per stage and table, for the dry-run report. */
+  sql: Record<string, Record<string, string[]>>;
+}
+
+export interface Checksum {
+  rows: number;
+  sums: Record<string, string>;
+  /** sum of hash_record_extended over every row, as text (numeric). */
+  rowHash: string;
+}
+
+export interface StageRecord {
+  stage: string;
+  table: string;
+  rows: number;
+  sums: Record<string, string>;
+  rowHash?: string;
+  ms: number;
+  at: string;
+}
+
+export interface RangeMismatch {
+  range: string;
+  legacy: Checksum;
+  partitioned: Checksum;
+}
+
+export interface TableVerification {
+  table: string;
+  ok: boolean;
+  legacy: Checksum;
+  partitioned: Checksum;
+  ranges: number;
+  mismatches: RangeMismatch[];
+  sampleIds: string[];
+  ms: number;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  tables: TableVerification[];
+}
+
+export interface CopyStream {
+  table: string;
+  stream: number;
+  /** Bounds on the split column (inclusive lo, exclusive hi); null means unbounded. */
+  lo: string | null;
+  hi: string | null;
+}
+
+export interface CopyProgress {
+  table: string;
+  stream: number;
+  rowsCopied: number;
+  rowsPerSec: number;
+  /** Keyset position: values of the primary key of the last row copied. */
+  cursor: string[] | null;
+  done: boolean;
+}
+
+export interface CopyResult {
+  table: string;
+  stream: number;
+  rowsCopied: number;
+  batches: number;
+  resumedFrom: string[] | null;
+  ms: number;
+}
+
+export interface CutoverResult {
+  table: string;
+  lockMs: number;
+  attempts: number;
+  alreadyDone: boolean;
+  at: string;
+}

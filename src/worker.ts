@@ -1,0 +1,92 @@
+// The worker: one pg Pool per database target, every activity, the workflows of workflows/index.ts.
+// Configured by DATABASE_URL[_<NAME>] and the standard Temporal client variables.
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { createActivities } from '../activities';
+import { databaseTargets, taskQueue } from './config';
+import { createPools, type Pools } from './db';
+import { SEARCH_ATTRIBUTES } from './shared';
+
+/** Whether the namespace has our search attributes; prints the commands to add them when not. */
+export async function checkSearchAttributes(connection: NativeConnection, namespace: string, log = console.warn): Promise<boolean> {
+  try {
+    const res = await connection.operatorService.listSearchAttributes({ namespace });
+    const have = { ...res.customAttributes, ...res.systemAttributes };
+    const missing = SEARCH_ATTRIBUTES.filter((a) => !(a.name in have));
+    if (!missing.length) return true;
+    log(
+      `Search attributes missing in namespace ${namespace}; workflows run without them. To add them:\n` +
+        missing.map((a) => `  temporal operator search-attribute create --namespace ${namespace} --name ${a.name} --type ${a.type}`).join('\n'),
+    );
+    return false;
+  } catch (err) {
+    log(`Could not list search attributes (${(err as Error).message}); workflows run without them.`);
+    return false;
+  }
+}
+
+export interface StartedWorker {
+  worker: Worker;
+  pools: Pools;
+  /** Runs until shutdown (SIGINT/SIGTERM or worker.shutdown()), then closes the pools. */
+  run(): Promise<void>;
+}
+
+export async function createWorker(opts: {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue?: string;
+  targets?: Record<string, string>;
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  identity?: string;
+  log?: (msg: string) => void;
+}): Promise<StartedWorker> {
+  const namespace = opts.namespace ?? 'default';
+  const pools = createPools(opts.targets ?? databaseTargets());
+  const searchAttributes = await checkSearchAttributes(opts.connection, namespace, opts.log);
+  const worker = await Worker.create({
+    connection: opts.connection,
+    namespace,
+    taskQueue: opts.taskQueue ?? taskQueue(),
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    activities: createActivities({ pools, searchAttributes }),
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    // On SIGTERM, running activities get this long to finish their batch; the rest are retried elsewhere.
+    shutdownGraceTime: '20s',
+  });
+  return {
+    worker,
+    pools,
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        await pools.end();
+      }
+    },
+  };
+}
+
+async function run() {
+  const config = loadClientConnectConfig();
+  const address = process.env.TEMPORAL_ADDRESS ?? config.connectionOptions.address ?? 'localhost:7233';
+  const namespace = process.env.TEMPORAL_NAMESPACE ?? config.namespace ?? 'default';
+  const targets = databaseTargets();
+  if (!Object.keys(targets).length) {
+    throw new Error('no database configured: set DATABASE_URL (target "default") and optionally DATABASE_URL_<NAME>');
+  }
+  const connection = await NativeConnection.connect({ ...config.connectionOptions, address });
+  const w = await createWorker({ connection, namespace });
+  console.log(
+    `partition-switchover worker on ${address}, namespace ${namespace}, task queue ${taskQueue()}, databases: ${Object.keys(targets).join(', ')}`,
+  );
+  await w.run();
+  await connection.close();
+}
+
+if (require.main === module) {
+  run().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

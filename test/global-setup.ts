@@ -1,0 +1,33 @@
+// Starts one real Temporal dev server (the project's CLI) for the whole run and bundles the
+// workflow code once; each test file then runs its own worker on its own task queue and database.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { devServerExecutable } from '../src/temporal-cli';
+import { SwitchoverPhase, SwitchoverTables } from '../src/shared';
+
+export default async function globalSetup() {
+  const executable = devServerExecutable();
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      ...(executable ? { executable } : {}),
+      searchAttributes: [SwitchoverPhase, SwitchoverTables],
+      uiPort: 18233 + Math.floor(Math.random() * 1000),
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+  (globalThis as Record<string, unknown>).__TEMPORAL_ENV__ = env;
+  const dir = mkdtempSync(join(tmpdir(), 'ps-test-'));
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger });
+  const codePath = join(dir, 'workflow-bundle.js');
+  writeFileSync(codePath, code);
+  process.env.PS_TEST_TEMPORAL_ADDRESS = env.address;
+  process.env.PS_TEST_WORKFLOW_BUNDLE = codePath;
+  process.env.PS_TEST_TEMPORAL_CLI = executable?.path ?? '';
+  process.env.PS_TEST_DIR = dir;
+}
+
+const noop = () => undefined;
+const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };

@@ -1,0 +1,119 @@
+// Test helpers: a fresh database per test file, a worker on its own task queue against the
+// run's real Temporal dev server, and the Temporal CLI for end-to-end checks.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { createWorker, type StartedWorker } from '../src/worker';
+
+export const ADMIN_URL = process.env.PS_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export function dbUrl(name: string): string {
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export interface TestDb {
+  name: string;
+  url: string;
+  pool: pg.Pool;
+  drop(): Promise<void>;
+}
+
+export async function createTestDb(prefix = 'ps_test'): Promise<TestDb> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const pool = new pg.Pool({ connectionString: dbUrl(name), max: 4 });
+  return {
+    name,
+    url: dbUrl(name),
+    pool,
+    async drop() {
+      await pool.end();
+      const a = new pg.Client({ connectionString: ADMIN_URL });
+      await a.connect();
+      await a.query(`drop database if exists ${name} with (force)`);
+      await a.end();
+    },
+  };
+}
+
+export function temporalAddress(): string {
+  const a = process.env.PS_TEST_TEMPORAL_ADDRESS;
+  if (!a) throw new Error('PS_TEST_TEMPORAL_ADDRESS unset: run through jest (test/global-setup.ts starts the dev server)');
+  return a;
+}
+
+export interface TestWorker {
+  client: Client;
+  taskQueue: string;
+  started: StartedWorker;
+  stop(): Promise<void>;
+}
+
+/** A worker of ours on a fresh task queue, running in this process until stop(). */
+export async function startTestWorker(targets: Record<string, string>, taskQueue = `ps-${randomBytes(4).toString('hex')}`): Promise<TestWorker> {
+  const nativeConnection = await NativeConnection.connect({ address: temporalAddress() });
+  const started = await createWorker({
+    connection: nativeConnection,
+    taskQueue,
+    targets,
+    workflowBundle: { codePath: process.env.PS_TEST_WORKFLOW_BUNDLE! },
+    log: () => undefined,
+  });
+  const running = started.run();
+  const connection = await Connection.connect({ address: temporalAddress() });
+  const client = new Client({ connection });
+  return {
+    client,
+    taskQueue,
+    started,
+    async stop() {
+      if (started.worker.getState() === 'RUNNING') started.worker.shutdown();
+      await running;
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+const run = promisify(execFile);
+/** Runs the project's Temporal CLI against the test server; returns stdout. */
+export async function temporalCli(args: string[]): Promise<string> {
+  const bin = process.env.PS_TEST_TEMPORAL_CLI;
+  if (!bin) throw new Error('the Temporal CLI is not provisioned (scripts/temporal.sh --ensure)');
+  const { stdout } = await run(bin, [...args, '--address', temporalAddress()], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+/** Polls `fn` until it returns a truthy value or the timeout passes. */
+export async function waitFor<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs = 60000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** A canonical dump of a table's rows (ordered by the given key) for exact comparisons. */
+export async function tableRows(pool: pg.Pool, table: string, orderBy = 'id'): Promise<string[]> {
+  const r = await pool.query(`select t::text as row from ${table} t order by ${orderBy}`);
+  return r.rows.map((x) => x.row as string);
+}

@@ -1,0 +1,3 @@
+// Every workflow type: the worker, the replay tests and outside tools load workflow code from here.
+export { switchover } from './switchover';
+export { rollback } from './rollback';

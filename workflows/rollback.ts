@@ -1,0 +1,71 @@
+// The rollback: puts every table of a switchover back to a plain table under its own name,
+// from whatever state the database is in. Each step is idempotent, so running it twice, or
+// again after a crash, ends in the same state.
+import { ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { describeIssues, rollbackInput } from '../src/input';
+import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables, type SwitchoverStatus } from '../src/shared';
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
+});
+
+export interface RollbackReport {
+  tables: { table: string; from: string; restoredRows: number | null }[];
+  /** Tables named in the input for which no switchover was recorded. */
+  nothingToDo: string[];
+}
+
+export async function rollback(raw: unknown): Promise<RollbackReport> {
+  const parsed = rollbackInput.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw ApplicationFailure.create({
+      type: 'InvalidInput',
+      message: `invalid rollback input: ${describeIssues(parsed.error)}. Nothing was changed.`,
+      nonRetryable: true,
+    });
+  }
+  const input = parsed.data;
+  const names = input.tables?.map((t) => t.table) ?? [];
+  const state: SwitchoverStatus = {
+    phase: 'rolling_back',
+    tables: names,
+    dryRun: false,
+    progress: {},
+    stages: [],
+    approval: { state: 'not_required' },
+    ignoredSignals: [],
+    cutover: {},
+  };
+  setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
+  const searchAttributes = (await acts.capabilities()).searchAttributes;
+  const phase = (p: 'rolling_back' | 'rolled_back' | 'failed', note: string) => {
+    state.phase = p;
+    if (searchAttributes) upsertSearchAttributes([{ key: SwitchoverPhase, value: p }, { key: SwitchoverTables, value: state.tables }]);
+    setCurrentDetails(`## Rollback: ${p}\n\nTables: ${state.tables.join(', ') || '(none recorded)'}\n\n${note}`);
+  };
+
+  const plans = await acts.loadPlans(input.database, input.schema, {
+    workflowId: input.switchoverWorkflowId,
+    tables: input.tables ? names : undefined,
+  });
+  state.tables = plans.map((p) => p.table);
+  phase('rolling_back', input.switchoverWorkflowId ? `Compensating switchover ${input.switchoverWorkflowId}.` : 'Compensating by table.');
+  const report: RollbackReport = { tables: [], nothingToDo: names.filter((n) => !plans.some((p) => p.table === n)) };
+  // Reverse order: undo the last table touched first.
+  for (const tp of [...plans].reverse()) {
+    const r = await acts.rollbackTable.executeWithOptions(
+      {
+        startToCloseTimeout: '10 minutes',
+        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
+        summary: `rollback ${tp.table}: back to a plain table${input.restoreBackup ? ', restore from backup' : ''}`,
+      },
+      [input.database, tp, { restoreBackup: input.restoreBackup, lockTimeoutMs: 2000 }],
+    );
+    report.tables.push(r);
+  }
+  if (plans.length) await acts.releaseClaims(input.database, input.schema, plans.map((p) => p.table));
+  phase('rolled_back', report.tables.map((t) => `- ${t.table}: plain again (was ${t.from})`).join('\n'));
+  return report;
+}

@@ -1,0 +1,398 @@
+// The switchover: preflight → backup → prepare → triggers → copy → verify → await approval →
+// cutover. Orchestration only: every side effect is an activity. Any failure after side effects
+// began runs the rollback workflow as compensation (a child that outlives this one).
+import {
+  ActivityOptions,
+  ApplicationFailure,
+  RetryPolicy,
+  CancellationScope,
+  ParentClosePolicy,
+  condition,
+  executeChild,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { TablePlan, CopyResult, CutoverResult, Plan, StageRecord, TableVerification } from '../src/types';
+import { describeIssues, switchoverInput, type SwitchoverInput } from '../src/input';
+import {
+  DESCRIPTIONS,
+  SwitchoverPhase,
+  SwitchoverTables,
+  approveSignal,
+  progressSignal,
+  rejectSignal,
+  statusQuery,
+  type Phase,
+  type SwitchoverStatus,
+} from '../src/shared';
+import { renderDetails } from '../src/details';
+import { copyStreamsFor, durationMs, errorMessage } from './util';
+import type { RollbackReport } from './rollback';
+
+const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
+const shortOpts: ActivityOptions = { startToCloseTimeout: '5 minutes', retry };
+/** Long stages heartbeat (each copy batch, or every 3 s while one statement runs). */
+const longOpts: ActivityOptions = { startToCloseTimeout: '24 hours', heartbeatTimeout: '20s', retry };
+/** Cutover: each attempt waits at most lock_timeout for its lock; Temporal backs off between attempts. */
+const cutoverOpts: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '15s', maximumAttempts: 20 },
+};
+const acts = proxyActivities<Activities>(shortOpts);
+const longActs = proxyActivities<Activities>(longOpts);
+
+/** Options with a summary naming the stage, table and range, so the history reads as a log. */
+function opts(summary: string, base: ActivityOptions): ActivityOptions {
+  return { ...base, summary };
+}
+
+export interface TableReport {
+  table: string;
+  partitionsCreated: number;
+  stages: StageRecord[];
+  copy: { rows: number; ms: number; streams: CopyResult[] };
+  verification?: TableVerification;
+  cutover?: CutoverResult;
+}
+
+export interface SwitchoverReport {
+  workflowId: string;
+  outcome: 'done' | 'dry_run' | 'rejected' | 'timed_out' | 'cleaned';
+  database: string;
+  schema: string;
+  tables: TableReport[];
+  approval: SwitchoverStatus['approval'];
+  phaseMs: Record<string, number>;
+  plan?: Plan;
+  rollback?: RollbackReport;
+}
+
+export async function switchover(raw: unknown): Promise<SwitchoverReport> {
+  const parsed = switchoverInput.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw ApplicationFailure.create({
+      type: 'InvalidInput',
+      message: `invalid switchover input: ${describeIssues(parsed.error)}. Nothing was changed; fix the input and start again.`,
+      nonRetryable: true,
+    });
+  }
+  const input: SwitchoverInput = parsed.data;
+  const info = workflowInfo();
+  const names = input.tables.map((t) => t.table);
+  const state: SwitchoverStatus = {
+    phase: 'preflight',
+    tables: names,
+    dryRun: input.dryRun,
+    progress: {},
+    stages: [],
+    approval: input.approval.required ? { state: 'waiting', since: '', approvers: input.approval.approvers } : { state: 'not_required' },
+    ignoredSignals: [],
+    cutover: {},
+  };
+  const reports = new Map<string, TableReport>();
+  const phaseMs: Record<string, number> = {};
+  const streamProgress = new Map<string, { rows: number; rate: number }>();
+  let phaseStart = Date.now();
+  let decision: 'approved' | 'rejected' | undefined;
+  let searchAttributes = false;
+
+  const refresh = () => setCurrentDetails(renderDetails(state, { workflowId: info.workflowId, namespace: info.namespace }));
+  const setPhase = (phase: Phase) => {
+    phaseMs[state.phase] = (phaseMs[state.phase] ?? 0) + (Date.now() - phaseStart);
+    phaseStart = Date.now();
+    state.phase = phase;
+    if (searchAttributes) upsertSearchAttributes([{ key: SwitchoverPhase, value: phase }]);
+    refresh();
+  };
+
+  setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
+  setHandler(
+    approveSignal,
+    (s) => {
+      if (state.approval.state !== 'waiting' || decision) return void state.ignoredSignals.push(`approve by ${s?.by}: not waiting for approval`);
+      if (!s?.by) return void state.ignoredSignals.push('approve without "by": ignored');
+      if (input.approval.approvers.length && !input.approval.approvers.includes(s.by)) {
+        return void state.ignoredSignals.push(`approve by ${s.by}: not in approval.approvers (${input.approval.approvers.join(', ')})`);
+      }
+      decision = 'approved';
+      state.approval = { state: 'approved', by: s.by, comment: s.comment, at: new Date().toISOString() };
+    },
+    { description: DESCRIPTIONS.approve },
+  );
+  setHandler(
+    rejectSignal,
+    (s) => {
+      if (decision || !['waiting', 'not_required'].includes(state.approval.state)) {
+        return void state.ignoredSignals.push(`reject by ${s?.by}: decision already made`);
+      }
+      if (!s?.by) return void state.ignoredSignals.push('reject without "by": ignored');
+      if (input.approval.approvers.length && !input.approval.approvers.includes(s.by)) {
+        return void state.ignoredSignals.push(`reject by ${s.by}: not in approval.approvers`);
+      }
+      decision = 'rejected';
+      state.approval = { state: 'rejected', by: s.by, reason: s.reason, at: new Date().toISOString() };
+    },
+    { description: DESCRIPTIONS.reject },
+  );
+  setHandler(
+    progressSignal,
+    (p) => {
+      const progress = state.progress[p.table];
+      if (!progress) return;
+      streamProgress.set(`${p.table}/${p.stream}`, { rows: p.rowsCopied, rate: p.done ? 0 : p.rowsPerSec });
+      let rows = 0;
+      let rate = 0;
+      for (const [k, v] of streamProgress) {
+        if (!k.startsWith(`${p.table}/`)) continue;
+        rows += v.rows;
+        rate += v.rate;
+      }
+      progress.rowsCopied = rows;
+      progress.rowsPerSec = rate;
+      progress.etaSeconds = rate > 0 ? Math.max(0, (progress.rowsEstimated - rows) / rate) : null;
+      refresh();
+    },
+    { description: DESCRIPTIONS.progress },
+  );
+
+  searchAttributes = await acts.capabilities().then((c) => c.searchAttributes);
+  if (searchAttributes) {
+    upsertSearchAttributes([
+      { key: SwitchoverTables, value: names },
+      { key: SwitchoverPhase, value: 'preflight' },
+    ]);
+  }
+  refresh();
+
+  if (input.mode === 'cleanup') return cleanup(input, state, setPhase, phaseMs);
+
+  const plan = await acts.preflight(input);
+  state.plan = plan;
+  for (const tp of plan.tables) {
+    reports.set(tp.table, { table: tp.table, partitionsCreated: 0, stages: [], copy: { rows: 0, ms: 0, streams: [] } });
+  }
+  const report = (outcome: SwitchoverReport['outcome'], extra: Partial<SwitchoverReport> = {}): SwitchoverReport => ({
+    workflowId: info.workflowId,
+    outcome,
+    database: input.database,
+    schema: input.schema,
+    tables: [...reports.values()],
+    approval: state.approval,
+    phaseMs,
+    ...extra,
+  });
+  if (input.dryRun) {
+    setPhase('done');
+    return report('dry_run', { plan });
+  }
+
+  const record = (r: StageRecord) => {
+    state.stages.push(r);
+    reports.get(r.table)!.stages.push(r);
+  };
+  const db = input.database;
+  let sideEffects = false;
+  try {
+    await acts.ensureState(db);
+    await acts.claimTables(db, plan.tables);
+    sideEffects = true;
+    for (const tp of plan.tables) record(await longActs.recordChecksum(db, tp, 'PRE-FLIGHT', tp.table));
+
+    if (input.backup === 'table') {
+      setPhase('backup');
+      for (const tp of plan.tables) {
+        record(await longActs.backupTable.executeWithOptions(opts(`backup ${tp.table} → ${tp.names.backup}`, longOpts), [db, tp]));
+      }
+    }
+
+    setPhase('prepare');
+    for (const tp of plan.tables) {
+      const first = tp.partitions[0];
+      const last = tp.partitions[tp.partitions.length - 1];
+      const r = await longActs.prepareTable.executeWithOptions(
+        opts(`prepare ${tp.table}_partitioned: ${tp.partitions.length} ${tp.interval} partitions ${first.from}..${last.to}`, longOpts),
+        [db, tp],
+      );
+      reports.get(tp.table)!.partitionsCreated = r.partitions;
+    }
+
+    setPhase('triggers');
+    for (const tp of plan.tables) {
+      await acts.installTriggers.executeWithOptions(opts(`triggers ${tp.table}: dual-write to ${tp.names.partitioned}`, shortOpts), [db, tp]);
+    }
+
+    setPhase('copy');
+    for (const tp of plan.tables) {
+      state.progress[tp.table] = { table: tp.table, rowsCopied: 0, rowsEstimated: tp.rowsEstimated, rowsPerSec: 0, etaSeconds: null };
+    }
+    refresh();
+    for (const tp of plan.tables) {
+      const t0 = Date.now();
+      const streams = copyStreamsFor(tp, input.throttle.parallelism);
+      const results = await Promise.all(
+        streams.map((s) =>
+          longActs.copyRange.executeWithOptions(
+            opts(`copy ${tp.table} ${tp.splitColumn ?? 'key'} ${s.lo ?? 'start'}..${s.hi ?? 'end'} (stream ${s.stream + 1}/${streams.length})`, longOpts),
+            [db, tp, s, { batchSize: input.batchSize, pauseMs: input.throttle.pauseMs, estimatedRows: Math.ceil(tp.rowsEstimated / streams.length) }],
+          ),
+        ),
+      );
+      const rows = results.reduce((a, r) => a + r.rowsCopied, 0);
+      reports.get(tp.table)!.copy = { rows, ms: Date.now() - t0, streams: results };
+      const p = state.progress[tp.table];
+      p.rowsCopied = rows;
+      p.rowsPerSec = 0;
+      p.etaSeconds = 0;
+      refresh();
+    }
+
+    setPhase('verify');
+    const verification: TableVerification[] = [];
+    for (const tp of plan.tables) {
+      const v = await longActs.verifyTable.executeWithOptions(
+        opts(`verify ${tp.table}: counts, sums and row hashes per ${tp.interval}`, longOpts),
+        [db, tp],
+      );
+      verification.push(v);
+      reports.get(tp.table)!.verification = v;
+      record({ stage: 'PRE-MIGRATION', table: tp.table, rows: v.legacy.rows, sums: v.legacy.sums, rowHash: v.legacy.rowHash, ms: v.ms, at: new Date().toISOString() });
+      record({ stage: 'POST-MIGRATION', table: tp.table, rows: v.partitioned.rows, sums: v.partitioned.sums, rowHash: v.partitioned.rowHash, ms: v.ms, at: new Date().toISOString() });
+    }
+    state.verification = { ok: verification.every((v) => v.ok), tables: verification };
+    refresh();
+    const bad = verification.filter((v) => !v.ok);
+    if (bad.length) {
+      throw ApplicationFailure.create({
+        type: 'ParityMismatch',
+        message:
+          `verification failed: ${bad.map((v) => `${v.table} differs in ${v.mismatches.map((m) => m.range).join(', ')} (ids ${v.sampleIds.join(', ')})`).join('; ')}. ` +
+          `The legacy table is untouched and authoritative; compare those rows, then start again.`,
+        nonRetryable: true,
+        details: [{ stage: 'verify', tables: bad.map((v) => ({ table: v.table, ranges: v.mismatches.map((m) => m.range), sampleIds: v.sampleIds })) }],
+      });
+    }
+
+    if (input.approval.required) {
+      state.approval = { state: 'waiting', since: new Date().toISOString(), approvers: input.approval.approvers };
+      setPhase('awaiting_approval');
+      const decided = await condition(() => decision !== undefined, durationMs(input.approval.timeout));
+      if (!decided) {
+        state.approval = { state: 'timed_out', at: new Date().toISOString() };
+        if (input.approval.onTimeout === 'fail') {
+          setPhase('failed');
+          throw ApplicationFailure.create({
+            type: 'ApprovalTimedOut',
+            message:
+              `nobody approved within ${input.approval.timeout}; the switchover stopped before cutover. The dual-write triggers and ` +
+              `${plan.tables.map((t) => t.names.partitioned).join(', ')} are still in place: run the rollback workflow to remove them.`,
+            nonRetryable: true,
+          });
+        }
+        const rb = await compensate(input, state, setPhase, 'approval timed out');
+        return report('timed_out', { rollback: rb });
+      }
+      await acts.recordEvent(db, input.schema, names[0], 'APPROVAL', { ...state.approval });
+      if (decision === 'rejected') {
+        const rb = await compensate(input, state, setPhase, 'rejected');
+        return report('rejected', { rollback: rb });
+      }
+    }
+
+    setPhase('cutover');
+    for (const tp of plan.tables) {
+      const c = await acts.cutoverTable.executeWithOptions(
+        opts(`cutover ${tp.table}: rename to ${tp.names.legacy}, ${tp.names.partitioned} → ${tp.table}, mirror on`, cutoverOpts),
+        [db, tp, input.lockTimeoutMs],
+      );
+      state.cutover[tp.table] = c;
+      reports.get(tp.table)!.cutover = c;
+    }
+    setPhase('done');
+    return report('done');
+  } catch (err) {
+    state.error = errorMessage(err);
+    if (!sideEffects) {
+      setPhase('failed');
+      throw err;
+    }
+    const rb = await compensate(input, state, setPhase, `failed in ${state.phase}`);
+    const outcome = rb.ok ? `rollback ${rb.workflowId} completed: ${rb.tables.map((t) => `${t.table} back to plain (was ${t.from})`).join(', ')}` : `rollback ${rb.workflowId} FAILED: ${rb.error}`;
+    setPhase('failed');
+    throw ApplicationFailure.create({
+      type: (err as ApplicationFailure).type ?? 'SwitchoverFailed',
+      message: `${state.error}. ${outcome}.`,
+      nonRetryable: true,
+      cause: err as Error,
+      details: [{ rollback: rb }],
+    });
+  }
+}
+
+/** Runs the rollback workflow as a child that outlives this one, even if this one is cancelled. */
+async function compensate(
+  input: SwitchoverInput,
+  state: SwitchoverStatus,
+  setPhase: (p: Phase) => void,
+  why: string,
+): Promise<RollbackReport & { workflowId: string; ok: boolean; error?: string }> {
+  const info = workflowInfo();
+  const workflowId = `${info.workflowId}-rollback`;
+  state.rollback = { workflowId, state: 'running', message: why };
+  setPhase('rolling_back');
+  return CancellationScope.nonCancellable(async () => {
+    try {
+      const r: RollbackReport = await executeChild('rollback', {
+        args: [{ switchoverWorkflowId: info.workflowId, database: input.database, schema: input.schema }],
+        workflowId,
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+      state.rollback = { workflowId, state: 'completed', message: why };
+      setPhase('rolled_back');
+      return { ...r, workflowId, ok: true };
+    } catch (err) {
+      state.rollback = { workflowId, state: 'failed', message: errorMessage(err) };
+      return { tables: [], nothingToDo: [], workflowId, ok: false, error: errorMessage(err) };
+    }
+  });
+}
+
+async function cleanup(
+  input: SwitchoverInput,
+  state: SwitchoverStatus,
+  setPhase: (p: Phase) => void,
+  phaseMs: Record<string, number>,
+): Promise<SwitchoverReport> {
+  setPhase('cleanup');
+  const names = input.tables.map((t) => t.table);
+  const plans: TablePlan[] = await acts.loadPlans(input.database, input.schema, { tables: names });
+  const missing = names.filter((n) => !plans.some((p) => p.table === n));
+  if (missing.length) {
+    setPhase('failed');
+    throw ApplicationFailure.create({
+      type: 'StateConflict',
+      message: `cleanup: no switchover is recorded for ${missing.join(', ')} in database "${input.database}"; nothing was changed.`,
+      nonRetryable: true,
+    });
+  }
+  for (const tp of plans) {
+    await acts.cleanupTable.executeWithOptions(opts(`cleanup ${tp.table}: drop mirror, ${tp.names.legacy}, ${tp.names.backup}`, shortOpts), [
+      input.database,
+      tp,
+    ]);
+  }
+  await acts.releaseClaims(input.database, input.schema, names);
+  setPhase('done');
+  return {
+    workflowId: workflowInfo().workflowId,
+    outcome: 'cleaned',
+    database: input.database,
+    schema: input.schema,
+    tables: plans.map((tp) => ({ table: tp.table, partitionsCreated: 0, stages: [], copy: { rows: 0, ms: 0, streams: [] } })),
+    approval: state.approval,
+    phaseMs,
+  };
+}
