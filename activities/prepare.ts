@@ -1,7 +1,7 @@
 // Backup, prepare (partitioned table, partitions, keys, indexes, FKs, grants) and dual-write
 // triggers. Each runs in one transaction with its audit row, so a retry finds it done.
 import type pg from 'pg';
-import { withTx } from '../src/db';
+import { sqlFile, withTx } from '../src/db';
 import { fail } from '../src/errors';
 import { prepareSql } from './preflight';
 import * as sql from '../src/sqlgen';
@@ -9,11 +9,7 @@ import type { StageRecord, TablePlan } from '../src/types';
 import { audit, checksum, Deps, keepAlive, stage, workflowId } from './context';
 
 export async function relations(c: pg.ClientBase, schema: string, names: string[]): Promise<Map<string, string>> {
-  const rows = (await c.query(
-    `select c.relname as name, c.relkind::text as relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where n.nspname = $1::text and c.relname = any($2::text[])`,
-    [schema, names],
-  )).rows;
+  const rows = (await c.query(sqlFile('catalog/relations'), [schema, names])).rows;
   return new Map(rows.map((r) => [r.name as string, r.relkind as string]));
 }
 
