@@ -4,7 +4,8 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { statusQuery, type SwitchoverStatus } from '../src/shared';
 import { NativeConnection } from '@temporalio/worker';
 import { createWorker, type StartedWorker } from '../src/worker';
 
@@ -58,17 +59,23 @@ export interface TestWorker {
 }
 
 /** A worker of ours on a fresh task queue, running in this process until stop(). */
-export async function startTestWorker(targets: Record<string, string>, taskQueue = `ps-${randomBytes(4).toString('hex')}`): Promise<TestWorker> {
-  const nativeConnection = await NativeConnection.connect({ address: temporalAddress() });
+export async function startTestWorker(
+  targets: Record<string, string>,
+  taskQueue = `ps-${randomBytes(4).toString('hex')}`,
+  opts: { wrapActivities?: Parameters<typeof createWorker>[0]['wrapActivities']; address?: string } = {},
+): Promise<TestWorker> {
+  const address = opts.address ?? temporalAddress();
+  const nativeConnection = await NativeConnection.connect({ address });
   const started = await createWorker({
     connection: nativeConnection,
     taskQueue,
     targets,
     workflowBundle: { codePath: process.env.PS_TEST_WORKFLOW_BUNDLE! },
     log: () => undefined,
+    wrapActivities: opts.wrapActivities,
   });
   const running = started.run();
-  const connection = await Connection.connect({ address: temporalAddress() });
+  const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   return {
     client,
@@ -105,12 +112,29 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, what:
       const v = await fn();
       if (v) return v;
     } catch (err) {
+      if (err instanceof FatalWait) throw err;
       last = err;
     }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
+
+/** Waits until the workflow's status query reports `phase`; fails at once if the workflow closed first. */
+export async function waitForPhase(handle: WorkflowHandle, phase: string, timeoutMs = 60000): Promise<SwitchoverStatus> {
+  return waitFor(async () => {
+    const s = await handle.query(statusQuery);
+    if (s.phase === phase) return s;
+    const d = await handle.describe();
+    if (d.status.name !== 'RUNNING') {
+      const failure = await handle.result().then(() => 'completed', (e: Error) => `${e.message}: ${(e.cause as Error)?.message}`);
+      throw new FatalWait(`workflow ${handle.workflowId} closed (${d.status.name}, ${failure}) before phase ${phase}; last phase ${s.phase}`);
+    }
+    return undefined;
+  }, `phase ${phase}`, timeoutMs);
+}
+
+class FatalWait extends Error {}
 
 /** A canonical dump of a table's rows (ordered by the given key) for exact comparisons. */
 export async function tableRows(pool: pg.Pool, table: string, orderBy = 'id'): Promise<string[]> {

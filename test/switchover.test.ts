@@ -3,7 +3,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { seed, DEMO_TABLES } from '../src/seed';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -50,6 +50,27 @@ test('dry run returns the plan and changes nothing', async () => {
   expect(await snapshot()).toEqual(before.rows);
 });
 
+test('rejected switchover ends before cutover and leaves the table plain', async () => {
+  const before = await tableRows(db.pool, 'expenses');
+  const handle = await w.client.workflow.start('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('reject'),
+    args: [{ tables: [{ table: 'expenses', partitionKey: 'occurred_at', interval: 'year' }], approval: { approvers: ['dana'] } }],
+  });
+  await waitForPhase(handle, 'awaiting_approval');
+  await handle.signal(approveSignal, { by: 'mallory' }); // not an approver: ignored
+  await handle.signal(rejectSignal, { by: 'dana', reason: 'wrong interval' });
+  const report: SwitchoverReport = await handle.result();
+  expect(report.outcome).toBe('rejected');
+  expect(report.approval).toMatchObject({ state: 'rejected', by: 'dana', reason: 'wrong interval' });
+  expect(report.tables[0].cutover).toBeUndefined();
+  const status = await handle.query(statusQuery);
+  expect(status.ignoredSignals.join()).toContain('mallory');
+  const kind = await db.pool.query(`select relname, relkind::text from pg_class where relname like 'expenses%' and relkind in ('r', 'p') order by 1`);
+  expect(kind.rows).toEqual([{ relname: 'expenses', relkind: 'r' }]);
+  expect(await tableRows(db.pool, 'expenses')).toEqual(before);
+});
+
 test('approved switchover: tables partitioned under their own names, row for row equal, future inserts accepted', async () => {
   const before = await snapshot();
   const id = uniqueId('approve');
@@ -58,10 +79,7 @@ test('approved switchover: tables partitioned under their own names, row for row
     workflowId: id,
     args: [{ tables: DEMO_TABLES, batchSize: 500 }],
   });
-  const status = await waitFor(async () => {
-    const s = await handle.query(statusQuery);
-    return s.phase === 'awaiting_approval' && s;
-  }, 'awaiting_approval');
+  const status = await waitForPhase(handle, 'awaiting_approval');
   expect(status.verification?.ok).toBe(true);
   expect(status.verification?.tables.map((t) => t.legacy.rows)).toEqual([before.revenues.length, before.expenses.length, before.daily_cash_balances.length]);
   expect(status.stages.map((s) => s.stage)).toEqual(expect.arrayContaining(['PRE-FLIGHT', 'POST-BACKUP', 'PRE-MIGRATION', 'POST-MIGRATION']));
