@@ -1,5 +1,4 @@
 // The switchover end to end on the real dev server and a real database: approval, rejection, dry run.
-import { WorkflowFailedError } from '@temporalio/client';
 import { seed, DEMO_TABLES } from '../src/seed';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
