@@ -9,21 +9,24 @@ import { devServerExecutable } from '../src/temporal-cli';
 import { SwitchoverPhase, SwitchoverTables } from '../src/shared';
 
 export default async function globalSetup() {
-  const executable = devServerExecutable();
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      ...(executable ? { executable } : {}),
-      searchAttributes: [SwitchoverPhase, SwitchoverTables],
-      uiPort: 18233 + Math.floor(Math.random() * 1000),
-      extraArgs: ['--log-level', 'error'],
-    },
-  });
-  (globalThis as Record<string, unknown>).__TEMPORAL_ENV__ = env;
+  // Bundle first: a workflow that does not compile must not leave a dev server behind.
   const dir = mkdtempSync(join(tmpdir(), 'ps-test-'));
   const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger });
   const codePath = join(dir, 'workflow-bundle.js');
   writeFileSync(codePath, code);
+  const executable = devServerExecutable();
+  const uiPort = 18233 + Math.floor(Math.random() * 1000);
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      ...(executable ? { executable } : {}),
+      searchAttributes: [SwitchoverPhase, SwitchoverTables],
+      uiPort,
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+  (globalThis as Record<string, unknown>).__TEMPORAL_ENV__ = env;
   process.env.PS_TEST_TEMPORAL_ADDRESS = env.address;
+  process.env.PS_TEST_TEMPORAL_UI = `http://127.0.0.1:${uiPort}`;
   process.env.PS_TEST_WORKFLOW_BUNDLE = codePath;
   process.env.PS_TEST_TEMPORAL_CLI = executable?.path ?? '';
   process.env.PS_TEST_DIR = dir;
