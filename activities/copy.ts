@@ -5,6 +5,7 @@ import { Context } from '@temporalio/activity';
 import { withClient } from '../src/db';
 import { progressSignal } from '../src/shared';
 import { copyBatchSql } from '../src/sqlgen';
+import { switchoverMetrics } from '../src/metrics';
 import type { CopyProgress, CopyResult, CopyStream, TablePlan } from '../src/types';
 import { Deps, stage, workflowId } from './context';
 
@@ -19,6 +20,9 @@ export function copyActivities({ pools }: Deps) {
       const ctx = Context.current();
       const wf = workflowId();
       const runId = ctx.info.workflowExecution!.runId;
+      const metrics = switchoverMetrics({ table: tp.table, stream: s.stream });
+      metrics.throttlePause.set(opts.pauseMs);
+      metrics.batchSize.set(opts.batchSize);
       return stage('copy', tp.table, () =>
         withClient(pools.get(database), async (c) => {
           const t0 = Date.now();
@@ -38,6 +42,7 @@ export function copyActivities({ pools }: Deps) {
           let lastBucket = -1;
           const report = async (done: boolean) => {
             const rate = (copied - startRows) / Math.max(0.001, (Date.now() - t0) / 1000);
+            metrics.copyRate.set(done ? 0 : rate);
             const bucket = Math.floor((10 * copied) / Math.max(1, opts.estimatedRows));
             if (!done && (bucket === lastBucket || Date.now() - lastSignal < 2000)) return;
             lastSignal = Date.now();
@@ -69,6 +74,7 @@ export function copyActivities({ pools }: Deps) {
                 [wf, runId, tp.table, s.stream, cursor, copied, batches, r.rows === 0],
               );
               await c.query('COMMIT');
+              if (r.inserted > 0) metrics.rowsCopied.add(r.inserted);
               if (r.rows === 0) break;
             } catch (err) {
               await c.query('ROLLBACK').catch(() => undefined);

@@ -9,6 +9,7 @@ import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { audit, Deps, stage } from './context';
 import { auditRow, relations } from './prepare';
+import { switchoverMetrics } from '../src/metrics';
 
 export type TableState = 'plain' | 'prepared' | 'cutover' | 'cleaned' | 'missing';
 
@@ -44,6 +45,7 @@ export function cutoverActivities({ pools }: Deps) {
             for (const s of sql.cutoverSql(tp)) await c.query(s);
             const lockMs = Number(process.hrtime.bigint() - t1) / 1e6;
             await audit(c, { schema: tp.schema, table: tp.table, stage: 'CUTOVER', ms: lockMs, details: { lockMs } });
+            switchoverMetrics({ table: tp.table }).cutoverLock.record(lockMs);
             // COMMIT releases the lock; its duration is counted by the caller's measurement below.
             return { table: tp.table, lockMs, attempts: 1, alreadyDone: false, at: new Date().toISOString() };
           });

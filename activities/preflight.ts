@@ -232,6 +232,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
   const today = (await db.query(`select (now() at time zone 'UTC')::date::text as today`)).rows[0].today as string;
   const tables: TablePlan[] = [];
   const problems: string[] = [];
+  const refused: string[] = [];
   for (const spec of input.tables) {
     const r = await inspectTable(db, input.schema, spec, {
       today,
@@ -239,11 +240,13 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
       defaultPartition: input.defaultPartition,
     });
     problems.push(...r.problems);
+    if (r.problems.length) refused.push(spec.table);
     if (r.plan) tables.push(r.plan);
   }
   if (problems.length) {
     throw fail('UnsupportedSchema', `preflight refused the switchover: ${problems.join('; ')}. Nothing was changed.`, {
       stage: 'preflight',
+      tables: refused,
       problems,
     });
   }

@@ -5,6 +5,7 @@ import { withTx } from '../src/db';
 import { checksumByRangeSql, diffIdsSql } from '../src/sqlgen';
 import type { Checksum, RangeMismatch, TablePlan, TableVerification } from '../src/types';
 import { audit, Deps, keepAlive, stage, toChecksum } from './context';
+import { switchoverMetrics } from '../src/metrics';
 
 /** Adds two decimal strings exactly (numeric sums can carry fractions). */
 export function addDecimal(a: string, b: string): string {
@@ -40,6 +41,8 @@ export function sameChecksum(a: Checksum | undefined, b: Checksum | undefined): 
 export function verifyActivities({ pools }: Deps) {
   return {
     async verifyTable(database: string, tp: TablePlan): Promise<TableVerification> {
+      const metrics = switchoverMetrics({ table: tp.table });
+      metrics.verifyProgress.set(0);
       return stage('verify', tp.table, () =>
         withTx(
           pools.get(database),
@@ -51,6 +54,7 @@ export function verifyActivities({ pools }: Deps) {
                 (await keepAlive(() => c.query(checksumByRangeSql(tp, table)))).rows.map((r) => [r.range as string, toChecksum(r, tp)]),
               );
             const legacy = await byRange(tp.table);
+            metrics.verifyProgress.set(0.5);
             const partitioned = await byRange(tp.names.partitioned);
             const mismatches: RangeMismatch[] = [];
             const empty: Checksum = { rows: 0, sums: {}, rowHash: '0' };
@@ -74,6 +78,8 @@ export function verifyActivities({ pools }: Deps) {
               sampleIds: sampleIds.slice(0, 20),
               ms: Date.now() - t0,
             };
+            metrics.verifyProgress.set(1);
+            metrics.verifyMismatches.set(mismatches.length);
             // Both stages come from the same snapshot, so their counts are comparable.
             await audit(c, { schema: tp.schema, table: tp.table, stage: 'PRE-MIGRATION', checksum: result.legacy, ms: result.ms });
             await audit(c, {

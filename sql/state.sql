@@ -25,21 +25,6 @@ create table if not exists partition_switchover.audit (
   unique (workflow_id, schema_name, table_name, stage)
 );
 
-create or replace view partition_switchover.latest as
-select distinct on (a.workflow_id, a.schema_name, a.table_name)
-  a.workflow_id,
-  a.schema_name,
-  a.table_name,
-  a.stage as phase,
-  (select min(s.at) from partition_switchover.audit s where s.workflow_id = a.workflow_id) as started,
-  (select s.rows from partition_switchover.audit s
-    where s.workflow_id = a.workflow_id and s.table_name = a.table_name and s.stage = 'POST-MIGRATION') as rows_copied,
-  (select s.details ->> 'by' from partition_switchover.audit s
-    where s.workflow_id = a.workflow_id and s.stage = 'APPROVAL' limit 1) as approved_by,
-  a.at as updated
-from partition_switchover.audit a
-order by a.workflow_id, a.schema_name, a.table_name, a.at desc, a.id desc;
-
 -- The copy's exact position per stream, written in the same transaction as each batch, so a
 -- copy retried after a crash resumes after the last committed batch.
 create table if not exists partition_switchover.copy_progress (
@@ -54,3 +39,71 @@ create table if not exists partition_switchover.copy_progress (
   updated_at timestamptz not null default now(),
   primary key (workflow_id, run_id, table_name, stream)
 );
+
+-- The DBA's view: one row per switchover and table (a switchover of a table begins with its
+-- PLAN row; everything recorded for that table until its next PLAN belongs to it, including
+-- rows written by the rollback or cleanup workflows). `phase` is the last step the database
+-- saw; `rows` is the verified row count, or the rows copied so far while the copy runs.
+do $$
+begin
+  -- The first version of this view had other columns, which CREATE OR REPLACE cannot change.
+  if exists (select from pg_attribute where attrelid = to_regclass('partition_switchover.latest') and attname = 'rows_copied') then
+    drop view partition_switchover.latest;
+  end if;
+end $$;
+create or replace view partition_switchover.latest as
+with runs as (
+  select p.id, p.workflow_id, p.schema_name, p.table_name, p.at as started,
+    lead(p.id) over (partition by p.schema_name, p.table_name order by p.id) as next_id
+  from partition_switchover.audit p
+  where p.stage = 'PLAN'
+)
+select
+  r.schema_name,
+  r.table_name,
+  r.workflow_id,
+  case
+    when s.stages @> '{ROLLBACK}' then 'rolled_back'
+    when s.stages @> '{CLEANUP}' then 'cleaned_up'
+    when s.stages @> '{CUTOVER}' then 'cut_over'
+    when ap.state = 'rejected' then 'rejected'
+    when ap.state = 'approved' then 'approved'
+    when s.stages @> '{POST-MIGRATION}' then 'verified'
+    when cp.rows is not null then 'copying'
+    when s.stages @> '{TRIGGERS}' then 'triggers'
+    when s.stages @> '{PREPARED}' then 'prepared'
+    when s.stages @> '{POST-BACKUP}' then 'backed_up'
+    else 'preflight'
+  end as phase,
+  r.started,
+  coalesce(pm.rows, cp.rows) as rows,
+  case when ap.state = 'approved' then ap.by end as approved_by,
+  case when ap.state = 'approved' then ap.at end as approved_at,
+  s.updated
+from runs r
+cross join lateral (
+  select array_agg(a.stage) as stages, max(a.at) as updated
+  from partition_switchover.audit a
+  where a.schema_name = r.schema_name and a.table_name = r.table_name
+    and a.id >= r.id and (r.next_id is null or a.id < r.next_id)
+) s
+left join lateral (
+  select a.rows from partition_switchover.audit a
+  where a.workflow_id = r.workflow_id and a.schema_name = r.schema_name and a.table_name = r.table_name
+    and a.stage = 'POST-MIGRATION'
+) pm on true
+-- The approval is recorded once per switchover (on its first table) and holds for all its tables.
+left join lateral (
+  select a.details ->> 'state' as state, a.details ->> 'by' as by, a.at from partition_switchover.audit a
+  where a.workflow_id = r.workflow_id and a.stage = 'APPROVAL'
+  order by a.id desc limit 1
+) ap on true
+-- Rows copied so far, from the latest run of the workflow (a reset starts a new run).
+left join lateral (
+  select sum(c.rows_copied)::bigint as rows from partition_switchover.copy_progress c
+  where c.workflow_id = r.workflow_id and c.table_name = r.table_name
+    and c.run_id = (select c2.run_id from partition_switchover.copy_progress c2
+                    where c2.workflow_id = r.workflow_id and c2.table_name = r.table_name
+                    order by c2.updated_at desc limit 1)
+  having count(*) > 0
+) cp on true;

@@ -42,11 +42,14 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
       '',
       'Approve:',
       '```',
-      `temporal workflow signal${ns} --workflow-id ${ctx.workflowId} --name approve --input '{"by":"<you>","comment":"verified"}'`,
+      // Two lines (a shell continuation) so the command fits the UI's details panel.
+      `temporal workflow signal${ns} --workflow-id ${ctx.workflowId} \\`,
+      `  --name approve --input '{"by":"<you>","comment":"verified"}'`,
       '```',
       'Reject (rolls back):',
       '```',
-      `temporal workflow signal${ns} --workflow-id ${ctx.workflowId} --name reject --input '{"by":"<you>","reason":"..."}'`,
+      `temporal workflow signal${ns} --workflow-id ${ctx.workflowId} \\`,
+      `  --name reject --input '{"by":"<you>","reason":"..."}'`,
       '```',
       '',
     );

@@ -12,6 +12,13 @@ export const FAILURE_TYPES = {
   ApprovalTimedOut: 'Nobody approved within approval.timeout.',
   PermissionDenied: 'The worker\'s database role lacks a privilege the stage needs.',
   StateConflict: 'The database is not in the state this stage expects; read the message before retrying.',
+  // Thrown retryable (not through fail()): the activity's retry policy backs off and tries again.
+  LockTimeout: 'Cutover could not take its lock within lockTimeoutMs because a long transaction holds the table; retried with backoff.',
+  Transient: 'A database error a retry can cure (connection lost, deadlock, serialization failure); retried with backoff.',
+  // The switchover's own failure after side effects began, when the cause has no type of ours.
+  SwitchoverFailed: 'A stage failed after the switchover changed the database; it was rolled back (the cause says what failed).',
+  RehearsalFailed: 'A rehearsal phase failed on the staging database; the message names the phase, and staging was restored.',
+  RollbackIncomplete: 'The rollback could not put every table back; the message names what is plain again and what failed. Fix the cause and run it again.',
 } as const;
 export type FailureType = keyof typeof FAILURE_TYPES;
 

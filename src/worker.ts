@@ -1,7 +1,8 @@
 // The worker: one pg Pool per database target, every activity, the workflows of workflows/index.ts.
 // Configured by DATABASE_URL[_<NAME>] and the standard Temporal client variables.
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { Duration } from '@temporalio/common';
 import { createActivities } from '../activities';
 import { databaseTargets, taskQueue } from './config';
 import { createPools, type Pools } from './db';
@@ -40,6 +41,10 @@ export async function createWorker(opts: {
   workflowBundle?: WorkerOptions['workflowBundle'];
   identity?: string;
   log?: (msg: string) => void;
+  /** How long running activities get to finish after SIGTERM (default 20s). */
+  shutdownGraceTime?: Duration;
+  /** Activities run at once by this worker (each copy stream holds one database connection). */
+  maxConcurrentActivities?: number;
 }): Promise<StartedWorker> {
   const namespace = opts.namespace ?? 'default';
   const pools = createPools(opts.targets ?? databaseTargets());
@@ -52,7 +57,8 @@ export async function createWorker(opts: {
     activities: createActivities({ pools, searchAttributes }),
     ...(opts.identity ? { identity: opts.identity } : {}),
     // On SIGTERM, running activities get this long to finish their batch; the rest are retried elsewhere.
-    shutdownGraceTime: '20s',
+    shutdownGraceTime: opts.shutdownGraceTime ?? '20s',
+    ...(opts.maxConcurrentActivities ? { maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities } : {}),
   });
   return {
     worker,
@@ -67,7 +73,21 @@ export async function createWorker(opts: {
   };
 }
 
+/**
+ * Process-wide SDK runtime, installed once before any connection: Prometheus metrics (the SDK's
+ * and ours, src/metrics.ts) at PROMETHEUS_BIND_ADDRESS, and the default shutdown signals, on which
+ * Worker.run() drains: new tasks stop, running activities get the grace time, then it returns.
+ */
+export function installRuntime(env: NodeJS.ProcessEnv = process.env): void {
+  const bindAddress = env.PROMETHEUS_BIND_ADDRESS;
+  Runtime.install({
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    ...(bindAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress } } } } : {}),
+  });
+}
+
 async function run() {
+  installRuntime();
   const config = loadClientConnectConfig();
   const address = process.env.TEMPORAL_ADDRESS ?? config.connectionOptions.address ?? 'localhost:7233';
   const namespace = process.env.TEMPORAL_NAMESPACE ?? config.namespace ?? 'default';
@@ -76,12 +96,21 @@ async function run() {
     throw new Error('no database configured: set DATABASE_URL (target "default") and optionally DATABASE_URL_<NAME>');
   }
   const connection = await NativeConnection.connect({ ...config.connectionOptions, address });
-  const w = await createWorker({ connection, namespace });
+  const w = await createWorker({
+    connection,
+    namespace,
+    // A workflow bundle built ahead of time (bundleWorkflowCode) makes the worker start in a second.
+    ...(process.env.WORKFLOW_BUNDLE ? { workflowBundle: { codePath: process.env.WORKFLOW_BUNDLE } } : {}),
+    ...(process.env.WORKER_SHUTDOWN_GRACE_TIME ? { shutdownGraceTime: process.env.WORKER_SHUTDOWN_GRACE_TIME as Duration } : {}),
+    ...(process.env.MAX_CONCURRENT_ACTIVITIES ? { maxConcurrentActivities: Number(process.env.MAX_CONCURRENT_ACTIVITIES) } : {}),
+  });
   console.log(
-    `partition-switchover worker on ${address}, namespace ${namespace}, task queue ${taskQueue()}, databases: ${Object.keys(targets).join(', ')}`,
+    `partition-switchover worker ${w.worker.options.identity} on ${address}, namespace ${namespace}, task queue ${taskQueue()}, ` +
+      `databases: ${Object.keys(targets).join(', ')}${process.env.PROMETHEUS_BIND_ADDRESS ? `, metrics at http://${process.env.PROMETHEUS_BIND_ADDRESS}/metrics` : ''}`,
   );
   await w.run();
   await connection.close();
+  console.log('partition-switchover worker stopped');
 }
 
 if (require.main === module) {

@@ -6,10 +6,11 @@ import type { Activities } from '../activities';
 import { describeIssues, rollbackInput } from '../src/input';
 import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables, type SwitchoverStatus } from '../src/shared';
 
-const acts = proxyActivities<Activities>({
+const actOpts = {
   startToCloseTimeout: '10 minutes',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
-});
+} as const;
+const acts = proxyActivities<Activities>(actOpts);
 
 export interface RollbackReport {
   tables: { table: string; from: string; restoredRows: number | null }[];
@@ -39,17 +40,19 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
     cutover: {},
   };
   setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
-  const searchAttributes = (await acts.capabilities()).searchAttributes;
+  const what = input.switchoverWorkflowId ?? names.join(', ');
+  const searchAttributes = (await acts.capabilities.executeWithOptions({ ...actOpts, summary: `rollback ${what}: worker capabilities` }, [])).searchAttributes;
   const phase = (p: 'rolling_back' | 'rolled_back' | 'failed', note: string) => {
     state.phase = p;
     if (searchAttributes) upsertSearchAttributes([{ key: SwitchoverPhase, value: p }, { key: SwitchoverTables, value: state.tables }]);
     setCurrentDetails(`## Rollback: ${p}\n\nTables: ${state.tables.join(', ') || '(none recorded)'}\n\n${note}`);
   };
 
-  const plans = await acts.loadPlans(input.database, input.schema, {
-    workflowId: input.switchoverWorkflowId,
-    tables: input.tables ? names : undefined,
-  });
+  const plans = await acts.loadPlans.executeWithOptions({ ...actOpts, summary: `rollback ${what}: load recorded plans` }, [
+    input.database,
+    input.schema,
+    { workflowId: input.switchoverWorkflowId, tables: input.tables ? names : undefined },
+  ]);
   state.tables = plans.map((p) => p.table);
   phase('rolling_back', input.switchoverWorkflowId ? `Compensating switchover ${input.switchoverWorkflowId}.` : 'Compensating by table.');
   const report: RollbackReport = { tables: [], nothingToDo: names.filter((n) => !plans.some((p) => p.table === n)) };
@@ -65,7 +68,10 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
     );
     report.tables.push(r);
   }
-  if (plans.length) await acts.releaseClaims(input.database, input.schema, plans.map((p) => p.table));
+  if (plans.length) {
+    const tables = plans.map((p) => p.table);
+    await acts.releaseClaims.executeWithOptions({ ...actOpts, summary: `rollback ${tables.join(', ')}: release claims` }, [input.database, input.schema, tables]);
+  }
   phase('rolled_back', report.tables.map((t) => `- ${t.table}: plain again (was ${t.from})`).join('\n'));
   return report;
 }

@@ -16,7 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { TablePlan, CopyResult, CutoverResult, Plan, StageRecord, TableVerification } from '../src/types';
+import type { TablePlan, CopyResult, CopyStream, CutoverResult, Plan, StageRecord, TableVerification } from '../src/types';
 import { describeIssues, switchoverInput, type SwitchoverInput } from '../src/input';
 import {
   DESCRIPTIONS,
@@ -44,6 +44,14 @@ const cutoverOpts: ActivityOptions = {
 };
 const acts = proxyActivities<Activities>(shortOpts);
 const longActs = proxyActivities<Activities>(longOpts);
+
+/** A copy stream's key range for its summary, inclusive: `id 1..500`, the last open-ended `id 501..1000+`. */
+function streamRange(tp: TablePlan, s: CopyStream): string {
+  if (!tp.splitColumn || !tp.splitRange) return 'all rows';
+  const lo = s.lo ?? tp.splitRange.min;
+  const hi = s.hi !== null ? String(BigInt(s.hi) - 1n) : `${tp.splitRange.max}+`;
+  return `${tp.splitColumn} ${lo}..${hi}`;
+}
 
 /** Options with a summary naming the stage, table and range, so the history reads as a log. */
 function opts(summary: string, base: ActivityOptions): ActivityOptions {
@@ -159,7 +167,9 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     { description: DESCRIPTIONS.progress },
   );
 
-  searchAttributes = await acts.capabilities().then((c) => c.searchAttributes);
+  searchAttributes = await acts.capabilities
+    .executeWithOptions(opts(`start ${names.join(', ')}: worker capabilities (search attributes)`, shortOpts), [])
+    .then((c) => c.searchAttributes);
   if (searchAttributes) {
     upsertSearchAttributes([
       { key: SwitchoverTables, value: names },
@@ -170,7 +180,10 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
 
   if (input.mode === 'cleanup') return cleanup(input, state, setPhase, phaseMs);
 
-  const plan = await acts.preflight(input);
+  const plan = await acts.preflight.executeWithOptions(
+    opts(`preflight ${names.join(', ')}: catalog checks and plan${input.dryRun ? ' (dry run)' : ''}`, shortOpts),
+    [input],
+  );
   state.plan = plan;
   for (const tp of plan.tables) {
     reports.set(tp.table, { table: tp.table, partitionsCreated: 0, stages: [], copy: { rows: 0, ms: 0, streams: [] } });
@@ -197,10 +210,12 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   const db = input.database;
   let sideEffects = false;
   try {
-    await acts.ensureState(db);
-    await acts.claimTables(db, plan.tables);
+    await acts.ensureState.executeWithOptions(opts(`state ${names.join(', ')}: bookkeeping schema partition_switchover in database ${db}`, shortOpts), [db]);
+    await acts.claimTables.executeWithOptions(opts(`claim ${names.join(', ')}: one switchover per table, plans recorded`, shortOpts), [db, plan.tables]);
     sideEffects = true;
-    for (const tp of plan.tables) record(await longActs.recordChecksum(db, tp, 'PRE-FLIGHT', tp.table));
+    for (const tp of plan.tables) {
+      record(await longActs.recordChecksum.executeWithOptions(opts(`checksum ${tp.table}: PRE-FLIGHT rows, sums and row hash`, longOpts), [db, tp, 'PRE-FLIGHT', tp.table]));
+    }
 
     if (input.backup === 'table') {
       setPhase('backup');
@@ -214,7 +229,7 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
       const first = tp.partitions[0];
       const last = tp.partitions[tp.partitions.length - 1];
       const r = await longActs.prepareTable.executeWithOptions(
-        opts(`prepare ${tp.table}_partitioned: ${tp.partitions.length} ${tp.interval} partitions ${first.from}..${last.to}`, longOpts),
+        opts(`prepare ${tp.table}: ${tp.names.partitioned} with ${tp.partitions.length} ${tp.interval} partitions ${first.from}..${last.to}`, longOpts),
         [db, tp],
       );
       reports.get(tp.table)!.partitionsCreated = r.partitions;
@@ -236,7 +251,7 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
       const results = await Promise.all(
         streams.map((s) =>
           longActs.copyRange.executeWithOptions(
-            opts(`copy ${tp.table} ${tp.splitColumn ?? 'key'} ${s.lo ?? 'start'}..${s.hi ?? 'end'} (stream ${s.stream + 1}/${streams.length})`, longOpts),
+            opts(`copy ${tp.table} ${streamRange(tp, s)} (stream ${s.stream + 1}/${streams.length})`, longOpts),
             [db, tp, s, { batchSize: input.batchSize, pauseMs: input.throttle.pauseMs, estimatedRows: Math.ceil(tp.rowsEstimated / streams.length) }],
           ),
         ),
@@ -295,7 +310,13 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
         const rb = await compensate(input, state, setPhase, 'approval timed out');
         return report('timed_out', { rollback: rb });
       }
-      await acts.recordEvent(db, input.schema, names[0], 'APPROVAL', { ...state.approval });
+      await acts.recordEvent.executeWithOptions(opts(`audit ${names.join(', ')}: ${decision} by ${(state.approval as { by?: string }).by}`, shortOpts), [
+        db,
+        input.schema,
+        names[0],
+        'APPROVAL',
+        { ...state.approval },
+      ]);
       if (decision === 'rejected') {
         const rb = await compensate(input, state, setPhase, 'rejected');
         return report('rejected', { rollback: rb });
@@ -324,7 +345,7 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     setPhase('failed');
     throw ApplicationFailure.create({
       type: (err as ApplicationFailure).type ?? 'SwitchoverFailed',
-      message: `${state.error}. ${outcome}.`,
+      message: `${state.error.replace(/\.+$/, '')}. ${outcome}.`,
       nonRetryable: true,
       cause: err as Error,
       details: [{ rollback: rb }],
@@ -368,7 +389,11 @@ async function cleanup(
 ): Promise<SwitchoverReport> {
   setPhase('cleanup');
   const names = input.tables.map((t) => t.table);
-  const plans: TablePlan[] = await acts.loadPlans(input.database, input.schema, { tables: names });
+  const plans: TablePlan[] = await acts.loadPlans.executeWithOptions(opts(`cleanup ${names.join(', ')}: load recorded plans`, shortOpts), [
+    input.database,
+    input.schema,
+    { tables: names },
+  ]);
   const missing = names.filter((n) => !plans.some((p) => p.table === n));
   if (missing.length) {
     setPhase('failed');
@@ -384,7 +409,7 @@ async function cleanup(
       tp,
     ]);
   }
-  await acts.releaseClaims(input.database, input.schema, names);
+  await acts.releaseClaims.executeWithOptions(opts(`cleanup ${names.join(', ')}: release claims`, shortOpts), [input.database, input.schema, names]);
   setPhase('done');
   return {
     workflowId: workflowInfo().workflowId,
