@@ -2,6 +2,7 @@
 import type { Deps } from './context';
 import { copyActivities } from './copy';
 import { cutoverActivities } from './cutover';
+import { partitionActivities } from './partitions';
 import { prepareActivities } from './prepare';
 import { preflightActivities } from './preflight';
 import { stateActivities } from './state';
@@ -19,6 +20,7 @@ export function createActivities(deps: Deps & { searchAttributes?: boolean }) {
     ...copyActivities(deps),
     ...verifyActivities(deps),
     ...cutoverActivities(deps),
+    ...partitionActivities(deps),
   };
 }
 

@@ -8,6 +8,7 @@ import type { SwitchoverInput, TableSpec } from '../src/input';
 import { partitionRanges } from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
+import { readCarried } from './carried';
 
 const KEY_TYPES: Record<string, KeyType> = {
   date: 'date',
@@ -102,6 +103,9 @@ export async function inspectTable(
   for (const c of spec.sumColumns ?? []) {
     if (!columns.some((x) => x.name === c)) problems.push(`sumColumns: column "${c}" does not exist in ${t}`);
   }
+  // Identity, views, row-level security and the application's triggers go along too.
+  const carried = await readCarried(db, rel.oid, schema, spec.table, namesFor(spec.table));
+  problems.push(...carried.problems);
   if (problems.length || !key || !keyType || !pk) return { problems };
 
   const warnings: string[] = [];
@@ -124,7 +128,6 @@ export async function inspectTable(
     };
   }
   if (!key.notNull) warnings.push(`${spec.partitionKey} is nullable; an insert with a NULL key will fail after the switchover`);
-  if (columns.some((c) => c.identity)) warnings.push('identity columns keep their values, but the new table uses a plain default');
 
   const primaryKey = pk.columns;
   const partitionedKey = primaryKey.includes(spec.partitionKey) ? primaryKey : [...primaryKey, spec.partitionKey];
@@ -175,6 +178,7 @@ export async function inspectTable(
     acl: rel.acl ?? [],
     comment: rel.comment ?? null,
     warnings,
+    ...carried.carried,
   };
   return { plan, problems: [] };
 }
@@ -207,6 +211,7 @@ export function prepareSql(tp: TablePlan): string[] {
     ...tp.foreignKeys.map((f) => `ALTER TABLE ${part} ADD CONSTRAINT ${sql.ident(f.name)} ${f.definition}`),
     ...grantSql(tp),
     ...(tp.comment !== null ? [`COMMENT ON TABLE ${part} IS ${sql.literal(tp.comment)}`] : []),
+    ...(tp.policies ?? []),
   ];
 }
 

@@ -84,6 +84,20 @@ export const rollbackInput = z
   });
 export type RollbackInput = z.infer<typeof rollbackInput>;
 
+/** Partition maintenance (workflows/maintenance.ts), run on a Temporal Schedule. */
+export const maintenanceInput = z.strictObject({
+  database: identifier.default('default'),
+  schema: identifier.default('public'),
+  /** Only these switched-over tables; default: every table a switchover cut over in `schema`. */
+  tables: z.array(identifier).min(1).optional(),
+  /** Partitions kept ready beyond the current period. */
+  premake: z.number().int().min(1).max(1000).default(6),
+  /** Also make `<table>_default`, which catches rows outside every range. */
+  defaultPartition: z.boolean().default(false),
+  lockTimeoutMs: z.number().int().min(10).max(60000).default(2000),
+});
+export type MaintenanceInput = z.infer<typeof maintenanceInput>;
+
 /** Formats a zod error so its message names each offending field, e.g. `tables.0.interval: ...`. */
 export function describeIssues(error: z.ZodError): string {
   return error.issues

@@ -4,6 +4,7 @@
 import { escapeIdentifier as ident, escapeLiteral as literal } from 'pg';
 import type { TablePlan, KeyType } from './types';
 import { partitionName, type PartitionRange } from './partitions';
+import { carryCutoverSql, carryRollbackSql } from './carry';
 
 export { ident, literal };
 
@@ -76,7 +77,12 @@ export function syncFunctionSql(opts: {
     ? `DO UPDATE SET ${rest.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`
     : 'DO NOTHING';
   return [
-    `CREATE OR REPLACE FUNCTION ${qname(schema, fn)}() RETURNS trigger LANGUAGE plpgsql AS $ps$`,
+    // SECURITY DEFINER: the sync is ours, not the writer's; a role that may only insert into the
+    // table, or that row-level security filters, must not fail on the other table's upsert.
+    `CREATE OR REPLACE FUNCTION ${qname(schema, fn)}() RETURNS trigger LANGUAGE plpgsql`,
+    // The pinned search_path keeps a caller's own operators out (the table's schema stays, for
+    // key types from extensions).
+    `  SECURITY DEFINER SET search_path = pg_catalog, ${ident(schema)}, pg_temp AS $ps$`,
     `BEGIN`,
     `  IF TG_OP = 'DELETE' THEN`,
     `    DELETE FROM ${t} WHERE ${match};`,
@@ -259,6 +265,7 @@ export function cutoverSql(tp: TablePlan): string[] {
     ...dropSyncSql(tp, tp.table, tp.names.syncTrigger, tp.names.syncFunction),
     ...swapRenames(tp, 'cutover'),
     ...sequenceOwnershipSql(tp, tp.table),
+    ...carryCutoverSql(tp),
     ...mirrorSql(tp),
   ];
 }
@@ -276,7 +283,9 @@ export function rollbackAfterCutoverSql(tp: TablePlan): string[] {
     ...dropSyncSql(tp, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
     ...swapRenames(tp, 'rollback'),
     ...sequenceOwnershipSql(tp, tp.table),
+    ...carryRollbackSql(tp).beforeDrop,
     `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.partitioned)}`,
+    ...carryRollbackSql(tp).afterDrop,
   ];
 }
 

@@ -67,6 +67,30 @@ export interface TablePlan {
   acl: string[];
   comment: string | null;
   warnings: string[];
+  // What the table carries beyond columns and indexes (src/carry.ts renders it). Optional, so
+  // plans recorded before these existed still load for a rollback.
+  /** Identity columns: re-created on the partitioned table at cutover, continuing the sequence. */
+  identities?: IdentityPlan[];
+  /** Views reading the table: re-pointed at the partitioned table at cutover, and back at rollback. */
+  views?: { name: string; createSql: string }[];
+  /** CREATE POLICY statements for the partitioned table (run at prepare, inert until RLS is on). */
+  policies?: string[];
+  /** Row-level security flags, set on the partitioned table at cutover. */
+  rowSecurity?: { enabled: boolean; forced: boolean };
+  /** The application's own triggers: made on the partitioned table at cutover, off on the legacy one. */
+  triggers?: { name: string; createSql: string; enabled: string }[];
+}
+
+export interface IdentityPlan {
+  column: string;
+  /** 'a' GENERATED ALWAYS, 'd' BY DEFAULT. */
+  kind: 'a' | 'd';
+  /** The legacy table's identity sequence; the partitioned table's new one takes this name. */
+  sequence: string;
+  /** What the legacy table's sequence is renamed to at cutover. */
+  legacySequence: string;
+  /** Sequence options, e.g. `INCREMENT BY 1 MINVALUE 1 ...`. */
+  options: string;
 }
 
 export interface Plan {

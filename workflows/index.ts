@@ -1,3 +1,4 @@
 // Every workflow type: the worker, the replay tests and outside tools load workflow code from here.
 export { switchover } from './switchover';
 export { rollback } from './rollback';
+export { maintainPartitions } from './maintenance';
