@@ -39,12 +39,18 @@ export function createPools(targets: Record<string, string>, max = 8): Pools {
 export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: unknown;
+  // pg-pool listens for 'error' only on idle clients: a backend that dies while this one is checked
+  // out (pg_terminate_backend, restart) would emit an unhandled 'error' and crash the worker. The
+  // running query rejects on its own; this only marks the client broken.
+  const onError = (err: Error) => void (broken ??= err);
+  client.on('error', onError);
   try {
     return await fn(client);
   } catch (err) {
     broken = err;
     throw err;
   } finally {
+    client.off('error', onError);
     // A client whose query failed mid-transaction or whose backend died is discarded.
     client.release(broken instanceof Error ? broken : undefined);
   }

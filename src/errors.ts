@@ -51,6 +51,14 @@ export function classify(err: unknown, context: { stage: string; table?: string 
       cause: err as Error,
     });
   }
+  // A login or database the server refuses: retrying with the same connection string cannot help.
+  if (e.code?.startsWith('28') || e.code === '3D000') {
+    return fail(
+      e.code === '3D000' ? 'UnknownDatabase' : 'PermissionDenied',
+      `${where}: ${e.message} (SQLSTATE ${e.code}). Check the worker's connection string for this database target (DATABASE_URL or DATABASE_URL_<NAME>), then start again.`,
+      { ...context, sqlstate: e.code },
+    );
+  }
   if (e.code === '42501') {
     return fail('PermissionDenied', `${where}: ${e.message}. Grant the worker's role the privilege, then start again.`, {
       ...context,

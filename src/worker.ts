@@ -3,7 +3,7 @@
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { Duration } from '@temporalio/common';
-import { createActivities } from '../activities';
+import { createActivities, type Activities } from '../activities';
 import { databaseTargets, taskQueue } from './config';
 import { createPools, type Pools } from './db';
 import { SEARCH_ATTRIBUTES } from './shared';
@@ -45,6 +45,8 @@ export async function createWorker(opts: {
   shutdownGraceTime?: Duration;
   /** Activities run at once by this worker (each copy stream holds one database connection). */
   maxConcurrentActivities?: number;
+  /** Tests wrap activities here (e.g. to fail after one ran for real); nothing else uses it. */
+  wrapActivities?: (acts: Activities) => Activities;
 }): Promise<StartedWorker> {
   const namespace = opts.namespace ?? 'default';
   const pools = createPools(opts.targets ?? databaseTargets());
@@ -54,7 +56,7 @@ export async function createWorker(opts: {
     namespace,
     taskQueue: opts.taskQueue ?? taskQueue(),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities({ pools, searchAttributes }),
+    activities: (opts.wrapActivities ?? ((a) => a))(createActivities({ pools, searchAttributes })),
     ...(opts.identity ? { identity: opts.identity } : {}),
     // On SIGTERM, running activities get this long to finish their batch; the rest are retried elsewhere.
     shutdownGraceTime: opts.shutdownGraceTime ?? '20s',

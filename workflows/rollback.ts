@@ -1,10 +1,11 @@
 // The rollback: puts every table of a switchover back to a plain table under its own name,
 // from whatever state the database is in. Each step is idempotent, so running it twice, or
 // again after a crash, ends in the same state.
-import { ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { describeIssues, rollbackInput } from '../src/input';
 import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables, type SwitchoverStatus } from '../src/shared';
+import { errorMessage } from './util';
 
 const actOpts = {
   startToCloseTimeout: '10 minutes',
@@ -56,7 +57,9 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
   state.tables = plans.map((p) => p.table);
   phase('rolling_back', input.switchoverWorkflowId ? `Compensating switchover ${input.switchoverWorkflowId}.` : 'Compensating by table.');
   const report: RollbackReport = { tables: [], nothingToDo: names.filter((n) => !plans.some((p) => p.table === n)) };
-  // Reverse order: undo the last table touched first.
+  // Reverse order: undo the last table touched first. A table that cannot be rolled back does not
+  // stop the others: the failure then names both what is plain again and what is not.
+  const failed: string[] = [];
   for (const tp of [...plans].reverse()) {
     const r = await acts.rollbackTable.executeWithOptions(
       {
@@ -65,13 +68,30 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
         summary: `rollback ${tp.table}: back to a plain table${input.restoreBackup ? ', restore from backup' : ''}`,
       },
       [input.database, tp, { restoreBackup: input.restoreBackup, lockTimeoutMs: 2000 }],
-    );
-    report.tables.push(r);
+    ).catch((err) => {
+      if (!(err instanceof ActivityFailure)) throw err;
+      failed.push(errorMessage(err).replace(/\.+$/, ''));
+      return undefined;
+    });
+    if (r) report.tables.push(r);
   }
-  if (plans.length) {
-    const tables = plans.map((p) => p.table);
+  if (report.tables.length) {
+    const tables = report.tables.map((t) => t.table);
     await acts.releaseClaims.executeWithOptions({ ...actOpts, summary: `rollback ${tables.join(', ')}: release claims` }, [input.database, input.schema, tables]);
   }
-  phase('rolled_back', report.tables.map((t) => `- ${t.table}: plain again (was ${t.from})`).join('\n'));
+  const done = report.tables.map((t) => `- ${t.table}: plain again (was ${t.from})`).join('\n');
+  if (failed.length) {
+    phase('failed', `${done}\n${failed.map((f) => `- ${f}`).join('\n')}`);
+    throw ApplicationFailure.create({
+      type: 'RollbackIncomplete',
+      message:
+        `rollback incomplete: ${failed.join('; ')}` +
+        `${report.tables.length ? `; back to plain: ${report.tables.map((t) => t.table).join(', ')}` : ''}. ` +
+        `Fix the cause, then run the rollback again: every step is idempotent`,
+      nonRetryable: true,
+      details: [report],
+    });
+  }
+  phase('rolled_back', done);
   return report;
 }

@@ -1,4 +1,5 @@
 // Small deterministic helpers for workflow code.
+import { ApplicationFailure, TemporalFailure } from '@temporalio/workflow';
 export { copyStreamsFor } from '../src/streams';
 
 const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
@@ -20,4 +21,21 @@ export function errorMessage(err: unknown): string {
     msg = e?.message ?? msg;
   }
   return msg;
+}
+
+/** The type of the first ApplicationFailure in a failure chain (e.g. UnsupportedSchema under an ActivityFailure). */
+export function errorType(err: unknown): string | undefined {
+  for (let e = err as { type?: string | null; cause?: unknown } | undefined; e; e = e.cause as typeof e) if (e.type) return e.type;
+  return undefined;
+}
+
+/**
+ * The workflow's own failure for `err`: the activity's type and message at the top (not "Activity
+ * task failed"). A non-Temporal error (a bug in workflow code) is returned as is, so its workflow
+ * task is retried and a fixed worker can carry on.
+ */
+export function ownFailure(err: unknown, message = errorMessage(err)): unknown {
+  if (!(err instanceof TemporalFailure)) return err;
+  if (err instanceof ApplicationFailure && message === err.message) return err;
+  return ApplicationFailure.create({ type: errorType(err) ?? 'SwitchoverFailed', message, nonRetryable: true, cause: err });
 }
