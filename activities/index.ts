@@ -5,6 +5,7 @@ import { cutoverActivities } from './cutover';
 import { partitionActivities } from './partitions';
 import { prepareActivities } from './prepare';
 import { preflightActivities } from './preflight';
+import { rehearsalActivities } from './rehearsal';
 import { stateActivities } from './state';
 import { verifyActivities } from './verify';
 
@@ -21,6 +22,7 @@ export function createActivities(deps: Deps & { searchAttributes?: boolean }) {
     ...verifyActivities(deps),
     ...cutoverActivities(deps),
     ...partitionActivities(deps),
+    ...rehearsalActivities(deps),
   };
 }
 

@@ -84,6 +84,39 @@ export const rollbackInput = z
   });
 export type RollbackInput = z.infer<typeof rollbackInput>;
 
+/** The live writer's op kinds (src/load.ts OP_KINDS; a test pins them equal: load.ts does I/O, so not imported here). */
+export const LOAD_OP_KINDS = ['insertRevenue', 'insertExpense', 'updateStatus', 'upsertBalance', 'correction', 'void'] as const;
+
+/** The rehearsal (workflows/rehearsal.ts): the switchover input for a staging target, plus what to test. */
+export const rehearsalInput = switchoverInput
+  .safeExtend({
+    /** The staging target; never `default` (the worker also refuses a target with the same URL). */
+    database: identifier.refine((d) => d !== 'default', 'must name a staging target, not "default" (the production target)'),
+    /** Statements the application runs; checked before and after cutover. Default: a built-in set per table. */
+    smokeSql: z.array(z.string().trim().min(1)).min(1).max(100).optional(),
+    /** The live writer (src/load.ts) during the switchover; `durationMs` is how long it keeps writing after cutover. */
+    load: z
+      .strictObject({
+        ratePerSec: z.number().positive().max(100000),
+        durationMs: z.number().int().min(0).max(3_600_000).default(5000),
+        concurrency: z.number().int().min(1).max(64).default(4),
+        mix: z.partialRecord(z.enum(LOAD_OP_KINDS), z.number().min(0)).optional(),
+      })
+      .optional(),
+    /** Production row counts to forecast for, or the target to read them from (read only). Default: staging's own. */
+    forecast: z
+      .union([z.strictObject({ database: identifier }), z.strictObject({ rows: z.record(identifier, z.number().int().min(0)).optional() })], {
+        message: 'must be {"database": "<target>"} or {"rows": {"<table>": <rows>}}',
+      })
+      .optional(),
+  })
+  .superRefine((v, ctx) => {
+    // The rehearsal drives the switchover itself: a dry run or cleanup would rehearse nothing.
+    if (v.dryRun) ctx.addIssue({ code: 'custom', path: ['dryRun'], message: 'a rehearsal always runs the switchover on staging; remove dryRun' });
+    if (v.mode !== 'switchover') ctx.addIssue({ code: 'custom', path: ['mode'], message: 'a rehearsal runs mode "switchover" only' });
+  });
+export type RehearsalInput = z.infer<typeof rehearsalInput>;
+
 /** Partition maintenance (workflows/maintenance.ts), run on a Temporal Schedule. */
 export const maintenanceInput = z.strictObject({
   database: identifier.default('default'),

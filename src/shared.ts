@@ -48,6 +48,17 @@ export const PHASES = [
   'rolling_back',
   'rolled_back',
   'failed',
+  // The rehearsal's phases (workflows/rehearsal.ts; `prepare` above is shared).
+  'environment',
+  'trigger_behaviour',
+  'dry_run',
+  'switchover',
+  'application_testing',
+  'performance',
+  'load',
+  'rollback_test',
+  'signoff',
+  'awaiting_signoff',
 ] as const;
 export type Phase = (typeof PHASES)[number];
 

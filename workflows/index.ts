@@ -2,3 +2,4 @@
 export { switchover } from './switchover';
 export { rollback } from './rollback';
 export { maintainPartitions } from './maintenance';
+export { rehearsal } from './rehearsal';

@@ -1,0 +1,154 @@
+// The rehearsal's application checks: the statements the application runs (smokeSql, or a
+// built-in set per table), their answers, EXPLAIN plans and timings. Every statement runs in
+// a transaction that is rolled back (deferred constraints checked first), so a write is shown
+// to succeed without ever being committed: staging keeps exactly what the writer committed.
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { withClient } from '../src/db';
+import type { SmokeAnswer, SmokeItem, SmokePlan } from '../src/rehearsal';
+import * as sql from '../src/sqlgen';
+import type { TablePlan } from '../src/types';
+import { Deps, stage } from './context';
+import { cloneInsertSql, keyLiteral, keyLiteralWhere, markerBase, sampleRow, touchColumn } from './marked';
+
+const TIMED_RUNS = 3;
+// A statement that ends or opens a transaction would commit what we roll back.
+const TX_CONTROL = /^\s*(begin|commit|end|rollback|abort|start\s+transaction|savepoint|release|prepare\s+transaction|commit\s+prepared)\b/i;
+
+/** Runs one statement in a transaction that is always rolled back; one statement only (extended protocol). */
+async function rolledBack(c: pg.ClientBase, text: string): Promise<{ result: pg.QueryResult; ms: number }> {
+  if (TX_CONTROL.test(text)) throw new Error('transaction control statements are not allowed in smokeSql');
+  await c.query('BEGIN');
+  try {
+    await c.query(`SET LOCAL statement_timeout = '60s'`);
+    const t0 = performance.now();
+    // queryMode extended: PostgreSQL refuses a second statement smuggled after a semicolon.
+    const result = await c.query({ text, queryMode: 'extended' } as pg.QueryConfig);
+    const ms = performance.now() - t0;
+    await c.query('SET CONSTRAINTS ALL IMMEDIATE');
+    return { result, ms };
+  } finally {
+    await c.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/** Order-insensitive digest of a result: PostgreSQL may return unordered rows in another order once partitioned. */
+export function answerOf(result: pg.QueryResult): { answer: string; preview: string } {
+  const rows = result.rows.map((r) => JSON.stringify(r)).sort();
+  const isRead = result.command === 'SELECT' || result.command === 'SHOW' || result.command === 'VALUES';
+  return {
+    answer: isRead ? createHash('md5').update(rows.join('\n')).digest('hex') : '',
+    preview: (rows[0] ?? '').slice(0, 120),
+  };
+}
+
+// Non-verbose EXPLAIN names relations without their schema; partitions are matched by name.
+interface PlanNode {
+  'Relation Name'?: string;
+  Plans?: PlanNode[];
+  'Total Cost'?: number;
+}
+
+function relationsOf(node: PlanNode, out: Set<string>): Set<string> {
+  if (node['Relation Name']) out.add(node['Relation Name']);
+  for (const p of node.Plans ?? []) relationsOf(p, out);
+  return out;
+}
+
+export function smokeActivities({ pools }: Deps) {
+  return {
+    /** The built-in set per table: select by id, range scan of one partition's range, insert, update, delete. */
+    async builtinSmoke(database: string, plans: TablePlan[]): Promise<{ items: SmokeItem[]; notes: string[] }> {
+      return stage('application testing', undefined, () =>
+        withClient(pools.get(database), async (c) => {
+          const items: SmokeItem[] = [];
+          const notes: string[] = [];
+          for (const tp of plans) {
+            const t = sql.qname(tp.schema, tp.table);
+            const sample = await sampleRow(c, tp);
+            if (!sample) {
+              notes.push(`${tp.table} is empty: no built-in statements for it`);
+              continue;
+            }
+            const where = keyLiteralWhere(tp, sample.key);
+            const order = tp.primaryKey.map(sql.ident).join(', ');
+            const day = sample.partitionKey.slice(0, 10);
+            const range = tp.partitions.find((p) => p.from <= day && day < p.to);
+            items.push({ name: `${tp.table}: select by id`, table: tp.table, builtin: true, sql: `SELECT * FROM ${t} WHERE ${where}` });
+            if (range) {
+              items.push({
+                name: `${tp.table}: range scan ${range.from}..${range.to}`,
+                table: tp.table,
+                builtin: true,
+                expectPruning: true,
+                sql:
+                  `SELECT * FROM ${t} WHERE ${sql.ident(tp.partitionKey)} >= ${keyLiteral(tp, range.from)} ` +
+                  `AND ${sql.ident(tp.partitionKey)} < ${keyLiteral(tp, range.to)} ORDER BY ${order}`,
+              });
+            }
+            const base = markerBase(tp);
+            const last = tp.partitions[tp.partitions.length - 1];
+            if (base !== null) {
+              items.push({ name: `${tp.table}: insert`, table: tp.table, builtin: true, sql: cloneInsertSql(tp, { sampleKey: sample.key, id: base - 1, day: last.from }) });
+            } else notes.push(`${tp.table}: no integer key column to mark a test row with; insert not tested`);
+            const touch = touchColumn(tp);
+            if (touch) items.push({ name: `${tp.table}: update`, table: tp.table, builtin: true, sql: `UPDATE ${t} SET ${touch.set} WHERE ${where}` });
+            items.push({ name: `${tp.table}: delete`, table: tp.table, builtin: true, sql: `DELETE FROM ${t} WHERE ${where}` });
+          }
+          return { items, notes };
+        }),
+      );
+    },
+
+    /** Each statement's answer (rows digest or rows affected), in a rolled-back transaction. */
+    async smokeAnswers(database: string, items: SmokeItem[]): Promise<SmokeAnswer[]> {
+      return withClient(pools.get(database), async (c) => {
+        const out: SmokeAnswer[] = [];
+        for (const item of items) {
+          try {
+            const { result, ms } = await rolledBack(c, item.sql);
+            out.push({ name: item.name, ok: true, command: result.command, rowCount: result.rowCount ?? 0, ...answerOf(result), ms: round(ms) });
+          } catch (err) {
+            out.push({ name: item.name, ok: false, command: '', rowCount: 0, answer: '', preview: '', error: (err as Error).message, ms: 0 });
+          }
+        }
+        return out;
+      });
+    },
+
+    /** EXPLAIN (no execution) and the median of timed runs of each statement; partitions in each plan. */
+    async smokePlans(database: string, items: SmokeItem[], plans: TablePlan[]): Promise<SmokePlan[]> {
+      return withClient(pools.get(database), async (c) => {
+        // Partitions of each of our tables as they are now (none before cutover).
+        const parts = new Map<string, Set<string>>();
+        for (const tp of plans) {
+          const r = await c.query(
+            `SELECT k.relname AS name FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid WHERE i.inhparent = to_regclass($1::text)`,
+            [sql.qname(tp.schema, tp.table)],
+          );
+          parts.set(tp.table, new Set(r.rows.map((x) => x.name as string)));
+        }
+        const out: SmokePlan[] = [];
+        for (const item of items) {
+          try {
+            const explained = (await rolledBack(c, `EXPLAIN (FORMAT JSON) ${item.sql}`)).result.rows[0]['QUERY PLAN'][0].Plan as PlanNode;
+            const relations = [...relationsOf(explained, new Set())].sort();
+            const times: number[] = [];
+            for (let i = 0; i < TIMED_RUNS; i++) times.push((await rolledBack(c, item.sql)).ms);
+            times.sort((a, b) => a - b);
+            const partitions = [...parts]
+              .filter(([, set]) => set.size > 0)
+              .map(([table, set]) => ({ table, scanned: relations.filter((r) => set.has(r)).length, total: set.size }))
+              .filter((p) => p.scanned > 0 || relations.includes(p.table));
+            out.push({ name: item.name, ok: true, ms: round(times[Math.floor(times.length / 2)]), runs: TIMED_RUNS, totalCost: explained['Total Cost'] ?? 0, relations, partitions });
+          } catch (err) {
+            out.push({ name: item.name, ok: false, error: (err as Error).message, ms: 0, runs: 0, totalCost: 0, relations: [], partitions: [] });
+          }
+        }
+        return out;
+      });
+    },
+  };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
