@@ -1,10 +1,17 @@
-// The copy: server-side keyset batches (INSERT ... SELECT, no row through Node), each batch one
+// The copy: server-side batches (INSERT ... SELECT, no row through Node), each batch one
 // transaction that also records the stream's position, so a retry resumes after the last
 // committed batch. Progress goes to the workflow as a bounded number of signals.
+// A table with an integer key is copied in ranges of that key (src/copysql.ts says why);
+// others in keyset batches. Mode "lock" locks each batch's rows FOR SHARE; mode "recheck" does
+// not, and copyRecheck (activities/recheck.ts) repairs what raced a writer.
+import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import type pg from 'pg';
 import { withClient } from '../src/db';
 import { progressSignal } from '../src/shared';
 import { copyBatchSql } from '../src/sqlgen';
+import { nextKeySql, rangeBatchSql, splitBoundsSql, type CopyMode } from '../src/copysql';
+import type { Throttle } from '../src/input';
 import { switchoverMetrics } from '../src/metrics';
 import type { CopyProgress, CopyResult, CopyStream, TablePlan } from '../src/types';
 import { Deps, stage, workflowId } from './context';
@@ -15,8 +22,17 @@ export function copyActivities({ pools }: Deps) {
       database: string,
       tp: TablePlan,
       s: CopyStream,
-      opts: { batchSize: number; pauseMs: number; estimatedRows: number },
+      opts: {
+        batchSize: number;
+        pauseMs: number;
+        estimatedRows: number;
+        /** Default "lock": a caller that runs no copyRecheck afterwards gets the self-sufficient copy. */
+        mode?: CopyMode;
+        /** The brake's bounds (input.throttle); unset bounds are not checked. */
+        brake?: Pick<Throttle, 'maxBatchMs' | 'maxLockWaitMs' | 'maxReplicationLagMs' | 'brakePauseMs'>;
+      },
     ): Promise<CopyResult> {
+      const lock = (opts.mode ?? 'lock') === 'lock';
       const ctx = Context.current();
       const wf = workflowId();
       const runId = ctx.info.workflowExecution!.runId;
@@ -40,55 +56,160 @@ export function copyActivities({ pools }: Deps) {
           const startRows = copied;
           let lastSignal = 0;
           let lastBucket = -1;
-          const report = async (done: boolean) => {
+          let brakes = 0;
+          let braking: string | null = null;
+          let lastBatchMs = 0;
+          const report = async (done: boolean, force = false) => {
             const rate = (copied - startRows) / Math.max(0.001, (Date.now() - t0) / 1000);
             metrics.copyRate.set(done ? 0 : rate);
             const bucket = Math.floor((10 * copied) / Math.max(1, opts.estimatedRows));
-            if (!done && (bucket === lastBucket || Date.now() - lastSignal < 2000)) return;
+            if (!done && !force && (bucket === lastBucket || Date.now() - lastSignal < 2000)) return;
             lastSignal = Date.now();
             lastBucket = bucket;
-            const p: CopyProgress = { table: tp.table, stream: s.stream, rowsCopied: copied, rowsPerSec: Math.round(rate), cursor, done };
+            const p: CopyProgress = { table: tp.table, stream: s.stream, rowsCopied: copied, rowsPerSec: Math.round(rate), cursor, done, brakes, brake: braking };
             // Progress is best effort: a closed or unreachable workflow must not fail the copy.
             await ctx.client.workflow.getHandle(wf).signal(progressSignal, p).catch(() => undefined);
           };
-          while (!saved?.done) {
-            const params: unknown[] = [...(cursor ?? [])];
-            if (s.lo !== null) params.push(s.lo);
-            if (s.hi !== null) params.push(s.hi);
-            params.push(opts.batchSize);
-            const text = copyBatchSql(tp, { withCursor: cursor !== null, lo: s.lo !== null, hi: s.hi !== null });
-            await c.query('BEGIN');
-            try {
-              const r = (await c.query(text, params)).rows[0];
-              if (r.rows > 0) {
-                cursor = r.last as string[];
-                copied += r.inserted;
-                batches++;
+          // Before each batch: pause while a brake bound is exceeded (reported to the workflow).
+          const brake = async () => {
+            for (;;) {
+              const why = await brakeReason(c, opts.brake, lastBatchMs);
+              lastBatchMs = 0;
+              if (why === null) break;
+              brakes++;
+              if (braking === null) {
+                braking = why;
+                await report(false, true);
               }
-              await c.query(
-                `insert into partition_switchover.copy_progress (workflow_id, run_id, table_name, stream, cursor, rows_copied, batches, done)
-                 values ($1::text, $2::text, $3::text, $4::int, $5::text[], $6::bigint, $7::int, $8::boolean)
-                 on conflict (workflow_id, run_id, table_name, stream) do update
-                   set cursor = excluded.cursor, rows_copied = excluded.rows_copied, batches = excluded.batches,
-                       done = excluded.done, updated_at = now()`,
-                [wf, runId, tp.table, s.stream, cursor, copied, batches, r.rows === 0],
-              );
-              await c.query('COMMIT');
-              if (r.inserted > 0) metrics.rowsCopied.add(r.inserted);
-              if (r.rows === 0) break;
-            } catch (err) {
-              await c.query('ROLLBACK').catch(() => undefined);
-              throw err;
+              braking = why;
+              ctx.heartbeat({ cursor, copied, batches, braking });
+              await ctx.sleep(opts.brake?.brakePauseMs ?? 500);
+              if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('copy cancelled');
             }
+            if (braking !== null) {
+              braking = null;
+              await report(false, true);
+            }
+          };
+          // One batch in its own transaction, with the stream's position; returns rows seen.
+          type Batch = { rows: number; inserted: number; last?: string[] };
+          const batch = async (run: (retry: boolean) => Promise<Batch>, next: (r: Batch) => string[] | null, isDone: (r: Batch) => boolean) => {
+            const t1 = Date.now();
+            for (let attempt = 0; ; attempt++) {
+              await c.query('BEGIN');
+              try {
+                // A unique violation means a trigger insert committed after our snapshot: the
+                // retry sees it (and ON CONFLICT covers one that commits while we retry).
+                const r = await run(attempt > 0);
+                const done = isDone(r);
+                if (r.rows > 0 || done) {
+                  cursor = next(r) ?? cursor;
+                  copied += r.inserted;
+                  if (r.rows > 0) batches++;
+                }
+                await c.query(
+                  `insert into partition_switchover.copy_progress (workflow_id, run_id, table_name, stream, cursor, rows_copied, batches, done)
+                   values ($1::text, $2::text, $3::text, $4::int, $5::text[], $6::bigint, $7::int, $8::boolean)
+                   on conflict (workflow_id, run_id, table_name, stream) do update
+                     set cursor = excluded.cursor, rows_copied = excluded.rows_copied, batches = excluded.batches,
+                         done = excluded.done, updated_at = now()`,
+                  [wf, runId, tp.table, s.stream, cursor, copied, batches, done],
+                );
+                await c.query('COMMIT');
+                if (r.inserted > 0) metrics.rowsCopied.add(r.inserted);
+                lastBatchMs = Date.now() - t1;
+                return r;
+              } catch (err) {
+                await c.query('ROLLBACK').catch(() => undefined);
+                if ((err as { code?: string }).code === '23505' && attempt < 3) continue;
+                throw err;
+              }
+            }
+          };
+          const afterBatch = async () => {
             ctx.heartbeat({ cursor, copied, batches });
             await report(false);
             if (opts.pauseMs > 0) await ctx.sleep(opts.pauseMs);
             if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('copy cancelled');
+          };
+
+          if (!saved?.done && tp.splitColumn) {
+            // Range batches over [lo, hi) of the integer key; the cursor is the next range's start.
+            // Open ends take the key's bounds now: rows added after the triggers came are theirs.
+            const bounds = (await c.query(splitBoundsSql(tp))).rows[0] as { min: string | null; max: string | null };
+            let a = cursor ? BigInt(cursor[0]) : s.lo !== null ? BigInt(s.lo) : bounds.min !== null ? BigInt(bounds.min) : 0n;
+            const hi = s.hi !== null ? BigInt(s.hi) : bounds.max !== null ? BigInt(bounds.max) + 1n : a;
+            const step = BigInt(opts.batchSize);
+            for (;;) {
+              await brake();
+              const b = a + step < hi ? a + step : hi;
+              const r = await batch(
+                (retry) => prepared(c, rangeBatchSql(tp, { lock, onConflict: retry }), [String(a), String(b)]),
+                () => [String(b)],
+                () => b >= hi,
+              );
+              if (b >= hi) break;
+              a = b;
+              if (r.rows === 0) {
+                // A gap in the key: jump to the next key that exists.
+                const n = (await c.query(nextKeySql(tp), [String(b)])).rows[0].next as string | null;
+                a = n === null || BigInt(n) >= hi ? hi : BigInt(n);
+              }
+              await afterBatch();
+            }
+          }
+          while (!saved?.done && !tp.splitColumn) {
+            await brake();
+            const params: unknown[] = [...(cursor ?? [])];
+            if (s.lo !== null) params.push(s.lo);
+            if (s.hi !== null) params.push(s.hi);
+            params.push(opts.batchSize);
+            let text = copyBatchSql(tp, { withCursor: cursor !== null, lo: s.lo !== null, hi: s.hi !== null });
+            if (!lock) text = text.replace(/ FOR SHARE$/m, '');
+            const r = await batch(
+              async () => (await c.query(text, params)).rows[0],
+              (x) => (x.rows > 0 ? (x.last as string[]) : null),
+              (x) => x.rows === 0,
+            );
+            if (r.rows === 0) break;
+            await afterBatch();
           }
           await report(true);
-          return { table: tp.table, stream: s.stream, rowsCopied: copied, batches, resumedFrom, ms: Date.now() - t0 };
+          return { table: tp.table, stream: s.stream, rowsCopied: copied, batches, resumedFrom, ms: Date.now() - t0, brakes };
         }),
       );
     },
   };
+}
+
+/** Runs `text` as a named prepared statement (planned once per connection; the name is its hash). */
+async function prepared(c: pg.ClientBase, text: string, values: unknown[]) {
+  const name = `ps_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+  return (await c.query({ name, text, values })).rows[0] as { rows: number; inserted: number };
+}
+
+/** Why the copy should pause now, or null: the brake's bounds against the last batch and the database. */
+export async function brakeReason(
+  c: pg.ClientBase,
+  b: { maxBatchMs?: number; maxLockWaitMs?: number; maxReplicationLagMs?: number } | undefined,
+  lastBatchMs: number,
+): Promise<string | null> {
+  if (!b) return null;
+  if (b.maxBatchMs !== undefined && lastBatchMs > b.maxBatchMs) return `last batch took ${lastBatchMs} ms (maxBatchMs ${b.maxBatchMs})`;
+  if (b.maxLockWaitMs === undefined && b.maxReplicationLagMs === undefined) return null;
+  // pg_locks.waitstart (PostgreSQL 14+): how long each waiting session has waited for its lock.
+  const r = (
+    await c.query(
+      `select coalesce((select max(extract(epoch from clock_timestamp() - waitstart) * 1000) from pg_locks
+                         where not granted and waitstart is not null and pid <> pg_backend_pid()), 0)::float8 as lock_wait_ms,
+              coalesce((select max(extract(epoch from replay_lag) * 1000) from pg_stat_replication), 0)::float8 as lag_ms`,
+    )
+  ).rows[0] as { lock_wait_ms: number; lag_ms: number };
+  if (b.maxLockWaitMs !== undefined && r.lock_wait_ms > b.maxLockWaitMs) {
+    return `a session has waited ${Math.round(r.lock_wait_ms)} ms for a lock (maxLockWaitMs ${b.maxLockWaitMs})`;
+  }
+  if (b.maxReplicationLagMs !== undefined && r.lag_ms > b.maxReplicationLagMs) {
+    return `replication lag ${Math.round(r.lag_ms)} ms (maxReplicationLagMs ${b.maxReplicationLagMs})`;
+  }
+  return null;
 }

@@ -1,6 +1,8 @@
 // Every activity, built around the worker's dependencies (pools). Workflows import only the type.
 import type { Deps } from './context';
 import { copyActivities } from './copy';
+import { indexActivities } from './indexes';
+import { recheckActivities } from './recheck';
 import { cutoverActivities } from './cutover';
 import { partitionActivities } from './partitions';
 import { prepareActivities } from './prepare';
@@ -19,6 +21,8 @@ export function createActivities(deps: Deps & { searchAttributes?: boolean }) {
     ...stateActivities(deps),
     ...prepareActivities(deps),
     ...copyActivities(deps),
+    ...recheckActivities(deps),
+    ...indexActivities(deps),
     ...verifyActivities(deps),
     ...cutoverActivities(deps),
     ...partitionActivities(deps),

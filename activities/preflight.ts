@@ -7,6 +7,7 @@ import { fail } from '../src/errors';
 import type { SwitchoverInput, TableSpec } from '../src/input';
 import { partitionRanges } from '../src/partitions';
 import * as sql from '../src/sqlgen';
+import { deferredIndex, indexOn, rangeBatchSql } from '../src/copysql';
 import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
 import { readCarried } from './carried';
 
@@ -193,7 +194,11 @@ export function renderPlanSql(tp: TablePlan): Record<string, string[]> {
     backup: [sql.backupSql(tp)],
     prepare: prepareSql(tp),
     triggers: sql.dualWriteSql(tp),
-    copy: [sql.copyBatchSql(tp, { withCursor: true, lo: false, hi: !!tp.splitColumn })],
+    copy: [tp.splitColumn ? rangeBatchSql(tp, { lock: false }) : sql.copyBatchSql(tp, { withCursor: true, lo: false, hi: false })],
+    index: [
+      ...tp.indexes.filter(deferredIndex).map((i) => indexOn(i, { name: i.tempName, on: sql.qname(tp.schema, tp.names.partitioned) })),
+      ...tp.foreignKeys.map((f) => `ALTER TABLE ${sql.qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${sql.ident(f.name)} ${f.definition}`),
+    ],
     verify: [sql.checksumByRangeSql(tp, tp.table), sql.checksumByRangeSql(tp, tp.names.partitioned)],
     cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned], 2000), ...sql.cutoverSql(tp)],
     cleanup: sql.cleanupSql(tp),
@@ -207,8 +212,10 @@ export function prepareSql(tp: TablePlan): string[] {
     ...tp.partitions.map((p) => sql.partitionSql(tp, tp.names.partitioned, p)),
     ...(tp.defaultPartition ? [sql.defaultPartitionSql(tp, tp.names.partitioned)] : []),
     sql.primaryKeySql(tp),
-    ...tp.indexes.filter((i) => !i.isPrimary).map((i) => i.createSql),
-    ...tp.foreignKeys.map((f) => `ALTER TABLE ${part} ADD CONSTRAINT ${sql.ident(f.name)} ${f.definition}`),
+    // Plain secondary indexes are built after the copy (activities/indexes.ts), not here.
+    ...tp.indexes.filter((i) => !i.isPrimary && !deferredIndex(i)).map((i) => i.createSql),
+    // Foreign keys too: checking each copied row by trigger costs more than the copy itself;
+    // validated per partition after it instead (activities/indexes.ts).
     ...grantSql(tp),
     ...(tp.comment !== null ? [`COMMENT ON TABLE ${part} IS ${sql.literal(tp.comment)}`] : []),
     ...(tp.policies ?? []),

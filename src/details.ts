@@ -18,6 +18,22 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
     for (const p of progress) {
       lines.push(`| ${p.table} | ${n(p.rowsCopied)} | ${n(p.rowsEstimated)} | ${n(p.rowsPerSec)} | ${eta(p.etaSeconds)} |`);
     }
+    const braking = progress.filter((p) => p.brake);
+    if (braking.length) lines.push('', ...braking.map((p) => `Braking ${p.table}: ${p.brake}`));
+    const t = s.throttle;
+    if (t) {
+      const bounds = [
+        t.maxBatchMs !== undefined ? `batch > ${t.maxBatchMs} ms` : null,
+        t.maxLockWaitMs !== undefined ? `lock wait > ${t.maxLockWaitMs} ms` : null,
+        t.maxReplicationLagMs !== undefined ? `replication lag > ${t.maxReplicationLagMs} ms` : null,
+      ].filter(Boolean);
+      const brakes = progress.reduce((a, p) => a + (p.brakes ?? 0), 0);
+      lines.push(
+        '',
+        `Throttle: copy mode ${t.copyMode}, ${t.parallelism} streams, pause ${t.pauseMs} ms per batch; brake ` +
+          (bounds.length ? `${bounds.join(', ')} (pauses ${t.brakePauseMs} ms; ${brakes} so far)` : 'off'),
+      );
+    }
     lines.push('');
   }
   if (s.verification) {

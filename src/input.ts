@@ -36,7 +36,18 @@ export const throttleSpec = z.strictObject({
   pauseMs: z.number().int().min(0).max(60000).default(0),
   /** Copy streams per table (disjoint key ranges copied at once). */
   parallelism: z.number().int().min(1).max(16).default(2),
+  /**
+   * The brake: before each batch, a copy stream pauses `brakePauseMs` while any bound is
+   * exceeded (its last batch took longer than `maxBatchMs`, a session of the database has waited
+   * on a lock longer than `maxLockWaitMs`, or a replica lags more than `maxReplicationLagMs`).
+   * Unset bounds are not checked.
+   */
+  maxBatchMs: z.number().int().min(1).max(3_600_000).optional(),
+  maxLockWaitMs: z.number().int().min(1).max(3_600_000).optional(),
+  maxReplicationLagMs: z.number().int().min(1).max(86_400_000).optional(),
+  brakePauseMs: z.number().int().min(1).max(60000).default(500),
 });
+export type Throttle = z.infer<typeof throttleSpec>;
 
 export const switchoverInput = z
   .strictObject({
@@ -53,6 +64,12 @@ export const switchoverInput = z
     /** Also create a DEFAULT partition that catches rows outside every range. */
     defaultPartition: z.boolean().default(false),
     throttle: throttleSpec.default(() => throttleSpec.parse({})),
+    /**
+     * How the copy closes its race with concurrent writers: "recheck" copies without row locks,
+     * then compares each key range by hash and repairs differing rows under a row lock (fast);
+     * "lock" takes FOR SHARE on every batch's rows (slower: it writes every legacy tuple).
+     */
+    copyMode: z.enum(['recheck', 'lock']).default('recheck'),
     /** Cutover: lock_timeout per attempt; attempts are retried with backoff by Temporal. */
     lockTimeoutMs: z.number().int().min(10).max(60000).default(2000),
   })

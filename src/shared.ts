@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { Plan, StageRecord, VerifyResult, CutoverResult, CopyProgress } from './types';
+import type { Throttle } from './input';
 
 export const DEFAULT_TASK_QUEUE = 'partition-switchover';
 
@@ -75,6 +76,9 @@ export interface TableProgress {
   rowsEstimated: number;
   rowsPerSec: number;
   etaSeconds: number | null;
+  /** Throttle brake: pauses so far, and the reason while braking (null when not braking). */
+  brakes?: number;
+  brake?: string | null;
 }
 
 export type ApprovalState =
@@ -95,6 +99,8 @@ export interface SwitchoverStatus {
   approval: ApprovalState;
   ignoredSignals: string[];
   cutover: Record<string, CutoverResult>;
+  /** The copy's throttle and mode as configured (pause, parallelism, brake bounds). */
+  throttle?: Throttle & { copyMode: 'recheck' | 'lock' };
   rollback?: { workflowId: string; state: 'running' | 'completed' | 'failed'; message?: string };
   error?: string;
 }

@@ -157,6 +157,9 @@ export interface CopyProgress {
   /** Keyset position: values of the primary key of the last row copied. */
   cursor: string[] | null;
   done: boolean;
+  /** Times the throttle's brake paused this stream, and why it last did (null: not braking now). */
+  brakes?: number;
+  brake?: string | null;
 }
 
 export interface CopyResult {
@@ -165,6 +168,17 @@ export interface CopyResult {
   rowsCopied: number;
   batches: number;
   resumedFrom: string[] | null;
+  ms: number;
+  brakes?: number;
+}
+
+/** The copy re-check (mode "recheck"): chunks compared by hash, rows repaired under a row lock. */
+export interface RecheckResult {
+  table: string;
+  chunks: number;
+  rounds: number;
+  repaired: number;
+  waitedMs: number;
   ms: number;
 }
 

@@ -16,7 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { TablePlan, CopyResult, CopyStream, CutoverResult, Plan, StageRecord, TableVerification } from '../src/types';
+import type { TablePlan, CopyResult, CopyStream, RecheckResult, CutoverResult, Plan, StageRecord, TableVerification } from '../src/types';
 import { describeIssues, switchoverInput, type SwitchoverInput } from '../src/input';
 import {
   DESCRIPTIONS,
@@ -62,7 +62,13 @@ export interface TableReport {
   table: string;
   partitionsCreated: number;
   stages: StageRecord[];
-  copy: { rows: number; ms: number; streams: CopyResult[] };
+  copy: {
+    rows: number;
+    ms: number;
+    streams: CopyResult[];
+    recheck?: RecheckResult;
+    indexes?: { indexes: number; partitionIndexes: number; foreignKeys: number; ms: number };
+  };
   verification?: TableVerification;
   cutover?: CutoverResult;
 }
@@ -100,10 +106,11 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     approval: input.approval.required ? { state: 'waiting', since: '', approvers: input.approval.approvers } : { state: 'not_required' },
     ignoredSignals: [],
     cutover: {},
+    throttle: { ...input.throttle, copyMode: input.copyMode },
   };
   const reports = new Map<string, TableReport>();
   const phaseMs: Record<string, number> = {};
-  const streamProgress = new Map<string, { rows: number; rate: number }>();
+  const streamProgress = new Map<string, { rows: number; rate: number; brakes: number; brake: string | null }>();
   let phaseStart = Date.now();
   let decision: 'approved' | 'rejected' | undefined;
   let searchAttributes = false;
@@ -151,13 +158,17 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     (p) => {
       const progress = state.progress[p.table];
       if (!progress) return;
-      streamProgress.set(`${p.table}/${p.stream}`, { rows: p.rowsCopied, rate: p.done ? 0 : p.rowsPerSec });
+      streamProgress.set(`${p.table}/${p.stream}`, { rows: p.rowsCopied, rate: p.done ? 0 : p.rowsPerSec, brakes: p.brakes ?? 0, brake: p.brake ?? null });
       let rows = 0;
       let rate = 0;
+      progress.brakes = 0;
+      progress.brake = null;
       for (const [k, v] of streamProgress) {
         if (!k.startsWith(`${p.table}/`)) continue;
         rows += v.rows;
         rate += v.rate;
+        progress.brakes += v.brakes;
+        progress.brake ??= v.brake;
       }
       progress.rowsCopied = rows;
       progress.rowsPerSec = rate;
@@ -252,12 +263,29 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
         streams.map((s) =>
           longActs.copyRange.executeWithOptions(
             opts(`copy ${tp.table} ${streamRange(tp, s)} (stream ${s.stream + 1}/${streams.length})`, longOpts),
-            [db, tp, s, { batchSize: input.batchSize, pauseMs: input.throttle.pauseMs, estimatedRows: Math.ceil(tp.rowsEstimated / streams.length) }],
+            [db, tp, s, {
+              batchSize: input.batchSize,
+              pauseMs: input.throttle.pauseMs,
+              estimatedRows: Math.ceil(tp.rowsEstimated / streams.length),
+              mode: input.copyMode,
+              brake: input.throttle,
+            }],
           ),
         ),
       );
       const rows = results.reduce((a, r) => a + r.rowsCopied, 0);
       reports.get(tp.table)!.copy = { rows, ms: Date.now() - t0, streams: results };
+      // Mode "recheck": repair what the lock-free copy got wrong against racing writers.
+      if (input.copyMode === 'recheck') {
+        reports.get(tp.table)!.copy.recheck = await longActs.copyRecheck.executeWithOptions(
+          opts(`copy ${tp.table}: re-check by hash per key range, repair differing rows under row lock`, longOpts),
+          [db, tp, {}],
+        );
+      }
+      reports.get(tp.table)!.copy.indexes = await longActs.buildIndexes.executeWithOptions(
+        opts(`index ${tp.table}: secondary indexes per partition concurrently, foreign keys validated per partition, then attached`, longOpts),
+        [db, tp, { parallelism: input.throttle.parallelism, lockTimeoutMs: input.lockTimeoutMs }],
+      );
       const p = state.progress[tp.table];
       p.rowsCopied = rows;
       p.rowsPerSec = 0;

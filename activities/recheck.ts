@@ -1,0 +1,141 @@
+// The copy's re-check (copy mode "recheck"): the copy ran without row locks, so a batch could
+// race a writer (a row deleted or moved between the batch's snapshot and its insert comes back).
+// Once every transaction that overlapped the copy has ended, both tables are compared chunk by
+// chunk by row hash in one snapshot (the dual-write trigger changes both in one transaction, so
+// only the copy's mistakes differ), and each differing row is rewritten from the legacy table
+// under a row lock. Idempotent: a retry compares again and finds nothing left to repair.
+import { Context } from '@temporalio/activity';
+import type pg from 'pg';
+import { withClient, withTx } from '../src/db';
+import { literal } from '../src/sqlgen';
+import { fail } from '../src/errors';
+import { chunkDiffSql, chunkHashSql, repairSql } from '../src/copysql';
+import type { RecheckResult, TablePlan } from '../src/types';
+import { audit, Deps, keepAlive, stage } from './context';
+
+const MAX_ROUNDS = 10;
+const KEYS_PER_ROUND = 50000;
+const KEYS_PER_REPAIR = 1000;
+
+/**
+ * Waits until every transaction of this database that holds an xid now has ended (as CREATE
+ * INDEX CONCURRENTLY waits): after it, any write that raced a copy batch is committed or gone.
+ */
+export async function waitForOlderTransactions(c: pg.ClientBase): Promise<number> {
+  const t0 = Date.now();
+  const running = `select backend_xid::text as xid from pg_stat_activity
+                    where datname = current_database() and backend_xid is not null and pid <> pg_backend_pid()`;
+  const xids = (await c.query(running)).rows.map((r) => r.xid as string);
+  while (xids.length) {
+    const still = new Set((await c.query(running)).rows.map((r) => r.xid as string));
+    const left = xids.filter((x) => still.has(x)).length;
+    if (left === 0) break;
+    Context.current().heartbeat({ waitingFor: `${left} transactions older than the re-check` });
+    await Context.current().sleep(100);
+  }
+  return Date.now() - t0;
+}
+
+/** Runs `fn` on another connection of `pool` inside the exported snapshot `snapshot` (read only). */
+export async function inSnapshot<T>(pool: pg.Pool, snapshot: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withTx(pool, async (c) => {
+    await c.query(`SET TRANSACTION SNAPSHOT ${literal(snapshot)}`);
+    return fn(c);
+  }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+}
+
+/** Chunk → "rows:hash" of one side. */
+async function sideHashes(c: pg.ClientBase, sql: string): Promise<Map<string, string>> {
+  const rows = (await c.query(sql)).rows as { chunk: string; rows: string; hash: string }[];
+  return new Map(rows.map((r) => [r.chunk, `${r.rows}:${r.hash}`]));
+}
+
+export function recheckActivities({ pools }: Deps) {
+  return {
+    async copyRecheck(database: string, tp: TablePlan, opts: { chunkRows?: number } = {}): Promise<RecheckResult> {
+      const chunkRows = opts.chunkRows ?? 10000;
+      return stage('copy', tp.table, () =>
+        withClient(pools.get(database), async (c) => {
+          const t0 = Date.now();
+          const waitedMs = await waitForOlderTransactions(c);
+          // Both sides in one snapshot, read at once on two connections.
+          await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+          let mismatched: string[];
+          let chunks: number;
+          try {
+            await c.query(`set local timezone = 'UTC'`);
+            const snapshot = (await c.query('select pg_export_snapshot() as s')).rows[0].s as string;
+            const [legacy, partitioned] = await keepAlive(() =>
+              Promise.all([
+                sideHashes(c, chunkHashSql(tp, tp.table, chunkRows)),
+                inSnapshot(pools.get(database), snapshot, async (c2) => {
+                  await c2.query(`set local timezone = 'UTC'`);
+                  return sideHashes(c2, chunkHashSql(tp, tp.names.partitioned, chunkRows));
+                }),
+              ]),
+            );
+            const all = new Set([...legacy.keys(), ...partitioned.keys()]);
+            chunks = all.size;
+            mismatched = [...all].filter((k) => legacy.get(k) !== partitioned.get(k));
+            await c.query('COMMIT');
+          } catch (err) {
+            await c.query('ROLLBACK').catch(() => undefined);
+            throw err;
+          }
+          let repaired = 0;
+          let rounds = 0;
+          const diffParams = (chunk: string) =>
+            tp.splitColumn ? [String(BigInt(chunk) * BigInt(chunkRows)), String((BigInt(chunk) + 1n) * BigInt(chunkRows))] : [chunk, null];
+          while (mismatched.length) {
+            if (++rounds > MAX_ROUNDS) {
+              throw fail(
+                'ParityMismatch',
+                `the copy re-check of ${tp.schema}.${tp.table} still finds differing rows after ${MAX_ROUNDS} repair rounds ` +
+                  `(chunks ${mismatched.slice(0, 5).join(', ')}); the legacy table is untouched and authoritative`,
+                { table: tp.table, stage: 'copy' },
+              );
+            }
+            // Keys that differ, read in one snapshot; then each set repaired under its row locks.
+            const keys: string[][] = [];
+            const still: string[] = [];
+            await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+            try {
+              await c.query(`set local timezone = 'UTC'`);
+              for (const [i, chunk] of mismatched.entries()) {
+                if (keys.length >= KEYS_PER_ROUND) {
+                  still.push(...mismatched.slice(i)); // the next round reads these
+                  break;
+                }
+                const found = (await keepAlive(() => c.query(chunkDiffSql(tp, chunkRows), [...diffParams(chunk), KEYS_PER_ROUND]))).rows;
+                if (found.length) still.push(chunk);
+                keys.push(...found.map((r) => JSON.parse(r.key as string) as string[]));
+              }
+              await c.query('COMMIT');
+            } catch (err) {
+              await c.query('ROLLBACK').catch(() => undefined);
+              throw err;
+            }
+            if (!keys.length) break;
+            for (let i = 0; i < keys.length; i += KEYS_PER_REPAIR) {
+              const part = JSON.stringify(keys.slice(i, i + KEYS_PER_REPAIR));
+              await c.query('BEGIN');
+              try {
+                for (const s of repairSql(tp)) await c.query(s, [part]);
+                await c.query('COMMIT');
+              } catch (err) {
+                await c.query('ROLLBACK').catch(() => undefined);
+                throw err;
+              }
+              Context.current().heartbeat({ repaired: repaired + i });
+            }
+            repaired += keys.length;
+            mismatched = still;
+          }
+          const result: RecheckResult = { table: tp.table, chunks, rounds, repaired, waitedMs, ms: Date.now() - t0 };
+          await audit(c, { schema: tp.schema, table: tp.table, stage: 'COPY-RECHECK', ms: result.ms, details: result });
+          return result;
+        }),
+      );
+    },
+  };
+}
