@@ -30,7 +30,7 @@ import {
   type SwitchoverStatus,
 } from '../src/shared';
 import { renderDetails } from '../src/details';
-import { copyStreamsFor, durationMs, errorMessage } from './util';
+import { copyStreamsFor, durationMs, errorMessage, errorType, ownFailure } from './util';
 import type { RollbackReport } from './rollback';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
@@ -82,8 +82,11 @@ export interface SwitchoverReport {
   approval: SwitchoverStatus['approval'];
   phaseMs: Record<string, number>;
   plan?: Plan;
-  rollback?: RollbackReport;
+  rollback?: RollbackOutcome;
 }
+
+/** What the compensation did: the rollback child's report, its id, and whether it completed. */
+export type RollbackOutcome = RollbackReport & { workflowId: string; ok: boolean; error?: string };
 
 export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   const parsed = switchoverInput.safeParse(raw ?? {});
@@ -141,8 +144,9 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   setHandler(
     rejectSignal,
     (s) => {
-      if (decision || !['waiting', 'not_required'].includes(state.approval.state)) {
-        return void state.ignoredSignals.push(`reject by ${s?.by}: decision already made`);
+      // A reject is honoured until cutover begins (it takes effect before cutover, then rolls back).
+      if (decision || ['cutover', 'cleanup', 'done', 'rolling_back', 'rolled_back', 'failed'].includes(state.phase)) {
+        return void state.ignoredSignals.push(`reject by ${s?.by}: ${decision ? `already ${decision}` : `too late, phase ${state.phase}`}`);
       }
       if (!s?.by) return void state.ignoredSignals.push('reject without "by": ignored');
       if (input.approval.approvers.length && !input.approval.approvers.includes(s.by)) {
@@ -194,7 +198,11 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   const plan = await acts.preflight.executeWithOptions(
     opts(`preflight ${names.join(', ')}: catalog checks and plan${input.dryRun ? ' (dry run)' : ''}`, shortOpts),
     [input],
-  );
+  ).catch((err) => {
+    state.error = errorMessage(err);
+    setPhase('failed');
+    throw ownFailure(err);
+  });
   state.plan = plan;
   for (const tp of plan.tables) {
     reports.set(tp.table, { table: tp.table, partitionsCreated: 0, stages: [], copy: { rows: 0, ms: 0, streams: [] } });
@@ -220,6 +228,8 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   };
   const db = input.database;
   let sideEffects = false;
+  /** approval.onTimeout "fail": stop with everything left in place, as the failure message says. */
+  let leaveInPlace = false;
   try {
     await acts.ensureState.executeWithOptions(opts(`state ${names.join(', ')}: bookkeeping schema partition_switchover in database ${db}`, shortOpts), [db]);
     await acts.claimTables.executeWithOptions(opts(`claim ${names.join(', ')}: one switchover per table, plans recorded`, shortOpts), [db, plan.tables]);
@@ -320,18 +330,20 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     }
 
     if (input.approval.required) {
-      state.approval = { state: 'waiting', since: new Date().toISOString(), approvers: input.approval.approvers };
+      if (!decision) state.approval = { state: 'waiting', since: new Date().toISOString(), approvers: input.approval.approvers };
       setPhase('awaiting_approval');
       const decided = await condition(() => decision !== undefined, durationMs(input.approval.timeout));
       if (!decided) {
         state.approval = { state: 'timed_out', at: new Date().toISOString() };
         if (input.approval.onTimeout === 'fail') {
+          leaveInPlace = true;
           setPhase('failed');
           throw ApplicationFailure.create({
             type: 'ApprovalTimedOut',
             message:
               `nobody approved within ${input.approval.timeout}; the switchover stopped before cutover. The dual-write triggers and ` +
-              `${plan.tables.map((t) => t.names.partitioned).join(', ')} are still in place: run the rollback workflow to remove them.`,
+              `${plan.tables.map((t) => t.names.partitioned).join(', ')} are still in place: run the rollback workflow ` +
+              `(--type rollback --input '{"switchoverWorkflowId":"${info.workflowId}"}') to remove them.`,
             nonRetryable: true,
           });
         }
@@ -345,10 +357,10 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
         'APPROVAL',
         { ...state.approval },
       ]);
-      if (decision === 'rejected') {
-        const rb = await compensate(input, state, setPhase, 'rejected');
-        return report('rejected', { rollback: rb });
-      }
+    }
+    if (decision === 'rejected') {
+      const rb = await compensate(input, state, setPhase, 'rejected');
+      return report('rejected', { rollback: rb });
     }
 
     setPhase('cutover');
@@ -364,15 +376,15 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     return report('done');
   } catch (err) {
     state.error = errorMessage(err);
-    if (!sideEffects) {
+    if (!sideEffects || leaveInPlace) {
       setPhase('failed');
-      throw err;
+      throw ownFailure(err);
     }
     const rb = await compensate(input, state, setPhase, `failed in ${state.phase}`);
     const outcome = rb.ok ? `rollback ${rb.workflowId} completed: ${rb.tables.map((t) => `${t.table} back to plain (was ${t.from})`).join(', ')}` : `rollback ${rb.workflowId} FAILED: ${rb.error}`;
     setPhase('failed');
     throw ApplicationFailure.create({
-      type: (err as ApplicationFailure).type ?? 'SwitchoverFailed',
+      type: errorType(err) ?? 'SwitchoverFailed',
       message: `${state.error.replace(/\.+$/, '')}. ${outcome}.`,
       nonRetryable: true,
       cause: err as Error,
@@ -387,7 +399,7 @@ async function compensate(
   state: SwitchoverStatus,
   setPhase: (p: Phase) => void,
   why: string,
-): Promise<RollbackReport & { workflowId: string; ok: boolean; error?: string }> {
+): Promise<RollbackOutcome> {
   const info = workflowInfo();
   const workflowId = `${info.workflowId}-rollback`;
   state.rollback = { workflowId, state: 'running', message: why };
