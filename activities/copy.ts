@@ -197,11 +197,14 @@ export async function brakeReason(
   if (!b) return null;
   if (b.maxBatchMs !== undefined && lastBatchMs > b.maxBatchMs) return `last batch took ${lastBatchMs} ms (maxBatchMs ${b.maxBatchMs})`;
   if (b.maxLockWaitMs === undefined && b.maxReplicationLagMs === undefined) return null;
-  // pg_locks.waitstart (PostgreSQL 14+): how long each waiting session has waited for its lock.
+  // pg_locks.waitstart (PostgreSQL 14+): how long each session of this database has waited for
+  // its lock; our own sessions do not count (the application's waits are what the brake limits).
   const r = (
     await c.query(
-      `select coalesce((select max(extract(epoch from clock_timestamp() - waitstart) * 1000) from pg_locks
-                         where not granted and waitstart is not null and pid <> pg_backend_pid()), 0)::float8 as lock_wait_ms,
+      `select coalesce((select max(extract(epoch from clock_timestamp() - l.waitstart) * 1000)
+                          from pg_locks l join pg_stat_activity a on a.pid = l.pid
+                         where not l.granted and l.waitstart is not null and a.datname = current_database()
+                           and a.application_name <> 'partition-switchover'), 0)::float8 as lock_wait_ms,
               coalesce((select max(extract(epoch from replay_lag) * 1000) from pg_stat_replication), 0)::float8 as lag_ms`,
     )
   ).rows[0] as { lock_wait_ms: number; lag_ms: number };

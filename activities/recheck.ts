@@ -1,7 +1,8 @@
 // The copy's re-check (copy mode "recheck"): the copy ran without row locks, so a batch could
-// race a writer (a row deleted or moved between the batch's snapshot and its insert comes back).
-// Once every transaction that overlapped the copy has ended, both tables are compared chunk by
-// chunk by row hash in one snapshot (the dual-write trigger changes both in one transaction, so
+// race a writer (a row deleted or moved between the batch's snapshot and its insert comes back;
+// src/copysql.ts says why other changes cannot be lost). Once every transaction that overlapped
+// the copy has ended, both tables' keys are compared in one snapshot, whole tables first, then
+// chunk by chunk where they differ (the dual-write trigger changes both in one transaction, so
 // only the copy's mistakes differ), and each differing row is rewritten from the legacy table
 // under a row lock. Idempotent: a retry compares again and finds nothing left to repair.
 import { Context } from '@temporalio/activity';
@@ -9,7 +10,7 @@ import type pg from 'pg';
 import { withClient, withTx } from '../src/db';
 import { literal } from '../src/sqlgen';
 import { fail } from '../src/errors';
-import { chunkDiffSql, chunkHashSql, repairSql } from '../src/copysql';
+import { chunkDiffSql, chunkHashSql, repairSql, tableHashSql } from '../src/copysql';
 import type { RecheckResult, TablePlan } from '../src/types';
 import { audit, Deps, keepAlive, stage } from './context';
 
@@ -65,18 +66,22 @@ export function recheckActivities({ pools }: Deps) {
           try {
             await c.query(`set local timezone = 'UTC'`);
             const snapshot = (await c.query('select pg_export_snapshot() as s')).rows[0].s as string;
-            const [legacy, partitioned] = await keepAlive(() =>
-              Promise.all([
-                sideHashes(c, chunkHashSql(tp, tp.table, chunkRows)),
-                inSnapshot(pools.get(database), snapshot, async (c2) => {
-                  await c2.query(`set local timezone = 'UTC'`);
-                  return sideHashes(c2, chunkHashSql(tp, tp.names.partitioned, chunkRows));
-                }),
-              ]),
-            );
-            const all = new Set([...legacy.keys(), ...partitioned.keys()]);
-            chunks = all.size;
-            mismatched = [...all].filter((k) => legacy.get(k) !== partitioned.get(k));
+            const compare = async (sqlFor: (table: string) => string) => {
+              const [legacy, partitioned] = await keepAlive(() =>
+                Promise.all([
+                  sideHashes(c, sqlFor(tp.table)),
+                  inSnapshot(pools.get(database), snapshot, async (c2) => {
+                    await c2.query(`set local timezone = 'UTC'`);
+                    return sideHashes(c2, sqlFor(tp.names.partitioned));
+                  }),
+                ]),
+              );
+              const all = new Set([...legacy.keys(), ...partitioned.keys()]);
+              return { chunks: all.size, mismatched: [...all].filter((k) => legacy.get(k) !== partitioned.get(k)) };
+            };
+            // The whole tables first (one parallel scan a side); chunk by chunk only if they differ.
+            ({ chunks, mismatched } = await compare((t) => tableHashSql(tp, t)));
+            if (mismatched.length) ({ chunks, mismatched } = await compare((t) => chunkHashSql(tp, t, chunkRows)));
             await c.query('COMMIT');
           } catch (err) {
             await c.query('ROLLBACK').catch(() => undefined);

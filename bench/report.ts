@@ -70,6 +70,8 @@ export const HEADLINE = 'recheck parallel';
 function labels(r: BenchResult): string[] {
   return r.runs[0]?.ours.map((o) => o.label) ?? [];
 }
+/** Batch-size sweep runs are listed in the table but not drawn as bars. */
+const barLabels = (r: BenchResult) => labels(r).filter((l) => !/batch/.test(l));
 const oursOf = (r: BenchResult, label: string) => r.runs.map((rep) => rep.ours.find((o) => o.label === label)).filter((o): o is OursRun => !!o);
 const partmanSeconds = (rep: Repeat) => ('seconds' in rep.partman ? rep.partman.seconds : NaN);
 
@@ -91,10 +93,23 @@ export function summary(r: BenchResult) {
     lockMsMax: Math.max(...r.runs.flatMap((rep) => rep.ours.map((o) => o.cutoverLockMs))),
     p99Ratio: median(head.map((o) => (o.writer.copy?.p99 ?? NaN) / (o.writer.baseline?.p99 ?? NaN))),
     historyEvents: median(head.map((o) => o.historyEvents)),
+    workerRssMb: median(head.map((o) => o.worker.rssMb)),
   };
 }
 
-export function renderMarkdown(r: BenchResult): string {
+/** What a run keeps in bench/results/rows-<N>.summary.json, for the scaling table of later runs. */
+export type Scaling = { rows: number; at: string } & ReturnType<typeof summary>;
+
+function scalingTable(all: Scaling[]): string[] {
+  if (all.length < 2) return [];
+  const L = ['', 'As rows grow (each row count\'s latest run on this machine):', '', '| rows | copy stage vs ceiling | vs pg_partman | verification / count(*) | cutover lock | history events | worker memory during switchover |', '|---:|---:|---:|---:|---:|---:|---:|'];
+  for (const s of [...all].sort((a, b) => a.rows - b.rows)) {
+    L.push(`| ${s.rows.toLocaleString('en-US')} | ${f(s.copyVsCeiling)}x | ${f(s.partmanVsOurs)}x | ${f(s.verifyVsCount)}x | ${f(s.lockMs, 1)} ms | ${n(s.historyEvents)} | ${f(s.workerRssMb, 0)} MB |`);
+  }
+  return L;
+}
+
+export function renderMarkdown(r: BenchResult, others: Scaling[] = []): string {
   const m = r.machine;
   const s = summary(r);
   const L: string[] = [];
@@ -119,7 +134,7 @@ export function renderMarkdown(r: BenchResult): string {
   }
   for (const label of labels(r)) {
     const o = oursOf(r, label);
-    row(`ours, ${label}: copy stage (copy → final indexes)`, o.map((x) => x.copyStageSeconds), 's');
+    row(`ours, ${label}: copy stage (copy → final indexes)${/batch/.test(label) ? '' : `, batch ${o[0].batchSize.toLocaleString('en-US')}`}`, o.map((x) => x.copyStageSeconds), 's');
     L.push(
       `| &nbsp;&nbsp;of which copy / re-check / indexes | ${f(median(o.map((x) => x.copyRangeSeconds ?? NaN)))} / ${f(median(o.map((x) => x.recheckSeconds ?? NaN)))} / ${f(median(o.map((x) => x.indexSeconds ?? NaN)))} s | rows repaired: ${o.map((x) => x.repaired).join(', ')} |`,
     );
@@ -129,7 +144,8 @@ export function renderMarkdown(r: BenchResult): string {
   row('`count(*)` of both tables', head.map((x) => x.countBothSeconds), 's');
   row('cutover lock held', head.map((x) => x.cutoverLockMs), 'ms', 1);
   row('history events per switchover', head.map((x) => x.historyEvents), '', 0);
-  L.push(`| worker peak memory (whole run, all switchovers) | ${f(r.workerPeakMb, 0)} MB | |`);
+  row('worker resident memory during the switchover (max)', head.map((x) => x.worker.rssMb), 'MB', 0);
+  L.push(`| worker peak memory, whole run (VmHWM; includes bundling the workflow code at start) | ${f(r.workerPeakMb, 0)} MB | |`);
   for (const seg of ['baseline', 'copy', 'cutover'] as const) {
     const p50 = head.map((x) => x.writer[seg]?.p50 ?? NaN);
     const p99 = head.map((x) => x.writer[seg]?.p99 ?? NaN);
@@ -143,7 +159,8 @@ export function renderMarkdown(r: BenchResult): string {
   L.push(`| verification ≤ 2x \`count(*)\` of both tables | ${f(s.verifyVsCount)}x | ${yes(s.verifyVsCount <= 2)} |`);
   L.push(`| cutover lock < 100 ms | ${f(s.lockMs, 1)} ms (max ${f(s.lockMsMax, 1)}) | ${yes(s.lockMsMax < 100)}${r.rows < 10_000_000 ? ' (target is at 10M rows)' : ''} |`);
   L.push(`| writer p99 during the copy ≤ 3x baseline | ${f(s.p99Ratio)}x | ${yes(s.p99Ratio <= 3)} |`);
-  L.push(`| history events and worker memory flat as rows grow | ${n(s.historyEvents)} events, ${f(r.workerPeakMb, 0)} MB | compare with the other row count's report |`);
+  L.push(`| history events and worker memory flat as rows grow | ${n(s.historyEvents)} events, ${f(s.workerRssMb, 0)} MB | compare with the other row count's report |`);
+  L.push(...scalingTable([...others.filter((o) => o.rows !== r.rows), { rows: r.rows, at: r.at, ...s }]));
   L.push('', `![benchmark chart](latest.svg)`, '');
   return L.join('\n');
 }
@@ -159,7 +176,7 @@ export function renderSvg(r: BenchResult): string {
   const bars: { label: string; parts: { v: number; color: string; name: string }[] }[] = [];
   bars.push({ label: 'ceiling INSERT…SELECT', parts: [{ v: median(r.runs.map((x) => x.ceiling.seconds)), color: '#888', name: 'insert' }] });
   if (r.runs.some((x) => 'seconds' in x.partman)) bars.push({ label: 'pg_partman partition_data_proc', parts: [{ v: median(r.runs.map(partmanSeconds)), color: '#c44', name: 'partman' }] });
-  for (const label of labels(r)) {
+  for (const label of barLabels(r)) {
     const o = oursOf(r, label);
     bars.push({
       label: `ours, ${label}`,

@@ -9,7 +9,7 @@
 // Ratios are paired within each repeat; the report gives their medians. Output: bench/out/*.json,
 // bench/results/latest.md and latest.svg (bench/report.ts renders them).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,7 +26,7 @@ import { qname } from '../src/sqlgen';
 import { devServerExecutable } from '../src/temporal-cli';
 import type { TablePlan } from '../src/types';
 import type { SwitchoverReport } from '../workflows/switchover';
-import { renderMarkdown, renderSvg, type BenchResult, type OursRun, type Repeat } from './report';
+import { renderMarkdown, renderSvg, summary, type BenchResult, type OursRun, type Repeat, type Scaling } from './report';
 
 const ROOT = join(__dirname, '..');
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -216,6 +216,10 @@ async function ours(
   const throughput: { t: number; rows: number }[] = [];
   let report: SwitchoverReport | undefined;
   let loadReport: LoadReport | undefined;
+  // The worker's resident memory while this switchover runs (its peak since start includes
+  // bundling the workflow code, which has nothing to do with rows).
+  let maxRss = 0;
+  const rssTimer = setInterval(() => (maxRss = Math.max(maxRss, memoryOf(worker.pid!).rssMb || 0)), 250);
   try {
     load.mark('baseline');
     await sleep(run.baselineMs);
@@ -306,7 +310,7 @@ async function ours(
       countBothSeconds: r2(median(counts)),
       cutoverLockMs: r2(table.cutover?.lockMs ?? NaN),
       historyEvents: events.length,
-      worker: memoryOf(worker.pid!),
+      worker: { peakMb: memoryOf(worker.pid!).peakMb, rssMb: maxRss },
       writer: {
         baseline: seg.baseline,
         copy: seg.copy,
@@ -322,6 +326,7 @@ async function ours(
       },
     };
   } finally {
+    clearInterval(rssTimer);
     if (!loadReport) await load.stop().catch(() => undefined);
     await sampler.end().catch(() => undefined);
     await drop(db);
@@ -348,6 +353,8 @@ async function main() {
       rate: { type: 'string', default: '200' },
       modes: { type: 'string', default: 'recheck,lock' },
       'batch-size': { type: 'string', default: '20000' },
+      /** Extra runs of `<first mode> parallel` with these batch sizes (first repeat only). */
+      'batch-sweep': { type: 'string' },
       'baseline-seconds': { type: 'string', default: '8' },
       reseed: { type: 'boolean', default: false },
       'skip-partman': { type: 'boolean', default: false },
@@ -375,10 +382,13 @@ async function main() {
   const tpl = await template(rows, values.reseed!);
 
   // Every database the worker may be asked for: one target per run of ours.
-  const runs: { label: string; parallelism: number; copyMode: 'recheck' | 'lock' }[] = [];
+  const runs: { label: string; parallelism: number; copyMode: 'recheck' | 'lock'; batchSize?: number; firstRepeatOnly?: boolean }[] = [];
   for (const mode of modes) {
     runs.push({ label: `${mode} serial`, parallelism: 1, copyMode: mode });
     runs.push({ label: `${mode} parallel`, parallelism: 2, copyMode: mode });
+  }
+  for (const size of (values['batch-sweep'] ?? '').split(',').filter(Boolean).map(Number)) {
+    runs.push({ label: `${modes[0]} parallel, batch ${size.toLocaleString('en-US')}`, parallelism: 2, copyMode: modes[0], batchSize: size, firstRepeatOnly: true });
   }
   const dbName = (rep: number, i: number) => `ps_bench_r${rep}_${i}`;
   const env: NodeJS.ProcessEnv = { ...process.env, TASK_QUEUE };
@@ -411,7 +421,8 @@ async function main() {
       const oursRuns: OursRun[] = [];
       for (const [i, r] of runs.entries()) {
         log(`repeat ${rep + 1}/${repeats}: ours, ${r.label}`);
-        const o = await ours(client, tpl, dbName(rep, i), { ...r, batchSize, rate, baselineMs: Number(values['baseline-seconds']) * 1000 }, worker);
+        if (r.firstRepeatOnly && rep > 0) continue;
+        const o = await ours(client, tpl, dbName(rep, i), { ...r, batchSize: r.batchSize ?? batchSize, rate, baselineMs: Number(values['baseline-seconds']) * 1000 }, worker);
         log(`  copy stage ${o.copyStageSeconds} s (copy ${o.copyRangeSeconds} + recheck ${o.recheckSeconds ?? '-'} + index ${o.indexSeconds}), verify ${o.verifySeconds} s, lock ${o.cutoverLockMs} ms, repaired ${o.repaired}`);
         oursRuns.push(o);
       }
@@ -446,7 +457,11 @@ async function main() {
   writeFileSync(jsonPath, JSON.stringify(result, null, 2));
   const resultsDir = join(__dirname, 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const md = renderMarkdown(result);
+  writeFileSync(join(resultsDir, `rows-${rows}.summary.json`), JSON.stringify({ rows, at: result.at, ...summary(result) }, null, 2));
+  const others: Scaling[] = readdirSync(resultsDir)
+    .filter((f) => /^rows-\d+\.summary\.json$/.test(f))
+    .map((f) => JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as Scaling);
+  const md = renderMarkdown(result, others);
   const svg = renderSvg(result);
   writeFileSync(join(resultsDir, 'latest.md'), md);
   writeFileSync(join(resultsDir, 'latest.svg'), svg);

@@ -60,22 +60,36 @@ export function nextKeySql(tp: TablePlan): string {
 function chunkExpr(tp: TablePlan, chunkRows: number): string {
   if (!Number.isSafeInteger(chunkRows) || chunkRows < 1) throw new Error(`chunkRows must be a positive integer, got ${chunkRows}`);
   return tp.splitColumn
-    ? `(${ident(tp.splitColumn)} / ${chunkRows})::text`
+    ? `(${ident(tp.splitColumn)} / ${chunkRows})`
     : `to_char(date_trunc(${literal(tp.interval)}, ${ident(tp.partitionKey)}), 'YYYY-MM-DD')`;
 }
 
-function rowHash(tp: TablePlan, alias?: string): string {
-  return `hash_record_extended(ROW(${list(tp.columns.map((c) => c.name), alias ? `${alias}.` : '')}), 0)`;
+/**
+ * The re-check compares keys (the partitioned table's primary key), not whole rows: a lock-free
+ * batch can only get a row's existence or its partition key wrong. A writer's change of a row's
+ * other columns cannot be lost: if the writer's trigger wrote the row first, the batch's insert
+ * of the older version fails with a unique violation (or waits for the writer, then fails) and is
+ * retried; if the batch wrote first, the trigger's upsert updates the batch's row. What it can
+ * lose is a DELETE (nothing to delete yet, then the batch inserts the row) or a key change (the
+ * batch inserts the old key beside the new one). Verification then compares whole rows.
+ */
+function keyHash(tp: TablePlan): string {
+  return `hash_record_extended(ROW(${list(tp.partitionedKey)}), 0)`;
 }
 
-/** Per chunk: rows and the sum of row hashes of `table` (the re-check compares both sides). */
+/** Whole table: rows and the sum of key hashes (the re-check's first, cheapest comparison; parallel query). */
+export function tableHashSql(tp: TablePlan, table: string): string {
+  return `SELECT 'all' AS chunk, count(*)::bigint AS rows, coalesce(sum(${keyHash(tp)}), 0)::text AS hash FROM ${qname(tp.schema, table)}`;
+}
+
+/** Per chunk: rows and the sum of key hashes of `table` (the re-check compares both sides). */
 export function chunkHashSql(tp: TablePlan, table: string, chunkRows: number): string {
-  return `SELECT ${chunkExpr(tp, chunkRows)} AS chunk, count(*)::bigint AS rows, coalesce(sum(${rowHash(tp)}), 0)::text AS hash ` +
+  return `SELECT ${chunkExpr(tp, chunkRows)} AS chunk, count(*)::bigint AS rows, coalesce(sum(${keyHash(tp)}), 0)::text AS hash ` +
     `FROM ${qname(tp.schema, table)} GROUP BY 1`;
 }
 
 /**
- * Keys (legacy primary key, as a json array of text) whose rows differ within one chunk, at
+ * Keys (legacy primary key, as a json array of text) present on one side only within one chunk, at
  * most $3. Params: with an integer key its range [$1, $2) (an index range scan), else the
  * chunk's period as text in $1 and $2 unused (NULL).
  */
@@ -87,7 +101,7 @@ export function chunkDiffSql(tp: TablePlan, chunkRows: number): string {
         return `${ident(tp.splitColumn!)} >= $1::${type} AND ${ident(tp.splitColumn!)} < $2::${type}`;
       })()
     : `${chunkExpr(tp, chunkRows)} = $1::text AND $2::text IS NULL`;
-  const side = (table: string) => `SELECT ${list(keys)}, ${rowHash(tp)} AS h FROM ${qname(tp.schema, table)} WHERE ${where}`;
+  const side = (table: string) => `SELECT ${list(keys)}, 1 AS h FROM ${qname(tp.schema, table)} WHERE ${where}`;
   const id = `json_build_array(${tp.primaryKey.map((k) => `coalesce(l.${ident(k)}, p.${ident(k)})::text`).join(', ')})`;
   return `SELECT DISTINCT ${id}::text AS key FROM (${side(tp.table)}) l FULL JOIN (${side(tp.names.partitioned)}) p ` +
     `USING (${list(keys)}) WHERE l.h IS DISTINCT FROM p.h LIMIT $3::int`;
