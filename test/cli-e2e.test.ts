@@ -1,32 +1,22 @@
 // End to end the way an operator works: `npm run worker` as a real process, and the Temporal CLI to
 // start a switchover from a JSON file, query its status, approve it and read its history.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seed } from '../src/seed';
-import { createTestDb, temporalAddress, temporalCli, uniqueId, waitFor, type TestDb } from './helpers';
+import { createTestDb, temporalCli, uniqueId, waitFor, type TestDb } from './helpers';
+import { spawnWorker, type WorkerProcess } from './worker-process';
 
 let db: TestDb;
-let worker: ChildProcess;
-let workerLog = '';
+let worker: WorkerProcess;
 const taskQueue = uniqueId('ps-cli');
 
 beforeAll(async () => {
   db = await createTestDb();
   await seed(db.pool, { rows: 2000, years: 1 });
-  worker = spawn('npm', ['run', '-s', 'worker'], {
-    cwd: join(__dirname, '..'),
-    env: { ...process.env, DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporalAddress(), TASK_QUEUE: taskQueue },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  worker.stdout!.on('data', (d) => (workerLog += d));
-  worker.stderr!.on('data', (d) => (workerLog += d));
-  await waitFor(async () => workerLog.includes('partition-switchover worker on'), 'worker start', 90000);
+  worker = await spawnWorker({ DATABASE_URL: db.url, TASK_QUEUE: taskQueue });
 });
 afterAll(async () => {
-  if (worker?.pid) process.kill(-worker.pid, 'SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
+  await worker?.stop();
   await db?.drop();
 });
 
