@@ -1,7 +1,7 @@
 // The Temporal UI, in a real browser (Debian's chromium driven by playwright-core), at a
 // switchover waiting for approval: the summary and details it was started with, the activity
 // summaries, and the current details with the verification report and the approve command.
-// The screenshot is the README's (docs/operator-ui.png).
+// The screenshot goes to the run's temp folder; with UPDATE_DOCS=1 it replaces the README's docs/operator-ui.png.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -11,7 +11,7 @@ import { statusQuery } from '../src/shared';
 import { createTestDb, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOT = join(__dirname, '..', 'docs', 'operator-ui.png');
+const SCREENSHOT = process.env.UPDATE_DOCS ? join(__dirname, '..', 'docs', 'operator-ui.png') : join(process.env.PS_TEST_DIR!, 'operator-ui.png');
 let db: TestDb;
 let w: TestWorker;
 let browser: Browser | undefined;
