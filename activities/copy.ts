@@ -98,6 +98,10 @@ export function copyActivities({ pools }: Deps) {
             for (let attempt = 0; ; attempt++) {
               await c.query('BEGIN');
               try {
+                // No wait for the WAL flush at each batch's commit: a crash can lose only the last
+                // batches together with their recorded position (one transaction), so the retry
+                // copies them again; any later synchronous commit (a writer's) flushes them first.
+                await c.query('SET LOCAL synchronous_commit = off');
                 // A unique violation means a trigger insert committed after our snapshot: the
                 // retry sees it (and ON CONFLICT covers one that commits while we retry).
                 const r = await run(attempt > 0);

@@ -1,7 +1,8 @@
-// The benchmark: `npm run bench -- --rows N [--repeats R] [--rate OPS] [--modes recheck,lock] [--reseed]`.
-// One run, one machine, the same rows for every contender (each on its own clone of one seeded
-// template database):
-//   ceiling   one INSERT INTO <identically partitioned table, final indexes present> SELECT * FROM revenues
+// The benchmark: `npm run bench -- --rows N [--repeats R] [--rate OPS] [--modes recheck,lock]
+// [--batch-size N] [--batch-sweep 5000,50000] [--throttled-pause-ms 50] [--reseed] [--drop-template]
+// [--skip-partman]`. One run, one machine, the same rows for every contender (each on its own clone
+// of one seeded template database, kept for the next run):
+//   ceiling   one INSERT INTO <identically partitioned table, final indexes and foreign keys> SELECT * FROM revenues
 //   partman   pg_partman's partition_data_proc moving the same rows into a pg_partman parent
 //   ours      the switchover workflow on a real dev server and worker process, dual-write triggers
 //             installed and the live writer running: copy stage serial and parallel, verification,
@@ -203,7 +204,7 @@ async function ours(
   client: Client,
   tpl: string,
   db: string,
-  run: { label: string; parallelism: number; copyMode: 'recheck' | 'lock'; batchSize: number; rate: number; baselineMs: number },
+  run: { label: string; parallelism: number; copyMode: 'recheck' | 'lock'; batchSize: number; pauseMs?: number; rate: number; baselineMs: number },
   worker: ChildProcess,
 ): Promise<OursRun> {
   await clone(tpl, db);
@@ -234,7 +235,7 @@ async function ours(
           backup: 'none',
           batchSize: run.batchSize,
           copyMode: run.copyMode,
-          throttle: { parallelism: run.parallelism },
+          throttle: { parallelism: run.parallelism, pauseMs: run.pauseMs ?? 0 },
           approval: { required: true, timeout: '1h' },
         },
       ],
@@ -257,12 +258,9 @@ async function ours(
         }
       }
       if (phase === 'copy') {
-        // Rows in the partitioned table's partitions (statistics flush about once a second).
+        // Rows copied so far: the copy's own position rows, committed with each batch.
         const r = await sampler
-          .query(
-            `select coalesce(sum(n_tup_ins), 0)::bigint as n from pg_stat_user_tables s join pg_inherits i on i.inhrelid = s.relid
-             where i.inhparent = to_regclass('public.revenues_partitioned')`,
-          )
+          .query(`select coalesce(sum(rows_copied), 0)::bigint as n from partition_switchover.copy_progress where workflow_id = $1::text`, [workflowId])
           .catch(() => undefined);
         if (r) throughput.push({ t: rel(performance.now()), rows: Number(r.rows[0].n) });
       }
@@ -355,10 +353,13 @@ async function main() {
       'batch-size': { type: 'string', default: '20000' },
       /** Extra runs of `<first mode> parallel` with these batch sizes (first repeat only). */
       'batch-sweep': { type: 'string' },
+      /** One more run of `<first mode> parallel` with throttle.pauseMs (0: none). */
+      'throttled-pause-ms': { type: 'string', default: '50' },
       'baseline-seconds': { type: 'string', default: '8' },
       reseed: { type: 'boolean', default: false },
       'skip-partman': { type: 'boolean', default: false },
-      'keep-template': { type: 'boolean', default: true },
+      /** Drop the seeded template database at the end (default: kept, reused by the next run). */
+      'drop-template': { type: 'boolean', default: false },
     },
   });
   const rows = Number(values.rows);
@@ -382,11 +383,14 @@ async function main() {
   const tpl = await template(rows, values.reseed!);
 
   // Every database the worker may be asked for: one target per run of ours.
-  const runs: { label: string; parallelism: number; copyMode: 'recheck' | 'lock'; batchSize?: number; firstRepeatOnly?: boolean }[] = [];
+  const runs: { label: string; parallelism: number; copyMode: 'recheck' | 'lock'; batchSize?: number; pauseMs?: number; firstRepeatOnly?: boolean }[] = [];
   for (const mode of modes) {
     runs.push({ label: `${mode} serial`, parallelism: 1, copyMode: mode });
     runs.push({ label: `${mode} parallel`, parallelism: 2, copyMode: mode });
   }
+  // The throttle's price and effect: the same with a pause after every batch.
+  const pause = Number(values['throttled-pause-ms']);
+  if (pause > 0) runs.push({ label: `${modes[0]} parallel, pause ${pause} ms`, parallelism: 2, copyMode: modes[0], pauseMs: pause });
   for (const size of (values['batch-sweep'] ?? '').split(',').filter(Boolean).map(Number)) {
     runs.push({ label: `${modes[0]} parallel, batch ${size.toLocaleString('en-US')}`, parallelism: 2, copyMode: modes[0], batchSize: size, firstRepeatOnly: true });
   }
@@ -434,7 +438,7 @@ async function main() {
     await new Promise((r) => worker.once('exit', r));
     await connection.close();
     await temporal.teardown();
-    if (!values['keep-template']) await drop(tpl);
+    if (values['drop-template']) await drop(tpl);
     if (repeatsOut.length === 0) console.error(workerErr);
     log(`worker peak memory ${mem.peakMb} MB`);
     (globalThis as any).__workerPeak = mem.peakMb;

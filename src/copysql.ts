@@ -77,11 +77,6 @@ function keyHash(tp: TablePlan): string {
   return `hash_record_extended(ROW(${list(tp.partitionedKey)}), 0)`;
 }
 
-/** Whole table: rows and the sum of key hashes (the re-check's first, cheapest comparison; parallel query). */
-export function tableHashSql(tp: TablePlan, table: string): string {
-  return `SELECT 'all' AS chunk, count(*)::bigint AS rows, coalesce(sum(${keyHash(tp)}), 0)::text AS hash FROM ${qname(tp.schema, table)}`;
-}
-
 /** Per chunk: rows and the sum of key hashes of `table` (the re-check compares both sides). */
 export function chunkHashSql(tp: TablePlan, table: string, chunkRows: number): string {
   return `SELECT ${chunkExpr(tp, chunkRows)} AS chunk, count(*)::bigint AS rows, coalesce(sum(${keyHash(tp)}), 0)::text AS hash ` +

@@ -1,0 +1,90 @@
+// The fast copy's SQL pinned as exact strings (src/copysql.ts): identifiers quoted, values $n.
+import { chunkDiffSql, chunkHashSql, deferredIndex, indexOn, partitionIndexName, rangeBatchSql, repairSql } from '../src/copysql';
+import { referencedTable } from '../activities/indexes';
+import { namesFor } from '../activities/preflight';
+import type { IndexPlan, TablePlan } from '../src/types';
+
+const col = (name: string, type: string) => ({ name, type, notNull: true, generated: false, identity: '' as const });
+const secondary: IndexPlan = {
+  name: 'rev_status_idx',
+  tempName: 'rev_status_idx_ps',
+  isPrimary: false,
+  createSql: 'CREATE INDEX IF NOT EXISTS "rev_status_idx_ps" ON "public"."revenues_partitioned" USING btree (status)',
+};
+const tp: TablePlan = {
+  schema: 'public',
+  table: 'revenues',
+  partitionKey: 'occurred_at',
+  interval: 'month',
+  keyType: 'timestamptz',
+  names: { ...namesFor('revenues'), pkConstraint: 'revenues_pkey', pkTempConstraint: 'revenues_pkey_ps' },
+  columns: [col('id', 'bigint'), col('occurred_at', 'timestamp with time zone'), col('status', 'text')],
+  insertColumns: ['id', 'occurred_at', 'status'],
+  primaryKey: ['id'],
+  partitionedKey: ['id', 'occurred_at'],
+  splitColumn: 'id',
+  splitRange: { min: '1', max: '100' },
+  rowsEstimated: 100,
+  dataRange: { min: '2024-01-01', max: '2024-02-10' },
+  partitions: [{ suffix: 'p202401', from: '2024-01-01', to: '2024-02-01' }],
+  defaultPartition: false,
+  sumColumns: [],
+  indexes: [{ name: 'revenues_pkey', tempName: 'revenues_pkey_ps', createSql: '', isPrimary: true }, secondary],
+  sequences: [],
+  foreignKeys: [],
+  acl: [],
+  comment: null,
+  warnings: [],
+};
+
+test('a range batch: no lock in mode recheck, FOR SHARE in mode lock, ON CONFLICT only on the retry', () => {
+  expect(rangeBatchSql(tp, { lock: false })).toBe(
+    [
+      'WITH batch AS (',
+      '  SELECT "id", "occurred_at", "status" FROM "public"."revenues" WHERE "id" >= $1::bigint AND "id" < $2::bigint',
+      '), ins AS (',
+      '  INSERT INTO "public"."revenues_partitioned" ("id", "occurred_at", "status") SELECT b."id", b."occurred_at", b."status" FROM batch b',
+      '  WHERE NOT EXISTS (SELECT 1 FROM "public"."revenues_partitioned" p WHERE p."id" >= $1::bigint AND p."id" < $2::bigint AND p."id" = b."id" AND p."occurred_at" = b."occurred_at")',
+      '  RETURNING 1',
+      ')',
+      'SELECT (SELECT count(*) FROM batch)::int AS rows, (SELECT count(*) FROM ins)::int AS inserted',
+    ].join('\n'),
+  );
+  expect(rangeBatchSql(tp, { lock: true })).toContain('"id" < $2::bigint FOR SHARE\n');
+  expect(rangeBatchSql(tp, { lock: false, onConflict: true })).toContain('\n  ON CONFLICT DO NOTHING\n  RETURNING 1');
+  expect(() => rangeBatchSql({ ...tp, splitColumn: null }, { lock: false })).toThrow(/no integer key/);
+});
+
+test('the re-check compares keys; the repair locks the legacy rows first', () => {
+  expect(chunkHashSql(tp, 'revenues', 10000)).toBe(
+    'SELECT ("id" / 10000) AS chunk, count(*)::bigint AS rows, coalesce(sum(hash_record_extended(ROW("id", "occurred_at"), 0)), 0)::text AS hash ' +
+      'FROM "public"."revenues" GROUP BY 1',
+  );
+  expect(chunkDiffSql(tp, 10000)).toBe(
+    'SELECT DISTINCT json_build_array(coalesce(l."id", p."id")::text)::text AS key FROM ' +
+      '(SELECT "id", "occurred_at", 1 AS h FROM "public"."revenues" WHERE "id" >= $1::bigint AND "id" < $2::bigint) l FULL JOIN ' +
+      '(SELECT "id", "occurred_at", 1 AS h FROM "public"."revenues_partitioned" WHERE "id" >= $1::bigint AND "id" < $2::bigint) p ' +
+      'USING ("id", "occurred_at") WHERE l.h IS DISTINCT FROM p.h LIMIT $3::int',
+  );
+  const keys = 'SELECT (x->>0)::bigint FROM json_array_elements($1::json) x';
+  expect(repairSql(tp)).toEqual([
+    `SELECT 1 FROM "public"."revenues" WHERE ("id") IN (${keys}) FOR SHARE`,
+    `DELETE FROM "public"."revenues_partitioned" WHERE ("id") IN (${keys})`,
+    `INSERT INTO "public"."revenues_partitioned" ("id", "occurred_at", "status") SELECT "id", "occurred_at", "status" FROM "public"."revenues" WHERE ("id") IN (${keys})`,
+  ]);
+});
+
+test('indexes after the copy: per partition concurrently, the parent ON ONLY; foreign keys read for their referenced table', () => {
+  expect(deferredIndex(tp.indexes[0])).toBe(false);
+  expect(deferredIndex(secondary)).toBe(true);
+  expect(deferredIndex({ ...secondary, createSql: 'ALTER TABLE x ADD CONSTRAINT y UNIQUE (a)' })).toBe(false);
+  expect(indexOn(secondary, { name: 'revenues_p202401_i1', on: '"public"."revenues_p202401"', concurrently: true })).toBe(
+    'CREATE INDEX CONCURRENTLY IF NOT EXISTS "revenues_p202401_i1" ON "public"."revenues_p202401" USING btree (status)',
+  );
+  expect(indexOn(secondary, { name: 'rev_status_idx_ps', on: '"public"."revenues_partitioned"', only: true })).toBe(
+    'CREATE INDEX IF NOT EXISTS "rev_status_idx_ps" ON ONLY "public"."revenues_partitioned" USING btree (status)',
+  );
+  expect(partitionIndexName('x'.repeat(63), 12)).toBe(`${'x'.repeat(59)}_i12`);
+  expect(referencedTable('FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE')).toBe('organizations');
+  expect(referencedTable('FOREIGN KEY (a) REFERENCES "Odd ""Schema"""."t"(id)')).toBe('"Odd ""Schema"""."t"');
+});
