@@ -18,6 +18,8 @@ export function workflowId(): string {
 /** Runs `fn`, heartbeating every few seconds so a dead worker is noticed while a statement runs. */
 export async function keepAlive<T>(fn: () => Promise<T>, details?: unknown): Promise<T> {
   const ctx = Context.current();
+  // At once too: a loop of statements each shorter than the interval must still heartbeat.
+  ctx.heartbeat(details);
   const timer = setInterval(() => ctx.heartbeat(details), 3000);
   try {
     return await fn();

@@ -106,20 +106,19 @@ export function copyActivities({ pools }: Deps) {
                 // retry sees it (and ON CONFLICT covers one that commits while we retry).
                 const r = await run(attempt > 0);
                 const done = isDone(r);
-                if (r.rows > 0 || done) {
-                  cursor = next(r) ?? cursor;
-                  copied += r.inserted;
-                  if (r.rows > 0) batches++;
-                }
+                // The stream's position moves only once this transaction commits.
+                const moved = r.rows > 0 || done;
+                const at = { cursor: moved ? (next(r) ?? cursor) : cursor, copied: copied + (moved ? r.inserted : 0), batches: batches + (r.rows > 0 ? 1 : 0) };
                 await c.query(
                   `insert into partition_switchover.copy_progress (workflow_id, run_id, table_name, stream, cursor, rows_copied, batches, done)
                    values ($1::text, $2::text, $3::text, $4::int, $5::text[], $6::bigint, $7::int, $8::boolean)
                    on conflict (workflow_id, run_id, table_name, stream) do update
                      set cursor = excluded.cursor, rows_copied = excluded.rows_copied, batches = excluded.batches,
                          done = excluded.done, updated_at = now()`,
-                  [wf, runId, tp.table, s.stream, cursor, copied, batches, done],
+                  [wf, runId, tp.table, s.stream, at.cursor, at.copied, at.batches, done],
                 );
                 await c.query('COMMIT');
+                ({ cursor, copied, batches } = at);
                 if (r.inserted > 0) metrics.rowsCopied.add(r.inserted);
                 lastBatchMs = Date.now() - t1;
                 return r;

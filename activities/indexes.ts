@@ -7,6 +7,8 @@
 // VALIDATE (one set-based scan under a lock writers pass), and the parent's foreign key adopts
 // the partitions' validated ones without scanning. Lock-taking steps run under lock_timeout.
 // Idempotent: an index left invalid by a crash is dropped and built again; done steps are skipped.
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { withClient } from '../src/db';
 import { deferredIndex, indexOn, partitionIndexName } from '../src/copysql';
@@ -42,101 +44,120 @@ export function indexActivities({ pools }: Deps) {
       return stage('index', tp.table, async () => {
         const t0 = Date.now();
         const pool = pools.get(database);
-        const deferred = tp.indexes.map((i, n) => ({ i, n })).filter(({ i }) => deferredIndex(i));
-        if (!deferred.length && !tp.foreignKeys.length) return { table: tp.table, indexes: 0, partitionIndexes: 0, foreignKeys: 0, ms: 0 };
-        const lockTimeout = `SET lock_timeout = ${literal(`${opts.lockTimeoutMs ?? 2000}ms`)}`;
-        const partitions = await withClient(pool, async (c) =>
-          (
-            await c.query(
-              `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = $1::regclass order by 1`,
-              [qname(tp.schema, tp.names.partitioned)],
-            )
-          ).rows.map((r) => r.name as string),
-        );
-        // Partitions are shared out to `parallelism` connections; one connection builds all of a
-        // partition's indexes (two concurrent builds on one table would wait for each other).
-        const queue = [...partitions];
-        let built = 0;
-        const worker = () =>
-          withClient(pool, async (c) => {
-            for (let part = queue.shift(); part !== undefined; part = queue.shift()) {
-              for (const { i, n } of deferred) {
-                const name = partitionIndexName(part, n);
-                const state = await indexState(c, tp.schema, name);
-                if (state === 'valid') continue;
-                if (state === 'invalid') await c.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qname(tp.schema, name)}`);
-                // An empty partition (one made ahead of time) is indexed at once: its SHARE lock is
-                // held for a millisecond, where CONCURRENTLY would wait three times for writers.
-                const empty = (await c.query(`select not exists (select 1 from ${qname(tp.schema, part)}) as empty`)).rows[0].empty as boolean;
-                if (empty) {
-                  await c.query(lockTimeout);
-                  await c.query(indexOn(i, { name, on: qname(tp.schema, part) }));
-                  await c.query('RESET lock_timeout');
-                } else {
-                  await keepAlive(() => c.query(indexOn(i, { name, on: qname(tp.schema, part), concurrently: true })), { index: name });
-                }
-                built++;
-              }
-              for (const f of tp.foreignKeys) {
-                const fk = (
-                  await c.query(`select convalidated from pg_constraint where conrelid = $1::regclass and conname = $2::text`, [qname(tp.schema, part), f.name])
-                ).rows[0];
-                if (!fk) {
-                  await c.query(lockTimeout);
-                  await c.query(`ALTER TABLE ${qname(tp.schema, part)} ADD CONSTRAINT ${ident(f.name)} ${f.definition} NOT VALID`);
-                  await c.query('RESET lock_timeout');
-                }
-                if (!fk?.convalidated) await keepAlive(() => c.query(`ALTER TABLE ${qname(tp.schema, part)} VALIDATE CONSTRAINT ${ident(f.name)}`));
-              }
-            }
+        const ctx = Context.current();
+        // One attempt at a time: an earlier attempt that lost its heartbeat may still be building
+        // (a retry would take its in-progress index for one left invalid by a crash).
+        const guard = await pool.connect();
+        const key = `partition-switchover index ${tp.schema}.${tp.table}`;
+        if (!(await guard.query(`select pg_try_advisory_lock(hashtext($1::text)) as ok`, [key])).rows[0].ok) {
+          guard.release();
+          throw ApplicationFailure.create({
+            type: 'IndexBuildBusy',
+            message: `an earlier attempt is still building the indexes of ${tp.schema}.${tp.table}; retrying when it has finished`,
           });
-        await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? 2, partitions.length)) }, worker));
-        await withClient(pool, async (c) => {
-          await c.query('BEGIN');
-          try {
-            await c.query(lockTimeout.replace('SET', 'SET LOCAL'));
-            // Locks in the order writers take them, so none can deadlock with us: a writer's insert
-            // locks the referenced table (its foreign key check) before the dual-write trigger
-            // locks the partitioned table. Adopting the partitions' foreign keys drops their
-            // triggers on the referenced table, which takes ACCESS EXCLUSIVE there (milliseconds).
-            const parentFks = new Set(
-              (await c.query(`select conname from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [qname(tp.schema, tp.names.partitioned)])).rows.map(
-                (r) => r.conname as string,
-              ),
-            );
-            const missingFks = tp.foreignKeys.filter((f) => !parentFks.has(f.name));
-            for (const f of missingFks) await c.query(`LOCK TABLE ${referencedTable(f.definition)} IN ACCESS EXCLUSIVE MODE`);
-            await c.query(`LOCK TABLE ${qname(tp.schema, tp.names.partitioned)} IN SHARE ROW EXCLUSIVE MODE`);
-            for (const { i, n } of deferred) {
-              await c.query(indexOn(i, { name: i.tempName, on: qname(tp.schema, tp.names.partitioned), only: true }));
-              const attached = new Set(
-                (
-                  await c.query(
-                    `select c.relname from pg_inherits h join pg_class c on c.oid = h.inhrelid where h.inhparent = $1::regclass`,
-                    [qname(tp.schema, i.tempName)],
-                  )
-                ).rows.map((r) => r.relname as string),
+        }
+        try {
+          const deferred = tp.indexes.map((i, n) => ({ i, n })).filter(({ i }) => deferredIndex(i));
+          if (!deferred.length && !tp.foreignKeys.length) return { table: tp.table, indexes: 0, partitionIndexes: 0, foreignKeys: 0, ms: 0 };
+          const lockTimeout = `SET lock_timeout = ${literal(`${opts.lockTimeoutMs ?? 2000}ms`)}`;
+          const partitions = await withClient(pool, async (c) =>
+            (
+              await c.query(
+                `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = $1::regclass order by 1`,
+                [qname(tp.schema, tp.names.partitioned)],
+              )
+            ).rows.map((r) => r.name as string),
+          );
+          // Partitions are shared out to `parallelism` connections; one connection builds all of a
+          // partition's indexes (two concurrent builds on one table would wait for each other).
+          const queue = [...partitions];
+          let built = 0;
+          const worker = () =>
+            withClient(pool, async (c) => {
+              for (let part = queue.shift(); part !== undefined; part = queue.shift()) {
+                ctx.heartbeat({ partition: part, left: queue.length });
+                if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('index build cancelled');
+                for (const { i, n } of deferred) {
+                  const name = partitionIndexName(part, n);
+                  const state = await indexState(c, tp.schema, name);
+                  if (state === 'valid') continue;
+                  if (state === 'invalid') await c.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qname(tp.schema, name)}`);
+                  // An empty partition (one made ahead of time) is indexed at once: its SHARE lock is
+                  // held for a millisecond, where CONCURRENTLY would wait three times for writers.
+                  const empty = (await c.query(`select not exists (select 1 from ${qname(tp.schema, part)}) as empty`)).rows[0].empty as boolean;
+                  if (empty) {
+                    await c.query(lockTimeout);
+                    await c.query(indexOn(i, { name, on: qname(tp.schema, part) }));
+                    await c.query('RESET lock_timeout');
+                  } else {
+                    await keepAlive(() => c.query(indexOn(i, { name, on: qname(tp.schema, part), concurrently: true })), { index: name });
+                  }
+                  built++;
+                }
+                for (const f of tp.foreignKeys) {
+                  const fk = (
+                    await c.query(`select convalidated from pg_constraint where conrelid = $1::regclass and conname = $2::text`, [qname(tp.schema, part), f.name])
+                  ).rows[0];
+                  if (!fk) {
+                    await c.query(lockTimeout);
+                    await c.query(`ALTER TABLE ${qname(tp.schema, part)} ADD CONSTRAINT ${ident(f.name)} ${f.definition} NOT VALID`);
+                    await c.query('RESET lock_timeout');
+                  }
+                  if (!fk?.convalidated) await keepAlive(() => c.query(`ALTER TABLE ${qname(tp.schema, part)} VALIDATE CONSTRAINT ${ident(f.name)}`));
+                }
+              }
+            });
+          await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? 2, partitions.length)) }, worker));
+          await withClient(pool, async (c) => {
+            await c.query('BEGIN');
+            try {
+              await c.query(lockTimeout.replace('SET', 'SET LOCAL'));
+              // Locks in the order writers take them, so none can deadlock with us: a writer's insert
+              // locks the referenced table (its foreign key check) before the dual-write trigger
+              // locks the partitioned table. Adopting the partitions' foreign keys drops their
+              // triggers on the referenced table, which takes ACCESS EXCLUSIVE there (milliseconds).
+              const parentFks = new Set(
+                (await c.query(`select conname from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [qname(tp.schema, tp.names.partitioned)])).rows.map(
+                  (r) => r.conname as string,
+                ),
               );
-              for (const part of partitions) {
-                const name = partitionIndexName(part, n);
-                if (!attached.has(name)) await c.query(`ALTER INDEX ${qname(tp.schema, i.tempName)} ATTACH PARTITION ${qname(tp.schema, name)}`);
+              const missingFks = tp.foreignKeys.filter((f) => !parentFks.has(f.name));
+              for (const f of missingFks) await c.query(`LOCK TABLE ${referencedTable(f.definition)} IN ACCESS EXCLUSIVE MODE`);
+              await c.query(`LOCK TABLE ${qname(tp.schema, tp.names.partitioned)} IN SHARE ROW EXCLUSIVE MODE`);
+              for (const { i, n } of deferred) {
+                await c.query(indexOn(i, { name: i.tempName, on: qname(tp.schema, tp.names.partitioned), only: true }));
+                const attached = new Set(
+                  (
+                    await c.query(
+                      `select c.relname from pg_inherits h join pg_class c on c.oid = h.inhrelid where h.inhparent = $1::regclass`,
+                      [qname(tp.schema, i.tempName)],
+                    )
+                  ).rows.map((r) => r.relname as string),
+                );
+                for (const part of partitions) {
+                  const name = partitionIndexName(part, n);
+                  if (!attached.has(name)) await c.query(`ALTER INDEX ${qname(tp.schema, i.tempName)} ATTACH PARTITION ${qname(tp.schema, name)}`);
+                }
               }
+              for (const f of missingFks) await c.query(`ALTER TABLE ${qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${ident(f.name)} ${f.definition}`);
+              await c.query('COMMIT');
+            } catch (err) {
+              await c.query('ROLLBACK').catch(() => undefined);
+              throw err;
             }
-            for (const f of missingFks) await c.query(`ALTER TABLE ${qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${ident(f.name)} ${f.definition}`);
-            await c.query('COMMIT');
-          } catch (err) {
-            await c.query('ROLLBACK').catch(() => undefined);
-            throw err;
-          }
-          await audit(c, {
-            schema: tp.schema,
-            table: tp.table,
-            stage: 'INDEXES',
-            ms: Date.now() - t0,
-            details: { indexes: deferred.map(({ i }) => i.tempName), foreignKeys: tp.foreignKeys.map((f) => f.name), partitions: partitions.length, built },
+            await audit(c, {
+              schema: tp.schema,
+              table: tp.table,
+              stage: 'INDEXES',
+              ms: Date.now() - t0,
+              details: { indexes: deferred.map(({ i }) => i.tempName), foreignKeys: tp.foreignKeys.map((f) => f.name), partitions: partitions.length, built },
+            });
           });
-        });
-        return { table: tp.table, indexes: deferred.length, partitionIndexes: built, foreignKeys: tp.foreignKeys.length, ms: Date.now() - t0 };
+          return { table: tp.table, indexes: deferred.length, partitionIndexes: built, foreignKeys: tp.foreignKeys.length, ms: Date.now() - t0 };
+        } finally {
+          await guard.query(`select pg_advisory_unlock(hashtext($1::text))`, [key]).catch(() => undefined);
+          guard.release();
+        }
       });
     },
   };

@@ -67,22 +67,20 @@ export function recheckActivities({ pools }: Deps) {
             await c.query(`set local timezone = 'UTC'`);
             await c.query('SET LOCAL jit = off');
             const snapshot = (await c.query('select pg_export_snapshot() as s')).rows[0].s as string;
-            const compare = async (sqlFor: (table: string) => string) => {
-              const [legacy, partitioned] = await keepAlive(() =>
-                Promise.all([
-                  sideHashes(c, sqlFor(tp.table)),
-                  inSnapshot(pools.get(database), snapshot, async (c2) => {
-                    await c2.query(`set local timezone = 'UTC'`);
-                    return sideHashes(c2, sqlFor(tp.names.partitioned));
-                  }),
-                ]),
-              );
-              const all = new Set([...legacy.keys(), ...partitioned.keys()]);
-              return { chunks: all.size, mismatched: [...all].filter((k) => legacy.get(k) !== partitioned.get(k)) };
-            };
             // Chunk by chunk at once: under live writes some chunk usually differs, and comparing
             // whole tables first then costs a second pass (whole tables, then chunks: 9.6 s at 10M rows).
-            ({ chunks, mismatched } = await compare((t) => chunkHashSql(tp, t, chunkRows)));
+            const [legacy, partitioned] = await keepAlive(() =>
+              Promise.all([
+                sideHashes(c, chunkHashSql(tp, tp.table, chunkRows)),
+                inSnapshot(pools.get(database), snapshot, async (c2) => {
+                  await c2.query(`set local timezone = 'UTC'`);
+                  return sideHashes(c2, chunkHashSql(tp, tp.names.partitioned, chunkRows));
+                }),
+              ]),
+            );
+            const all = new Set([...legacy.keys(), ...partitioned.keys()]);
+            chunks = all.size;
+            mismatched = [...all].filter((k) => legacy.get(k) !== partitioned.get(k));
             await c.query('COMMIT');
           } catch (err) {
             await c.query('ROLLBACK').catch(() => undefined);
@@ -112,6 +110,7 @@ export function recheckActivities({ pools }: Deps) {
                   still.push(...mismatched.slice(i)); // the next round reads these
                   break;
                 }
+                Context.current().heartbeat({ chunk, keys: keys.length });
                 const found = (await keepAlive(() => c.query(chunkDiffSql(tp, chunkRows), [...diffParams(chunk), KEYS_PER_ROUND]))).rows;
                 if (found.length) still.push(chunk);
                 keys.push(...found.map((r) => JSON.parse(r.key as string) as string[]));

@@ -59,8 +59,9 @@ export function nextKeySql(tp: TablePlan): string {
 /** Chunk of a row for the re-check: integer key / chunkRows when there is one, else its period. */
 function chunkExpr(tp: TablePlan, chunkRows: number): string {
   if (!Number.isSafeInteger(chunkRows) || chunkRows < 1) throw new Error(`chunkRows must be a positive integer, got ${chunkRows}`);
+  // Floor division (negative keys too), so chunk c is exactly the keys [c * chunkRows, (c + 1) * chunkRows).
   return tp.splitColumn
-    ? `(${ident(tp.splitColumn)} / ${chunkRows})`
+    ? `(${ident(tp.splitColumn)} / ${chunkRows} - (${ident(tp.splitColumn)} % ${chunkRows} < 0)::int)`
     : `to_char(date_trunc(${literal(tp.interval)}, ${ident(tp.partitionKey)}), 'YYYY-MM-DD')`;
 }
 
