@@ -52,7 +52,7 @@ export function indexActivities({ pools }: Deps) {
         if (!(await guard.query(`select pg_try_advisory_lock(hashtext($1::text)) as ok`, [key])).rows[0].ok) {
           guard.release();
           throw ApplicationFailure.create({
-            type: 'IndexBuildBusy',
+            type: 'Transient',
             message: `an earlier attempt is still building the indexes of ${tp.schema}.${tp.table}; retrying when it has finished`,
           });
         }
