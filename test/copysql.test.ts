@@ -1,41 +1,18 @@
 // The fast copy's SQL pinned as exact strings (src/copysql.ts): identifiers quoted, values $n.
 import { chunkDiffSql, chunkHashSql, deferredIndex, indexOn, partitionIndexName, rangeBatchSql, repairSql } from '../src/copysql';
 import { referencedTable } from '../activities/indexes';
-import { namesFor } from '../activities/preflight';
-import type { IndexPlan, TablePlan } from '../src/types';
+import type { IndexPlan } from '../src/types';
+import { col, revenuesPlan } from './fixtures';
 
-const col = (name: string, type: string) => ({ name, type, notNull: true, generated: false, identity: '' as const });
 const secondary: IndexPlan = {
   name: 'rev_status_idx',
   tempName: 'rev_status_idx_ps',
   isPrimary: false,
   createSql: 'CREATE INDEX IF NOT EXISTS "rev_status_idx_ps" ON "public"."revenues_partitioned" USING btree (status)',
 };
-const tp: TablePlan = {
-  schema: 'public',
-  table: 'revenues',
-  partitionKey: 'occurred_at',
-  interval: 'month',
-  keyType: 'timestamptz',
-  names: { ...namesFor('revenues'), pkConstraint: 'revenues_pkey', pkTempConstraint: 'revenues_pkey_ps' },
-  columns: [col('id', 'bigint'), col('occurred_at', 'timestamp with time zone'), col('status', 'text')],
-  insertColumns: ['id', 'occurred_at', 'status'],
-  primaryKey: ['id'],
-  partitionedKey: ['id', 'occurred_at'],
-  splitColumn: 'id',
-  splitRange: { min: '1', max: '100' },
-  rowsEstimated: 100,
-  dataRange: { min: '2024-01-01', max: '2024-02-10' },
-  partitions: [{ suffix: 'p202401', from: '2024-01-01', to: '2024-02-01' }],
-  defaultPartition: false,
-  sumColumns: [],
+const tp = revenuesPlan(col('status', 'text'), {
   indexes: [{ name: 'revenues_pkey', tempName: 'revenues_pkey_ps', createSql: '', isPrimary: true }, secondary],
-  sequences: [],
-  foreignKeys: [],
-  acl: [],
-  comment: null,
-  warnings: [],
-};
+});
 
 test('a range batch: no lock in mode recheck, FOR SHARE in mode lock, ON CONFLICT only on the retry', () => {
   expect(rangeBatchSql(tp, { lock: false })).toBe(

@@ -1,34 +1,11 @@
 // Generated SQL pinned as exact strings: identifiers always quoted, values always $n.
 import * as sql from '../src/sqlgen';
-import { namesFor } from '../activities/preflight';
-import type { TablePlan } from '../src/types';
+import { col, revenuesPlan } from './fixtures';
 
-const col = (name: string, type: string) => ({ name, type, notNull: true, generated: false, identity: '' as const });
-const tp: TablePlan = {
-  schema: 'public',
-  table: 'revenues',
-  partitionKey: 'occurred_at',
-  interval: 'month',
-  keyType: 'timestamptz',
-  names: { ...namesFor('revenues'), pkConstraint: 'revenues_pkey', pkTempConstraint: 'revenues_pkey_ps' },
-  columns: [col('id', 'bigint'), col('occurred_at', 'timestamp with time zone'), col('amount_cents', 'bigint')],
-  insertColumns: ['id', 'occurred_at', 'amount_cents'],
-  primaryKey: ['id'],
-  partitionedKey: ['id', 'occurred_at'],
-  splitColumn: 'id',
-  splitRange: { min: '1', max: '100' },
-  rowsEstimated: 100,
-  dataRange: { min: '2024-01-01', max: '2024-02-10' },
-  partitions: [{ suffix: 'p202401', from: '2024-01-01', to: '2024-02-01' }],
-  defaultPartition: false,
+const tp = revenuesPlan(col('amount_cents', 'bigint'), {
   sumColumns: ['amount_cents'],
-  indexes: [{ name: 'revenues_pkey', tempName: 'revenues_pkey_ps', createSql: '', isPrimary: true }],
   sequences: [{ sequence: 'revenues_id_seq', column: 'id' }],
-  foreignKeys: [],
-  acl: [],
-  comment: null,
-  warnings: [],
-};
+});
 
 test('identifiers are quoted by the driver, even hostile ones', () => {
   expect(sql.qname('public', 'a"b')).toBe('"public"."a""b"');
