@@ -2,8 +2,7 @@
 // races forced one by one with held transactions; writes queued behind the cutover's lock; and
 // verification catching a corrupted row. Real dev server, real databases.
 import pg from 'pg';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import type { ApplicationFailure } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
 import { DEMO_TABLES, seed } from '../src/seed';
 import { startLoad, type LoadReport } from '../src/load';
 import { approveSignal, statusQuery, type SwitchoverStatus } from '../src/shared';
@@ -11,6 +10,7 @@ import type { SwitchoverReport } from '../workflows/switchover';
 import type { Activities } from '../activities';
 import { switchoverInput } from '../src/input';
 import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { failureOf } from './failure-helpers';
 
 const SEEDED = 3000;
 // Both ways the copy closes its race with writers, where the input has the choice.
@@ -317,15 +317,3 @@ test('verification catches drift: one corrupted row of the partitioned copy fail
     k: 'r',
   });
 });
-
-/** The failure a workflow that must fail ended with (its own ApplicationFailure, not the wrapper). */
-async function failureOf(handle: WorkflowHandle): Promise<{ type?: string; message: string }> {
-  try {
-    await handle.result();
-  } catch (err) {
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    const f = err.cause as ApplicationFailure | undefined;
-    return { type: f?.type ?? undefined, message: f?.message ?? '' };
-  }
-  throw new Error(`workflow ${handle.workflowId} completed; expected it to fail`);
-}

@@ -2,11 +2,10 @@
 // over, cleaned up and (a twin) rolled back, on the real dev server and a real database.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import type { ApplicationFailure } from '@temporalio/common';
 import { approveSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { ADMIN_URL, createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { failureOf } from './failure-helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -243,15 +242,3 @@ test('rollback after cutover: views, triggers and the identity sequence go back 
   expect(view.reads_plain).toBe(true);
   expect(Number((await one(`select count(*) from ledger2_big where id = $1`, [back.id])).count)).toBe(1);
 });
-
-/** The failure a workflow that must fail ended with (its own ApplicationFailure, not the wrapper). */
-async function failureOf(handle: WorkflowHandle): Promise<{ type?: string; message: string }> {
-  try {
-    await handle.result();
-  } catch (err) {
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    const f = err.cause as ApplicationFailure | undefined;
-    return { type: f?.type ?? undefined, message: f?.message ?? '' };
-  }
-  throw new Error(`workflow ${handle.workflowId} completed; expected it to fail`);
-}
