@@ -10,6 +10,24 @@ import * as sql from '../src/sqlgen';
 import { deferredIndex, indexOn, rangeBatchSql } from '../src/copysql';
 import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
 import { readCarried } from './carried';
+import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
+
+/**
+ * With pg_stat_statements installed: the application statements whose conflict target is the
+ * primary key that widens (they fail, or change meaning, after cutover). Read only.
+ */
+async function applicationConflicts(db: pg.ClientBase, opts: { table: string; key: string[]; constraint: string }): Promise<string[]> {
+  const ext = (await db.query(`select n.nspname from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname = 'pg_stat_statements'`)).rows[0];
+  if (!ext) return [];
+  let queries: string[];
+  try {
+    const r = await db.query(`select query from ${sql.qname(ext.nspname, 'pg_stat_statements')} where query ~* 'on\\s+conflict' limit 5000`);
+    queries = r.rows.map((x) => x.query as string);
+  } catch (err) {
+    return [`pg_stat_statements is installed but cannot be read (${(err as Error).message}); the application's ON CONFLICT statements were not checked`];
+  }
+  return conflictTargetsAffected(queries, opts).slice(0, 10).map((q) => `application statement using the old key as its conflict target (pg_stat_statements): ${q.replace(/\s+/g, ' ').slice(0, 300)}`);
+}
 
 const KEY_TYPES: Record<string, KeyType> = {
   date: 'date',
@@ -29,6 +47,7 @@ export function namesFor(table: string): TableNames {
     syncTrigger: 'ps_dual_write',
     mirrorFunction: short('_ps_mirror'),
     mirrorTrigger: 'ps_mirror_to_legacy',
+    guardFunction: short('_ps_guard'),
     pkConstraint: '',
     pkTempConstraint: '',
   };
@@ -132,6 +151,10 @@ export async function inspectTable(
 
   const primaryKey = pk.columns;
   const partitionedKey = primaryKey.includes(spec.partitionKey) ? primaryKey : [...primaryKey, spec.partitionKey];
+  if (partitionedKey.length > primaryKey.length) {
+    warnings.push(widenedKeyNote({ table: t, key: primaryKey, partitionKey: spec.partitionKey }));
+    warnings.push(...(await applicationConflicts(db, { table: spec.table, key: primaryKey, constraint: pk.name })));
+  }
   const splitColumn = INTEGER_TYPES.has(columns.find((c) => c.name === primaryKey[0])!.type) ? primaryKey[0] : null;
   let splitRange: TablePlan['splitRange'] = null;
   if (splitColumn) {

@@ -15,24 +15,31 @@ import { relations } from './prepare';
 import { smokeActivities } from './smoke';
 import { writerActivities } from './writer';
 
-/** host:port/database of a connection string (no user, no password), to tell two targets apart. */
-export function serverOf(url: string): string {
-  try {
-    const u = new URL(url);
-    const socket = u.searchParams.get('host');
-    let host = (socket || decodeURIComponent(u.hostname) || 'localhost').toLowerCase();
-    if (['localhost', '127.0.0.1', '::1', '[::1]'].includes(host)) host = 'localhost';
-    const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres';
-    return `${host}:${u.port || '5432'}/${db}`;
-  } catch {
-    return url;
-  }
+/**
+ * What a target's server says it is: its cluster's system identifier, the database's oid and
+ * name, and whether the worker reaches it on this host. Two targets are the same database when
+ * the first two match, however their connection strings are spelled (host names, sockets,
+ * users). Never derived from the URL, so no URL (or password in it) ever reaches a result.
+ */
+export interface TargetIdentity {
+  system: string;
+  databaseOid: string;
+  database: string;
+  /** Reached through a Unix socket or a loopback address: the database host is the worker's. */
+  local: boolean;
 }
 
-const isLocal = (url: string) => {
-  const host = serverOf(url).split(':')[0];
-  return host === 'localhost' || host.startsWith('/');
-};
+export async function targetIdentity(c: pg.ClientBase): Promise<TargetIdentity> {
+  const r = (
+    await c.query(
+      `select (select system_identifier::text from pg_control_system()) as system,
+              (select oid::text from pg_database where datname = current_database()) as database_oid,
+              current_database() as database,
+              coalesce(inet_server_addr() <<= '127.0.0.0/8'::inet or inet_server_addr() = '::1'::inet, true) as local`,
+    )
+  ).rows[0];
+  return { system: r.system, databaseOid: r.database_oid, database: r.database, local: r.local };
+}
 
 const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detail });
 const warn = (name: string, detail: string): Check => ({ name, status: 'warn', detail });
@@ -55,29 +62,52 @@ export function rehearsalActivities(deps: Deps) {
     ...smokeActivities(deps),
     ...writerActivities(deps),
 
-    /** Refuses a target that is `default` or the same database as `default`. Connects to nothing. */
+    /**
+     * Refuses a target that is `default` or the same database as `default`, comparing what both
+     * servers say they are (system identifier and database oid), and refuses when it cannot tell.
+     */
     async rehearsalTarget(database: string, forecastDatabase?: string): Promise<{ server: string }> {
-      const url = pools.get(database).options.connectionString ?? '';
       if (forecastDatabase) pools.get(forecastDatabase); // an unknown forecast target fails now, not at sign-off
       if (database === 'default') {
         throw fail('InvalidInput', 'a rehearsal runs on a staging target, never on "default"; nothing was changed');
       }
-      if (pools.names().includes('default')) {
-        const production = pools.get('default').options.connectionString ?? '';
-        if (serverOf(production) === serverOf(url)) {
-          throw fail(
-            'InvalidInput',
-            `database target "${database}" is the same database as "default" (${serverOf(url)}); a rehearsal must run on a separate staging copy. Nothing was changed.`,
-            { database },
-          );
+      const staging = pools.get(database);
+      return stage('environment', undefined, async () => {
+        const identify = async (name: string, pool: pg.Pool) => {
+          try {
+            return await withClient(pool, targetIdentity);
+          } catch (err) {
+            const code = (err as { code?: string }).code ?? '';
+            // Without the server's answer the targets cannot be told apart: refuse, never guess.
+            if (code === '42501') {
+              throw fail(
+                'PermissionDenied',
+                `cannot tell whether target "${database}" is the same database as "default": target "${name}" does not let this role ` +
+                  `read pg_control_system() (GRANT EXECUTE ON FUNCTION pg_control_system() TO <worker role>). Nothing was changed.`,
+                { database: name },
+              );
+            }
+            throw err;
+          }
+        };
+        const mine = await identify(database, staging);
+        if (pools.names().includes('default')) {
+          const production = await identify('default', pools.get('default'));
+          if (production.system === mine.system && production.databaseOid === mine.databaseOid) {
+            throw fail(
+              'InvalidInput',
+              `database target "${database}" is the same database as "default" (database "${mine.database}" on server ${mine.system}); ` +
+                `a rehearsal must run on a separate staging copy. Nothing was changed.`,
+              { database },
+            );
+          }
         }
-      }
-      return { server: serverOf(url) };
+        return { server: `database "${mine.database}" on server ${mine.system}` };
+      });
     },
 
     /** Phase 1: server version, extensions, disk, long transactions, timeouts, permissions. Read only. */
     async rehearsalEnvironment(input: { database: string; schema: string; tables: string[]; backup: 'table' | 'none' }): Promise<PhaseOutcome> {
-      const url = pools.get(input.database).options.connectionString ?? '';
       return stage('environment', undefined, () =>
         withClient(pools.get(input.database), async (c) => {
           const checks: Check[] = [];
@@ -113,7 +143,7 @@ export function rehearsalActivities(deps: Deps) {
           let free: number | null = null;
           let how = '';
           if (!db.dir) how = 'data_directory is hidden from this role (needs pg_read_all_settings)';
-          else if (!isLocal(url)) how = `the server is remote (${serverOf(url).split('/')[0]}); SQL offers no free-space function`;
+          else if (!(await targetIdentity(c)).local) how = 'the server is remote (reached over the network); SQL offers no free-space function';
           else {
             try {
               const fs = await statfs(db.dir);

@@ -36,6 +36,10 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
     }
     lines.push('');
   }
+  const notes = (s.plan?.tables ?? []).flatMap((tp) => tp.warnings.map((w) => `- ${tp.table}: ${w}`));
+  if (notes.length && ['preflight', 'backup', 'prepare', 'triggers', 'copy', 'verify', 'awaiting_approval'].includes(s.phase)) {
+    lines.push('### Plan notes (read before approving)', '', ...notes, '');
+  }
   if (s.verification) {
     lines.push(`### Verification: ${s.verification.ok ? 'PASSED' : 'FAILED'}`, '');
     lines.push('| table | legacy rows | partitioned rows | sums (legacy = partitioned) | row hash | result |', '|---|---:|---:|---|---|---|');

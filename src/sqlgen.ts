@@ -60,6 +60,11 @@ export function defaultPartitionSql(tp: TablePlan, parent: string): string {
  * Trigger function that keeps `target` equal to the table it fires on: a delete removes the
  * row, an update that changes the key removes the old row first (so a partition-key change
  * moves the row), and every insert or update is an upsert on the target's key.
+ *
+ * With `keyMustBeFree` (the mirror back to `<table>_legacy`, whose key is narrower than the
+ * partitioned table's), a new key is inserted, never upserted: a row whose legacy key already
+ * belongs to another row (the same id in another period) fails with a message saying why,
+ * instead of overwriting that row, which a rollback would then lose.
  */
 export function syncFunctionSql(opts: {
   schema: string;
@@ -68,6 +73,7 @@ export function syncFunctionSql(opts: {
   columns: string[];
   key: string[];
   overridingSystemValue?: boolean;
+  keyMustBeFree?: boolean;
 }): string {
   const { schema, fn, target, columns, key } = opts;
   const t = qname(schema, target);
@@ -76,9 +82,26 @@ export function syncFunctionSql(opts: {
   const onConflict = rest.length
     ? `DO UPDATE SET ${rest.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`
     : 'DO NOTHING';
+  const keyChanged = `(${list(key, 'OLD.')}) IS DISTINCT FROM (${list(key, 'NEW.')})`;
+  const insert = `INSERT INTO ${t} (${list(columns)})${opts.overridingSystemValue ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES (${list(columns, 'NEW.')})`;
+  const strict = opts.keyMustBeFree
+    ? [
+        `  IF TG_OP = 'INSERT' OR ${keyChanged} THEN`,
+        `    IF EXISTS (SELECT 1 FROM ${t} WHERE ${key.map((k) => `${ident(k)} = NEW.${ident(k)}`).join(' AND ')}) THEN`,
+        `      RAISE EXCEPTION USING ERRCODE = 'unique_violation',`,
+        `        MESSAGE = format('duplicate key (%s)=(%s): %s keeps the rows for a rollback until cleanup and still enforces that key, where another row has it',`,
+        `          ${literal(key.join(', '))}, concat_ws(', ', ${list(key, 'NEW.')}), ${literal(t)}),`,
+        `        HINT = 'Write this row with a key of its own, or run the switchover''s cleanup once a rollback is no longer needed (the wider key then applies).';`,
+        `    END IF;`,
+        `    ${insert};`,
+        `    RETURN NEW;`,
+        `  END IF;`,
+      ]
+    : [];
   return [
     // SECURITY DEFINER: the sync is ours, not the writer's; a role that may only insert into the
     // table, or that row-level security filters, must not fail on the other table's upsert.
+    // EXECUTE is revoked from PUBLIC (syncSql): only our triggers run it.
     `CREATE OR REPLACE FUNCTION ${qname(schema, fn)}() RETURNS trigger LANGUAGE plpgsql`,
     // The pinned search_path keeps a caller's own operators out (the table's schema stays, for
     // key types from extensions).
@@ -88,10 +111,11 @@ export function syncFunctionSql(opts: {
     `    DELETE FROM ${t} WHERE ${match};`,
     `    RETURN OLD;`,
     `  END IF;`,
-    `  IF TG_OP = 'UPDATE' AND (${list(key, 'OLD.')}) IS DISTINCT FROM (${list(key, 'NEW.')}) THEN`,
+    `  IF TG_OP = 'UPDATE' AND ${keyChanged} THEN`,
     `    DELETE FROM ${t} WHERE ${match};`,
     `  END IF;`,
-    `  INSERT INTO ${t} (${list(columns)})${opts.overridingSystemValue ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES (${list(columns, 'NEW.')})`,
+    ...strict,
+    `  ${insert}`,
     `    ON CONFLICT (${list(key)}) ${onConflict};`,
     `  RETURN NEW;`,
     `END`,
@@ -106,7 +130,47 @@ export function triggerSql(schema: string, table: string, trigger: string, fn: s
   );
 }
 
-/** Dual-write: legacy table → partitioned copy, matched on the partitioned key. */
+/** Our SECURITY DEFINER functions run only from our triggers: nobody may attach them to a table of theirs. */
+export function revokeSql(schema: string, fn: string): string {
+  return `REVOKE ALL ON FUNCTION ${qname(schema, fn)}() FROM PUBLIC`;
+}
+
+export const TRUNCATE_GUARD_TRIGGER = 'ps_no_truncate';
+
+/**
+ * The TRUNCATE guard: a TRUNCATE bypasses the row triggers that keep the two tables equal, so
+ * while a switchover holds them (triggers installed, until rollback or cleanup) it is refused on
+ * both, naming what to do. The triggers follow their tables through the cutover's renames.
+ */
+export function truncateGuardSql(tp: TablePlan): string[] {
+  const fn = tp.names.guardFunction;
+  if (!fn) return [];
+  const guard = (table: string) =>
+    `CREATE OR REPLACE TRIGGER ${ident(TRUNCATE_GUARD_TRIGGER)} BEFORE TRUNCATE ON ${qname(tp.schema, table)} ` +
+    `FOR EACH STATEMENT EXECUTE FUNCTION ${qname(tp.schema, fn)}()`;
+  return [
+    [
+      `CREATE OR REPLACE FUNCTION ${qname(tp.schema, fn)}() RETURNS trigger LANGUAGE plpgsql AS $ps$`,
+      `BEGIN`,
+      `  RAISE EXCEPTION USING ERRCODE = 'object_in_use',`,
+      `    MESSAGE = format('TRUNCATE of %I.%I is refused while partition-switchover keeps %s and %s equal: a TRUNCATE bypasses the row triggers that do it',`,
+      `      TG_TABLE_SCHEMA, TG_TABLE_NAME, ${literal(tp.table)}, ${literal(tp.names.partitioned)}),`,
+      `    HINT = 'Delete the rows instead (DELETE FROM ...), or roll the switchover back or clean it up first.';`,
+      `END`,
+      `$ps$`,
+    ].join('\n'),
+    revokeSql(tp.schema, fn),
+    guard(tp.table),
+    guard(tp.names.partitioned),
+  ];
+}
+
+/** Drops the guard function and, with it, its triggers on whichever of our tables still exist (run where those are locked). */
+export function dropTruncateGuardSql(tp: TablePlan): string[] {
+  return tp.names.guardFunction ? [`DROP FUNCTION IF EXISTS ${qname(tp.schema, tp.names.guardFunction)}() CASCADE`] : [];
+}
+
+/** Dual-write: legacy table → partitioned copy, matched on the partitioned key; TRUNCATE refused on both. */
 export function dualWriteSql(tp: TablePlan): string[] {
   return [
     syncFunctionSql({
@@ -116,7 +180,9 @@ export function dualWriteSql(tp: TablePlan): string[] {
       columns: tp.insertColumns,
       key: tp.partitionedKey,
     }),
+    revokeSql(tp.schema, tp.names.syncFunction),
     triggerSql(tp.schema, tp.table, tp.names.syncTrigger, tp.names.syncFunction),
+    ...truncateGuardSql(tp),
   ];
 }
 
@@ -130,7 +196,9 @@ export function mirrorSql(tp: TablePlan): string[] {
       columns: tp.insertColumns,
       key: tp.primaryKey,
       overridingSystemValue: tp.columns.some((c) => c.identity === 'a'),
+      keyMustBeFree: true,
     }),
+    revokeSql(tp.schema, tp.names.mirrorFunction),
     triggerSql(tp.schema, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
   ];
 }
@@ -286,6 +354,7 @@ export function rollbackAfterCutoverSql(tp: TablePlan): string[] {
     ...carryRollbackSql(tp).beforeDrop,
     `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.partitioned)}`,
     ...carryRollbackSql(tp).afterDrop,
+    ...dropTruncateGuardSql(tp),
   ];
 }
 
@@ -293,6 +362,7 @@ export function rollbackBeforeCutoverSql(tp: TablePlan): string[] {
   return [
     ...dropSyncSql(tp, tp.table, tp.names.syncTrigger, tp.names.syncFunction),
     `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.partitioned)}`,
+    ...dropTruncateGuardSql(tp),
   ];
 }
 
@@ -301,6 +371,7 @@ export function cleanupSql(tp: TablePlan): string[] {
     ...dropSyncSql(tp, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
     `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.legacy)}`,
     `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.backup)}`,
+    ...dropTruncateGuardSql(tp),
   ];
 }
 

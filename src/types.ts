@@ -33,6 +33,8 @@ export interface TableNames {
   syncTrigger: string;
   mirrorFunction: string;
   mirrorTrigger: string;
+  /** The TRUNCATE guard's function (absent from plans recorded before it existed). */
+  guardFunction?: string;
   pkConstraint: string;
   pkTempConstraint: string;
 }

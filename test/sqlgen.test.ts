@@ -44,9 +44,48 @@ test('dual-write trigger function: delete, key-moving update, upsert', () => {
       '$ps$',
     ].join('\n'),
   );
-  expect(sql.dualWriteSql(tp)[1]).toBe(
+  expect(sql.dualWriteSql(tp).slice(1, 3)).toEqual([
+    'REVOKE ALL ON FUNCTION "public"."revenues_ps_sync"() FROM PUBLIC',
     'CREATE OR REPLACE TRIGGER "ps_dual_write" AFTER INSERT OR UPDATE OR DELETE ON "public"."revenues" FOR EACH ROW EXECUTE FUNCTION "public"."revenues_ps_sync"()',
-  );
+  ]);
+  // TRUNCATE refused on both tables while the switchover holds them.
+  expect(sql.dualWriteSql(tp).slice(3)).toEqual([
+    [
+      'CREATE OR REPLACE FUNCTION "public"."revenues_ps_guard"() RETURNS trigger LANGUAGE plpgsql AS $ps$',
+      'BEGIN',
+      "  RAISE EXCEPTION USING ERRCODE = 'object_in_use',",
+      "    MESSAGE = format('TRUNCATE of %I.%I is refused while partition-switchover keeps %s and %s equal: a TRUNCATE bypasses the row triggers that do it',",
+      "      TG_TABLE_SCHEMA, TG_TABLE_NAME, 'revenues', 'revenues_partitioned'),",
+      "    HINT = 'Delete the rows instead (DELETE FROM ...), or roll the switchover back or clean it up first.';",
+      'END',
+      '$ps$',
+    ].join('\n'),
+    'REVOKE ALL ON FUNCTION "public"."revenues_ps_guard"() FROM PUBLIC',
+    'CREATE OR REPLACE TRIGGER "ps_no_truncate" BEFORE TRUNCATE ON "public"."revenues" FOR EACH STATEMENT EXECUTE FUNCTION "public"."revenues_ps_guard"()',
+    'CREATE OR REPLACE TRIGGER "ps_no_truncate" BEFORE TRUNCATE ON "public"."revenues_partitioned" FOR EACH STATEMENT EXECUTE FUNCTION "public"."revenues_ps_guard"()',
+  ]);
+  // A plan recorded before the guard existed has no guard to make or drop.
+  const old = { ...tp, names: { ...tp.names, guardFunction: undefined } };
+  expect(sql.truncateGuardSql(old)).toEqual([]);
+  expect(sql.rollbackBeforeCutoverSql(old).join('\n')).not.toContain('guard');
+  expect(sql.rollbackBeforeCutoverSql(tp).at(-1)).toBe('DROP FUNCTION IF EXISTS "public"."revenues_ps_guard"() CASCADE');
+});
+
+test('mirror to legacy: a new legacy key is inserted, never upserted over another row', () => {
+  expect(sql.mirrorSql(tp)[0].split('\n').slice(10, 21)).toEqual([
+    `  IF TG_OP = 'INSERT' OR (OLD."id") IS DISTINCT FROM (NEW."id") THEN`,
+    '    IF EXISTS (SELECT 1 FROM "public"."revenues_legacy" WHERE "id" = NEW."id") THEN',
+    "      RAISE EXCEPTION USING ERRCODE = 'unique_violation',",
+    "        MESSAGE = format('duplicate key (%s)=(%s): %s keeps the rows for a rollback until cleanup and still enforces that key, where another row has it',",
+    `          'id', concat_ws(', ', NEW."id"), '"public"."revenues_legacy"'),`,
+    "        HINT = 'Write this row with a key of its own, or run the switchover''s cleanup once a rollback is no longer needed (the wider key then applies).';",
+    '    END IF;',
+    '    INSERT INTO "public"."revenues_legacy" ("id", "occurred_at", "amount_cents") VALUES (NEW."id", NEW."occurred_at", NEW."amount_cents");',
+    '    RETURN NEW;',
+    '  END IF;',
+    '  INSERT INTO "public"."revenues_legacy" ("id", "occurred_at", "amount_cents") VALUES (NEW."id", NEW."occurred_at", NEW."amount_cents")',
+  ]);
+  expect(sql.mirrorSql(tp)[1]).toBe('REVOKE ALL ON FUNCTION "public"."revenues_ps_mirror"() FROM PUBLIC');
 });
 
 test('copy batch: keyset after the cursor, bounded stream, FOR SHARE, ON CONFLICT DO NOTHING', () => {
