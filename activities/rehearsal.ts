@@ -358,13 +358,13 @@ export function rehearsalActivities(deps: Deps) {
             const fns = (
               await c.query(
                 `select p.proname::text as name from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = $1::text and p.proname = any($2::text[])`,
-                [tp.schema, [tp.names.syncFunction, tp.names.mirrorFunction]],
+                [tp.schema, [tp.names.syncFunction, tp.names.mirrorFunction, ...(tp.names.guardFunction ? [tp.names.guardFunction] : [])]],
               )
             ).rows.map((r) => r.name);
             const triggers = (
               await c.query(`select tgname::text as name from pg_trigger where tgrelid = to_regclass($1::text) and tgname = any($2::text[])`, [
                 sql.qname(tp.schema, tp.table),
-                [tp.names.syncTrigger, tp.names.mirrorTrigger],
+                [tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER],
               ])
             ).rows.map((r) => r.name);
             const sequences = [];

@@ -53,7 +53,7 @@ async function leftovers(db: TestDb) {
       (select coalesce(array_agg(c.relname::text || ':' || c.relkind::text order by c.relname), '{}') from pg_class c
         where c.relname = any($1::text[])) as kinds,
       (select coalesce(array_agg(tgname::text), '{}') from pg_trigger where not tgisinternal and tgname like 'ps\\_%') as triggers,
-      (select coalesce(array_agg(proname::text), '{}') from pg_proc where proname ~ '_ps_(sync|mirror)$') as functions,
+      (select coalesce(array_agg(proname::text), '{}') from pg_proc where proname ~ '_ps_(sync|mirror|guard)$') as functions,
       (select count(*)::int from partition_switchover.claims) as claims,
       (select (select count(*) from revenues where id < 0) + (select count(*) from expenses where id < 0) + (select count(*) from daily_cash_balances where id < 0))::int as marked`,
     [TABLES],
