@@ -203,7 +203,9 @@ export async function inspectTable(
     warnings,
     ...carried.carried,
   };
-  const conflicts = await nameConflicts(db, plan, rel.oid, opts.backup ?? true);
+  // A table another switchover holds is refused by claimTables (TableBusy, naming the holder);
+  // its names exist because of that switchover.
+  const conflicts = (await claimed(db, schema, spec.table)) ? [] : await nameConflicts(db, plan, rel.oid, opts.backup ?? true);
   if (conflicts.length) return { problems: conflicts };
   return { plan, problems: [] };
 }
@@ -228,6 +230,12 @@ export function plannedNames(tp: TablePlan, backup: boolean): { relations: Map<s
     functions: [tp.names.syncFunction, tp.names.mirrorFunction],
     triggers: [tp.names.syncTrigger, tp.names.mirrorTrigger],
   };
+}
+
+async function claimed(db: pg.ClientBase, schema: string, table: string): Promise<boolean> {
+  if (!(await db.query(`select to_regclass('partition_switchover.claims') is not null as ok`)).rows[0].ok) return false;
+  const r = await db.query(`select 1 from partition_switchover.claims where schema_name = $1::text and table_name = $2::text`, [schema, table]);
+  return r.rows.length > 0;
 }
 
 /** Names the switchover would create that already exist: each one refused, naming it. */
