@@ -15,6 +15,11 @@ export function workflowId(): string {
   return Context.current().info.workflowExecution!.workflowId;
 }
 
+/** The run: stage markers are keyed by it, so a second run under the same workflow id starts afresh. */
+export function runId(): string {
+  return Context.current().info.workflowExecution!.runId;
+}
+
 /** Runs `fn`, heartbeating every few seconds so a dead worker is noticed while a statement runs. */
 export async function keepAlive<T>(fn: () => Promise<T>, details?: unknown): Promise<T> {
   const ctx = Context.current();
@@ -47,16 +52,16 @@ export async function checksum(db: pg.ClientBase, tp: TablePlan, table: string):
   return toChecksum((await db.query(checksumSql(tp, table))).rows[0], tp);
 }
 
-/** Upserts the audit row of (workflow, table, stage): a retried stage overwrites its own row. */
+/** Upserts the audit row of (workflow, run, table, stage): a retried stage overwrites its own row. */
 export async function audit(
   db: pg.ClientBase,
   rec: { schema: string; table: string; stage: string; checksum?: Checksum; ms?: number; details?: unknown },
 ): Promise<StageRecord> {
   const row = (
     await db.query(
-      `insert into partition_switchover.audit (workflow_id, schema_name, table_name, stage, rows, sums, row_hash, ms, details)
-       values ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::text, $8::int, $9::jsonb)
-       on conflict (workflow_id, schema_name, table_name, stage) do update
+      `insert into partition_switchover.audit (workflow_id, run_id, schema_name, table_name, stage, rows, sums, row_hash, ms, details)
+       values ($1::text, $10::text, $2::text, $3::text, $4::text, $5::bigint, $6::jsonb, $7::text, $8::int, $9::jsonb)
+       on conflict (workflow_id, run_id, schema_name, table_name, stage) do update
          set rows = excluded.rows, sums = excluded.sums, row_hash = excluded.row_hash, ms = excluded.ms,
              details = excluded.details, at = now()
        returning at`,
@@ -70,6 +75,7 @@ export async function audit(
         rec.checksum?.rowHash ?? null,
         rec.ms === undefined ? null : Math.round(rec.ms),
         JSON.stringify(rec.details ?? {}),
+        runId(),
       ],
     )
   ).rows[0];

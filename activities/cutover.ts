@@ -9,6 +9,7 @@ import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { audit, Deps, stage } from './context';
 import { auditRow, relations } from './prepare';
+import { dropIfOurs, ownership, release, recordCreated } from './state';
 import { switchoverMetrics } from '../src/metrics';
 
 export type TableState = 'plain' | 'prepared' | 'cutover' | 'cleaned' | 'missing';
@@ -44,6 +45,8 @@ export function cutoverActivities({ pools }: Deps) {
             const t1 = process.hrtime.bigint();
             for (const s of sql.cutoverSql(tp)) await c.query(s);
             const lockMs = Number(process.hrtime.bigint() - t1) / 1e6;
+            // The legacy table is the application's, but from here on ours to drop at cleanup.
+            await recordCreated(c, tp, tp.names.legacy, 'legacy');
             await audit(c, { schema: tp.schema, table: tp.table, stage: 'CUTOVER', ms: lockMs, details: { lockMs } });
             switchoverMetrics({ table: tp.table }).cutoverLock.record(lockMs);
             // COMMIT releases the lock; its duration is counted by the caller's measurement below.
@@ -63,8 +66,11 @@ export function cutoverActivities({ pools }: Deps) {
       });
     },
 
-    /** Drops the mirror trigger, `<table>_legacy` and the backup of a finished switchover. */
-    async cleanupTable(database: string, tp: TablePlan): Promise<{ state: TableState; dropped: string[] }> {
+    /**
+     * Drops the mirror trigger, `<table>_legacy` and the backup of a finished switchover: each only
+     * if it is the relation the switchover recorded (same oid); anything else is left and listed.
+     */
+    async cleanupTable(database: string, tp: TablePlan): Promise<{ state: TableState; dropped: string[]; left: string[] }> {
       return stage('cleanup', tp.table, () =>
         withTx(pools.get(database), async (c) => {
           const state = await tableState(c, tp);
@@ -72,10 +78,17 @@ export function cutoverActivities({ pools }: Deps) {
             throw fail('StateConflict', `cleanup of ${tp.schema}.${tp.table}: the table is ${state}, not cut over; ` +
               `nothing to clean up (to undo a switchover that has not cut over, run the rollback workflow)`, { table: tp.table, stage: 'cleanup' });
           }
-          const rels = await relations(c, tp.schema, [tp.names.legacy, tp.names.backup]);
           for (const s of sql.cleanupSql(tp)) await c.query(s);
-          await audit(c, { schema: tp.schema, table: tp.table, stage: 'CLEANUP', details: { dropped: [...rels.keys()] } });
-          return { state: 'cleaned' as TableState, dropped: [...rels.keys()] };
+          const dropped: string[] = [];
+          const left: string[] = [];
+          for (const [name, kind] of [[tp.names.legacy, 'legacy'], [tp.names.backup, 'backup']] as const) {
+            if (await dropIfOurs(c, tp, name, kind, left)) dropped.push(name);
+          }
+          // The partitioned table is the application's table now.
+          const part = await ownership(c, tp, tp.table, 'partitioned');
+          if (part.ours) await release(c, part.ours.id);
+          await audit(c, { schema: tp.schema, table: tp.table, stage: 'CLEANUP', details: { dropped, left } });
+          return { state: 'cleaned' as TableState, dropped, left };
         }),
       );
     },
@@ -101,17 +114,26 @@ export function cutoverActivities({ pools }: Deps) {
               ? [...sql.lockSql(tp, [tp.table, tp.names.legacy], opts.lockTimeoutMs), ...sql.rollbackAfterCutoverSql(tp)]
               : sql.rollbackBeforeCutoverSql(tp);
           for (const s of statements) await c.query(s);
+          // Dropped only if it is the table this switchover made (recorded oid); anything else under
+          // our names is the user's, and stays.
+          const left: string[] = [];
+          const droppedPartitioned = await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', left);
+          if (before === 'cutover') {
+            if (droppedPartitioned) for (const s of sql.rollbackAfterDropSql(tp)) await c.query(s);
+            const legacy = await ownership(c, tp, tp.table, 'legacy');
+            if (legacy.ours) await release(c, legacy.ours.id);
+          }
           let restored: number | null = null;
-          const hasBackup = (await relations(c, tp.schema, [tp.names.backup])).has(tp.names.backup);
+          const hasBackup = (await ownership(c, tp, tp.names.backup, 'backup')).ours !== null;
           if (opts.restoreBackup && hasBackup) {
             await c.query(`LOCK TABLE ${sql.qname(tp.schema, tp.table)} IN ACCESS EXCLUSIVE MODE`);
             await c.query(`DELETE FROM ${sql.qname(tp.schema, tp.table)}`);
             const cols = tp.insertColumns.map(sql.ident).join(', ');
             restored = (await c.query(`INSERT INTO ${sql.qname(tp.schema, tp.table)} (${cols}) SELECT ${cols} FROM ${sql.qname(tp.schema, tp.names.backup)}`)).rowCount;
           }
-          if (hasBackup) await c.query(`DROP TABLE IF EXISTS ${sql.qname(tp.schema, tp.names.backup)}`);
-          await audit(c, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from: before, restored } });
-          return { table: tp.table, from: before, restoredRows: restored };
+          await dropIfOurs(c, tp, tp.names.backup, 'backup', left);
+          await audit(c, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from: before, restored, left } });
+          return { table: tp.table, from: before, restoredRows: restored, ...(left.length ? { left } : {}) };
         }),
       );
     },

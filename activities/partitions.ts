@@ -22,7 +22,7 @@ export interface PartitionsResult {
 }
 
 export function defaultPartitionName(tp: TablePlan): string {
-  return `${tp.table.slice(0, 55)}_default`;
+  return sql.defaultPartitionName(tp);
 }
 
 /** Rows of the default partition that belong to `p` go into it: a physical move, not a write. */

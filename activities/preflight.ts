@@ -5,7 +5,7 @@ import { sqlFile, withClient } from '../src/db';
 import { Deps, stage } from './context';
 import { fail } from '../src/errors';
 import type { SwitchoverInput, TableSpec } from '../src/input';
-import { partitionRanges } from '../src/partitions';
+import { fitName, partitionName, partitionRanges } from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import { deferredIndex, indexOn, rangeBatchSql } from '../src/copysql';
 import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
@@ -37,8 +37,9 @@ const KEY_TYPES: Record<string, KeyType> = {
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
 const MONEY_NAME = /(amount|cents|balance|total|price|cost|opening|closing)/i;
 
+/** Names derived from the table's; one that would not fit 63 bytes gets a hash (src/partitions.ts fitName). */
 export function namesFor(table: string): TableNames {
-  const short = (suffix: string) => `${table.slice(0, 63 - suffix.length)}${suffix}`;
+  const short = (suffix: string) => fitName(table, suffix);
   return {
     partitioned: short('_partitioned'),
     legacy: short('_legacy'),
@@ -50,6 +51,7 @@ export function namesFor(table: string): TableNames {
     guardFunction: short('_ps_guard'),
     pkConstraint: '',
     pkTempConstraint: '',
+    defaultPartition: short('_default'),
   };
 }
 
@@ -75,7 +77,7 @@ export async function inspectTable(
   db: pg.ClientBase,
   schema: string,
   spec: TableSpec,
-  opts: { today: string; premake: number; defaultPartition: boolean },
+  opts: { today: string; premake: number; defaultPartition: boolean; backup?: boolean },
 ): Promise<{ plan?: TablePlan; problems: string[] }> {
   const problems: string[] = [];
   const t = `${schema}.${spec.table}`;
@@ -83,6 +85,21 @@ export async function inspectTable(
   if (!rel) return { problems: [`table ${t} does not exist (check "schema" and "tables[].table")`] };
   if (rel.relkind === 'p') return { problems: [`table ${t} is already partitioned; nothing to migrate`] };
   if (rel.relkind !== 'r') return { problems: [`${t} is not a plain table (relkind ${rel.relkind})`] };
+  // The new table gets the legacy table's owner (and so can own its serial sequence): the worker's
+  // role must be able to give it away.
+  if (!rel.superuser && rel.owner !== rel.me) {
+    if (!rel.acts_as_owner) {
+      problems.push(
+        `${t} is owned by role ${rel.owner}, and the worker's role ${rel.me} is neither superuser nor a member of it, ` +
+          `so it cannot give the new table the same owner; run GRANT ${sql.ident(rel.owner)} TO ${sql.ident(rel.me)} and start again`,
+      );
+    } else if (!rel.owner_can_create) {
+      problems.push(
+        `${t} is owned by role ${rel.owner}, which has no CREATE privilege on schema ${schema}, so the new table cannot be given to it; ` +
+          `run GRANT CREATE ON SCHEMA ${sql.ident(schema)} TO ${sql.ident(rel.owner)} and start again`,
+      );
+    }
+  }
 
   const columns: ColumnInfo[] = (await db.query(sqlFile('catalog/columns'), [rel.oid])).rows.map((r) => ({
     name: r.name,
@@ -170,6 +187,7 @@ export async function inspectTable(
   const indexPlans: IndexPlan[] = indexes.map((i) => ({
     name: i.name,
     tempName: tempName(i.name),
+    legacyName: fitName(i.name, '_legacy'),
     isPrimary: i.is_primary,
     createSql: i.is_primary
       ? ''
@@ -193,22 +211,76 @@ export async function inspectTable(
     splitRange,
     rowsEstimated,
     dataRange: { min: range.min, max: range.max },
-    partitions: partitionRanges({ min: range.min, max: range.max, today: opts.today, interval: spec.interval, premake: opts.premake }),
+    partitions: partitionRanges({ min: range.min, max: range.max, today: opts.today, interval: spec.interval, premake: opts.premake }).map(
+      (p) => ({ ...p, name: partitionName(spec.table, p.suffix) }),
+    ),
     defaultPartition: opts.defaultPartition,
     sumColumns: spec.sumColumns ?? defaultSumColumns(columns),
     indexes: indexPlans,
     sequences: (await db.query(sqlFile('catalog/sequences'), [rel.oid])).rows,
     foreignKeys: fks.filter((f) => f.direction === 'out').map((f) => ({ name: f.name, definition: f.definition })),
     acl: rel.acl ?? [],
+    columnAcl: (await db.query(sqlFile('catalog/column_acl'), [rel.oid])).rows,
+    owner: rel.owner,
     comment: rel.comment ?? null,
     warnings,
     ...carried.carried,
   };
+  // A table another switchover holds is refused by claimTables (TableBusy, naming the holder);
+  // its names exist because of that switchover.
+  const conflicts = (await claimed(db, schema, spec.table)) ? [] : await nameConflicts(db, plan, rel.oid, opts.backup ?? true);
+  if (conflicts.length) return { problems: conflicts };
   return { plan, problems: [] };
 }
 
+/** Every name the switchover would create in the schema, with what it is for. */
+export function plannedNames(tp: TablePlan, backup: boolean): { relations: Map<string, string>; functions: string[]; triggers: string[] } {
+  const relations = new Map<string, string>([
+    [tp.names.partitioned, 'the partitioned copy'],
+    [tp.names.legacy, 'the old table after cutover'],
+    ...(backup ? [[tp.names.backup, 'the backup ("backup": "table")'] as [string, string]] : []),
+    ...tp.partitions.map((p) => [sql.partitionNameFor(tp, p), `partition ${p.from}..${p.to}`] as [string, string]),
+    ...(tp.defaultPartition ? [[sql.defaultPartitionName(tp), 'the default partition'] as [string, string]] : []),
+    ...tp.indexes.flatMap((i) => [
+      [i.tempName, `index ${i.name} on the partitioned copy`] as [string, string],
+      [i.legacyName ?? '', `index ${i.name} of the old table after cutover`] as [string, string],
+    ]),
+    ...(tp.identities ?? []).map((i) => [i.legacySequence, `sequence ${i.sequence} of the old table after cutover`] as [string, string]),
+  ]);
+  relations.delete('');
+  return {
+    relations,
+    functions: [tp.names.syncFunction, tp.names.mirrorFunction, ...(tp.names.guardFunction ? [tp.names.guardFunction] : [])],
+    triggers: [tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER],
+  };
+}
+
+async function claimed(db: pg.ClientBase, schema: string, table: string): Promise<boolean> {
+  if (!(await db.query(`select to_regclass('partition_switchover.claims') is not null as ok`)).rows[0].ok) return false;
+  const r = await db.query(`select 1 from partition_switchover.claims where schema_name = $1::text and table_name = $2::text`, [schema, table]);
+  return r.rows.length > 0;
+}
+
+/** Names the switchover would create that already exist: each one refused, naming it. */
+async function nameConflicts(db: pg.ClientBase, tp: TablePlan, oid: number, backup: boolean): Promise<string[]> {
+  const want = plannedNames(tp, backup);
+  const rows = (await db.query(sqlFile('catalog/name_conflicts'), [tp.schema, [...want.relations.keys()], want.functions, oid, want.triggers])).rows;
+  return rows.map((r) => {
+    const t = `${tp.schema}.${tp.table}`;
+    if (r.what === 'relation') {
+      return (
+        `${tp.schema}.${r.name} already exists; the switchover of ${t} would create it as ${want.relations.get(r.name)}. ` +
+        `Rename or drop it (if it is left from an earlier switchover, run the rollback workflow for that one), then start again`
+      );
+    }
+    if (r.what === 'function') return `function ${tp.schema}.${r.name} already exists; the switchover of ${t} would replace it with its trigger function. Rename or drop it, then start again`;
+    return `trigger ${r.name} already exists on ${t}; the switchover would replace it. If it is left from an earlier switchover, run the rollback workflow for that one, then start again`;
+  });
+}
+
+/** `<index>_ps`, hashed when the name would not fit (two long names must not collide). */
 function tempName(name: string): string {
-  return `${name.slice(0, 60)}_ps`;
+  return fitName(name, '_ps');
 }
 
 /** The statements each stage will run, per table (the dry-run report). */
@@ -224,7 +296,7 @@ export function renderPlanSql(tp: TablePlan): Record<string, string[]> {
     ],
     verify: [sql.checksumByRangeSql(tp, tp.table), sql.checksumByRangeSql(tp, tp.names.partitioned)],
     cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned], 2000), ...sql.cutoverSql(tp)],
-    cleanup: sql.cleanupSql(tp),
+    cleanup: [...sql.cleanupSql(tp), sql.dropTableSql(tp, tp.names.legacy), sql.dropTableSql(tp, tp.names.backup)],
   };
 }
 
@@ -234,6 +306,7 @@ export function prepareSql(tp: TablePlan): string[] {
     sql.createPartitionedTableSql(tp),
     ...tp.partitions.map((p) => sql.partitionSql(tp, tp.names.partitioned, p)),
     ...(tp.defaultPartition ? [sql.defaultPartitionSql(tp, tp.names.partitioned)] : []),
+    ...ownerSql(tp),
     sql.primaryKeySql(tp),
     // Plain secondary indexes are built after the copy (activities/indexes.ts), not here.
     ...tp.indexes.filter((i) => !i.isPrimary && !deferredIndex(i)).map((i) => i.createSql),
@@ -245,20 +318,46 @@ export function prepareSql(tp: TablePlan): string[] {
   ];
 }
 
-/** GRANTs re-creating the legacy table's ACL (aclitem text `grantee=privs/grantor`) on the partitioned one. */
+/** The legacy table's owner for the partitioned table and each partition (ownership does not recurse). */
+export function ownerSql(tp: TablePlan): string[] {
+  if (!tp.owner) return [];
+  const to = `OWNER TO ${sql.ident(tp.owner)}`;
+  return [
+    `ALTER TABLE ${sql.qname(tp.schema, tp.names.partitioned)} ${to}`,
+    ...tp.partitions.map((p) => `ALTER TABLE ${sql.qname(tp.schema, sql.partitionNameFor(tp, p))} ${to}`),
+    ...(tp.defaultPartition ? [`ALTER TABLE ${sql.qname(tp.schema, sql.defaultPartitionName(tp))} ${to}`] : []),
+  ];
+}
+
+const PRIVILEGES: Record<string, string> = {
+  r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE', D: 'TRUNCATE', x: 'REFERENCES', t: 'TRIGGER',
+};
+
+/** An aclitem's grantee (`PUBLIC` or a quoted role) and privileges, from text `grantee=privs/grantor`. */
+function parseAclItem(item: string): { grantee: string; privs: string[] } | null {
+  const m = /^("(?:[^"]|"")*"|[^=]*)=([^/]*)\//.exec(item);
+  if (!m) return null;
+  const rawGrantee = m[1].startsWith('"') ? m[1].slice(1, -1).replace(/""/g, '"') : m[1];
+  const privs = [...m[2]].filter((ch) => PRIVILEGES[ch]).map((ch) => PRIVILEGES[ch]);
+  return privs.length ? { grantee: rawGrantee === '' ? 'PUBLIC' : sql.ident(rawGrantee), privs } : null;
+}
+
+/**
+ * GRANTs re-creating the legacy table's ACL and its column ACLs on the partitioned one. An owner-only
+ * table (ACL NULL) needs none: the partitioned table has the same owner (ownerSql).
+ */
 export function grantSql(tp: TablePlan): string[] {
-  const letters: Record<string, string> = {
-    r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE', D: 'TRUNCATE', x: 'REFERENCES', t: 'TRIGGER',
-  };
+  const on = sql.qname(tp.schema, tp.names.partitioned);
   const out: string[] = [];
   for (const item of tp.acl) {
-    const m = /^("(?:[^"]|"")*"|[^=]*)=([^/]*)\//.exec(item);
-    if (!m) continue;
-    const rawGrantee = m[1].startsWith('"') ? m[1].slice(1, -1).replace(/""/g, '"') : m[1];
-    const privs = [...m[2]].filter((ch) => letters[ch]).map((ch) => letters[ch]);
-    if (!privs.length) continue;
-    const grantee = rawGrantee === '' ? 'PUBLIC' : sql.ident(rawGrantee);
-    out.push(`GRANT ${privs.join(', ')} ON ${sql.qname(tp.schema, tp.names.partitioned)} TO ${grantee}`);
+    const g = parseAclItem(item);
+    if (g) out.push(`GRANT ${g.privs.join(', ')} ON ${on} TO ${g.grantee}`);
+  }
+  for (const col of tp.columnAcl ?? []) {
+    for (const item of col.acl) {
+      const g = parseAclItem(item);
+      if (g) out.push(`GRANT ${g.privs.map((p) => `${p} (${sql.ident(col.column)})`).join(', ')} ON ${on} TO ${g.grantee}`);
+    }
   }
   return out;
 }
@@ -273,6 +372,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
       today,
       premake: input.premake,
       defaultPartition: input.defaultPartition,
+      backup: input.backup === 'table',
     });
     problems.push(...r.problems);
     if (r.problems.length) refused.push(spec.table);

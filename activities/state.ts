@@ -1,8 +1,78 @@
 // Our bookkeeping schema, table claims (one switchover per table), and stage records.
+import type pg from 'pg';
 import { sqlFile, withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
+import { dropTableSql } from '../src/sqlgen';
 import type { StageRecord, TablePlan } from '../src/types';
-import { audit, checksum, Deps, keepAlive, stage, workflowId } from './context';
+import { audit, checksum, Deps, keepAlive, runId, stage, workflowId } from './context';
+
+export type CreatedKind = 'backup' | 'partitioned' | 'legacy';
+
+/** Records that this run made (or, for `legacy`, took over) the relation now named `name`; call in the transaction that made it. */
+export async function recordCreated(c: pg.ClientBase, tp: TablePlan, name: string, kind: CreatedKind): Promise<void> {
+  await c.query(
+    `insert into partition_switchover.created (workflow_id, run_id, schema_name, table_name, name, kind, oid)
+     select $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, c.oid
+     from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $3::text and c.relname = $5::text`,
+    [workflowId(), runId(), tp.schema, tp.table, name, kind],
+  );
+}
+
+/**
+ * What stands under `name` and whether it is the relation a switchover of this table recorded as
+ * `kind` (same oid, not yet released). `moved`: ours, but renamed away (no longer under `name`).
+ */
+export async function ownership(
+  c: pg.ClientBase,
+  tp: TablePlan,
+  name: string,
+  kind: CreatedKind,
+): Promise<{ exists: boolean; ours: { id: string; workflowId: string } | null; moved: string[] }> {
+  const rel = (
+    await c.query(
+      `select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1::text and c.relname = $2::text`,
+      [tp.schema, name],
+    )
+  ).rows[0];
+  if (!(await c.query(`select to_regclass('partition_switchover.created') is not null as ok`)).rows[0].ok) {
+    return { exists: !!rel, ours: null, moved: [] };
+  }
+  const recorded = (
+    await c.query(
+      `select r.id::text, r.workflow_id, r.oid::text, c.relname, n.nspname from partition_switchover.created r
+       left join pg_class c on c.oid = r.oid left join pg_namespace n on n.oid = c.relnamespace
+       where r.schema_name = $1::text and r.table_name = $2::text and r.kind = $3::text and r.released_at is null order by r.id`,
+      [tp.schema, tp.table, kind],
+    )
+  ).rows;
+  const mine = rel ? recorded.find((r) => r.oid === String(rel.oid)) : undefined;
+  return {
+    exists: !!rel,
+    ours: mine ? { id: mine.id, workflowId: mine.workflow_id } : null,
+    moved: recorded.filter((r) => r !== mine && r.relname).map((r) => `${r.nspname}.${r.relname}`),
+  };
+}
+
+/**
+ * Drops `name` only if it is the relation recorded as `kind` for this table; otherwise leaves it and
+ * says why in `left`. Returns whether it dropped it.
+ */
+export async function dropIfOurs(c: pg.ClientBase, tp: TablePlan, name: string, kind: CreatedKind, left: string[]): Promise<boolean> {
+  const o = await ownership(c, tp, name, kind);
+  for (const m of o.moved) left.push(`${m}: made by a switchover as ${tp.schema}.${name}, renamed since; left in place, drop it yourself if it is not needed`);
+  if (o.exists && !o.ours) {
+    left.push(`${tp.schema}.${name}: not made by this switchover (its oid is not recorded); left in place`);
+  }
+  if (!o.ours) return false;
+  await c.query(dropTableSql(tp, name));
+  await release(c, o.ours.id);
+  return true;
+}
+
+/** Marks a recorded relation as no longer ours (dropped, or the legacy table given back its name). */
+export async function release(c: pg.ClientBase, id: string): Promise<void> {
+  await c.query(`update partition_switchover.created set released_at = now() where id = $1::bigint`, [id]);
+}
 
 export function stateActivities({ pools }: Deps) {
   return {
@@ -59,7 +129,15 @@ export function stateActivities({ pools }: Deps) {
           const exists = (await c.query(`select to_regclass('partition_switchover.audit') is not null as ok`)).rows[0].ok;
           if (!exists) return [];
           const rows = by.workflowId
-            ? (await c.query(`select details from partition_switchover.audit where workflow_id = $1::text and stage = 'PLAN' order by id`, [by.workflowId])).rows
+            ? // The latest run's plans: a workflow id may have been used again after a reject.
+              (
+                await c.query(
+                  `select details from partition_switchover.audit a where workflow_id = $1::text and stage = 'PLAN'
+                     and run_id = (select run_id from partition_switchover.audit where workflow_id = $1::text and stage = 'PLAN' order by id desc limit 1)
+                   order by id`,
+                  [by.workflowId],
+                )
+              ).rows
             : (
                 await c.query(
                   `select distinct on (table_name) details from partition_switchover.audit

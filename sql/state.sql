@@ -22,7 +22,42 @@ create table if not exists partition_switchover.audit (
   ms integer,
   details jsonb not null default '{}',
   at timestamptz not null default now(),
-  unique (workflow_id, schema_name, table_name, stage)
+  run_id text not null default '',
+  constraint audit_run_stage_key unique (workflow_id, run_id, schema_name, table_name, stage)
+);
+
+-- Stage markers are keyed by run, not by workflow id: a second switchover under the same id
+-- (after a reject) must not find the first run's PREPARED and skip making its table. Rows
+-- written before this column existed keep run_id ''.
+alter table partition_switchover.audit add column if not exists run_id text not null default '';
+do $$
+begin
+  if exists (select from pg_constraint where conrelid = 'partition_switchover.audit'::regclass
+             and conname = 'audit_workflow_id_schema_name_table_name_stage_key') then
+    alter table partition_switchover.audit drop constraint audit_workflow_id_schema_name_table_name_stage_key;
+  end if;
+  if not exists (select from pg_constraint where conrelid = 'partition_switchover.audit'::regclass
+                 and conname = 'audit_run_stage_key') then
+    alter table partition_switchover.audit
+      add constraint audit_run_stage_key unique (workflow_id, run_id, schema_name, table_name, stage);
+  end if;
+end $$;
+
+-- What each switchover made (its partitioned table, backup) or took over (the legacy table, at
+-- cutover), recorded in the transaction that made it. Rollback and cleanup drop a relation only
+-- when the one under the expected name is still this one (same oid), never a table that merely
+-- has our suffix. released_at: dropped by us, or (legacy) handed back to the application.
+create table if not exists partition_switchover.created (
+  id bigserial primary key,
+  workflow_id text not null,
+  run_id text not null,
+  schema_name text not null,
+  table_name text not null,
+  name text not null,
+  kind text not null,
+  oid oid not null,
+  at timestamptz not null default now(),
+  released_at timestamptz
 );
 
 -- The copy's exact position per stream, written in the same transaction as each batch, so a
@@ -90,12 +125,13 @@ cross join lateral (
 left join lateral (
   select a.rows from partition_switchover.audit a
   where a.workflow_id = r.workflow_id and a.schema_name = r.schema_name and a.table_name = r.table_name
-    and a.stage = 'POST-MIGRATION'
+    and a.stage = 'POST-MIGRATION' and a.id > r.id and (r.next_id is null or a.id < r.next_id)
+  order by a.id desc limit 1
 ) pm on true
 -- The approval is recorded once per switchover (on its first table) and holds for all its tables.
 left join lateral (
   select a.details ->> 'state' as state, a.details ->> 'by' as by, a.at from partition_switchover.audit a
-  where a.workflow_id = r.workflow_id and a.stage = 'APPROVAL'
+  where a.workflow_id = r.workflow_id and a.stage = 'APPROVAL' and a.id > r.id and (r.next_id is null or a.id < r.next_id)
   order by a.id desc limit 1
 ) ap on true
 -- Rows copied so far, from the latest run of the workflow (a reset starts a new run).

@@ -4,6 +4,7 @@
 // Imports only `pg`'s escaping, so sqlgen can import this module without a cycle.
 import { escapeIdentifier as ident, escapeLiteral as literal } from 'pg';
 import type { IdentityPlan, TablePlan } from './types';
+import { fitName } from './partitions';
 
 const qname = (schema: string, name: string) => `${ident(schema)}.${ident(name)}`;
 const integer = (x: string) => {
@@ -12,7 +13,7 @@ const integer = (x: string) => {
 };
 
 export function legacySequenceName(sequence: string): string {
-  return `${sequence.slice(0, 56)}_legacy`;
+  return fitName(sequence, '_legacy');
 }
 
 /** Options of an identity sequence as ADD GENERATED ... AS IDENTITY (...) takes them. */

@@ -1,9 +1,12 @@
 // Partition ranges: pure date arithmetic in UTC, shared by preflight, the maintenance workflow and tests.
+import { createHash } from 'node:crypto';
 import type { Interval } from './input';
 
 export interface PartitionRange {
   /** Suffix of the partition's name, e.g. `p202401`. */
   suffix: string;
+  /** The partition's name, as preflight planned it (absent in older plans and maintenance ranges). */
+  name?: string;
   /** Inclusive lower bound, `YYYY-MM-DD`. */
   from: string;
   /** Exclusive upper bound, `YYYY-MM-DD`. */
@@ -104,7 +107,28 @@ export function partitionRanges(opts: {
   return ranges;
 }
 
-/** `<table>_<suffix>`, with the table part shortened so the name fits PostgreSQL's 63 bytes. */
+/** `<table>_<suffix>`; a name that would not fit PostgreSQL's 63 bytes is shortened by fitName. */
 export function partitionName(table: string, suffix: string): string {
-  return `${table.slice(0, 62 - suffix.length)}_${suffix}`;
+  return fitName(table, `_${suffix}`);
+}
+
+/** The longest prefix of `s` of at most `bytes` UTF-8 bytes, never splitting a character. */
+function cutBytes(s: string, bytes: number): string {
+  let out = '';
+  for (const ch of s) {
+    if (Buffer.byteLength(out + ch) > bytes) break;
+    out += ch;
+  }
+  return out;
+}
+
+/**
+ * `base + suffix` when it fits in 63 bytes; otherwise the first 40 bytes of `base`, `_`, 6 hex
+ * characters of md5(base), then `suffix`: two long names with a common prefix stay distinct
+ * (plain truncation made them collide).
+ */
+export function fitName(base: string, suffix: string): string {
+  if (Buffer.byteLength(base + suffix) <= 63) return base + suffix;
+  const hash = createHash('md5').update(base).digest('hex').slice(0, 6);
+  return `${cutBytes(base, 40)}_${hash}${cutBytes(suffix, 63 - 47)}`;
 }

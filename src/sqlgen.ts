@@ -48,12 +48,17 @@ export function partitionSql(tp: TablePlan, parent: string, p: PartitionRange): 
   );
 }
 
+/** The partition's name as the plan recorded it (plans before names were recorded: derived the same way). */
 export function partitionNameFor(tp: TablePlan, p: PartitionRange): string {
-  return partitionName(tp.table, p.suffix);
+  return p.name ?? partitionName(tp.table, p.suffix);
+}
+
+export function defaultPartitionName(tp: TablePlan): string {
+  return tp.names.defaultPartition ?? `${tp.table.slice(0, 55)}_default`;
 }
 
 export function defaultPartitionSql(tp: TablePlan, parent: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, `${tp.table.slice(0, 55)}_default`)} PARTITION OF ${qname(tp.schema, parent)} DEFAULT`;
+  return `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, defaultPartitionName(tp))} PARTITION OF ${qname(tp.schema, parent)} DEFAULT`;
 }
 
 /**
@@ -304,12 +309,13 @@ export function swapRenames(tp: TablePlan, direction: 'cutover' | 'rollback'): s
   const t = tp.schema;
   const rename = (from: string, to: string) => `ALTER TABLE ${qname(t, from)} RENAME TO ${ident(to)}`;
   const renameIdx = (from: string, to: string) => `ALTER INDEX ${qname(t, from)} RENAME TO ${ident(to)}`;
-  const legacyIdx = (name: string) => `${name.slice(0, 56)}_legacy`;
+  // Plans recorded before legacy index names were part of the plan derived them this way.
+  const legacyIdx = (i: TablePlan['indexes'][number]) => i.legacyName ?? `${i.name.slice(0, 56)}_legacy`;
   if (direction === 'cutover') {
     return [
       rename(tp.table, tp.names.legacy),
       rename(tp.names.partitioned, tp.table),
-      ...tp.indexes.map((i) => renameIdx(i.name, legacyIdx(i.name))),
+      ...tp.indexes.map((i) => renameIdx(i.name, legacyIdx(i))),
       ...tp.indexes.map((i) => renameIdx(i.tempName, i.name)),
     ];
   }
@@ -317,7 +323,7 @@ export function swapRenames(tp: TablePlan, direction: 'cutover' | 'rollback'): s
     rename(tp.table, tp.names.partitioned),
     rename(tp.names.legacy, tp.table),
     ...tp.indexes.map((i) => renameIdx(i.name, i.tempName)),
-    ...tp.indexes.map((i) => renameIdx(legacyIdx(i.name), i.name)),
+    ...tp.indexes.map((i) => renameIdx(legacyIdx(i), i.name)),
   ];
 }
 
@@ -345,34 +351,37 @@ export function lockSql(tp: TablePlan, tables: string[], timeoutMs: number): str
   ];
 }
 
-/** After cutover: names back, mirror off, sequences home, partitioned copy dropped. */
+// Tables are dropped by name only after checking that the relation under the name is the one the
+// switchover recorded (activities/state.ts dropIfOurs), so these lists hold no DROP TABLE.
+
+/** After cutover: names back, mirror off, sequences home; then the partitioned copy is dropped, then rollbackAfterDropSql. */
 export function rollbackAfterCutoverSql(tp: TablePlan): string[] {
   return [
     ...dropSyncSql(tp, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
     ...swapRenames(tp, 'rollback'),
     ...sequenceOwnershipSql(tp, tp.table),
     ...carryRollbackSql(tp).beforeDrop,
-    `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.partitioned)}`,
-    ...carryRollbackSql(tp).afterDrop,
     ...dropTruncateGuardSql(tp),
   ];
 }
 
+/** Rollback after cutover, once the partitioned copy is dropped. */
+export function rollbackAfterDropSql(tp: TablePlan): string[] {
+  return carryRollbackSql(tp).afterDrop;
+}
+
+/** Before cutover: the dual-write trigger and function off; then the partitioned copy is dropped. */
 export function rollbackBeforeCutoverSql(tp: TablePlan): string[] {
-  return [
-    ...dropSyncSql(tp, tp.table, tp.names.syncTrigger, tp.names.syncFunction),
-    `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.partitioned)}`,
-    ...dropTruncateGuardSql(tp),
-  ];
+  return [...dropSyncSql(tp, tp.table, tp.names.syncTrigger, tp.names.syncFunction), ...dropTruncateGuardSql(tp)];
 }
 
+/** Cleanup: the mirror off; then `<table>_legacy` and the backup are dropped (if ours). */
 export function cleanupSql(tp: TablePlan): string[] {
-  return [
-    ...dropSyncSql(tp, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
-    `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.legacy)}`,
-    `DROP TABLE IF EXISTS ${qname(tp.schema, tp.names.backup)}`,
-    ...dropTruncateGuardSql(tp),
-  ];
+  return [...dropSyncSql(tp, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction), ...dropTruncateGuardSql(tp)];
+}
+
+export function dropTableSql(tp: TablePlan, name: string): string {
+  return `DROP TABLE ${qname(tp.schema, name)}`;
 }
 
 export function backupSql(tp: TablePlan): string {

@@ -20,6 +20,8 @@ export interface IndexPlan {
   name: string;
   /** Name it has on the partitioned table until cutover swaps the names. */
   tempName: string;
+  /** Name the legacy table's index takes at cutover (absent in plans recorded before it was planned). */
+  legacyName?: string;
   /** CREATE INDEX statement for the partitioned table. */
   createSql: string;
   isPrimary: boolean;
@@ -37,6 +39,8 @@ export interface TableNames {
   guardFunction?: string;
   pkConstraint: string;
   pkTempConstraint: string;
+  /** `<table>_default` (absent in older plans: derived from the table name). */
+  defaultPartition?: string;
 }
 
 export interface TablePlan {
@@ -67,6 +71,10 @@ export interface TablePlan {
   foreignKeys: { name: string; definition: string }[];
   /** The table's ACL (aclitem text), re-granted on the partitioned table. */
   acl: string[];
+  /** Column ACLs (aclitem text per column), re-granted on the partitioned table. */
+  columnAcl?: { column: string; acl: string[] }[];
+  /** The table's owner: the partitioned table and its partitions are given to it at prepare. */
+  owner?: string;
   comment: string | null;
   warnings: string[];
   // What the table carries beyond columns and indexes (src/carry.ts renders it). Optional, so

@@ -39,6 +39,11 @@ test('too many partitions is refused with advice', () => {
   );
 });
 
-test('partition names fit in 63 bytes', () => {
-  expect(partitionName('x'.repeat(63), 'p202401')).toHaveLength(63);
+test('partition names fit in 63 bytes; long names sharing a prefix stay distinct (hash suffix)', () => {
+  expect(partitionName('revenues', 'p202401')).toBe('revenues_p202401');
+  const a = partitionName(`${'x'.repeat(58)}a`, 'p202401');
+  const b = partitionName(`${'x'.repeat(58)}b`, 'p202401');
+  expect(a).toMatch(/^x{40}_[0-9a-f]{6}_p202401$/);
+  expect(a).not.toBe(b);
+  expect(Buffer.byteLength(partitionName('é'.repeat(40), 'p202401'))).toBeLessThanOrEqual(63);
 });

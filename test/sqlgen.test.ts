@@ -1,6 +1,7 @@
 // Generated SQL pinned as exact strings: identifiers always quoted, values always $n.
 import * as sql from '../src/sqlgen';
 import { col, revenuesPlan } from './fixtures';
+import { prepareSql } from '../activities/preflight';
 
 const tp = revenuesPlan(col('amount_cents', 'bigint'), {
   sumColumns: ['amount_cents'],
@@ -121,5 +122,30 @@ test('cutover: drop dual-write, swap names, move sequence, mirror back to legacy
   expect(sql.lockSql(tp, ['revenues', 'revenues_partitioned'], 1500)).toEqual([
     "SET LOCAL lock_timeout = '1500ms'",
     'LOCK TABLE "public"."revenues", "public"."revenues_partitioned" IN ACCESS EXCLUSIVE MODE',
+  ]);
+});
+
+test('owner, table and column grants carried to the partitioned table and each partition', () => {
+  const owned = revenuesPlan(col('note', 'text'), {
+    owner: 'app',
+    acl: ['app=arwdDxt/app', 'reader=r/app', '=r/app'],
+    columnAcl: [{ column: 'note', acl: ['"odd ""one"=w/app'] }],
+  });
+  expect(prepareSql(owned).filter((s) => /OWNER TO|GRANT/.test(s))).toEqual([
+    'ALTER TABLE "public"."revenues_partitioned" OWNER TO "app"',
+    'ALTER TABLE "public"."revenues_p202401" OWNER TO "app"',
+    'GRANT INSERT, SELECT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON "public"."revenues_partitioned" TO "app"',
+    'GRANT SELECT ON "public"."revenues_partitioned" TO "reader"',
+    'GRANT SELECT ON "public"."revenues_partitioned" TO PUBLIC',
+    'GRANT UPDATE ("note") ON "public"."revenues_partitioned" TO "odd ""one"',
+  ]);
+});
+
+test('rollback and cleanup statements drop no table by name (only recorded ones are dropped, by oid check)', () => {
+  const all = [...sql.rollbackBeforeCutoverSql(tp), ...sql.rollbackAfterCutoverSql(tp), ...sql.cleanupSql(tp)];
+  expect(all.filter((s) => s.startsWith('DROP TABLE'))).toEqual([]);
+  expect(sql.cleanupSql(tp)).toEqual([
+    'DROP TRIGGER IF EXISTS "ps_mirror_to_legacy" ON "public"."revenues"',
+    'DROP FUNCTION IF EXISTS "public"."revenues_ps_mirror"()',
   ]);
 });

@@ -14,7 +14,8 @@ const actOpts = {
 const acts = proxyActivities<Activities>(actOpts);
 
 export interface RollbackReport {
-  tables: { table: string; from: string; restoredRows: number | null }[];
+  /** `left`: relations under our names that the rollback did not drop (not made by this switchover), and why. */
+  tables: { table: string; from: string; restoredRows: number | null; left?: string[] }[];
   /** Tables named in the input for which no switchover was recorded. */
   nothingToDo: string[];
 }
