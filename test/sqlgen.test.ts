@@ -147,5 +147,6 @@ test('rollback and cleanup statements drop no table by name (only recorded ones 
   expect(sql.cleanupSql(tp)).toEqual([
     'DROP TRIGGER IF EXISTS "ps_mirror_to_legacy" ON "public"."revenues"',
     'DROP FUNCTION IF EXISTS "public"."revenues_ps_mirror"()',
+    'DROP FUNCTION IF EXISTS "public"."revenues_ps_guard"() CASCADE',
   ]);
 });
