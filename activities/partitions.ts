@@ -203,8 +203,10 @@ export function partitionActivities({ pools }: Deps) {
           return result;
         }),
       );
+      if (!result.created.length) return result;
       // After the commit (creating partitions locked the parent ACCESS EXCLUSIVE until then): the
-      // parent's statistics, which nothing else refreshes, cover the new partitions too.
+      // parent's statistics, which nothing else refreshes, then cover the new partitions too.
+      // Only when partitions came: ANALYZE of a parent samples every partition again.
       const skipped = await stage('maintenance', tp.table, () => withClient(pools.get(database), (c) => analyzeTable(c, sql.qname(tp.schema, tp.table))));
       return skipped ? { ...result, analyzeSkipped: skipped } : result;
     },

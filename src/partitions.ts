@@ -47,7 +47,7 @@ export function coverageLines(opts: {
   const lines = [
     `${opts.partitionKey} before ${first.from}: ${partitionName(opts.table, 'pmin')} (MINVALUE..${first.from})`,
     `${opts.partitionKey} ${first.from}..${last.to}: ${periods.length} ${opts.interval} partitions ` +
-      `(data ${opts.dataRange.min ?? 'none'}..${opts.dataRange.max ?? 'none'}, then ${opts.premake} premade ${opts.interval}s)`,
+      `(data ${opts.dataRange.min ?? 'none'}..${opts.dataRange.max ?? 'none'}, then ${opts.premake} premade ${opts.interval}${opts.premake === 1 ? '' : 's'})`,
     `${opts.partitionKey} from ${last.to}: ${partitionName(opts.table, 'pmax')} (${last.to}..MAXVALUE); ` +
       `maintainPartitions splits ${opts.interval}s out of it as they come`,
   ];
