@@ -53,7 +53,15 @@ export async function readCarried(
     const policies = (rls.policies as Parameters<typeof policySql>[2][]).map((p) => policySql(schema, names.partitioned, p));
 
     const ours = [names.syncTrigger, names.mirrorTrigger];
-    const triggers = (await db.query(sqlFile('catalog/triggers'), [oid, ours])).rows.map((r) => ({
+    const triggerRows = (await db.query(sqlFile('catalog/triggers'), [oid, ours])).rows;
+    for (const r of triggerRows.filter((x) => x.row_transition)) {
+      problems.push(
+        `trigger ${r.name} on ${t} is a row trigger with a transition table (REFERENCING OLD/NEW TABLE), which PostgreSQL does not ` +
+          `allow on a partitioned table, so the cutover could not carry it. Make it a FOR EACH STATEMENT trigger (those may have transition tables), ` +
+          `or drop it before the switchover`,
+      );
+    }
+    const triggers = triggerRows.map((r) => ({
       name: r.name as string,
       createSql: r.definition as string,
       enabled: r.enabled as string,

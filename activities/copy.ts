@@ -137,26 +137,28 @@ export function copyActivities({ pools }: Deps) {
           };
 
           if (!saved?.done && tp.splitColumn) {
-            // Range batches over [lo, hi) of the integer key; the cursor is the next range's start.
+            // Range batches [a, b] of the integer key (inclusive: the last one may end at the type's
+            // maximum, where an exclusive bound would overflow); the cursor is the next range's start.
             // Open ends take the key's bounds now: rows added after the triggers came are theirs.
             const bounds = (await c.query(splitBoundsSql(tp))).rows[0] as { min: string | null; max: string | null };
             let a = cursor ? BigInt(cursor[0]) : s.lo !== null ? BigInt(s.lo) : bounds.min !== null ? BigInt(bounds.min) : 0n;
-            const hi = s.hi !== null ? BigInt(s.hi) : bounds.max !== null ? BigInt(bounds.max) + 1n : a;
+            // Last key of the stream; below `a` when there is nothing to copy (one empty batch marks it done).
+            const last = s.hi !== null ? BigInt(s.hi) - 1n : bounds.max !== null ? BigInt(bounds.max) : a - 1n;
             const step = BigInt(opts.batchSize);
             for (;;) {
               await brake();
-              const b = a + step < hi ? a + step : hi;
+              const b = a + step - 1n < last ? a + step - 1n : last;
               const r = await batch(
                 (retry) => prepared(c, rangeBatchSql(tp, { lock, onConflict: retry }), [String(a), String(b)]),
-                () => [String(b)],
-                () => b >= hi,
+                () => [String(b + 1n)],
+                () => b >= last,
               );
-              if (b >= hi) break;
-              a = b;
+              if (b >= last) break;
+              a = b + 1n;
               if (r.rows === 0) {
-                // A gap in the key: jump to the next key that exists.
-                const n = (await c.query(nextKeySql(tp), [String(b)])).rows[0].next as string | null;
-                a = n === null || BigInt(n) >= hi ? hi : BigInt(n);
+                // A gap in the key: jump to the next key that exists (or to the last, which ends the stream).
+                const n = (await c.query(nextKeySql(tp), [String(a)])).rows[0].next as string | null;
+                a = n === null || BigInt(n) > last ? last : BigInt(n);
               }
               await afterBatch();
             }

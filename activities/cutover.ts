@@ -129,7 +129,8 @@ export function cutoverActivities({ pools }: Deps) {
             await c.query(`LOCK TABLE ${sql.qname(tp.schema, tp.table)} IN ACCESS EXCLUSIVE MODE`);
             await c.query(`DELETE FROM ${sql.qname(tp.schema, tp.table)}`);
             const cols = tp.insertColumns.map(sql.ident).join(', ');
-            restored = (await c.query(`INSERT INTO ${sql.qname(tp.schema, tp.table)} (${cols}) SELECT ${cols} FROM ${sql.qname(tp.schema, tp.names.backup)}`)).rowCount;
+            const overriding = tp.columns.some((x) => x.identity === 'a') ? ' OVERRIDING SYSTEM VALUE' : '';
+            restored = (await c.query(`INSERT INTO ${sql.qname(tp.schema, tp.table)} (${cols})${overriding} SELECT ${cols} FROM ${sql.qname(tp.schema, tp.names.backup)}`)).rowCount;
           }
           await dropIfOurs(c, tp, tp.names.backup, 'backup', left);
           await audit(c, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from: before, restored, left } });

@@ -21,7 +21,7 @@ export function keyLiteralWhere(tp: TablePlan, values: string[]): string {
   return tp.primaryKey.map((k, i) => `${sql.ident(k)} = ${sql.literal(values[i])}::${sql.columnType(tp, k)}`).join(' AND ');
 }
 
-/** The lower bound of a partition as a literal of the key's type. */
+/** The lower bound of a period partition (a day, not MINVALUE) as a literal of the key's type. */
 export function keyLiteral(tp: TablePlan, day: string): string {
   return `${sql.boundLiteral(day, tp.keyType)}::${sql.columnType(tp, tp.partitionKey)}`;
 }

@@ -4,7 +4,7 @@
 import type pg from 'pg';
 import { withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
-import { partitionRanges, type PartitionRange } from '../src/partitions';
+import { partitionName, partitionRanges, type PartitionRange } from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import type { TablePlan } from '../src/types';
 import { audit, Deps, stage } from './context';
@@ -16,6 +16,10 @@ export interface PartitionsResult {
   created: string[];
   /** Rows moved out of the default partition into a partition created for their range. */
   movedFromDefault: number;
+  /** Rows moved out of `<table>_pmax` when months were split out of it (0 for plans without it). */
+  movedFromMax?: number;
+  /** Set when the parent could not be analyzed (a lock held too long); the next run tries again. */
+  analyzeSkipped?: string;
   defaultPartition: string | null;
   /** Upper bound of the last range partition, YYYY-MM-DD. */
   coveredUntil: string;
@@ -25,28 +29,85 @@ export function defaultPartitionName(tp: TablePlan): string {
   return sql.defaultPartitionName(tp);
 }
 
-/** Rows of the default partition that belong to `p` go into it: a physical move, not a write. */
-async function createFromDefault(c: pg.ClientBase, tp: TablePlan, p: PartitionRange, defaultName: string): Promise<number> {
-  const s = tp.schema;
-  const k = sql.ident(tp.partitionKey);
-  const inRange = `${k} >= ${sql.boundLiteral(p.from, tp.keyType)} AND ${k} < ${sql.boundLiteral(p.to, tp.keyType)}`;
-  const n = Number((await c.query(`SELECT count(*)::bigint AS n FROM ${sql.qname(s, defaultName)} WHERE ${inRange}`)).rows[0].n);
+/**
+ * Moves the rows of `from` matching `where` out of it, runs `change` (which makes their new
+ * home), and inserts them again through the parent: a physical move, not a write. Replica mode:
+ * neither the mirror to `<table>_legacy` nor the application's triggers may take this delete and
+ * re-insert for the application's own (needs superuser, like the move itself).
+ */
+async function moveRows(c: pg.ClientBase, tp: TablePlan, from: string, where: string, change: () => Promise<void>): Promise<number> {
+  const n = Number((await c.query(`SELECT count(*)::bigint AS n FROM ${sql.qname(tp.schema, from)} WHERE ${where}`)).rows[0].n);
   if (n === 0) {
-    await c.query(sql.partitionSql(tp, tp.table, p));
+    await change();
     return 0;
   }
-  // Replica mode: neither the mirror to `<table>_legacy` nor the application's triggers may take
-  // this delete and re-insert for the application's own (needs superuser, like the move itself).
   const cols = tp.insertColumns.map(sql.ident).join(', ');
   await c.query(`SET LOCAL session_replication_role = replica`);
-  await c.query(
-    `CREATE TEMP TABLE ps_moved ON COMMIT DROP AS WITH m AS (DELETE FROM ${sql.qname(s, defaultName)} WHERE ${inRange} RETURNING *) SELECT * FROM m`,
-  );
-  await c.query(sql.partitionSql(tp, tp.table, p));
-  await c.query(`INSERT INTO ${sql.qname(s, tp.table)} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM ps_moved`);
+  await c.query(`CREATE TEMP TABLE ps_moved ON COMMIT DROP AS WITH m AS (DELETE FROM ${sql.qname(tp.schema, from)} WHERE ${where} RETURNING *) SELECT * FROM m`);
+  await change();
+  await c.query(`INSERT INTO ${sql.qname(tp.schema, tp.table)} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM ps_moved`);
   await c.query(`DROP TABLE ps_moved`);
   await c.query(`SET LOCAL session_replication_role = origin`);
   return n;
+}
+
+/** Rows of the default partition that belong to `p` go into it. */
+async function createFromDefault(c: pg.ClientBase, tp: TablePlan, p: PartitionRange, defaultName: string): Promise<number> {
+  const k = sql.ident(tp.partitionKey);
+  const inRange = `${k} >= ${sql.boundLiteral(p.from, tp.keyType)} AND ${k} < ${sql.boundLiteral(p.to, tp.keyType)}`;
+  return moveRows(c, tp, defaultName, inRange, async () => void (await c.query(sql.partitionSql(tp, tp.table, p))));
+}
+
+/** Lower bound of `<table>_pmax` (YYYY-MM-DD), read from the catalog in UTC. */
+async function maxLowerBound(c: pg.ClientBase, tp: TablePlan, name: string): Promise<string> {
+  await c.query(`SET LOCAL timezone = 'UTC'`);
+  const bound = (await c.query(`SELECT pg_get_expr(relpartbound, oid) AS b FROM pg_class WHERE oid = $1::regclass`, [sql.qname(tp.schema, name)])).rows[0].b as string;
+  const m = /FROM \('(\d{4}-\d{2}-\d{2})/.exec(bound);
+  if (!m) throw new Error(`cannot read the lower bound of ${tp.schema}.${name}: ${bound}`);
+  return m[1];
+}
+
+/**
+ * Splits `ranges` (consecutive periods from `pmax`'s lower bound on) out of `<table>_pmax`: its
+ * rows in those periods are moved out, it is detached and attached again from the last period's
+ * end (its far-future rows stay where they are), the periods are made, and the moved rows go
+ * back through the parent into them.
+ */
+async function splitMax(c: pg.ClientBase, tp: TablePlan, maxName: string, ranges: PartitionRange[]): Promise<number> {
+  const end = ranges[ranges.length - 1].to;
+  const below = `${sql.ident(tp.partitionKey)} < ${sql.boundLiteral(end, tp.keyType)}`;
+  return moveRows(c, tp, maxName, below, async () => {
+    const parent = sql.qname(tp.schema, tp.table);
+    await c.query(`ALTER TABLE ${parent} DETACH PARTITION ${sql.qname(tp.schema, maxName)}`);
+    for (const p of ranges) await c.query(sql.partitionSql(tp, tp.table, p));
+    // Attaching scans what is left in it (far-future rows only) to check the new bound.
+    await c.query(
+      `ALTER TABLE ${parent} ATTACH PARTITION ${sql.qname(tp.schema, maxName)} FOR VALUES FROM (${sql.boundLiteral(end, tp.keyType)}) TO (MAXVALUE)`,
+    );
+  });
+}
+
+/**
+ * ANALYZE of a table (a partitioned parent: its partitions too, and the parent's statistics over
+ * all of them, which autovacuum never gathers). It takes SHARE UPDATE EXCLUSIVE, which writers do
+ * not conflict with, but a DDL or a maintenance job can hold it: under a lock_timeout shorter
+ * than deadlock_timeout, tried three times, then skipped with the reason returned.
+ */
+export async function analyzeTable(c: pg.ClientBase, table: string): Promise<string | null> {
+  for (let attempt = 1; ; attempt++) {
+    await c.query('BEGIN');
+    try {
+      await c.query(`SET LOCAL lock_timeout = '500ms'`);
+      await c.query(`ANALYZE ${table}`);
+      await c.query('COMMIT');
+      return null;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      if ((err as { code?: string }).code !== '55P03') throw err;
+      if (attempt >= 3) return `ANALYZE ${table} skipped: ${(err as Error).message}`;
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
 }
 
 export function partitionActivities({ pools }: Deps) {
@@ -91,13 +152,12 @@ export function partitionActivities({ pools }: Deps) {
       tp: TablePlan,
       opts: { premake: number; defaultPartition: boolean; lockTimeoutMs: number },
     ): Promise<PartitionsResult> {
-      return stage('maintenance', tp.table, () =>
+      const result = await stage('maintenance', tp.table, () =>
         withTx(pools.get(database), async (c) => {
           // Creating a partition locks the parent; a short timeout keeps writers from queueing long (retried).
           await c.query(`SELECT set_config('lock_timeout', $1::text, true)`, [`${opts.lockTimeoutMs}ms`]);
           const parent = sql.qname(tp.schema, tp.table);
           const today = (await c.query(`select (now() at time zone 'UTC')::date::text as d`)).rows[0].d as string;
-          const ranges = partitionRanges({ min: today, max: today, today, interval: tp.interval, premake: opts.premake });
           const children = (
             await c.query(
               `select c.relname as name, p.partdefid = c.oid as is_default
@@ -107,25 +167,48 @@ export function partitionActivities({ pools }: Deps) {
             )
           ).rows;
           const existing = new Set(children.map((r) => r.name as string));
+          const maxName = partitionName(tp.table, 'pmax');
+          // With `<table>_pmax`, the periods from its lower bound on are made out of it (none left out between).
+          const maxFrom = existing.has(maxName) ? await maxLowerBound(c, tp, maxName) : null;
+          const from = maxFrom !== null && maxFrom < today ? maxFrom : today;
+          const ranges = partitionRanges({ min: from, max: today, today, interval: tp.interval, premake: opts.premake });
           let defaultName: string | null = children.find((r) => r.is_default)?.name ?? null;
           const created: string[] = [];
           let moved = 0;
-          for (const p of ranges) {
-            const name = sql.partitionNameFor(tp, p);
-            if (existing.has(name)) continue;
+          let movedFromMax = 0;
+          const missing = ranges.filter((p) => !existing.has(sql.partitionNameFor(tp, p)));
+          const inMax = maxFrom === null ? [] : missing.filter((p) => p.to > maxFrom);
+          for (const p of missing.filter((x) => !inMax.includes(x))) {
             moved += defaultName ? await createFromDefault(c, tp, p, defaultName) : (await c.query(sql.partitionSql(tp, tp.table, p)), 0);
-            created.push(name);
+            created.push(sql.partitionNameFor(tp, p));
+          }
+          if (inMax.length) {
+            movedFromMax = await splitMax(c, tp, maxName, inMax);
+            created.push(...inMax.map((p) => sql.partitionNameFor(tp, p)));
           }
           if (opts.defaultPartition && !defaultName) {
             await c.query(sql.defaultPartitionSql(tp, tp.table));
             defaultName = defaultPartitionName(tp);
             created.push(defaultName);
           }
-          const result: PartitionsResult = { table: tp.table, created, movedFromDefault: moved, defaultPartition: defaultName, coveredUntil: ranges[ranges.length - 1].to };
+          const result: PartitionsResult = {
+            table: tp.table,
+            created,
+            movedFromDefault: moved,
+            movedFromMax,
+            defaultPartition: defaultName,
+            coveredUntil: ranges[ranges.length - 1].to,
+          };
           if (created.length) await audit(c, { schema: tp.schema, table: tp.table, stage: 'PARTITIONS', details: result });
           return result;
         }),
       );
+      if (!result.created.length) return result;
+      // After the commit (creating partitions locked the parent ACCESS EXCLUSIVE until then): the
+      // parent's statistics, which nothing else refreshes, then cover the new partitions too.
+      // Only when partitions came: ANALYZE of a parent samples every partition again.
+      const skipped = await stage('maintenance', tp.table, () => withClient(pools.get(database), (c) => analyzeTable(c, sql.qname(tp.schema, tp.table))));
+      return skipped ? { ...result, analyzeSkipped: skipped } : result;
     },
   };
 }

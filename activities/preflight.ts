@@ -5,7 +5,7 @@ import { sqlFile, withClient } from '../src/db';
 import { Deps, stage } from './context';
 import { fail } from '../src/errors';
 import type { SwitchoverInput, TableSpec } from '../src/input';
-import { fitName, partitionName, partitionRanges } from '../src/partitions';
+import { coverageLines, fitName, partitionName, partitionRanges, withOpenEnds } from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import { deferredIndex, indexOn, rangeBatchSql } from '../src/copysql';
 import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
@@ -109,7 +109,8 @@ export async function inspectTable(
     identity: r.identity as ColumnInfo['identity'],
   }));
   const key = columns.find((c) => c.name === spec.partitionKey);
-  const keyType = key ? KEY_TYPES[key.type] : undefined;
+  // format_type() spells a precision inside the name (`timestamp(3) with time zone`): the type is the same.
+  const keyType = key ? KEY_TYPES[key.type.replace(/\(\d+\)/, '')] : undefined;
   if (!key) problems.push(`partition key column "${spec.partitionKey}" does not exist in ${t}`);
   else if (!keyType) problems.push(`partition key ${t}.${spec.partitionKey} is of type ${key.type}; it must be date, timestamp or timestamptz`);
 
@@ -164,15 +165,24 @@ export async function inspectTable(
       ],
     };
   }
-  if (!key.notNull) warnings.push(`${spec.partitionKey} is nullable; an insert with a NULL key will fail after the switchover`);
-
   const primaryKey = pk.columns;
   const partitionedKey = primaryKey.includes(spec.partitionKey) ? primaryKey : [...primaryKey, spec.partitionKey];
+  if (!key.notNull) {
+    // The partition key joins the primary key, which makes it NOT NULL on the partitioned table:
+    // a NULL the plain table accepts would then fail, whatever partition (default too) exists.
+    return {
+      problems: [
+        `${t}.${spec.partitionKey} is nullable; after the switchover it is part of the primary key (${partitionedKey.join(', ')}), ` +
+          `which makes it NOT NULL, so an insert with a NULL key that the plain table accepts would fail (a default partition does not change that). ` +
+          `Make it NOT NULL first (alter table ${tq} alter column ${k} set not null) and start again`,
+      ],
+    };
+  }
   if (partitionedKey.length > primaryKey.length) {
     warnings.push(widenedKeyNote({ table: t, key: primaryKey, partitionKey: spec.partitionKey }));
     warnings.push(...(await applicationConflicts(db, { table: spec.table, key: primaryKey, constraint: pk.name })));
   }
-  const splitColumn = INTEGER_TYPES.has(columns.find((c) => c.name === primaryKey[0])!.type) ? primaryKey[0] : null;
+  const splitColumn = (await splitsWell(db, tq, columns, primaryKey)) ? primaryKey[0] : null;
   let splitRange: TablePlan['splitRange'] = null;
   if (splitColumn) {
     const r = (await db.query(`select min(${sql.ident(splitColumn)})::text as min, max(${sql.ident(splitColumn)})::text as max from ${tq}`)).rows[0];
@@ -196,6 +206,10 @@ export async function inspectTable(
         : `CREATE ${i.is_unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${sql.ident(tempName(i.name))} ON ${sql.qname(schema, names.partitioned)} USING ${i.using_clause}`,
   }));
 
+  const partitions = withOpenEnds(
+    partitionRanges({ min: range.min, max: range.max, today: opts.today, interval: spec.interval, premake: opts.premake }),
+  ).map((p) => ({ ...p, name: partitionName(spec.table, p.suffix) }));
+  const coverage = coverageLines({ table: spec.table, partitionKey: spec.partitionKey, interval: spec.interval, partitions, dataRange: { min: range.min, max: range.max }, premake: opts.premake });
   const plan: TablePlan = {
     schema,
     table: spec.table,
@@ -211,9 +225,7 @@ export async function inspectTable(
     splitRange,
     rowsEstimated,
     dataRange: { min: range.min, max: range.max },
-    partitions: partitionRanges({ min: range.min, max: range.max, today: opts.today, interval: spec.interval, premake: opts.premake }).map(
-      (p) => ({ ...p, name: partitionName(spec.table, p.suffix) }),
-    ),
+    partitions,
     defaultPartition: opts.defaultPartition,
     sumColumns: spec.sumColumns ?? defaultSumColumns(columns),
     indexes: indexPlans,
@@ -224,6 +236,7 @@ export async function inspectTable(
     owner: rel.owner,
     comment: rel.comment ?? null,
     warnings,
+    coverage,
     ...carried.carried,
   };
   // A table another switchover holds is refused by claimTables (TableBusy, naming the holder);
@@ -276,6 +289,20 @@ async function nameConflicts(db: pg.ClientBase, tp: TablePlan, oid: number, back
     if (r.what === 'function') return `function ${tp.schema}.${r.name} already exists; the switchover of ${t} would replace it with its trigger function. Rename or drop it, then start again`;
     return `trigger ${r.name} already exists on ${t}; the switchover would replace it. If it is left from an earlier switchover, run the rollback workflow for that one, then start again`;
   });
+}
+
+/**
+ * Whether the copy splits the first primary key column into ranges: an integer column that is
+ * the whole key, or whose values are mostly distinct (at least half of a sample of 10,000 rows).
+ * A composite key led by a column of few values (a tenant id) would make each range of
+ * `batchSize` values a whole tenant; such tables are copied in keyset batches of the whole key.
+ */
+async function splitsWell(db: pg.ClientBase, tq: string, columns: ColumnInfo[], primaryKey: string[]): Promise<boolean> {
+  if (!INTEGER_TYPES.has(columns.find((c) => c.name === primaryKey[0])!.type)) return false;
+  if (primaryKey.length === 1) return true;
+  const c = sql.ident(primaryKey[0]);
+  const r = (await db.query(`select count(distinct ${c})::float8 as n_distinct, count(*)::float8 as n from (select ${c} from ${tq} limit 10000) s`)).rows[0];
+  return r.n === 0 || r.n_distinct >= r.n / 2;
 }
 
 /** `<index>_ps`, hashed when the name would not fit (two long names must not collide). */

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { withClient, withTx } from '../src/db';
 import { literal } from '../src/sqlgen';
 import { fail } from '../src/errors';
-import { chunkDiffSql, chunkHashSql, repairSql } from '../src/copysql';
+import { chunkBounds, chunkDiffSql, chunkHashSql, repairSql } from '../src/copysql';
 import type { RecheckResult, TablePlan } from '../src/types';
 import { audit, Deps, keepAlive, stage } from './context';
 
@@ -89,7 +89,7 @@ export function recheckActivities({ pools }: Deps) {
           let repaired = 0;
           let rounds = 0;
           const diffParams = (chunk: string) =>
-            tp.splitColumn ? [String(BigInt(chunk) * BigInt(chunkRows)), String((BigInt(chunk) + 1n) * BigInt(chunkRows))] : [chunk, null];
+            tp.splitColumn ? chunkBounds(tp, chunk, chunkRows) : [chunk, null];
           while (mismatched.length) {
             if (++rounds > MAX_ROUNDS) {
               throw fail(

@@ -7,6 +7,7 @@ import { withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
 import type { Check, PhaseOutcome, TableSizes } from '../src/rehearsal';
 import * as sql from '../src/sqlgen';
+import { isPeriod } from '../src/partitions';
 import type { Checksum, TablePlan } from '../src/types';
 import { checksum, Deps, stage } from './context';
 import { tableState } from './cutover';
@@ -261,8 +262,10 @@ export function rehearsalActivities(deps: Deps) {
           const base = markerBase(tp);
           if (base === null) return [warn(tp.table, `no integer key column to mark test rows with (key ${tp.primaryKey.join(', ')}); triggers not exercised`)];
           const touch = touchColumn(tp);
-          const last = tp.partitions[tp.partitions.length - 1];
-          const prev = tp.partitions[tp.partitions.length - 2];
+          // The last premade periods (not `pmax`, whose lower bound is the last period's end).
+          const periods = tp.partitions.filter(isPeriod);
+          const last = periods[periods.length - 1];
+          const prev = periods[periods.length - 2];
           const [a, b] = [base - 1, base - 2];
           const t = sql.qname(tp.schema, tp.table);
           const split = sql.ident(tp.splitColumn!);

@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { withClient } from '../src/db';
 import type { SmokeAnswer, SmokeItem, SmokePlan } from '../src/rehearsal';
 import * as sql from '../src/sqlgen';
+import { isPeriod } from '../src/partitions';
 import type { TablePlan } from '../src/types';
 import { Deps, stage } from './context';
 import { cloneInsertSql, keyLiteral, keyLiteralWhere, markerBase, sampleRow, touchColumn } from './marked';
@@ -73,7 +74,8 @@ export function smokeActivities({ pools }: Deps) {
             const where = keyLiteralWhere(tp, sample.key);
             const order = tp.primaryKey.map(sql.ident).join(', ');
             const day = sample.partitionKey.slice(0, 10);
-            const range = tp.partitions.find((p) => p.from <= day && day < p.to);
+            const periods = tp.partitions.filter(isPeriod);
+            const range = periods.find((p) => p.from <= day && day < p.to);
             items.push({ name: `${tp.table}: select by id`, table: tp.table, builtin: true, sql: `SELECT * FROM ${t} WHERE ${where}` });
             if (range) {
               items.push({
@@ -87,7 +89,7 @@ export function smokeActivities({ pools }: Deps) {
               });
             }
             const base = markerBase(tp);
-            const last = tp.partitions[tp.partitions.length - 1];
+            const last = periods[periods.length - 1];
             if (base !== null) {
               items.push({ name: `${tp.table}: insert`, table: tp.table, builtin: true, sql: cloneInsertSql(tp, { sampleKey: sample.key, id: base - 1, day: last.from }) });
             } else notes.push(`${tp.table}: no integer key column to mark a test row with; insert not tested`);

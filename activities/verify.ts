@@ -2,13 +2,15 @@
 // partition range where they differ), legacy against partitioned, read in one snapshot (the
 // dual-write triggers keep both sides in step transactionally, so one snapshot sees them equal
 // while writers run).
-import { withTx } from '../src/db';
-import { checksumByRangeSql, diffIdsSql } from '../src/sqlgen';
+import { Context } from '@temporalio/activity';
+import { withClient, withTx } from '../src/db';
+import { checksumByRangeSql, diffIdsSql, qname } from '../src/sqlgen';
 import type { Checksum, RangeMismatch, TablePlan, TableVerification } from '../src/types';
 import type pg from 'pg';
 import { audit, checksum, Deps, keepAlive, stage, toChecksum } from './context';
 import { switchoverMetrics } from '../src/metrics';
 import { inSnapshot } from './recheck';
+import { analyzeTable } from './partitions';
 
 /** Adds two decimal strings exactly (numeric sums can carry fractions). */
 export function addDecimal(a: string, b: string): string {
@@ -46,6 +48,14 @@ export function verifyActivities({ pools }: Deps) {
     async verifyTable(database: string, tp: TablePlan): Promise<TableVerification> {
       const metrics = switchoverMetrics({ table: tp.table });
       metrics.verifyProgress.set(0);
+      // Statistics before cutover: the copy wrote the partitions without any ANALYZE, and
+      // autovacuum never analyzes a partitioned parent; the first queries after cutover would
+      // plan on none. ANALYZE of the parent covers every partition too (its own transaction,
+      // outside the verification's snapshot).
+      const skipped = await stage('verify', tp.table, () =>
+        withClient(pools.get(database), (c) => keepAlive(() => analyzeTable(c, qname(tp.schema, tp.names.partitioned)), { analyzing: tp.names.partitioned })),
+      );
+      if (skipped) Context.current().log.warn(`${skipped}; the partitions of ${tp.table} keep the statistics they have`);
       return stage('verify', tp.table, () =>
         withTx(
           pools.get(database),

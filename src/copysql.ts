@@ -16,7 +16,8 @@ const list = (cols: string[], prefix = '') => cols.map((c) => prefix + ident(c))
 export type CopyMode = 'recheck' | 'lock';
 
 /**
- * One range batch: rows of the legacy table with `split` in [$1, $2), inserted into the
+ * One range batch: rows of the legacy table with `split` in [$1, $2] (inclusive, so a batch
+ * ending at the type's maximum needs no bound past it), inserted into the
  * partitioned table unless the trigger already wrote them. `lock` takes FOR SHARE on the legacy
  * rows, so a concurrent update or delete waits for the batch (mode "lock"); without it the
  * batch can race a writer, and the re-check pass repairs what it got wrong (mode "recheck").
@@ -31,10 +32,10 @@ export function rangeBatchSql(tp: TablePlan, opts: { lock: boolean; onConflict?:
   const same = tp.partitionedKey.map((k) => `p.${ident(k)} = b.${ident(k)}`).join(' AND ');
   return [
     `WITH batch AS (`,
-    `  SELECT ${cols} FROM ${qname(tp.schema, tp.table)} WHERE ${ident(split)} >= $1::${type} AND ${ident(split)} < $2::${type}${opts.lock ? ' FOR SHARE' : ''}`,
+    `  SELECT ${cols} FROM ${qname(tp.schema, tp.table)} WHERE ${ident(split)} >= $1::${type} AND ${ident(split)} <= $2::${type}${opts.lock ? ' FOR SHARE' : ''}`,
     `), ins AS (`,
     `  INSERT INTO ${part} (${cols}) SELECT ${list(tp.insertColumns, 'b.')} FROM batch b`,
-    `  WHERE NOT EXISTS (SELECT 1 FROM ${part} p WHERE p.${ident(split)} >= $1::${type} AND p.${ident(split)} < $2::${type} AND ${same})`,
+    `  WHERE NOT EXISTS (SELECT 1 FROM ${part} p WHERE p.${ident(split)} >= $1::${type} AND p.${ident(split)} <= $2::${type} AND ${same})`,
     opts.onConflict ? `  ON CONFLICT DO NOTHING` : null,
     `  RETURNING 1`,
     `)`,
@@ -65,6 +66,20 @@ function chunkExpr(tp: TablePlan, chunkRows: number): string {
     : `to_char(date_trunc(${literal(tp.interval)}, ${ident(tp.partitionKey)}), 'YYYY-MM-DD')`;
 }
 
+const INTEGER_RANGE: Record<string, [bigint, bigint]> = {
+  smallint: [-32768n, 32767n],
+  integer: [-2147483648n, 2147483647n],
+  bigint: [-9223372036854775808n, 9223372036854775807n],
+};
+
+/** The integer key's range [lo, hi] of chunk `chunk`, inside what the key's type can hold. */
+export function chunkBounds(tp: TablePlan, chunk: string, chunkRows: number): [string, string] {
+  const [min, max] = INTEGER_RANGE[columnType(tp, tp.splitColumn!)] ?? INTEGER_RANGE.bigint;
+  const lo = BigInt(chunk) * BigInt(chunkRows);
+  const hi = lo + BigInt(chunkRows) - 1n;
+  return [String(lo < min ? min : lo), String(hi > max ? max : hi)];
+}
+
 /**
  * The re-check compares keys (the partitioned table's primary key), not whole rows: a lock-free
  * batch can only get a row's existence or its partition key wrong. A writer's change of a row's
@@ -86,7 +101,7 @@ export function chunkHashSql(tp: TablePlan, table: string, chunkRows: number): s
 
 /**
  * Keys (legacy primary key, as a json array of text) present on one side only within one chunk, at
- * most $3. Params: with an integer key its range [$1, $2) (an index range scan), else the
+ * most $3. Params: with an integer key its range [$1, $2] (chunkBounds; an index range scan), else the
  * chunk's period as text in $1 and $2 unused (NULL).
  */
 export function chunkDiffSql(tp: TablePlan, chunkRows: number): string {
@@ -94,7 +109,7 @@ export function chunkDiffSql(tp: TablePlan, chunkRows: number): string {
   const where = tp.splitColumn
     ? (() => {
         const type = columnType(tp, tp.splitColumn!);
-        return `${ident(tp.splitColumn!)} >= $1::${type} AND ${ident(tp.splitColumn!)} < $2::${type}`;
+        return `${ident(tp.splitColumn!)} >= $1::${type} AND ${ident(tp.splitColumn!)} <= $2::${type}`;
       })()
     : `${chunkExpr(tp, chunkRows)} = $1::text AND $2::text IS NULL`;
   const side = (table: string) => `SELECT ${list(keys)}, 1 AS h FROM ${qname(tp.schema, table)} WHERE ${where}`;

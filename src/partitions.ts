@@ -3,14 +3,59 @@ import { createHash } from 'node:crypto';
 import type { Interval } from './input';
 
 export interface PartitionRange {
-  /** Suffix of the partition's name, e.g. `p202401`. */
+  /** Suffix of the partition's name, e.g. `p202401`, or `pmin` / `pmax` for the open ends. */
   suffix: string;
   /** The partition's name, as preflight planned it (absent in older plans and maintenance ranges). */
   name?: string;
-  /** Inclusive lower bound, `YYYY-MM-DD`. */
+  /** Inclusive lower bound, `YYYY-MM-DD`, or `MINVALUE` (the `pmin` partition). */
   from: string;
-  /** Exclusive upper bound, `YYYY-MM-DD`. */
+  /** Exclusive upper bound, `YYYY-MM-DD`, or `MAXVALUE` (the `pmax` partition). */
   to: string;
+}
+
+// Open ends of the range partitions: every non-NULL key has a partition (plans recorded before
+// these existed have period partitions only, and still load).
+export const MINVALUE = 'MINVALUE';
+export const MAXVALUE = 'MAXVALUE';
+
+/** True for a period partition (both bounds are days), false for `pmin` / `pmax`. */
+export function isPeriod(p: PartitionRange): boolean {
+  return p.from !== MINVALUE && p.to !== MAXVALUE;
+}
+
+/** The period ranges with `pmin` (MINVALUE to the first bound) before and `pmax` (last bound to MAXVALUE) after. */
+export function withOpenEnds(ranges: PartitionRange[]): PartitionRange[] {
+  if (!ranges.length) return ranges;
+  return [
+    { suffix: 'pmin', from: MINVALUE, to: ranges[0].from },
+    ...ranges,
+    { suffix: 'pmax', from: ranges[ranges.length - 1].to, to: MAXVALUE },
+  ];
+}
+
+/** Plan lines: which partition each range of keys goes to, and what has no home. */
+export function coverageLines(opts: {
+  table: string;
+  partitionKey: string;
+  interval: Interval;
+  partitions: PartitionRange[];
+  dataRange: { min: string | null; max: string | null };
+  premake: number;
+}): string[] {
+  const periods = opts.partitions.filter(isPeriod);
+  const min = opts.partitions.find((p) => p.from === MINVALUE);
+  const max = opts.partitions.find((p) => p.to === MAXVALUE);
+  const first = periods[0];
+  const last = periods[periods.length - 1];
+  const lines = [
+    `${opts.partitionKey} before ${first.from}: ${partitionName(opts.table, 'pmin')} (MINVALUE..${first.from})`,
+    `${opts.partitionKey} ${first.from}..${last.to}: ${periods.length} ${opts.interval} partitions ` +
+      `(data ${opts.dataRange.min ?? 'none'}..${opts.dataRange.max ?? 'none'}, then ${opts.premake} premade ${opts.interval}${opts.premake === 1 ? '' : 's'})`,
+    `${opts.partitionKey} from ${last.to}: ${partitionName(opts.table, 'pmax')} (${last.to}..MAXVALUE); ` +
+      `maintainPartitions splits ${opts.interval}s out of it as they come`,
+  ];
+  if (!min || !max) return [`${opts.partitionKey} outside ${first.from}..${last.to} has no partition`];
+  return [...lines, `every value of ${opts.partitionKey} has a partition; NULL is refused (the key is NOT NULL)`];
 }
 
 export const MAX_PARTITIONS = 5000;

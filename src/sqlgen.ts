@@ -3,7 +3,7 @@
 // change per call are `$n` parameters. Tests pin the output as exact strings.
 import { escapeIdentifier as ident, escapeLiteral as literal } from 'pg';
 import type { TablePlan, KeyType } from './types';
-import { partitionName, type PartitionRange } from './partitions';
+import { MAXVALUE, MINVALUE, partitionName, type PartitionRange } from './partitions';
 import { carryCutoverSql, carryRollbackSql } from './carry';
 
 export { ident, literal };
@@ -14,8 +14,12 @@ export function qname(schema: string, name: string): string {
 
 const list = (cols: string[], prefix = '') => cols.map((c) => prefix + ident(c)).join(', ');
 
-/** Bound literal for a partition range, typed like the key (timestamptz bounds are UTC midnights). */
+/**
+ * Bound literal for a partition range, typed like the key (timestamptz bounds are UTC midnights);
+ * the open ends `MINVALUE` / `MAXVALUE` stay keywords (valid in FOR VALUES only).
+ */
 export function boundLiteral(day: string, keyType: KeyType): string {
+  if (day === MINVALUE || day === MAXVALUE) return day;
   switch (keyType) {
     case 'date':
       return literal(day);
@@ -261,13 +265,35 @@ export function rangeExpr(tp: TablePlan): string {
   return `to_char(date_trunc(${literal(tp.interval)}, ${ident(tp.partitionKey)}), 'YYYY-MM-DD')`;
 }
 
+// Types with no extended hash function (hash_record_extended fails on a row holding one), and
+// what they are hashed as instead: the same value in a hashable type.
+const UNHASHABLE = new Map([
+  ['json', 'jsonb'],
+  ['money', 'numeric'],
+  ...['xml', 'point', 'line', 'lseg', 'box', 'path', 'polygon', 'circle', 'tsvector', 'tsquery'].map((t) => [t, 'text'] as const),
+]);
+
+/** A column as the row hash reads it: cast to a hashable type where its own has no hash. */
+function hashable(tp: TablePlan, name: string): string {
+  const type = tp.columns.find((c) => c.name === name)?.type ?? '';
+  const m = /^(\w+)((?:\[\])*)$/.exec(type);
+  const cast = m ? UNHASHABLE.get(m[1]) : undefined;
+  return cast ? `${ident(name)}::${cast}${m![2]}` : ident(name);
+}
+
 export function rowHashExpr(tp: TablePlan): string {
-  return `hash_record_extended(ROW(${list(tp.columns.map((c) => c.name))}), 0)`;
+  return `hash_record_extended(ROW(${tp.columns.map((c) => hashable(tp, c.name)).join(', ')}), 0)`;
+}
+
+/** `sum(col)` as exact text: money is summed as numeric (money's text is locale-formatted: `$1,234.00`). */
+function sumExpr(tp: TablePlan, c: string): string {
+  const type = tp.columns.find((x) => x.name === c)?.type;
+  return `coalesce(sum(${type === 'money' ? `${ident(c)}::numeric` : ident(c)}), 0)::text AS ${ident(`sum_${c}`)}`;
 }
 
 /** Per-range row count, sums of the money columns and the sum of every row's hash. */
 export function checksumByRangeSql(tp: TablePlan, table: string): string {
-  const sums = tp.sumColumns.map((c) => `coalesce(sum(${ident(c)}), 0)::text AS ${ident(`sum_${c}`)}`);
+  const sums = tp.sumColumns.map((c) => sumExpr(tp, c));
   return [
     `SELECT ${rangeExpr(tp)} AS range, count(*)::bigint AS rows,`,
     sums.length ? `  ${sums.join(', ')},` : null,
@@ -280,7 +306,7 @@ export function checksumByRangeSql(tp: TablePlan, table: string): string {
 
 /** Whole-table checksum (stage records): rows, sums, row hash. */
 export function checksumSql(tp: TablePlan, table: string): string {
-  const sums = tp.sumColumns.map((c) => `coalesce(sum(${ident(c)}), 0)::text AS ${ident(`sum_${c}`)}`);
+  const sums = tp.sumColumns.map((c) => sumExpr(tp, c));
   return [
     `SELECT count(*)::bigint AS rows,`,
     sums.length ? `  ${sums.join(', ')},` : null,

@@ -77,6 +77,8 @@ export interface TablePlan {
   owner?: string;
   comment: string | null;
   warnings: string[];
+  /** Which partition each range of the key goes to, and what has no home (plan lines). */
+  coverage?: string[];
   // What the table carries beyond columns and indexes (src/carry.ts renders it). Optional, so
   // plans recorded before these existed still load for a rollback.
   /** Identity columns: re-created on the partitioned table at cutover, continuing the sequence. */

@@ -1,5 +1,5 @@
 // The fast copy's SQL pinned as exact strings (src/copysql.ts): identifiers quoted, values $n.
-import { chunkDiffSql, chunkHashSql, deferredIndex, indexOn, partitionIndexName, rangeBatchSql, repairSql } from '../src/copysql';
+import { chunkBounds, chunkDiffSql, chunkHashSql, deferredIndex, indexOn, partitionIndexName, rangeBatchSql, repairSql } from '../src/copysql';
 import { referencedTable } from '../activities/indexes';
 import type { IndexPlan } from '../src/types';
 import { col, revenuesPlan } from './fixtures';
@@ -18,16 +18,16 @@ test('a range batch: no lock in mode recheck, FOR SHARE in mode lock, ON CONFLIC
   expect(rangeBatchSql(tp, { lock: false })).toBe(
     [
       'WITH batch AS (',
-      '  SELECT "id", "occurred_at", "status" FROM "public"."revenues" WHERE "id" >= $1::bigint AND "id" < $2::bigint',
+      '  SELECT "id", "occurred_at", "status" FROM "public"."revenues" WHERE "id" >= $1::bigint AND "id" <= $2::bigint',
       '), ins AS (',
       '  INSERT INTO "public"."revenues_partitioned" ("id", "occurred_at", "status") SELECT b."id", b."occurred_at", b."status" FROM batch b',
-      '  WHERE NOT EXISTS (SELECT 1 FROM "public"."revenues_partitioned" p WHERE p."id" >= $1::bigint AND p."id" < $2::bigint AND p."id" = b."id" AND p."occurred_at" = b."occurred_at")',
+      '  WHERE NOT EXISTS (SELECT 1 FROM "public"."revenues_partitioned" p WHERE p."id" >= $1::bigint AND p."id" <= $2::bigint AND p."id" = b."id" AND p."occurred_at" = b."occurred_at")',
       '  RETURNING 1',
       ')',
       'SELECT (SELECT count(*) FROM batch)::int AS rows, (SELECT count(*) FROM ins)::int AS inserted',
     ].join('\n'),
   );
-  expect(rangeBatchSql(tp, { lock: true })).toContain('"id" < $2::bigint FOR SHARE\n');
+  expect(rangeBatchSql(tp, { lock: true })).toContain('"id" <= $2::bigint FOR SHARE\n');
   expect(rangeBatchSql(tp, { lock: false, onConflict: true })).toContain('\n  ON CONFLICT DO NOTHING\n  RETURNING 1');
   expect(() => rangeBatchSql({ ...tp, splitColumn: null }, { lock: false })).toThrow(/no integer key/);
 });
@@ -39,8 +39,8 @@ test('the re-check compares keys; the repair locks the legacy rows first', () =>
   );
   expect(chunkDiffSql(tp, 10000)).toBe(
     'SELECT DISTINCT json_build_array(coalesce(l."id", p."id")::text)::text AS key FROM ' +
-      '(SELECT "id", "occurred_at", 1 AS h FROM "public"."revenues" WHERE "id" >= $1::bigint AND "id" < $2::bigint) l FULL JOIN ' +
-      '(SELECT "id", "occurred_at", 1 AS h FROM "public"."revenues_partitioned" WHERE "id" >= $1::bigint AND "id" < $2::bigint) p ' +
+      '(SELECT "id", "occurred_at", 1 AS h FROM "public"."revenues" WHERE "id" >= $1::bigint AND "id" <= $2::bigint) l FULL JOIN ' +
+      '(SELECT "id", "occurred_at", 1 AS h FROM "public"."revenues_partitioned" WHERE "id" >= $1::bigint AND "id" <= $2::bigint) p ' +
       'USING ("id", "occurred_at") WHERE l.h IS DISTINCT FROM p.h LIMIT $3::int',
   );
   const keys = 'SELECT (x->>0)::bigint FROM json_array_elements($1::json) x';
@@ -64,4 +64,12 @@ test('indexes after the copy: per partition concurrently, the parent ON ONLY; fo
   expect(partitionIndexName('x'.repeat(63), 12)).toBe(`${'x'.repeat(59)}_i12`);
   expect(referencedTable('FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE')).toBe('organizations');
   expect(referencedTable('FOREIGN KEY (a) REFERENCES "Odd ""Schema"""."t"(id)')).toBe('"Odd ""Schema"""."t"');
+});
+
+test('re-check chunk bounds are inclusive and stay inside the key type (smallint, bigint extremes)', () => {
+  const small = revenuesPlan(col('status', 'text'), { columns: [col('id', 'smallint'), col('occurred_at', 'timestamp with time zone'), col('status', 'text')] });
+  expect(chunkBounds(small, '3', 10000)).toEqual(['30000', '32767']);
+  expect(chunkBounds(small, '-4', 10000)).toEqual(['-32768', '-30001']);
+  const big = revenuesPlan(col('status', 'text'));
+  expect(chunkBounds(big, '922337203685477', 10000)).toEqual(['9223372036854770000', '9223372036854775807']);
 });

@@ -1,5 +1,7 @@
 // Partition ranges: pure date arithmetic (UTC), every interval.
-import { partitionRanges, floorTo, partitionName } from '../src/partitions';
+import { partitionRanges, floorTo, partitionName, withOpenEnds, coverageLines, isPeriod } from '../src/partitions';
+import { partitionSql } from '../src/sqlgen';
+import { col, revenuesPlan } from './fixtures';
 
 test('monthly ranges cover the data and run premake months past today', () => {
   const r = partitionRanges({ min: '2024-01-15', max: '2024-03-02', today: '2024-04-10', interval: 'month', premake: 2 });
@@ -46,4 +48,29 @@ test('partition names fit in 63 bytes; long names sharing a prefix stay distinct
   expect(a).toMatch(/^x{40}_[0-9a-f]{6}_p202401$/);
   expect(a).not.toBe(b);
   expect(Buffer.byteLength(partitionName('é'.repeat(40), 'p202401'))).toBeLessThanOrEqual(63);
+});
+
+test('open ends: pmin from MINVALUE, pmax to MAXVALUE, rendered as keywords; the plan says where each key goes', () => {
+  const r = withOpenEnds(partitionRanges({ min: '2024-01-15', max: '2024-02-02', today: '2024-02-10', interval: 'month', premake: 1 }));
+  expect(r.map((p) => `${p.suffix} ${p.from}..${p.to}`)).toEqual([
+    'pmin MINVALUE..2024-01-01',
+    'p202401 2024-01-01..2024-02-01',
+    'p202402 2024-02-01..2024-03-01',
+    'p202403 2024-03-01..2024-04-01',
+    'pmax 2024-04-01..MAXVALUE',
+  ]);
+  expect(r.filter(isPeriod)).toHaveLength(3);
+  const tp = revenuesPlan(col('status', 'text'));
+  expect(partitionSql(tp, 'revenues_partitioned', r[0])).toBe(
+    `CREATE TABLE IF NOT EXISTS "public"."revenues_pmin" PARTITION OF "public"."revenues_partitioned" FOR VALUES FROM (MINVALUE) TO ('2024-01-01 00:00:00+00')`,
+  );
+  expect(partitionSql(tp, 'revenues_partitioned', r[4])).toBe(
+    `CREATE TABLE IF NOT EXISTS "public"."revenues_pmax" PARTITION OF "public"."revenues_partitioned" FOR VALUES FROM ('2024-04-01 00:00:00+00') TO (MAXVALUE)`,
+  );
+  expect(coverageLines({ table: 'revenues', partitionKey: 'occurred_at', interval: 'month', partitions: r, dataRange: { min: '2024-01-15', max: '2024-02-02' }, premake: 1 })).toEqual([
+    'occurred_at before 2024-01-01: revenues_pmin (MINVALUE..2024-01-01)',
+    'occurred_at 2024-01-01..2024-04-01: 3 month partitions (data 2024-01-15..2024-02-02, then 1 premade month)',
+    'occurred_at from 2024-04-01: revenues_pmax (2024-04-01..MAXVALUE); maintainPartitions splits months out of it as they come',
+    'every value of occurred_at has a partition; NULL is refused (the key is NOT NULL)',
+  ]);
 });
