@@ -191,6 +191,10 @@ export function partitionActivities({ pools }: Deps) {
             defaultName = defaultPartitionName(tp);
             created.push(defaultName);
           }
+          // A new partition belongs to whoever made it (ownership does not follow the parent): give
+          // it the table's owner, who may then drop old partitions for retention as before.
+          const owner = (await c.query(`select pg_get_userbyid(relowner) as o, current_user as me from pg_class where oid = $1::regclass`, [parent])).rows[0];
+          if (owner.o !== owner.me) for (const name of created) await c.query(`ALTER TABLE ${sql.qname(tp.schema, name)} OWNER TO ${sql.ident(owner.o)}`);
           const result: PartitionsResult = {
             table: tp.table,
             created,

@@ -108,6 +108,14 @@ test('owned by an application role: after cutover and after cleanup, the owner a
   await switchOver('own_a');
   expect((await db.pool.query(`select relkind::text from pg_class where oid = 'own_a.t'::regclass`)).rows[0].relkind).toBe('p');
   await expectAccess('own_a');
+  // Partitions that maintenance makes later belong to the table's owner too (it can drop them for retention).
+  const maintained = await w.client.workflow.execute('maintainPartitions', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('own-maintain'),
+    args: [{ schema: 'own_a', premake: 9, defaultPartition: true }],
+  });
+  expect(maintained.tables.flatMap((t: { created: string[] }) => t.created).length).toBeGreaterThanOrEqual(8);
+  await expectAccess('own_a');
   const cleaned: SwitchoverReport = await w.client.workflow.execute('switchover', {
     taskQueue: w.taskQueue,
     workflowId: uniqueId('own-clean'),
