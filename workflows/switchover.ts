@@ -49,7 +49,7 @@ const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maxim
  * noticed within HEARTBEAT_TIMEOUT in any stage, and a cancellation (reject, workflow cancel)
  * reaches it. The workflow waits until a cancelled activity has stopped before it rolls back.
  */
-export const HEARTBEAT_TIMEOUT = '10s';
+const HEARTBEAT_TIMEOUT = '10s';
 const cancellationType = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED;
 const shortOpts: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: HEARTBEAT_TIMEOUT, cancellationType, retry };
 /** Long stages also heartbeat with their position (each copy batch). */
@@ -571,8 +571,9 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     setPhase('done');
     return report('done');
   } catch (err) {
-    if (isCancellation(err) && decision === 'rejected' && !CancellationScope.current().consideredCancelled) {
-      // A reject while a stage ran: that stage stopped; roll back as a reject at the approval point does.
+    if (decision === 'rejected' && stages.consideredCancelled && !CancellationScope.current().consideredCancelled) {
+      // A reject while a stage ran: that stage stopped (or failed on its way out); roll back as a
+      // reject at the approval point does.
       if (input.approval.required) {
         await acts.recordEvent.executeWithOptions(opts(`audit ${names.join(', ')}: rejected by ${(state.approval as { by?: string }).by}`, shortOpts), [
           db,
