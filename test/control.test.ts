@@ -10,10 +10,10 @@ import type { temporal } from '@temporalio/proto';
 import { seed } from '../src/seed';
 import { rejectSignal, statusQuery, type SwitchoverStatus } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
-import { createTestDb, startTestWorker, tableRows, temporalAddress, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, tableRows, temporalAddress, temporalCli, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
 
 const revenues = { table: 'revenues', partitionKey: 'occurred_at', interval: 'month' };
-const TARGETS = ['reject', 'cancel', 'pause', 'retune', 'approve'] as const;
+const TARGETS = ['reject', 'cancel', 'pause', 'retune', 'approve', 'parallel'] as const;
 type Target = (typeof TARGETS)[number];
 
 const dbs = {} as Record<Target, TestDb>;
@@ -138,7 +138,9 @@ test('pause holds every copy batch until resume; status and details say who paus
   expect(await details(handle)).toContain('Paused by alice: peak traffic');
   expect(await refusal(handle.executeUpdate('pause', { args: [{ by: 'bob', reason: 'again' }] }))).toBe('pause refused: already paused by alice (peak traffic)');
 
-  await handle.executeUpdate('resume', { args: [{ by: 'alice' }] });
+  // As the runbook says, with the CLI: it prints the accepted update's result.
+  const out = await temporalCli(['workflow', 'update', 'execute', '--workflow-id', handle.workflowId, '--name', 'resume', '--input', '{"by":"alice"}', '-o', 'json']);
+  expect(out).toMatch(/"paused":\s*null/);
   await waitFor(async () => (await copied('pause', handle.workflowId)).batches > settled + 2, 'copy resumed');
   expect((await handle.query(statusQuery)).throttle?.paused).toBeNull();
   const v = await waitForPhase(handle, 'awaiting_approval', 90000);
@@ -195,6 +197,29 @@ test('retune changes the batch size mid-copy; an invalid retune and an early app
   const history = await handle.fetchHistory();
   // The valid retune only: the refused retune and the early approve left nothing.
   expect(acceptedUpdates(history)).toEqual(['retune']);
+});
+
+test('a lower parallelism holds the higher stream of the table being copied until the lower one is done', async () => {
+  const handle = await start('parallel', { batchSize: 50, throttle: { pauseMs: 300, parallelism: 2 } });
+  const streams = async () =>
+    (await dbs.parallel.pool.query(`select stream, batches, done from partition_switchover.copy_progress where workflow_id = $1 order by stream`, [handle.workflowId]))
+      .rows as { stream: number; batches: number; done: boolean }[];
+  await waitFor(async () => (await streams()).filter((x) => x.batches >= 2).length === 2, 'both streams copying');
+  await handle.executeUpdate('retune', { args: [{ by: 'carol', parallelism: 1 }] });
+  await new Promise((r) => setTimeout(r, 1500));
+  const a = await streams();
+  await new Promise((r) => setTimeout(r, 2500));
+  const b = await streams();
+  expect(b[0].done).toBe(false);
+  expect(b[0].batches).toBeGreaterThan(a[0].batches);
+  expect(b[1].batches).toBe(a[1].batches);
+  expect((await handle.query(statusQuery)).progress.revenues.brake).toMatch(/^held: parallelism 1, stream 1 of 2 still copying/);
+  await waitForPhase(handle, 'awaiting_approval', 90000);
+  const done = await streams();
+  expect(done.every((x) => x.done)).toBe(true);
+  expect(done[1].batches).toBeGreaterThan(b[1].batches);
+  await handle.executeUpdate('approve', { args: [{ by: 'dana' }] });
+  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
 });
 
 test('an approval by Update from someone not in approvers is refused at once and leaves no event; an approver is accepted', async () => {
