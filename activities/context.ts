@@ -1,6 +1,6 @@
 // What every activity shares: the worker's pools, the current workflow id, audit records,
 // and a heartbeat kept alive while one long statement runs.
-import { Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import type pg from 'pg';
 import type { Pools } from '../src/db';
 import { classify } from '../src/errors';
@@ -30,7 +30,15 @@ export async function keepAlive<T>(fn: () => Promise<T>, details?: unknown): Pro
     return await fn();
   } finally {
     clearInterval(timer);
+    // Cancelled (reject, workflow cancel) while the statement ran: stop before the next one.
+    throwIfCancelled();
   }
+}
+
+/** Throws the cancellation (a CancelledFailure) once the activity has been cancelled. */
+export function throwIfCancelled(): void {
+  const signal = Context.current().cancellationSignal;
+  if (signal.aborted) throw signal.reason ?? new CancelledFailure('activity cancelled');
 }
 
 /** Wraps an activity body so pg errors become typed failures (transient ones stay retryable). */

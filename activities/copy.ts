@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { withClient } from '../src/db';
-import { progressSignal } from '../src/shared';
+import { controlsQuery, progressSignal, type StreamControls } from '../src/shared';
 import { copyBatchSql } from '../src/sqlgen';
 import { nextKeySql, rangeBatchSql, splitBoundsSql, type CopyMode } from '../src/copysql';
 import type { Throttle } from '../src/input';
 import { switchoverMetrics } from '../src/metrics';
 import type { CopyProgress, CopyResult, CopyStream, TablePlan } from '../src/types';
-import { Deps, stage, workflowId } from './context';
+import { Deps, stage, throwIfCancelled, workflowId } from './context';
 
 export function copyActivities({ pools }: Deps) {
   return {
@@ -59,6 +59,21 @@ export function copyActivities({ pools }: Deps) {
           let brakes = 0;
           let braking: string | null = null;
           let lastBatchMs = 0;
+          // The operator's live settings (pause, retune, parallelism), read from the workflow at
+          // most once a second; the last answer stays when the query fails.
+          let live: StreamControls = { paused: null, hold: null, batchSize: opts.batchSize, pauseMs: opts.pauseMs, brake: { ...opts.brake, brakePauseMs: opts.brake?.brakePauseMs ?? 500 } };
+          let liveAt = 0;
+          const readControls = async () => {
+            if (Date.now() - liveAt < 1000) return;
+            liveAt = Date.now();
+            try {
+              live = await ctx.client.withDeadline(Date.now() + 5000, () => ctx.client.workflow.getHandle(wf).query(controlsQuery, tp.table, s.stream));
+              metrics.throttlePause.set(live.pauseMs);
+              metrics.batchSize.set(live.batchSize);
+            } catch {
+              /* keep the last answer */
+            }
+          };
           const report = async (done: boolean, force = false) => {
             const rate = (copied - startRows) / Math.max(0.001, (Date.now() - t0) / 1000);
             metrics.copyRate.set(done ? 0 : rate);
@@ -70,21 +85,24 @@ export function copyActivities({ pools }: Deps) {
             // Progress is best effort: a closed or unreachable workflow must not fail the copy.
             await ctx.client.workflow.getHandle(wf).signal(progressSignal, p).catch(() => undefined);
           };
-          // Before each batch: pause while a brake bound is exceeded (reported to the workflow).
+          // Before each batch: wait while the operator paused the switchover, while the table's
+          // parallelism holds this stream, or while a brake bound is exceeded (reported to the workflow).
           const brake = async () => {
             for (;;) {
-              const why = await brakeReason(c, opts.brake, lastBatchMs);
+              await readControls();
+              const held = live.paused ?? live.hold;
+              const why = held ?? (await brakeReason(c, live.brake, lastBatchMs));
               lastBatchMs = 0;
               if (why === null) break;
-              brakes++;
-              if (braking === null) {
+              if (held === null) brakes++;
+              if (braking === null || (held !== null && braking !== why)) {
                 braking = why;
                 await report(false, true);
               }
               braking = why;
               ctx.heartbeat({ cursor, copied, batches, braking });
-              await ctx.sleep(opts.brake?.brakePauseMs ?? 500);
-              if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('copy cancelled');
+              await ctx.sleep(held !== null ? 500 : (live.brake.brakePauseMs ?? 500));
+              throwIfCancelled();
             }
             if (braking !== null) {
               braking = null;
@@ -132,8 +150,8 @@ export function copyActivities({ pools }: Deps) {
           const afterBatch = async () => {
             ctx.heartbeat({ cursor, copied, batches });
             await report(false);
-            if (opts.pauseMs > 0) await ctx.sleep(opts.pauseMs);
-            if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('copy cancelled');
+            if (live.pauseMs > 0) await ctx.sleep(live.pauseMs);
+            throwIfCancelled();
           };
 
           if (!saved?.done && tp.splitColumn) {
@@ -144,9 +162,9 @@ export function copyActivities({ pools }: Deps) {
             let a = cursor ? BigInt(cursor[0]) : s.lo !== null ? BigInt(s.lo) : bounds.min !== null ? BigInt(bounds.min) : 0n;
             // Last key of the stream; below `a` when there is nothing to copy (one empty batch marks it done).
             const last = s.hi !== null ? BigInt(s.hi) - 1n : bounds.max !== null ? BigInt(bounds.max) : a - 1n;
-            const step = BigInt(opts.batchSize);
             for (;;) {
               await brake();
+              const step = BigInt(live.batchSize);
               const b = a + step - 1n < last ? a + step - 1n : last;
               const r = await batch(
                 (retry) => prepared(c, rangeBatchSql(tp, { lock, onConflict: retry }), [String(a), String(b)]),
@@ -168,7 +186,7 @@ export function copyActivities({ pools }: Deps) {
             const params: unknown[] = [...(cursor ?? [])];
             if (s.lo !== null) params.push(s.lo);
             if (s.hi !== null) params.push(s.hi);
-            params.push(opts.batchSize);
+            params.push(live.batchSize);
             let text = copyBatchSql(tp, { withCursor: cursor !== null, lo: s.lo !== null, hi: s.hi !== null });
             if (!lock) text = text.replace(/ FOR SHARE$/m, '');
             const r = await batch(

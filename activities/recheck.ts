@@ -11,7 +11,7 @@ import { literal } from '../src/sqlgen';
 import { fail } from '../src/errors';
 import { chunkBounds, chunkDiffSql, chunkHashSql, repairSql } from '../src/copysql';
 import type { RecheckResult, TablePlan } from '../src/types';
-import { audit, Deps, keepAlive, stage } from './context';
+import { audit, Deps, keepAlive, stage, throwIfCancelled } from './context';
 
 const MAX_ROUNDS = 10;
 const KEYS_PER_ROUND = 50000;
@@ -132,6 +132,7 @@ export function recheckActivities({ pools }: Deps) {
                 throw err;
               }
               Context.current().heartbeat({ repaired: repaired + i });
+              throwIfCancelled();
             }
             repaired += keys.length;
             mismatched = still;

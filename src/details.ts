@@ -30,12 +30,26 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
       const brakes = progress.reduce((a, p) => a + (p.brakes ?? 0), 0);
       lines.push(
         '',
-        `Throttle: copy mode ${t.copyMode}, ${t.parallelism} streams, pause ${t.pauseMs} ms per batch; brake ` +
+        `Throttle: copy mode ${t.copyMode}, ${t.batchSize !== undefined ? `batches of ${n(t.batchSize)} rows, ` : ''}${t.parallelism} streams, pause ${t.pauseMs} ms per batch; brake ` +
           (bounds.length ? `${bounds.join(', ')} (pauses ${t.brakePauseMs} ms; ${brakes} so far)` : 'off'),
       );
     }
     lines.push('');
   }
+  const ns = ctx.namespace === 'default' ? '' : ` --namespace ${ctx.namespace}`;
+  if (s.throttle?.paused) {
+    const p = s.throttle.paused;
+    lines.push(
+      `**Paused by ${p.by}: ${p.reason}** (since ${p.at}; no copy batch and no next stage runs). Resume:`,
+      '```',
+      `temporal workflow update execute${ns} --workflow-id ${ctx.workflowId} \\`,
+      `  --name resume --input '{"by":"<you>"}'`,
+      '```',
+      '',
+    );
+  }
+  const changes = s.throttle?.changes ?? [];
+  if (changes.length) lines.push('Operator changes (latest last):', '', ...changes.slice(-5).map((c) => `- ${c.at} ${c.by}: ${c.what}`), '');
   const notes = (s.plan?.tables ?? []).flatMap((tp) => tp.warnings.map((w) => `- ${tp.table}: ${w}`));
   if (notes.length && ['preflight', 'backup', 'prepare', 'triggers', 'copy', 'verify', 'awaiting_approval'].includes(s.phase)) {
     lines.push('### Plan notes (read before approving)', '', ...notes, '');
@@ -54,7 +68,6 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
     lines.push('');
   }
   if (s.approval.state === 'waiting') {
-    const ns = ctx.namespace === 'default' ? '' : ` --namespace ${ctx.namespace}`;
     lines.push(
       '### Waiting for approval',
       '',

@@ -31,21 +31,32 @@ export const approvalSpec = z.strictObject({
   onTimeout: z.enum(['rollback', 'fail']).default('rollback'),
 });
 
+// The throttle's bounds, shared by the input and the running switchover's `retune` update.
+const bounds = {
+  pauseMs: z.number().int().min(0).max(60000),
+  parallelism: z.number().int().min(1).max(16),
+  maxBatchMs: z.number().int().min(1).max(3_600_000),
+  maxLockWaitMs: z.number().int().min(1).max(3_600_000),
+  maxReplicationLagMs: z.number().int().min(1).max(86_400_000),
+  brakePauseMs: z.number().int().min(1).max(60000),
+};
+const batchSize = z.number().int().positive().max(1_000_000);
+
 export const throttleSpec = z.strictObject({
   /** Pause after each batch of a copy stream. */
-  pauseMs: z.number().int().min(0).max(60000).default(0),
+  pauseMs: bounds.pauseMs.default(0),
   /** Copy streams per table (disjoint key ranges copied at once). */
-  parallelism: z.number().int().min(1).max(16).default(2),
+  parallelism: bounds.parallelism.default(2),
   /**
    * The brake: before each batch, a copy stream pauses `brakePauseMs` while any bound is
    * exceeded (its last batch took longer than `maxBatchMs`, a session of the database has waited
    * on a lock longer than `maxLockWaitMs`, or a replica lags more than `maxReplicationLagMs`).
    * Unset bounds are not checked.
    */
-  maxBatchMs: z.number().int().min(1).max(3_600_000).optional(),
-  maxLockWaitMs: z.number().int().min(1).max(3_600_000).optional(),
-  maxReplicationLagMs: z.number().int().min(1).max(86_400_000).optional(),
-  brakePauseMs: z.number().int().min(1).max(60000).default(500),
+  maxBatchMs: bounds.maxBatchMs.optional(),
+  maxLockWaitMs: bounds.maxLockWaitMs.optional(),
+  maxReplicationLagMs: bounds.maxReplicationLagMs.optional(),
+  brakePauseMs: bounds.brakePauseMs.default(500),
 });
 export type Throttle = z.infer<typeof throttleSpec>;
 
@@ -54,7 +65,7 @@ export const switchoverInput = z
     tables: z.array(tableSpec).min(1, 'must list at least one table'),
     schema: identifier.default('public'),
     database: identifier.default('default'),
-    batchSize: z.number().int().positive().max(1_000_000).default(10000),
+    batchSize: batchSize.default(10000),
     dryRun: z.boolean().default(false),
     mode: z.enum(['switchover', 'cleanup']).default('switchover'),
     approval: approvalSpec.default(() => approvalSpec.parse({})),
@@ -84,6 +95,23 @@ export const switchoverInput = z
   });
 
 export type SwitchoverInput = z.infer<typeof switchoverInput>;
+
+/** The `retune` update: new copy settings for a running switchover; a brake bound given as null is cleared. */
+export const retuneSpec = z
+  .strictObject({
+    by: z.string().min(1, 'must name who retunes'),
+    batchSize: batchSize.optional(),
+    parallelism: bounds.parallelism.optional(),
+    pauseMs: bounds.pauseMs.optional(),
+    maxBatchMs: bounds.maxBatchMs.nullable().optional(),
+    maxLockWaitMs: bounds.maxLockWaitMs.nullable().optional(),
+    maxReplicationLagMs: bounds.maxReplicationLagMs.nullable().optional(),
+    brakePauseMs: bounds.brakePauseMs.optional(),
+  })
+  .refine((v) => Object.keys(v).some((k) => k !== 'by'), {
+    message: 'give at least one of batchSize, parallelism, pauseMs, maxBatchMs, maxLockWaitMs, maxReplicationLagMs, brakePauseMs',
+  });
+export type Retune = z.infer<typeof retuneSpec>;
 export type SwitchoverInputRaw = z.input<typeof switchoverInput>;
 
 export const rollbackInput = z

@@ -61,6 +61,10 @@ export async function createWorker(opts: {
     // On SIGTERM, running activities get this long to finish their batch; the rest are retried elsewhere.
     shutdownGraceTime: opts.shutdownGraceTime ?? '20s',
     ...(opts.maxConcurrentActivities ? { maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities } : {}),
+    // Heartbeats reach the server at most this often (default: up to 60 s): a cancellation
+    // (reject, workflow cancel) is delivered with a heartbeat's answer, so within a second or two.
+    maxHeartbeatThrottleInterval: '1s',
+    defaultHeartbeatThrottleInterval: '1s',
   });
   return {
     worker,

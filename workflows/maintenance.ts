@@ -8,6 +8,8 @@ import { describeIssues, maintenanceInput } from '../src/input';
 
 const actOpts: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
+  // Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within 10 s.
+  heartbeatTimeout: '10s',
   // A lock timeout behind a long transaction is retried with backoff.
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
 };

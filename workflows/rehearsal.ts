@@ -48,7 +48,8 @@ import type { SwitchoverReport } from './switchover';
 import { errorMessage } from './util';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
-const shortOpts: ActivityOptions = { startToCloseTimeout: '10 minutes', retry };
+// Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within the heartbeat timeout.
+const shortOpts: ActivityOptions = { startToCloseTimeout: '10 minutes', heartbeatTimeout: '10s', retry };
 const longOpts: ActivityOptions = { startToCloseTimeout: '24 hours', heartbeatTimeout: '30s', retry };
 const acts = proxyActivities<Activities>(shortOpts);
 const longActs = proxyActivities<Activities>(longOpts);

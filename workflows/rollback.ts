@@ -7,8 +7,10 @@ import { describeIssues, rollbackInput } from '../src/input';
 import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables, type SwitchoverStatus } from '../src/shared';
 import { errorMessage } from './util';
 
+// Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within 10 s.
 const actOpts = {
   startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
 } as const;
 const acts = proxyActivities<Activities>(actOpts);
@@ -65,6 +67,7 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
     const r = await acts.rollbackTable.executeWithOptions(
       {
         startToCloseTimeout: '10 minutes',
+        heartbeatTimeout: '10s',
         retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
         summary: `rollback ${tp.table}: back to a plain table${input.restoreBackup ? ', restore from backup' : ''}`,
       },

@@ -2,6 +2,7 @@
 // cutover. Orchestration only: every side effect is an activity. Any failure after side effects
 // began runs the rollback workflow as compensation (a child that outlives this one).
 import {
+  ActivityCancellationType,
   ActivityOptions,
   ApplicationFailure,
   RetryPolicy,
@@ -9,6 +10,7 @@ import {
   ParentClosePolicy,
   condition,
   executeChild,
+  isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -17,16 +19,24 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { TablePlan, CopyResult, CopyStream, RecheckResult, CutoverResult, Plan, StageRecord, TableVerification } from '../src/types';
-import { describeIssues, switchoverInput, type SwitchoverInput } from '../src/input';
+import { describeIssues, retuneSpec, switchoverInput, type SwitchoverInput } from '../src/input';
 import {
   DESCRIPTIONS,
   SwitchoverPhase,
   SwitchoverTables,
   approveSignal,
+  approveUpdate,
+  controlsQuery,
+  pauseUpdate,
   progressSignal,
   rejectSignal,
+  rejectUpdate,
+  resumeUpdate,
+  retuneUpdate,
   statusQuery,
+  type ApproveSignal,
   type Phase,
+  type RejectSignal,
   type SwitchoverStatus,
 } from '../src/shared';
 import { renderDetails } from '../src/details';
@@ -34,14 +44,25 @@ import { copyStreamsFor, durationMs, errorMessage, errorType, ownFailure } from 
 import type { RollbackReport } from './rollback';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
-const shortOpts: ActivityOptions = { startToCloseTimeout: '5 minutes', retry };
-/** Long stages heartbeat (each copy batch, or every 3 s while one statement runs). */
-const longOpts: ActivityOptions = { startToCloseTimeout: '24 hours', heartbeatTimeout: '20s', retry };
+/**
+ * Every activity heartbeats every 2 s while it runs (activities/index.ts), so a lost worker is
+ * noticed within HEARTBEAT_TIMEOUT in any stage, and a cancellation (reject, workflow cancel)
+ * reaches it. The workflow waits until a cancelled activity has stopped before it rolls back.
+ */
+const HEARTBEAT_TIMEOUT = '10s';
+const cancellationType = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED;
+const shortOpts: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: HEARTBEAT_TIMEOUT, cancellationType, retry };
+/** Long stages also heartbeat with their position (each copy batch). */
+const longOpts: ActivityOptions = { startToCloseTimeout: '24 hours', heartbeatTimeout: HEARTBEAT_TIMEOUT, cancellationType, retry };
 /** Cutover: each attempt waits at most lock_timeout for its lock; Temporal backs off between attempts. */
 const cutoverOpts: ActivityOptions = {
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
+  cancellationType,
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '15s', maximumAttempts: 20 },
 };
+/** Phases in which the operator may pause, resume and retune (everything before cutover). */
+const CONTROLLABLE: Phase[] = ['preflight', 'backup', 'prepare', 'triggers', 'copy', 'verify', 'awaiting_approval'];
 const acts = proxyActivities<Activities>(shortOpts);
 const longActs = proxyActivities<Activities>(longOpts);
 
@@ -109,11 +130,17 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     approval: input.approval.required ? { state: 'waiting', since: '', approvers: input.approval.approvers } : { state: 'not_required' },
     ignoredSignals: [],
     cutover: {},
-    throttle: { ...input.throttle, copyMode: input.copyMode },
+    throttle: { ...input.throttle, copyMode: input.copyMode, batchSize: input.batchSize, paused: null, changes: [] },
   };
+  const controls = state.throttle!;
   const reports = new Map<string, TableReport>();
   const phaseMs: Record<string, number> = {};
   const streamProgress = new Map<string, { rows: number; rate: number; brakes: number; brake: string | null }>();
+  /** Copy streams per table, and those finished (the parallelism holds streams until lower ones finish). */
+  const copyStreams = new Map<string, number>();
+  const streamsDone = new Set<string>();
+  /** The stages from ensureState through verification: cancelled by a reject while one runs. */
+  const stages = new CancellationScope();
   let phaseStart = Date.now();
   let decision: 'approved' | 'rejected' | undefined;
   let searchAttributes = false;
@@ -128,34 +155,173 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   };
 
   setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
+  const approvers = input.approval.approvers;
+  /** Why an approval cannot be accepted now, or null. */
+  const approveRefusal = (s: ApproveSignal | undefined): string | null => {
+    if (state.approval.state !== 'waiting' || decision) return `approve by ${s?.by}: not waiting for approval`;
+    if (!s?.by) return 'approve without "by": ignored';
+    if (approvers.length && !approvers.includes(s.by)) return `approve by ${s.by}: not in approval.approvers (${approvers.join(', ')})`;
+    return null;
+  };
+  const approve = (s: ApproveSignal) => {
+    decision = 'approved';
+    state.approval = { state: 'approved', by: s.by, comment: s.comment, at: new Date().toISOString() };
+    refresh();
+  };
+  /** Why a reject cannot be accepted now, or null. A reject is honoured until cutover begins. */
+  const rejectRefusal = (s: RejectSignal | undefined): string | null => {
+    if (decision || ['cutover', 'cleanup', 'done', 'rolling_back', 'rolled_back', 'failed'].includes(state.phase)) {
+      return `reject by ${s?.by}: ${decision ? `already ${decision}` : `too late, phase ${state.phase}`}`;
+    }
+    if (!s?.by) return 'reject without "by": ignored';
+    if (approvers.length && !approvers.includes(s.by)) return `reject by ${s.by}: not in approval.approvers`;
+    return null;
+  };
+  const reject = (s: RejectSignal) => {
+    decision = 'rejected';
+    state.approval = { state: 'rejected', by: s.by, reason: s.reason, at: new Date().toISOString() };
+    // A running stage stops at once (its activity sees the cancellation at its next heartbeat),
+    // then the rollback runs. At the approval point nothing runs: the wait below sees the decision.
+    if (state.phase !== 'awaiting_approval') stages.cancel();
+    refresh();
+  };
   setHandler(
     approveSignal,
     (s) => {
-      if (state.approval.state !== 'waiting' || decision) return void state.ignoredSignals.push(`approve by ${s?.by}: not waiting for approval`);
-      if (!s?.by) return void state.ignoredSignals.push('approve without "by": ignored');
-      if (input.approval.approvers.length && !input.approval.approvers.includes(s.by)) {
-        return void state.ignoredSignals.push(`approve by ${s.by}: not in approval.approvers (${input.approval.approvers.join(', ')})`);
-      }
-      decision = 'approved';
-      state.approval = { state: 'approved', by: s.by, comment: s.comment, at: new Date().toISOString() };
+      const refused = approveRefusal(s);
+      if (refused) return void state.ignoredSignals.push(refused);
+      approve(s);
     },
     { description: DESCRIPTIONS.approve },
   );
   setHandler(
     rejectSignal,
     (s) => {
-      // A reject is honoured until cutover begins (it takes effect before cutover, then rolls back).
-      if (decision || ['cutover', 'cleanup', 'done', 'rolling_back', 'rolled_back', 'failed'].includes(state.phase)) {
-        return void state.ignoredSignals.push(`reject by ${s?.by}: ${decision ? `already ${decision}` : `too late, phase ${state.phase}`}`);
-      }
-      if (!s?.by) return void state.ignoredSignals.push('reject without "by": ignored');
-      if (input.approval.approvers.length && !input.approval.approvers.includes(s.by)) {
-        return void state.ignoredSignals.push(`reject by ${s.by}: not in approval.approvers`);
-      }
-      decision = 'rejected';
-      state.approval = { state: 'rejected', by: s.by, reason: s.reason, at: new Date().toISOString() };
+      const refused = rejectRefusal(s);
+      if (refused) return void state.ignoredSignals.push(refused);
+      reject(s);
     },
     { description: DESCRIPTIONS.reject },
+  );
+  // The same decisions as Updates: a refused one answers at once and leaves no event in the history.
+  setHandler(
+    approveUpdate,
+    (s) => {
+      approve(s);
+      return state.approval;
+    },
+    {
+      description: DESCRIPTIONS.approveUpdate,
+      validator: (s) => {
+        if (!s?.by) throw new Error('approve refused: give "by" (who approves)');
+        if (state.phase !== 'awaiting_approval' || state.approval.state !== 'waiting' || decision) {
+          throw new Error(`approve by ${s.by} refused: not waiting for approval (phase ${state.phase}${decision ? `, already ${decision}` : ''})`);
+        }
+        const refused = approveRefusal(s);
+        if (refused) throw new Error(refused.replace(/^approve by (.*?): /, 'approve by $1 refused: '));
+      },
+    },
+  );
+  setHandler(
+    rejectUpdate,
+    (s) => {
+      reject(s);
+      return state.approval;
+    },
+    {
+      description: DESCRIPTIONS.rejectUpdate,
+      validator: (s) => {
+        if (!s?.by) throw new Error('reject refused: give "by" (who rejects)');
+        const refused = rejectRefusal(s);
+        if (refused) throw new Error(refused.replace(/^reject by (.*?): /, 'reject by $1 refused: '));
+      },
+    },
+  );
+  // Pause, resume, retune: the copy reads the live settings before each batch (controlsQuery);
+  // the workflow starts no next stage while paused.
+  const change = (by: string, what: string) => {
+    controls.changes.push({ by, at: new Date().toISOString(), what });
+    if (controls.changes.length > 20) controls.changes.shift();
+    refresh();
+  };
+  const notBeforeCutover = (what: string) => {
+    if (!CONTROLLABLE.includes(state.phase)) throw new Error(`${what} refused: the switchover is in phase ${state.phase}; settings can change only before cutover`);
+  };
+  setHandler(
+    pauseUpdate,
+    (p) => {
+      controls.paused = { by: p.by, reason: p.reason, at: new Date().toISOString() };
+      change(p.by, `paused: ${p.reason}`);
+      return controls;
+    },
+    {
+      description: DESCRIPTIONS.pause,
+      validator: (p) => {
+        if (!p?.by || !p.reason) throw new Error('pause refused: give "by" (who pauses) and "reason"');
+        notBeforeCutover('pause');
+        if (controls.paused) throw new Error(`pause refused: already paused by ${controls.paused.by} (${controls.paused.reason})`);
+      },
+    },
+  );
+  setHandler(
+    resumeUpdate,
+    (r) => {
+      const was = controls.paused;
+      controls.paused = null;
+      change(r.by, `resumed (paused by ${was?.by}: ${was?.reason})`);
+      return controls;
+    },
+    {
+      description: DESCRIPTIONS.resume,
+      validator: (r) => {
+        if (!r?.by) throw new Error('resume refused: give "by" (who resumes)');
+        if (!controls.paused) throw new Error('resume refused: not paused');
+      },
+    },
+  );
+  setHandler(
+    retuneUpdate,
+    (raw) => {
+      const r = retuneSpec.parse(raw);
+      const what: string[] = [];
+      for (const k of ['batchSize', 'parallelism', 'pauseMs', 'maxBatchMs', 'maxLockWaitMs', 'maxReplicationLagMs', 'brakePauseMs'] as const) {
+        if (r[k] === undefined) continue;
+        const next = r[k] ?? undefined;
+        if (next === controls[k]) continue;
+        what.push(`${k} ${controls[k] ?? 'off'} → ${next ?? 'off'}`);
+        Object.assign(controls, { [k]: next });
+      }
+      change(r.by, what.length ? what.join(', ') : 'no change');
+      return controls;
+    },
+    {
+      description: DESCRIPTIONS.retune,
+      validator: (raw) => {
+        const r = retuneSpec.safeParse(raw ?? {});
+        if (!r.success) throw new Error(`retune refused: ${describeIssues(r.error)}`);
+        notBeforeCutover('retune');
+      },
+    },
+  );
+  setHandler(
+    controlsQuery,
+    (table, stream) => {
+      // A lower parallelism holds a table's higher streams: a stream copies once fewer than
+      // `parallelism` streams below it are unfinished (its key range is fixed when it starts).
+      const busy: number[] = [];
+      for (let i = 0; i < stream; i++) if (!streamsDone.has(`${table}/${i}`)) busy.push(i + 1);
+      return {
+        paused: controls.paused ? `paused by ${controls.paused.by}: ${controls.paused.reason}` : null,
+        hold:
+          busy.length >= controls.parallelism
+            ? `held: parallelism ${controls.parallelism}, stream${busy.length > 1 ? 's' : ''} ${busy.join(', ')} of ${copyStreams.get(table) ?? '?'} still copying`
+            : null,
+        batchSize: controls.batchSize,
+        pauseMs: controls.pauseMs,
+        brake: { maxBatchMs: controls.maxBatchMs, maxLockWaitMs: controls.maxLockWaitMs, maxReplicationLagMs: controls.maxReplicationLagMs, brakePauseMs: controls.brakePauseMs },
+      };
+    },
+    { description: DESCRIPTIONS.controls },
   );
   setHandler(
     progressSignal,
@@ -163,6 +329,7 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
       const progress = state.progress[p.table];
       if (!progress) return;
       streamProgress.set(`${p.table}/${p.stream}`, { rows: p.rowsCopied, rate: p.done ? 0 : p.rowsPerSec, brakes: p.brakes ?? 0, brake: p.brake ?? null });
+      if (p.done) streamsDone.add(`${p.table}/${p.stream}`);
       let rows = 0;
       let rate = 0;
       progress.brakes = 0;
@@ -228,106 +395,134 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   };
   const db = input.database;
   let sideEffects = false;
+  /** claimTables was started: from here on a cancelled run has something to roll back. */
+  let claiming = false;
   /** approval.onTimeout "fail": stop with everything left in place, as the failure message says. */
   let leaveInPlace = false;
+  /** While paused, no next stage starts (a condition already true adds nothing to the history). */
+  const unpaused = () => condition(() => !controls.paused);
   try {
-    await acts.ensureState.executeWithOptions(opts(`state ${names.join(', ')}: bookkeeping schema partition_switchover in database ${db}`, shortOpts), [db]);
-    await acts.claimTables.executeWithOptions(opts(`claim ${names.join(', ')}: one switchover per table, plans recorded`, shortOpts), [db, plan.tables]);
-    sideEffects = true;
-    for (const tp of plan.tables) {
-      record(await longActs.recordChecksum.executeWithOptions(opts(`checksum ${tp.table}: PRE-FLIGHT rows, sums and row hash`, longOpts), [db, tp, 'PRE-FLIGHT', tp.table]));
-    }
-
-    if (input.backup === 'table') {
-      setPhase('backup');
+    await stages.run(async () => {
+      await acts.ensureState.executeWithOptions(opts(`state ${names.join(', ')}: bookkeeping schema partition_switchover in database ${db}`, shortOpts), [db]);
+      claiming = true;
+      await acts.claimTables.executeWithOptions(opts(`claim ${names.join(', ')}: one switchover per table, plans recorded`, shortOpts), [db, plan.tables]);
+      sideEffects = true;
+      await unpaused();
       for (const tp of plan.tables) {
-        record(await longActs.backupTable.executeWithOptions(opts(`backup ${tp.table} → ${tp.names.backup}`, longOpts), [db, tp]));
+        record(await longActs.recordChecksum.executeWithOptions(opts(`checksum ${tp.table}: PRE-FLIGHT rows, sums and row hash`, longOpts), [db, tp, 'PRE-FLIGHT', tp.table]));
       }
-    }
 
-    setPhase('prepare');
-    for (const tp of plan.tables) {
-      const first = tp.partitions[0];
-      const last = tp.partitions[tp.partitions.length - 1];
-      const r = await longActs.prepareTable.executeWithOptions(
-        opts(`prepare ${tp.table}: ${tp.names.partitioned} with ${tp.partitions.length} ${tp.interval} partitions ${first.from}..${last.to}`, longOpts),
-        [db, tp],
-      );
-      reports.get(tp.table)!.partitionsCreated = r.partitions;
-    }
+      if (input.backup === 'table') {
+        await unpaused();
+        setPhase('backup');
+        for (const tp of plan.tables) {
+          record(await longActs.backupTable.executeWithOptions(opts(`backup ${tp.table} → ${tp.names.backup}`, longOpts), [db, tp]));
+        }
+      }
 
-    setPhase('triggers');
-    for (const tp of plan.tables) {
-      await acts.installTriggers.executeWithOptions(opts(`triggers ${tp.table}: dual-write to ${tp.names.partitioned}`, shortOpts), [db, tp]);
-    }
-
-    setPhase('copy');
-    for (const tp of plan.tables) {
-      state.progress[tp.table] = { table: tp.table, rowsCopied: 0, rowsEstimated: tp.rowsEstimated, rowsPerSec: 0, etaSeconds: null };
-    }
-    refresh();
-    for (const tp of plan.tables) {
-      const t0 = Date.now();
-      const streams = copyStreamsFor(tp, input.throttle.parallelism);
-      const results = await Promise.all(
-        streams.map((s) =>
-          longActs.copyRange.executeWithOptions(
-            opts(`copy ${tp.table} ${streamRange(tp, s)} (stream ${s.stream + 1}/${streams.length})`, longOpts),
-            [db, tp, s, {
-              batchSize: input.batchSize,
-              pauseMs: input.throttle.pauseMs,
-              estimatedRows: Math.ceil(tp.rowsEstimated / streams.length),
-              mode: input.copyMode,
-              brake: input.throttle,
-            }],
-          ),
-        ),
-      );
-      const rows = results.reduce((a, r) => a + r.rowsCopied, 0);
-      reports.get(tp.table)!.copy = { rows, ms: Date.now() - t0, streams: results };
-      // Mode "recheck": repair what the lock-free copy got wrong against racing writers.
-      if (input.copyMode === 'recheck') {
-        reports.get(tp.table)!.copy.recheck = await longActs.copyRecheck.executeWithOptions(
-          opts(`copy ${tp.table}: re-check by hash per key range, repair differing rows under row lock`, longOpts),
-          [db, tp, {}],
+      await unpaused();
+      setPhase('prepare');
+      for (const tp of plan.tables) {
+        const first = tp.partitions[0];
+        const last = tp.partitions[tp.partitions.length - 1];
+        const r = await longActs.prepareTable.executeWithOptions(
+          opts(`prepare ${tp.table}: ${tp.names.partitioned} with ${tp.partitions.length} ${tp.interval} partitions ${first.from}..${last.to}`, longOpts),
+          [db, tp],
         );
+        reports.get(tp.table)!.partitionsCreated = r.partitions;
       }
-      reports.get(tp.table)!.copy.indexes = await longActs.buildIndexes.executeWithOptions(
-        opts(`index ${tp.table}: secondary indexes per partition concurrently, foreign keys validated per partition, then attached`, longOpts),
-        [db, tp, { parallelism: input.throttle.parallelism, lockTimeoutMs: input.lockTimeoutMs }],
-      );
-      const p = state.progress[tp.table];
-      p.rowsCopied = rows;
-      p.rowsPerSec = 0;
-      p.etaSeconds = 0;
-      refresh();
-    }
 
-    setPhase('verify');
-    const verification: TableVerification[] = [];
-    for (const tp of plan.tables) {
-      const v = await longActs.verifyTable.executeWithOptions(
-        opts(`verify ${tp.table}: counts, sums and row hashes per ${tp.interval}`, longOpts),
-        [db, tp],
-      );
-      verification.push(v);
-      reports.get(tp.table)!.verification = v;
-      record({ stage: 'PRE-MIGRATION', table: tp.table, rows: v.legacy.rows, sums: v.legacy.sums, rowHash: v.legacy.rowHash, ms: v.ms, at: new Date().toISOString() });
-      record({ stage: 'POST-MIGRATION', table: tp.table, rows: v.partitioned.rows, sums: v.partitioned.sums, rowHash: v.partitioned.rowHash, ms: v.ms, at: new Date().toISOString() });
-    }
-    state.verification = { ok: verification.every((v) => v.ok), tables: verification };
-    refresh();
-    const bad = verification.filter((v) => !v.ok);
-    if (bad.length) {
-      throw ApplicationFailure.create({
-        type: 'ParityMismatch',
-        message:
-          `verification failed: ${bad.map((v) => `${v.table} differs in ${v.mismatches.map((m) => m.range).join(', ')} (ids ${v.sampleIds.join(', ')})`).join('; ')}. ` +
-          `The legacy table is untouched and authoritative; compare those rows, then start again.`,
-        nonRetryable: true,
-        details: [{ stage: 'verify', tables: bad.map((v) => ({ table: v.table, ranges: v.mismatches.map((m) => m.range), sampleIds: v.sampleIds })) }],
-      });
-    }
+      await unpaused();
+      setPhase('triggers');
+      for (const tp of plan.tables) {
+        await acts.installTriggers.executeWithOptions(opts(`triggers ${tp.table}: dual-write to ${tp.names.partitioned}`, shortOpts), [db, tp]);
+      }
+
+      await unpaused();
+      setPhase('copy');
+      for (const tp of plan.tables) {
+        state.progress[tp.table] = { table: tp.table, rowsCopied: 0, rowsEstimated: tp.rowsEstimated, rowsPerSec: 0, etaSeconds: null };
+      }
+      refresh();
+      for (const tp of plan.tables) {
+        await unpaused();
+        const t0 = Date.now();
+        // The live settings (retune applies to the next table; the copy reads them before each batch too).
+        const streams = copyStreamsFor(tp, controls.parallelism);
+        copyStreams.set(tp.table, streams.length);
+        const runs = streams.map((s) =>
+          longActs.copyRange
+            .executeWithOptions(opts(`copy ${tp.table} ${streamRange(tp, s)} (stream ${s.stream + 1}/${streams.length})`, longOpts), [
+              db,
+              tp,
+              s,
+              {
+                batchSize: controls.batchSize,
+                pauseMs: controls.pauseMs,
+                estimatedRows: Math.ceil(tp.rowsEstimated / streams.length),
+                mode: input.copyMode,
+                brake: { maxBatchMs: controls.maxBatchMs, maxLockWaitMs: controls.maxLockWaitMs, maxReplicationLagMs: controls.maxReplicationLagMs, brakePauseMs: controls.brakePauseMs },
+              },
+            ])
+            .then((r) => {
+              streamsDone.add(`${tp.table}/${s.stream}`);
+              return r;
+            }),
+        );
+        const results = await Promise.all(runs).catch(async (err) => {
+          // Cancelled: the rollback starts only once every stream has stopped.
+          if (isCancellation(err)) await Promise.allSettled(runs);
+          throw err;
+        });
+        const rows = results.reduce((a, r) => a + r.rowsCopied, 0);
+        reports.get(tp.table)!.copy = { rows, ms: Date.now() - t0, streams: results };
+        // Mode "recheck": repair what the lock-free copy got wrong against racing writers.
+        if (input.copyMode === 'recheck') {
+          await unpaused();
+          reports.get(tp.table)!.copy.recheck = await longActs.copyRecheck.executeWithOptions(
+            opts(`copy ${tp.table}: re-check by hash per key range, repair differing rows under row lock`, longOpts),
+            [db, tp, {}],
+          );
+        }
+        await unpaused();
+        reports.get(tp.table)!.copy.indexes = await longActs.buildIndexes.executeWithOptions(
+          opts(`index ${tp.table}: secondary indexes per partition concurrently, foreign keys validated per partition, then attached`, longOpts),
+          [db, tp, { parallelism: controls.parallelism, lockTimeoutMs: input.lockTimeoutMs }],
+        );
+        const p = state.progress[tp.table];
+        p.rowsCopied = rows;
+        p.rowsPerSec = 0;
+        p.etaSeconds = 0;
+        refresh();
+      }
+
+      await unpaused();
+      setPhase('verify');
+      const verification: TableVerification[] = [];
+      for (const tp of plan.tables) {
+        const v = await longActs.verifyTable.executeWithOptions(
+          opts(`verify ${tp.table}: counts, sums and row hashes per ${tp.interval}`, longOpts),
+          [db, tp],
+        );
+        verification.push(v);
+        reports.get(tp.table)!.verification = v;
+        record({ stage: 'PRE-MIGRATION', table: tp.table, rows: v.legacy.rows, sums: v.legacy.sums, rowHash: v.legacy.rowHash, ms: v.ms, at: new Date().toISOString() });
+        record({ stage: 'POST-MIGRATION', table: tp.table, rows: v.partitioned.rows, sums: v.partitioned.sums, rowHash: v.partitioned.rowHash, ms: v.ms, at: new Date().toISOString() });
+      }
+      state.verification = { ok: verification.every((v) => v.ok), tables: verification };
+      refresh();
+      const bad = verification.filter((v) => !v.ok);
+      if (bad.length) {
+        throw ApplicationFailure.create({
+          type: 'ParityMismatch',
+          message:
+            `verification failed: ${bad.map((v) => `${v.table} differs in ${v.mismatches.map((m) => m.range).join(', ')} (ids ${v.sampleIds.join(', ')})`).join('; ')}. ` +
+            `The legacy table is untouched and authoritative; compare those rows, then start again.`,
+          nonRetryable: true,
+          details: [{ stage: 'verify', tables: bad.map((v) => ({ table: v.table, ranges: v.mismatches.map((m) => m.range), sampleIds: v.sampleIds })) }],
+        });
+      }
+    });
 
     if (input.approval.required) {
       if (!decision) state.approval = { state: 'waiting', since: new Date().toISOString(), approvers: input.approval.approvers };
@@ -363,6 +558,7 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
       return report('rejected', { rollback: rb });
     }
 
+    await unpaused();
     setPhase('cutover');
     for (const tp of plan.tables) {
       const c = await acts.cutoverTable.executeWithOptions(
@@ -375,7 +571,30 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     setPhase('done');
     return report('done');
   } catch (err) {
+    if (decision === 'rejected' && stages.consideredCancelled && !CancellationScope.current().consideredCancelled) {
+      // A reject while a stage ran: that stage stopped (or failed on its way out); roll back as a
+      // reject at the approval point does.
+      if (input.approval.required) {
+        await acts.recordEvent.executeWithOptions(opts(`audit ${names.join(', ')}: rejected by ${(state.approval as { by?: string }).by}`, shortOpts), [
+          db,
+          input.schema,
+          names[0],
+          'APPROVAL',
+          { ...state.approval, phase: state.phase },
+        ]);
+      }
+      const rb = await compensate(input, state, setPhase, `rejected in ${state.phase}`);
+      return report('rejected', { rollback: rb });
+    }
     state.error = errorMessage(err);
+    if (isCancellation(err) && CancellationScope.current().consideredCancelled) {
+      // The workflow was cancelled (UI, `temporal workflow cancel`): the running stage stopped;
+      // roll back what was done, then end Canceled.
+      state.error = 'workflow cancelled';
+      if (claiming && !leaveInPlace) await compensate(input, state, setPhase, `workflow cancelled in ${state.phase}`);
+      else setPhase('failed');
+      throw err;
+    }
     if (!sideEffects || leaveInPlace) {
       setPhase('failed');
       throw ownFailure(err);
