@@ -10,6 +10,7 @@ import * as sql from '../src/sqlgen';
 import { deferredIndex, indexOn, rangeBatchSql } from '../src/copysql';
 import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
 import { readCarried } from './carried';
+import { referencedTable } from './indexes';
 
 const KEY_TYPES: Record<string, KeyType> = {
   date: 'date',
@@ -129,6 +130,16 @@ export async function inspectTable(
     };
   }
   if (!key.notNull) warnings.push(`${spec.partitionKey} is nullable; an insert with a NULL key will fail after the switchover`);
+  // PostgreSQL <= 17: the parent's foreign key adopts the partitions' validated ones by dropping
+  // their action triggers on the referenced table (RemoveTriggerById: ACCESS EXCLUSIVE there).
+  for (const f of fks.filter((x) => x.direction === 'out')) {
+    const ref = referencedTable(f.definition);
+    warnings.push(
+      `foreign key ${f.name} references ${ref}: attaching it to the partitioned table takes ACCESS EXCLUSIVE on ${ref} ` +
+        `(PostgreSQL drops the partitions' triggers there), held for milliseconds under lock_timeout (kept below deadlock_timeout) ` +
+        `and retried with backoff; dropping a table with this foreign key at rollback or cleanup takes the same lock`,
+    );
+  }
 
   const primaryKey = pk.columns;
   const partitionedKey = primaryKey.includes(spec.partitionKey) ? primaryKey : [...primaryKey, spec.partitionKey];
