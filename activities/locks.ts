@@ -38,6 +38,8 @@ export interface LockOpts {
   lockTimeoutMs?: number;
   /** Tries inside this activity attempt before failing it (Temporal retries the activity then). */
   attempts?: number;
+  /** The transaction's BEGIN, e.g. with an isolation level. */
+  begin?: string;
 }
 
 /** The server's deadlock_timeout in ms. */
@@ -81,7 +83,7 @@ export async function lockedTx<T>(
   let last: unknown;
   const once = async (c: pg.PoolClient) => {
     budgetMs = budgetFor(opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, await deadlockTimeoutMs(c));
-    await c.query('BEGIN');
+    await c.query(opts.begin ?? 'BEGIN');
     const tx = boundedTx(c, budgetMs, opts.what);
     try {
       const out = await body(tx);
@@ -108,7 +110,7 @@ export async function lockedTx<T>(
   throw ApplicationFailure.create({
     type: 'LockTimeout',
     message:
-      `${opts.what} could not take its locks within ${budgetMs} ms (${attempts} tries; lockTimeoutMs, kept below the server's deadlock_timeout ` +
+      `${opts.what} could not take its lock within ${budgetMs} ms (${attempts} tries; lockTimeoutMs, kept below the server's deadlock_timeout ` +
       `so that an application transaction is never the one that fails). A long transaction holds the table (see pg_stat_activity). ` +
       `Nothing was changed; retrying with backoff`,
     nonRetryable: false,

@@ -211,7 +211,7 @@ export function renderPlanSql(tp: TablePlan): Record<string, string[]> {
       ...tp.foreignKeys.map((f) => `ALTER TABLE ${sql.qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${sql.ident(f.name)} ${f.definition}`),
     ],
     verify: [sql.checksumByRangeSql(tp, tp.table), sql.checksumByRangeSql(tp, tp.names.partitioned)],
-    cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned], 2000), ...sql.cutoverSql(tp)],
+    cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned]), ...sql.cutoverSql(tp)],
     cleanup: sql.cleanupSql(tp),
   };
 }

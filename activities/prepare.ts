@@ -7,6 +7,7 @@ import { prepareSql } from './preflight';
 import * as sql from '../src/sqlgen';
 import type { StageRecord, TablePlan } from '../src/types';
 import { audit, checksum, Deps, keepAlive, stage, workflowId } from './context';
+import { lockedTx } from './locks';
 
 export async function relations(c: pg.ClientBase, schema: string, names: string[]): Promise<Map<string, string>> {
   const rows = (await c.query(sqlFile('catalog/relations'), [schema, names])).rows;
@@ -72,9 +73,11 @@ export function prepareActivities({ pools }: Deps) {
 
     /** Installs (or upgrades: CREATE OR REPLACE) the dual-write trigger, then checks it is enabled. */
     async installTriggers(database: string, tp: TablePlan): Promise<{ trigger: string; enabled: boolean }> {
-      return stage('triggers', tp.table, () =>
-        withTx(pools.get(database), async (c) => {
-          for (const statement of sql.dualWriteSql(tp)) await c.query(statement);
+      return stage('triggers', tp.table, async () => {
+        // CREATE TRIGGER takes SHARE ROW EXCLUSIVE on the live table: under the lock budget, retried.
+        const done = await lockedTx(pools.get(database), { what: `trigger install on ${tp.schema}.${tp.table}` }, async (tx) => {
+          const c = tx.client;
+          for (const statement of sql.dualWriteSql(tp)) await tx.q(statement);
           const row = (
             await c.query(
               `select t.tgenabled::text as enabled from pg_trigger t
@@ -88,8 +91,9 @@ export function prepareActivities({ pools }: Deps) {
           }
           await audit(c, { schema: tp.schema, table: tp.table, stage: 'TRIGGERS', details: { trigger: tp.names.syncTrigger, enabled: true } });
           return { trigger: tp.names.syncTrigger, enabled: true };
-        }),
-      );
+        });
+        return done.value;
+      });
     },
   };
 }

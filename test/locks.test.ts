@@ -7,9 +7,10 @@
 // (trigger install, rollback before cutover, cutover, cleanup): each gives up within its budget
 // and retries, and no application write waits longer than that budget.
 import pg from 'pg';
+import { rejectSignal } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { injectAfter, type Injection } from './failure-helpers';
-import { createTestDb, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
 
 const plan = new Map<string, Injection>();
 let w: TestWorker;
@@ -32,7 +33,7 @@ async function schema(db: TestDb) {
 }
 
 beforeAll(async () => {
-  for (const n of ['deadlock', 'steps']) {
+  for (const n of ['deadlock', 'steps', 'steps2']) {
     dbs[n] = await createTestDb();
     await schema(dbs[n]);
   }
@@ -162,4 +163,108 @@ test('a writer holding a row of the partitioned side while the foreign key is at
   expect(audit.rows[0].details.lockAttempts).toBeGreaterThanOrEqual(2);
   const planned = await db.pool.query(`select details from partition_switchover.audit where workflow_id = $1 and stage = 'PLAN'`, [id]);
   expect(planned.rows[0].details.warnings).toEqual([expect.stringMatching(/^foreign key ledger_org_id_fkey references orgs: attaching it .* takes ACCESS EXCLUSIVE on orgs .* held for milliseconds under lock_timeout/)]);
+});
+
+/**
+ * A long application transaction that updated row 1 of ledger (so it holds the table, and through
+ * our triggers the other one) for `ms`, while a probe keeps writing other rows and a monitor
+ * records each statement of ours that waits for a lock. Resolves once the hold is in place.
+ */
+async function holdRow(db: TestDb, ms: number) {
+  const clients = await Promise.all([0, 1, 2].map(async () => {
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    return c;
+  }));
+  const [long, probe, monitor] = clients;
+  await long.query('begin');
+  await long.query('update ledger set amount_cents = amount_cents where id = 1');
+  const t0 = Date.now();
+  const waits: number[] = [];
+  const failed: string[] = [];
+  const ours = new Set<string>();
+  const probing = (async () => {
+    while (Date.now() - t0 < ms) {
+      const t = Date.now();
+      try {
+        await probe.query('update ledger set amount_cents = amount_cents + 1 where id = $1', [100 + Math.floor(Math.random() * 1800)]);
+      } catch (err) {
+        failed.push((err as Error).message);
+      }
+      waits.push(Date.now() - t);
+      await sleep(10);
+    }
+  })();
+  const monitoring = (async () => {
+    while (Date.now() - t0 < ms) {
+      const r = await monitor.query(
+        `select pid, query_start::text as started from pg_stat_activity
+         where datname = current_database() and application_name = 'partition-switchover' and wait_event_type = 'Lock'`,
+      );
+      for (const x of r.rows) ours.add(`${x.pid}@${x.started}`);
+      await sleep(25);
+    }
+  })();
+  // The long transaction ends by itself after `ms` (whatever waits behind it); our step then completes.
+  const released = sleep(ms).then(() => long.query('commit'));
+  const finished = (async () => {
+    await Promise.all([probing, monitoring, released]);
+    await Promise.all(clients.map((c) => c.end()));
+    return { maxWaitMs: Math.max(...waits), probes: waits.length, failed, ourWaits: ours.size };
+  })();
+  return { done: () => finished };
+}
+
+/** What a step of ours does to the application while the row is held: waits bounded by the budget, and it gave up and retried. */
+function expectBounded(r: Awaited<ReturnType<Awaited<ReturnType<typeof holdRow>>['done']>>, budgetMs: number) {
+  expect(r.failed).toEqual([]);
+  expect(r.maxWaitMs).toBeLessThan(budgetMs + 500);
+  expect(r.probes).toBeGreaterThan(3);
+  expect(r.ourWaits).toBeGreaterThanOrEqual(2);
+}
+
+const HOLD_MS = 3000;
+// deadlock_timeout is 1 s on the test server: a budget is at most 750 ms (lockTimeoutMs 2000 is capped).
+const CAPPED_MS = 750;
+
+test('a long transaction holding a row: trigger install and rollback before cutover give way within their budget and retry', async () => {
+  const db = dbs.steps;
+  const id = uniqueId('hold-triggers');
+  let held: Awaited<ReturnType<typeof holdRow>> | undefined;
+  plan.set(id, { activity: 'installTriggers', before: true, action: async () => void (held = await holdRow(db, HOLD_MS)) });
+  const handle = await start('steps', id, { approval: { required: true } });
+  await waitForPhase(handle, 'awaiting_approval');
+  expectBounded(await held!.done(), CAPPED_MS);
+
+  const rb = await holdRow(db, HOLD_MS);
+  await handle.signal(rejectSignal, { by: 'bob', reason: 'test' });
+  const report: SwitchoverReport = await handle.result();
+  expectBounded(await rb.done(), CAPPED_MS);
+  expect(report.outcome).toBe('rejected');
+  expect((await db.pool.query(`select relname from pg_class where relname like 'ledger%' and relkind in ('r', 'p') order by 1`)).rows).toEqual([
+    { relname: 'ledger' },
+  ]);
+  expect((await db.pool.query(`select count(*)::int as n from pg_trigger where tgrelid = 'ledger'::regclass and not tgisinternal`)).rows[0].n).toBe(0);
+});
+
+test('a long transaction holding a row: cutover and cleanup give way within their budget and retry, then complete', async () => {
+  const db = dbs.steps2;
+  const id = uniqueId('hold-cutover');
+  let held: Awaited<ReturnType<typeof holdRow>> | undefined;
+  plan.set(id, { activity: 'cutoverTable', before: true, action: async () => void (held = await holdRow(db, HOLD_MS)) });
+  const handle = await start('steps2', id, { lockTimeoutMs: 300 });
+  const report: SwitchoverReport = await handle.result();
+  expectBounded(await held!.done(), 300);
+  expect(report.outcome).toBe('done');
+  expect((await db.pool.query(`select relkind::text as k from pg_class where relname = 'ledger'`)).rows[0].k).toBe('p');
+
+  const cl = await holdRow(db, HOLD_MS);
+  const cleaned: SwitchoverReport = await w.client.workflow.execute('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('hold-cleanup'),
+    args: [{ tables: TABLES, database: 'steps2', mode: 'cleanup' }],
+  });
+  expectBounded(await cl.done(), CAPPED_MS);
+  expect(cleaned.outcome).toBe('cleaned');
+  expect((await db.pool.query(`select to_regclass('ledger_legacy') is null as gone`)).rows[0].gone).toBe(true);
 });
