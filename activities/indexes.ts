@@ -115,23 +115,16 @@ export function indexActivities({ pools }: Deps) {
               }
             });
           await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? 2, partitions.length)) }, worker));
-          // Our own partitioned table first, the referenced tables last: ACCESS EXCLUSIVE on a table
-          // we do not migrate is then held only for the catalog work. Adopting the partitions'
-          // foreign keys drops their action triggers on the referenced table, which takes ACCESS
-          // EXCLUSIVE there (PostgreSQL <= 17). Writers lock these tables in either order across
-          // their statements, so the order alone cannot prevent a cycle: the lock budget (below
-          // deadlock_timeout) makes ours the statement that gives up, and lockedTx retries it.
-          const attach = await lockedTx(pool, { what: `index attach of ${tp.schema}.${tp.table}`, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
-            const c = tx.client;
-            const parentFks = new Set(
-              (await c.query(`select conname from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [qname(tp.schema, tp.names.partitioned)])).rows.map(
-                (r) => r.conname as string,
-              ),
-            );
-            const missingFks = tp.foreignKeys.filter((f) => !parentFks.has(f.name));
-            await tx.q(`LOCK TABLE ${qname(tp.schema, tp.names.partitioned)} IN SHARE ROW EXCLUSIVE MODE`);
+          // Two short transactions, each under the lock budget of activities/locks.ts (below
+          // deadlock_timeout, so in any lock cycle with a writer ours gives up first, and is retried).
+          // The indexes' attach needs only our partitioned table.
+          const part = qname(tp.schema, tp.names.partitioned);
+          const lockOf = (what: string) => ({ what: `${what} of ${tp.schema}.${tp.table}`, lockTimeoutMs: opts.lockTimeoutMs });
+          const indexAttach = await lockedTx(pool, lockOf('index attach'), async (tx) => {
+            if (!deferred.length) return;
+            await tx.q(`LOCK TABLE ${part} IN SHARE ROW EXCLUSIVE MODE`);
             for (const { i, n } of deferred) {
-              await tx.q(indexOn(i, { name: i.tempName, on: qname(tp.schema, tp.names.partitioned), only: true }));
+              await tx.q(indexOn(i, { name: i.tempName, on: part, only: true }));
               const attached = new Set(
                 (
                   await tx.q(`select c.relname from pg_inherits h join pg_class c on c.oid = h.inhrelid where h.inhparent = $1::regclass`, [
@@ -139,13 +132,32 @@ export function indexActivities({ pools }: Deps) {
                   ])
                 ).rows.map((r) => r.relname as string),
               );
-              for (const part of partitions) {
-                const name = partitionIndexName(part, n);
+              for (const p of partitions) {
+                const name = partitionIndexName(p, n);
                 if (!attached.has(name)) await tx.q(`ALTER INDEX ${qname(tp.schema, i.tempName)} ATTACH PARTITION ${qname(tp.schema, name)}`);
               }
             }
+          });
+          // The foreign keys' attach: adopting the partitions' validated foreign keys drops their
+          // action triggers on the referenced table, which takes ACCESS EXCLUSIVE there (PostgreSQL
+          // <= 17), held for this transaction only. Referenced table first, then ours: a writer's
+          // insert locks them in that order (the table's foreign key check fires before the
+          // dual-write trigger, whose name sorts after "RI_ConstraintTrigger"). Taken the other way
+          // round, every insert in flight held the referenced table and queued behind our lock on
+          // the partitioned table, and the attach never got through under a steady writer.
+          // A writer that locks them the other way (a partition-key move, or an update then an
+          // insert in one transaction) meets the budget: ours gives up.
+          const fkAttach = await lockedTx(pool, lockOf('foreign key attach'), async (tx) => {
+            const parentFks = new Set(
+              (await tx.client.query(`select conname from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [part])).rows.map(
+                (r) => r.conname as string,
+              ),
+            );
+            const missingFks = tp.foreignKeys.filter((f) => !parentFks.has(f.name));
+            if (!missingFks.length) return;
             for (const ref of new Set(missingFks.map((f) => referencedTable(f.definition)))) await tx.q(`LOCK TABLE ${ref} IN ACCESS EXCLUSIVE MODE`);
-            for (const f of missingFks) await tx.q(`ALTER TABLE ${qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${ident(f.name)} ${f.definition}`);
+            await tx.q(`LOCK TABLE ${part} IN SHARE ROW EXCLUSIVE MODE`);
+            for (const f of missingFks) await tx.q(`ALTER TABLE ${part} ADD CONSTRAINT ${ident(f.name)} ${f.definition}`);
           });
           await withClient(pool, (c) =>
             audit(c, {
@@ -158,7 +170,7 @@ export function indexActivities({ pools }: Deps) {
                 foreignKeys: tp.foreignKeys.map((f) => f.name),
                 partitions: partitions.length,
                 built,
-                lockAttempts: attach.attempts,
+                lockAttempts: { indexes: indexAttach.attempts, foreignKeys: fkAttach.attempts },
               },
             }),
           );

@@ -158,9 +158,9 @@ test('a writer holding a row of the partitioned side while the foreign key is at
   expect(fk.rows).toEqual([{ convalidated: true }]);
   const counts = (await db.pool.query(`select (select count(*) from ledger)::int as p, (select count(*) from ledger_legacy)::int as l`)).rows[0];
   expect(counts.p).toBe(counts.l);
-  // The attach, not the writer, gave way (the writer's update waited for it), and was retried.
+  // The attach, not the writer, gave way (the writer's insert waited for it), and was retried.
   const audit = await db.pool.query(`select details from partition_switchover.audit where workflow_id = $1 and stage = 'INDEXES'`, [id]);
-  expect(audit.rows[0].details.lockAttempts).toBeGreaterThanOrEqual(2);
+  expect(audit.rows[0].details.lockAttempts.foreignKeys).toBeGreaterThanOrEqual(2);
   const planned = await db.pool.query(`select details from partition_switchover.audit where workflow_id = $1 and stage = 'PLAN'`, [id]);
   expect(planned.rows[0].details.warnings).toEqual([expect.stringMatching(/^foreign key ledger_org_id_fkey references orgs: attaching it .* takes ACCESS EXCLUSIVE on orgs .* held for milliseconds under lock_timeout/)]);
 });
