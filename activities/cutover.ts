@@ -1,13 +1,13 @@
 // Cutover, cleanup and rollback: the renames that make the partitioned table take the table's
 // place, the mirror back to `<table>_legacy`, and their undo. Each inspects the database first,
 // so running it again (or after a crash) ends in the same state.
-import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
-import { withClient, withTx } from '../src/db';
+import { withClient } from '../src/db';
 import { fail } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
-import { audit, Deps, stage } from './context';
+import { audit, Deps, keepAlive, stage } from './context';
+import { lockedTx, type LockedTx } from './locks';
 import { auditRow, relations } from './prepare';
 import { dropIfOurs, ownership, release, recordCreated } from './state';
 import { switchoverMetrics } from '../src/metrics';
@@ -23,46 +23,144 @@ export async function tableState(c: pg.ClientBase, tp: TablePlan): Promise<Table
   return rels.get(tp.names.partitioned) === 'p' ? 'prepared' : 'plain';
 }
 
+/** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
+export async function lockViews(tx: LockedTx, tp: TablePlan): Promise<void> {
+  for (const v of tp.views ?? []) {
+    const r = (
+      await tx.client.query(
+        `select n.nspname as schema, c.relname as name, pg_get_userbyid(c.relowner) as owner
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass($1::text)`,
+        [sql.viewName(v.createSql)],
+      )
+    ).rows[0];
+    if (r) await tx.q(sql.viewLockSql(r.schema, r.name, r.owner));
+  }
+}
+
+/** Row counts of the table and its partitioned copy in one snapshot; null when either is gone (a cutover raced us). */
+async function countBoth(pool: pg.Pool, tp: TablePlan, lockTimeoutMs: number): Promise<{ legacy: number; partitioned: number } | null> {
+  try {
+    const { value } = await lockedTx(pool, { what: `row count of ${tp.schema}.${tp.table}`, lockTimeoutMs, begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' }, async (tx) => {
+      const n = async (t: string) => Number((await keepAlive(() => tx.long(`SELECT count(*) AS n FROM ${sql.qname(tp.schema, t)}`))).rows[0].n);
+      return { legacy: await n(tp.table), partitioned: await n(tp.names.partitioned) };
+    });
+    return value;
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P01') return null;
+    throw err;
+  }
+}
+
+const TRIGGER_STATES: Record<string, string> = { O: 'enabled', D: 'disabled', R: 'enabled for replicas only', A: 'enabled always' };
+
+/**
+ * What changed on the table since the plan was made and verified, read under the cutover's lock:
+ * its columns (names, types, order), our dual-write trigger (present, enabled), the application's
+ * triggers and their states. Each change is one phrase for the refusal.
+ */
+async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
+  const t = sql.qname(tp.schema, tp.table);
+  const shown = `${tp.schema}.${tp.table}`;
+  const changes: string[] = [];
+  const cols = (
+    await c.query(
+      `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type from pg_attribute a
+       where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum`,
+      [t],
+    )
+  ).rows as { name: string; type: string }[];
+  const planned = new Map(tp.columns.map((x) => [x.name, x.type]));
+  const now = new Map(cols.map((x) => [x.name, x.type]));
+  for (const x of cols) {
+    if (!planned.has(x.name)) changes.push(`column ${sql.ident(x.name)} (${x.type}) was added to ${shown}`);
+    else if (planned.get(x.name) !== x.type) changes.push(`column ${sql.ident(x.name)} of ${shown} changed type from ${planned.get(x.name)} to ${x.type}`);
+  }
+  for (const x of tp.columns) if (!now.has(x.name)) changes.push(`column ${sql.ident(x.name)} was dropped from ${shown}`);
+  const kept = cols.map((x) => x.name).filter((n) => planned.has(n));
+  if (!changes.length && kept.join('\0') !== tp.columns.map((x) => x.name).filter((n) => now.has(n)).join('\0')) {
+    changes.push(`the columns of ${shown} are in another order`);
+  }
+  const triggers = new Map(
+    (
+      await c.query(`select tgname as name, tgenabled::text as enabled from pg_trigger where tgrelid = $1::regclass and not tgisinternal`, [t])
+    ).rows.map((r) => [r.name as string, r.enabled as string]),
+  );
+  const sync = triggers.get(tp.names.syncTrigger);
+  if (sync === undefined) changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} was dropped`);
+  else if (sync !== 'O') changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} is ${TRIGGER_STATES[sync] ?? sync}, not enabled`);
+  // Plans recorded before the application's triggers were read carry none to compare with.
+  if (tp.triggers) {
+    const ours = new Set([tp.names.syncTrigger, tp.names.mirrorTrigger]);
+    const verified = new Map(tp.triggers.map((x) => [x.name, x.enabled]));
+    for (const [name, enabled] of triggers) {
+      if (ours.has(name)) continue;
+      const was = verified.get(name);
+      if (was === undefined) changes.push(`trigger ${sql.ident(name)} was added to ${shown}`);
+      else if (was !== enabled) changes.push(`trigger ${sql.ident(name)} on ${shown} is ${TRIGGER_STATES[enabled] ?? enabled}, was ${TRIGGER_STATES[was] ?? was}`);
+    }
+    for (const name of verified.keys()) if (!triggers.has(name)) changes.push(`trigger ${sql.ident(name)} was dropped from ${shown}`);
+  }
+  return changes;
+}
+
+function refuse(tp: TablePlan, changes: string[]) {
+  return fail(
+    'StateConflict',
+    `cutover of ${tp.schema}.${tp.table} refused: since verification, ${changes.join('; ')}. ` +
+      `Nothing was changed; roll back (a failed switchover does so itself) and start again`,
+    { table: tp.table, stage: 'cutover', changes },
+  );
+}
+
 export function cutoverActivities({ pools }: Deps) {
   return {
     async cutoverTable(database: string, tp: TablePlan, lockTimeoutMs: number): Promise<CutoverResult> {
       return stage('cutover', tp.table, async () => {
         const pool = pools.get(database);
-        const state = await withClient(pool, (c) => tableState(c, tp));
-        if (state === 'cutover' || state === 'cleaned') {
-          const prior = await withClient(pool, (c) => auditRow(c, tp.schema, tp.table, 'CUTOVER'));
-          return { table: tp.table, lockMs: prior?.ms ?? 0, attempts: 0, alreadyDone: true, at: new Date(prior?.at ?? Date.now()).toISOString() };
-        }
-        if (state !== 'prepared') {
-          throw fail('StateConflict', `cannot cut over ${tp.schema}.${tp.table}: it is ${state}, not prepared (no ${tp.names.partitioned}). Roll back and start again.`, {
-            table: tp.table,
-            stage: 'cutover',
-          });
-        }
-        try {
-          return await withTx(pool, async (c) => {
-            for (const s of sql.lockSql(tp, [tp.table, tp.names.partitioned], lockTimeoutMs)) await c.query(s);
-            const t1 = process.hrtime.bigint();
-            for (const s of sql.cutoverSql(tp)) await c.query(s);
-            const lockMs = Number(process.hrtime.bigint() - t1) / 1e6;
-            // The legacy table is the application's, but from here on ours to drop at cleanup.
-            await recordCreated(c, tp, tp.names.legacy, 'legacy');
-            await audit(c, { schema: tp.schema, table: tp.table, stage: 'CUTOVER', ms: lockMs, details: { lockMs } });
-            switchoverMetrics({ table: tp.table }).cutoverLock.record(lockMs);
-            // COMMIT releases the lock; its duration is counted by the caller's measurement below.
-            return { table: tp.table, lockMs, attempts: 1, alreadyDone: false, at: new Date().toISOString() };
-          });
-        } catch (err) {
-          if ((err as { code?: string }).code === '55P03') {
-            throw ApplicationFailure.create({
-              type: 'LockTimeout',
-              message: `cutover of ${tp.schema}.${tp.table} could not take its lock within ${lockTimeoutMs} ms ` +
-                `(a long transaction holds the table; see pg_stat_activity). Nothing was changed; retrying with backoff`,
-              nonRetryable: false,
+        const what = `cutover of ${tp.schema}.${tp.table}`;
+        // Rows written with the dual-write trigger bypassed (session_replication_role = replica, a
+        // TRUNCATE, a disabled trigger) show as a difference in count. Counted before the lock,
+        // never under it: the lock must stay milliseconds.
+        const before = await withClient(pool, (c) => tableState(c, tp));
+        const counts = before === 'prepared' ? await countBoth(pool, tp, lockTimeoutMs) : null;
+        const { value, attempts } = await lockedTx(pool, { what, lockTimeoutMs }, async (tx) => {
+          const c = tx.client;
+          await lockViews(tx, tp);
+          // The table's name exists in every state; under its lock no other attempt can change the state.
+          for (const s of sql.lockSql(tp, [tp.table])) await tx.q(s);
+          const state = await tableState(c, tp);
+          if (state === 'cutover' || state === 'cleaned') {
+            const prior = await auditRow(c, tp.schema, tp.table, 'CUTOVER');
+            return { table: tp.table, lockMs: prior?.ms ?? 0, attempts: 0, alreadyDone: true, at: new Date(prior?.at ?? Date.now()).toISOString() };
+          }
+          if (state !== 'prepared') {
+            throw fail('StateConflict', `cannot cut over ${tp.schema}.${tp.table}: it is ${state}, not prepared (no ${tp.names.partitioned}). Roll back and start again.`, {
+              table: tp.table,
+              stage: 'cutover',
             });
           }
-          throw err;
-        }
+          // Prepared now but not when counted: another attempt rolled back and prepared again in between; count again.
+          if (!counts) throw Object.assign(new Error(`${what}: the table changed state while its rows were counted`), { code: '55P03' });
+          for (const s of sql.lockSql(tp, [tp.names.partitioned])) await tx.q(s);
+          const changes = await changesSinceVerification(c, tp);
+          if (counts.legacy !== counts.partitioned) {
+            changes.push(
+              `${tp.schema}.${tp.table} has ${counts.legacy} rows but ${tp.names.partitioned} ${counts.partitioned} ` +
+                `(rows written with the dual-write trigger bypassed: session_replication_role = replica, TRUNCATE, or a disabled trigger)`,
+            );
+          }
+          if (changes.length) throw refuse(tp, changes);
+          const t1 = process.hrtime.bigint();
+          for (const s of sql.cutoverSql(tp)) await tx.q(s);
+          const lockMs = Number(process.hrtime.bigint() - t1) / 1e6;
+          // The legacy table is the application's, but from here on ours to drop at cleanup.
+          await recordCreated(c, tp, tp.names.legacy, 'legacy');
+          await audit(c, { schema: tp.schema, table: tp.table, stage: 'CUTOVER', ms: lockMs, details: { lockMs } });
+          switchoverMetrics({ table: tp.table }).cutoverLock.record(lockMs);
+          // COMMIT releases the lock; its duration is counted by the caller's measurement below.
+          return { table: tp.table, lockMs, attempts: 1, alreadyDone: false, at: new Date().toISOString() };
+        });
+        return value.alreadyDone ? value : { ...value, attempts };
       });
     },
 
@@ -71,26 +169,28 @@ export function cutoverActivities({ pools }: Deps) {
      * if it is the relation the switchover recorded (same oid); anything else is left and listed.
      */
     async cleanupTable(database: string, tp: TablePlan): Promise<{ state: TableState; dropped: string[]; left: string[] }> {
-      return stage('cleanup', tp.table, () =>
-        withTx(pools.get(database), async (c) => {
+      return stage('cleanup', tp.table, async () => {
+        const done = await lockedTx(pools.get(database), { what: `cleanup of ${tp.schema}.${tp.table}` }, async (tx) => {
+          const c = tx.client;
           const state = await tableState(c, tp);
           if (state === 'plain' || state === 'prepared' || state === 'missing') {
             throw fail('StateConflict', `cleanup of ${tp.schema}.${tp.table}: the table is ${state}, not cut over; ` +
               `nothing to clean up (to undo a switchover that has not cut over, run the rollback workflow)`, { table: tp.table, stage: 'cleanup' });
           }
-          for (const s of sql.cleanupSql(tp)) await c.query(s);
+          for (const s of sql.cleanupSql(tp)) await tx.q(s);
           const dropped: string[] = [];
           const left: string[] = [];
           for (const [name, kind] of [[tp.names.legacy, 'legacy'], [tp.names.backup, 'backup']] as const) {
-            if (await dropIfOurs(c, tp, name, kind, left)) dropped.push(name);
+            if (await dropIfOurs(c, tp, name, kind, left, tx.q)) dropped.push(name);
           }
           // The partitioned table is the application's table now.
           const part = await ownership(c, tp, tp.table, 'partitioned');
           if (part.ours) await release(c, part.ours.id);
           await audit(c, { schema: tp.schema, table: tp.table, stage: 'CLEANUP', details: { dropped, left } });
           return { state: 'cleaned' as TableState, dropped, left };
-        }),
-      );
+        });
+        return done.value;
+      });
     },
 
     /**
@@ -99,8 +199,10 @@ export function cutoverActivities({ pools }: Deps) {
      * partitioned copy are dropped. Optionally restores the rows from the backup table.
      */
     async rollbackTable(database: string, tp: TablePlan, opts: { restoreBackup: boolean; lockTimeoutMs: number }) {
-      return stage('rollback', tp.table, () =>
-        withTx(pools.get(database), async (c) => {
+      return stage('rollback', tp.table, async () => {
+        const what = `rollback of ${tp.schema}.${tp.table}`;
+        const done = await lockedTx(pools.get(database), { what, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
+          const c = tx.client;
           const before = await tableState(c, tp);
           if (before === 'cleaned') {
             throw fail('StateConflict', `${tp.schema}.${tp.table} was cleaned up after its switchover: ${tp.names.legacy} is gone, ` +
@@ -109,34 +211,35 @@ export function cutoverActivities({ pools }: Deps) {
           if (before === 'missing') {
             throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
           }
+          if (before === 'cutover') await lockViews(tx, tp);
           const statements =
-            before === 'cutover'
-              ? [...sql.lockSql(tp, [tp.table, tp.names.legacy], opts.lockTimeoutMs), ...sql.rollbackAfterCutoverSql(tp)]
-              : sql.rollbackBeforeCutoverSql(tp);
-          for (const s of statements) await c.query(s);
+            before === 'cutover' ? [...sql.lockSql(tp, [tp.table, tp.names.legacy]), ...sql.rollbackAfterCutoverSql(tp)] : sql.rollbackBeforeCutoverSql(tp);
+          for (const s of statements) await tx.q(s);
           // Dropped only if it is the table this switchover made (recorded oid); anything else under
           // our names is the user's, and stays.
           const left: string[] = [];
-          const droppedPartitioned = await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', left);
+          const droppedPartitioned = await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', left, tx.q);
           if (before === 'cutover') {
-            if (droppedPartitioned) for (const s of sql.rollbackAfterDropSql(tp)) await c.query(s);
+            if (droppedPartitioned) for (const s of sql.rollbackAfterDropSql(tp)) await tx.q(s);
             const legacy = await ownership(c, tp, tp.table, 'legacy');
             if (legacy.ours) await release(c, legacy.ours.id);
           }
           let restored: number | null = null;
           const hasBackup = (await ownership(c, tp, tp.names.backup, 'backup')).ours !== null;
           if (opts.restoreBackup && hasBackup) {
-            await c.query(`LOCK TABLE ${sql.qname(tp.schema, tp.table)} IN ACCESS EXCLUSIVE MODE`);
-            await c.query(`DELETE FROM ${sql.qname(tp.schema, tp.table)}`);
+            await tx.q(`LOCK TABLE ${sql.qname(tp.schema, tp.table)} IN ACCESS EXCLUSIVE MODE`);
+            // Data movement, once the lock is held: no statement limit.
+            await tx.long(`DELETE FROM ${sql.qname(tp.schema, tp.table)}`);
             const cols = tp.insertColumns.map(sql.ident).join(', ');
             const overriding = tp.columns.some((x) => x.identity === 'a') ? ' OVERRIDING SYSTEM VALUE' : '';
-            restored = (await c.query(`INSERT INTO ${sql.qname(tp.schema, tp.table)} (${cols})${overriding} SELECT ${cols} FROM ${sql.qname(tp.schema, tp.names.backup)}`)).rowCount;
+            restored = (await tx.long(`INSERT INTO ${sql.qname(tp.schema, tp.table)} (${cols})${overriding} SELECT ${cols} FROM ${sql.qname(tp.schema, tp.names.backup)}`)).rowCount;
           }
-          await dropIfOurs(c, tp, tp.names.backup, 'backup', left);
+          await dropIfOurs(c, tp, tp.names.backup, 'backup', left, tx.q);
           await audit(c, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from: before, restored, left } });
           return { table: tp.table, from: before, restoredRows: restored, ...(left.length ? { left } : {}) };
-        }),
-      );
+        });
+        return done.value;
+      });
     },
   };
 }

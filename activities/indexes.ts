@@ -5,14 +5,16 @@
 // the parent and the partitions' indexes attached to it (catalog only). A foreign key checked row
 // by row during the copy costs more than the copy; instead each partition gets it NOT VALID, then
 // VALIDATE (one set-based scan under a lock writers pass), and the parent's foreign key adopts
-// the partitions' validated ones without scanning. Lock-taking steps run under lock_timeout.
+// the partitions' validated ones without scanning. Lock-taking steps run under the lock budget of
+// activities/locks.ts (lock_timeout below deadlock_timeout, retried with backoff).
 // Idempotent: an index left invalid by a crash is dropped and built again; done steps are skipped.
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { withClient } from '../src/db';
 import { deferredIndex, indexOn, partitionIndexName } from '../src/copysql';
-import { ident, literal, qname } from '../src/sqlgen';
+import { ident, qname } from '../src/sqlgen';
+import { lockedTx } from './locks';
 import type { TablePlan } from '../src/types';
 import { audit, Deps, keepAlive, stage } from './context';
 
@@ -59,7 +61,7 @@ export function indexActivities({ pools }: Deps) {
         try {
           const deferred = tp.indexes.map((i, n) => ({ i, n })).filter(({ i }) => deferredIndex(i));
           if (!deferred.length && !tp.foreignKeys.length) return { table: tp.table, indexes: 0, partitionIndexes: 0, foreignKeys: 0, ms: 0 };
-          const lockTimeout = `SET lock_timeout = ${literal(`${opts.lockTimeoutMs ?? 2000}ms`)}`;
+          const lockOpts = (what: string) => ({ what, lockTimeoutMs: opts.lockTimeoutMs });
           const partitions = await withClient(pool, async (c) =>
             (
               await c.query(
@@ -86,9 +88,7 @@ export function indexActivities({ pools }: Deps) {
                   // held for a millisecond, where CONCURRENTLY would wait three times for writers.
                   const empty = (await c.query(`select not exists (select 1 from ${qname(tp.schema, part)}) as empty`)).rows[0].empty as boolean;
                   if (empty) {
-                    await c.query(lockTimeout);
-                    await c.query(indexOn(i, { name, on: qname(tp.schema, part) }));
-                    await c.query('RESET lock_timeout');
+                    await lockedTx({ client: c }, lockOpts(`index ${name}`), (tx) => tx.q(indexOn(i, { name, on: qname(tp.schema, part) })));
                   } else {
                     await keepAlive(() => c.query(indexOn(i, { name, on: qname(tp.schema, part), concurrently: true })), { index: name });
                   }
@@ -99,60 +99,81 @@ export function indexActivities({ pools }: Deps) {
                     await c.query(`select convalidated from pg_constraint where conrelid = $1::regclass and conname = $2::text`, [qname(tp.schema, part), f.name])
                   ).rows[0];
                   if (!fk) {
-                    await c.query(lockTimeout);
-                    await c.query(`ALTER TABLE ${qname(tp.schema, part)} ADD CONSTRAINT ${ident(f.name)} ${f.definition} NOT VALID`);
-                    await c.query('RESET lock_timeout');
+                    await lockedTx({ client: c }, lockOpts(`foreign key ${f.name} of ${part}`), (tx) =>
+                      tx.q(`ALTER TABLE ${qname(tp.schema, part)} ADD CONSTRAINT ${ident(f.name)} ${f.definition} NOT VALID`),
+                    );
                   }
-                  if (!fk?.convalidated) await keepAlive(() => c.query(`ALTER TABLE ${qname(tp.schema, part)} VALIDATE CONSTRAINT ${ident(f.name)}`));
+                  // The scan runs after its locks (SHARE UPDATE EXCLUSIVE here, ROW SHARE on the referenced table) are held.
+                  if (!fk?.convalidated) {
+                    await keepAlive(() =>
+                      lockedTx({ client: c }, lockOpts(`validation of ${f.name} on ${part}`), (tx) =>
+                        tx.long(`ALTER TABLE ${qname(tp.schema, part)} VALIDATE CONSTRAINT ${ident(f.name)}`),
+                      ),
+                    );
+                  }
                 }
               }
             });
           await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? 2, partitions.length)) }, worker));
-          await withClient(pool, async (c) => {
-            await c.query('BEGIN');
-            try {
-              await c.query(lockTimeout.replace('SET', 'SET LOCAL'));
-              // Locks in the order writers take them, so none can deadlock with us: a writer's insert
-              // locks the referenced table (its foreign key check) before the dual-write trigger
-              // locks the partitioned table. Adopting the partitions' foreign keys drops their
-              // triggers on the referenced table, which takes ACCESS EXCLUSIVE there (milliseconds).
-              const parentFks = new Set(
-                (await c.query(`select conname from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [qname(tp.schema, tp.names.partitioned)])).rows.map(
-                  (r) => r.conname as string,
-                ),
+          // Two short transactions, each under the lock budget of activities/locks.ts (below
+          // deadlock_timeout, so in any lock cycle with a writer ours gives up first, and is retried).
+          // The indexes' attach needs only our partitioned table.
+          const part = qname(tp.schema, tp.names.partitioned);
+          const lockOf = (what: string) => ({ what: `${what} of ${tp.schema}.${tp.table}`, lockTimeoutMs: opts.lockTimeoutMs });
+          const indexAttach = await lockedTx(pool, lockOf('index attach'), async (tx) => {
+            if (!deferred.length) return;
+            await tx.q(`LOCK TABLE ${part} IN SHARE ROW EXCLUSIVE MODE`);
+            for (const { i, n } of deferred) {
+              await tx.q(indexOn(i, { name: i.tempName, on: part, only: true }));
+              const attached = new Set(
+                (
+                  await tx.q(`select c.relname from pg_inherits h join pg_class c on c.oid = h.inhrelid where h.inhparent = $1::regclass`, [
+                    qname(tp.schema, i.tempName),
+                  ])
+                ).rows.map((r) => r.relname as string),
               );
-              const missingFks = tp.foreignKeys.filter((f) => !parentFks.has(f.name));
-              for (const f of missingFks) await c.query(`LOCK TABLE ${referencedTable(f.definition)} IN ACCESS EXCLUSIVE MODE`);
-              await c.query(`LOCK TABLE ${qname(tp.schema, tp.names.partitioned)} IN SHARE ROW EXCLUSIVE MODE`);
-              for (const { i, n } of deferred) {
-                await c.query(indexOn(i, { name: i.tempName, on: qname(tp.schema, tp.names.partitioned), only: true }));
-                const attached = new Set(
-                  (
-                    await c.query(
-                      `select c.relname from pg_inherits h join pg_class c on c.oid = h.inhrelid where h.inhparent = $1::regclass`,
-                      [qname(tp.schema, i.tempName)],
-                    )
-                  ).rows.map((r) => r.relname as string),
-                );
-                for (const part of partitions) {
-                  const name = partitionIndexName(part, n);
-                  if (!attached.has(name)) await c.query(`ALTER INDEX ${qname(tp.schema, i.tempName)} ATTACH PARTITION ${qname(tp.schema, name)}`);
-                }
+              for (const p of partitions) {
+                const name = partitionIndexName(p, n);
+                if (!attached.has(name)) await tx.q(`ALTER INDEX ${qname(tp.schema, i.tempName)} ATTACH PARTITION ${qname(tp.schema, name)}`);
               }
-              for (const f of missingFks) await c.query(`ALTER TABLE ${qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${ident(f.name)} ${f.definition}`);
-              await c.query('COMMIT');
-            } catch (err) {
-              await c.query('ROLLBACK').catch(() => undefined);
-              throw err;
             }
-            await audit(c, {
+          });
+          // The foreign keys' attach: adopting the partitions' validated foreign keys drops their
+          // action triggers on the referenced table, which takes ACCESS EXCLUSIVE there (PostgreSQL
+          // <= 17), held for this transaction only. Referenced table first, then ours: a writer's
+          // insert locks them in that order (the table's foreign key check fires before the
+          // dual-write trigger, whose name sorts after "RI_ConstraintTrigger"). Taken the other way
+          // round, every insert in flight held the referenced table and queued behind our lock on
+          // the partitioned table, and the attach never got through under a steady writer.
+          // A writer that locks them the other way (a partition-key move, or an update then an
+          // insert in one transaction) meets the budget: ours gives up.
+          const fkAttach = await lockedTx(pool, lockOf('foreign key attach'), async (tx) => {
+            const parentFks = new Set(
+              (await tx.client.query(`select conname from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [part])).rows.map(
+                (r) => r.conname as string,
+              ),
+            );
+            const missingFks = tp.foreignKeys.filter((f) => !parentFks.has(f.name));
+            if (!missingFks.length) return;
+            for (const ref of new Set(missingFks.map((f) => referencedTable(f.definition)))) await tx.q(`LOCK TABLE ${ref} IN ACCESS EXCLUSIVE MODE`);
+            await tx.q(`LOCK TABLE ${part} IN SHARE ROW EXCLUSIVE MODE`);
+            for (const f of missingFks) await tx.q(`ALTER TABLE ${part} ADD CONSTRAINT ${ident(f.name)} ${f.definition}`);
+          });
+          await withClient(pool, (c) =>
+            audit(c, {
               schema: tp.schema,
               table: tp.table,
               stage: 'INDEXES',
               ms: Date.now() - t0,
-              details: { indexes: deferred.map(({ i }) => i.tempName), foreignKeys: tp.foreignKeys.map((f) => f.name), partitions: partitions.length, built },
-            });
-          });
+              details: {
+                indexes: deferred.map(({ i }) => i.tempName),
+                foreignKeys: tp.foreignKeys.map((f) => f.name),
+                partitions: partitions.length,
+                built,
+                lockAttempts: { indexes: indexAttach.attempts, foreignKeys: fkAttach.attempts },
+              },
+            }),
+          );
           return { table: tp.table, indexes: deferred.length, partitionIndexes: built, foreignKeys: tp.foreignKeys.length, ms: Date.now() - t0 };
         } finally {
           await guard.query(`select pg_advisory_unlock(hashtext($1::text))`, [key]).catch(() => undefined);

@@ -9,6 +9,7 @@ import * as sql from '../src/sqlgen';
 import type { TablePlan } from '../src/types';
 import { audit, Deps, stage } from './context';
 import { relations } from './prepare';
+import { budgetFor, deadlockTimeoutMs } from './locks';
 
 export interface PartitionsResult {
   table: string;
@@ -155,7 +156,8 @@ export function partitionActivities({ pools }: Deps) {
       const result = await stage('maintenance', tp.table, () =>
         withTx(pools.get(database), async (c) => {
           // Creating a partition locks the parent; a short timeout keeps writers from queueing long (retried).
-          await c.query(`SELECT set_config('lock_timeout', $1::text, true)`, [`${opts.lockTimeoutMs}ms`]);
+          // Capped below deadlock_timeout, so in a lock cycle with a writer ours is the one that gives up.
+          await c.query(`SELECT set_config('lock_timeout', $1::text, true)`, [`${budgetFor(opts.lockTimeoutMs, await deadlockTimeoutMs(c))}ms`]);
           const parent = sql.qname(tp.schema, tp.table);
           const today = (await c.query(`select (now() at time zone 'UTC')::date::text as d`)).rows[0].d as string;
           const children = (

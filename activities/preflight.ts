@@ -11,6 +11,7 @@ import { deferredIndex, indexOn, rangeBatchSql } from '../src/copysql';
 import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
 import { readCarried } from './carried';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
+import { referencedTable } from './indexes';
 
 /**
  * With pg_stat_statements installed: the application statements whose conflict target is the
@@ -165,6 +166,17 @@ export async function inspectTable(
       ],
     };
   }
+  // PostgreSQL <= 17: the parent's foreign key adopts the partitions' validated ones by dropping
+  // their action triggers on the referenced table (RemoveTriggerById: ACCESS EXCLUSIVE there).
+  for (const f of fks.filter((x) => x.direction === 'out')) {
+    const ref = referencedTable(f.definition);
+    warnings.push(
+      `foreign key ${f.name} references ${ref}: attaching it to the partitioned table takes ACCESS EXCLUSIVE on ${ref} ` +
+        `(PostgreSQL drops the partitions' triggers there), held for milliseconds under lock_timeout (kept below deadlock_timeout) ` +
+        `and retried with backoff; dropping a table with this foreign key at rollback or cleanup takes the same lock`,
+    );
+  }
+
   const primaryKey = pk.columns;
   const partitionedKey = primaryKey.includes(spec.partitionKey) ? primaryKey : [...primaryKey, spec.partitionKey];
   if (!key.notNull) {
@@ -322,7 +334,7 @@ export function renderPlanSql(tp: TablePlan): Record<string, string[]> {
       ...tp.foreignKeys.map((f) => `ALTER TABLE ${sql.qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${sql.ident(f.name)} ${f.definition}`),
     ],
     verify: [sql.checksumByRangeSql(tp, tp.table), sql.checksumByRangeSql(tp, tp.names.partitioned)],
-    cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned], 2000), ...sql.cutoverSql(tp)],
+    cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned]), ...sql.cutoverSql(tp)],
     cleanup: [...sql.cleanupSql(tp), sql.dropTableSql(tp, tp.names.legacy), sql.dropTableSql(tp, tp.names.backup)],
   };
 }

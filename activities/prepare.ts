@@ -7,6 +7,7 @@ import { prepareSql } from './preflight';
 import * as sql from '../src/sqlgen';
 import type { StageRecord, TablePlan } from '../src/types';
 import { audit, checksum, Deps, keepAlive, runId, stage, workflowId } from './context';
+import { lockedTx } from './locks';
 import { ownership, recordCreated } from './state';
 
 export async function relations(c: pg.ClientBase, schema: string, names: string[]): Promise<Map<string, string>> {
@@ -101,8 +102,10 @@ export function prepareActivities({ pools }: Deps) {
             );
           }
         });
-        return withTx(pools.get(database), async (c) => {
-          for (const statement of sql.dualWriteSql(tp)) await c.query(statement);
+        // CREATE TRIGGER takes SHARE ROW EXCLUSIVE on the live table: under the lock budget, retried.
+        const done = await lockedTx(pools.get(database), { what: `trigger install on ${tp.schema}.${tp.table}` }, async (tx) => {
+          const c = tx.client;
+          for (const statement of sql.dualWriteSql(tp)) await tx.q(statement);
           const row = (
             await c.query(
               `select t.tgenabled::text as enabled from pg_trigger t
@@ -117,6 +120,7 @@ export function prepareActivities({ pools }: Deps) {
           await audit(c, { schema: tp.schema, table: tp.table, stage: 'TRIGGERS', details: { trigger: tp.names.syncTrigger, enabled: true } });
           return { trigger: tp.names.syncTrigger, enabled: true };
         });
+        return done.value;
       });
     },
   };

@@ -13,6 +13,7 @@ import { checksum, Deps, stage } from './context';
 import { tableState } from './cutover';
 import { cloneInsertSql, keyLiteral, markedWhere, markerBase, sampleRow, touchColumn } from './marked';
 import { relations } from './prepare';
+import { budgetFor, deadlockTimeoutMs } from './locks';
 import { smokeActivities } from './smoke';
 import { writerActivities } from './writer';
 
@@ -272,7 +273,8 @@ export function rehearsalActivities(deps: Deps) {
           const checks: Check[] = [];
           await c.query('BEGIN');
           try {
-            await c.query(`SET LOCAL lock_timeout = '5s'`);
+            // Ours gives way in any lock cycle with the staging application (activities/locks.ts).
+            await c.query(`SELECT set_config('lock_timeout', $1::text, true)`, [`${budgetFor(5000, await deadlockTimeoutMs(c))}ms`]);
             const sample = await sampleRow(c, tp);
             if (!sample) return [bad(tp.table, `${tp.table} is empty on staging; seed it so the rehearsal has rows to test with`)];
             const compare = async (op: string, sqlText: string, expectRows: number, extra?: (p: { key: string; part: string }[]) => string | null) => {

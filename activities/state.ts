@@ -57,14 +57,22 @@ export async function ownership(
  * Drops `name` only if it is the relation recorded as `kind` for this table; otherwise leaves it and
  * says why in `left`. Returns whether it dropped it.
  */
-export async function dropIfOurs(c: pg.ClientBase, tp: TablePlan, name: string, kind: CreatedKind, left: string[]): Promise<boolean> {
+export async function dropIfOurs(
+  c: pg.ClientBase,
+  tp: TablePlan,
+  name: string,
+  kind: CreatedKind,
+  left: string[],
+  /** How the DROP runs: the caller's lock budget (activities/locks.ts) where it has one. */
+  exec: (text: string) => Promise<unknown> = (text) => c.query(text),
+): Promise<boolean> {
   const o = await ownership(c, tp, name, kind);
   for (const m of o.moved) left.push(`${m}: made by a switchover as ${tp.schema}.${name}, renamed since; left in place, drop it yourself if it is not needed`);
   if (o.exists && !o.ours) {
     left.push(`${tp.schema}.${name}: not made by this switchover (its oid is not recorded); left in place`);
   }
   if (!o.ours) return false;
-  await c.query(dropTableSql(tp, name));
+  await exec(dropTableSql(tp, name));
   await release(c, o.ours.id);
   return true;
 }

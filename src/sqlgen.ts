@@ -370,11 +370,28 @@ export function cutoverSql(tp: TablePlan): string[] {
   ];
 }
 
-export function lockSql(tp: TablePlan, tables: string[], timeoutMs: number): string[] {
-  return [
-    `SET LOCAL lock_timeout = ${literal(`${timeoutMs}ms`)}`,
-    `LOCK TABLE ${tables.map((x) => qname(tp.schema, x)).join(', ')} IN ACCESS EXCLUSIVE MODE`,
-  ];
+/**
+ * ACCESS EXCLUSIVE on the tables, in the order given (writers' order: the table, then its copy).
+ * lock_timeout is set per statement by activities/locks.ts, within a budget below deadlock_timeout.
+ */
+export function lockSql(tp: TablePlan, tables: string[]): string[] {
+  return [`LOCK TABLE ${tables.map((x) => qname(tp.schema, x)).join(', ')} IN ACCESS EXCLUSIVE MODE`];
+}
+
+/** The schema-qualified, quoted name a view's CREATE OR REPLACE VIEW statement (src/carry.ts viewSql) names. */
+export function viewName(createSql: string): string {
+  const m = /^CREATE OR REPLACE VIEW ("(?:[^"]|"")*"\."(?:[^"]|"")*")/.exec(createSql);
+  if (!m) throw new Error(`cannot read the view name of: ${createSql.slice(0, 80)}`);
+  return m[1];
+}
+
+/**
+ * ACCESS EXCLUSIVE on a view alone, before its table (readers lock the view, then the table):
+ * LOCK TABLE on a view would also lock every table the view reads, and an owner change to the
+ * owner it has is a no-op that takes the view's lock only.
+ */
+export function viewLockSql(schema: string, view: string, owner: string): string {
+  return `ALTER VIEW ${qname(schema, view)} OWNER TO ${ident(owner)}`;
 }
 
 // Tables are dropped by name only after checking that the relation under the name is the one the

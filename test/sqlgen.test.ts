@@ -119,10 +119,11 @@ test('cutover: drop dual-write, swap names, move sequence, mirror back to legacy
   ]);
   expect(stmts[7]).toContain('INSERT INTO "public"."revenues_legacy"');
   expect(stmts[7]).toContain('ON CONFLICT ("id") DO UPDATE SET "occurred_at" = EXCLUDED."occurred_at", "amount_cents" = EXCLUDED."amount_cents"');
-  expect(sql.lockSql(tp, ['revenues', 'revenues_partitioned'], 1500)).toEqual([
-    "SET LOCAL lock_timeout = '1500ms'",
+  expect(sql.lockSql(tp, ['revenues', 'revenues_partitioned'])).toEqual([
     'LOCK TABLE "public"."revenues", "public"."revenues_partitioned" IN ACCESS EXCLUSIVE MODE',
   ]);
+  expect(sql.viewName('CREATE OR REPLACE VIEW "public"."a ""b"".c" AS SELECT 1')).toBe('"public"."a ""b"".c"');
+  expect(sql.viewLockSql('public', 'v"1', 'app owner')).toBe('ALTER VIEW "public"."v""1" OWNER TO "app owner"');
 });
 
 test('owner, table and column grants carried to the partitioned table and each partition', () => {

@@ -152,8 +152,11 @@ test('switchover carries everything; triggers fire once in dual-write and after 
   expect(await events('ledger', during.id)).toEqual(['INSERT']);
   expect((await one(`select memo from ledger_partitioned where id = $1`, [during.id])).memo).toBe('DURING DUAL-WRITE');
   const plan = (await handle.query(statusQuery)).plan!.tables[0];
-  // Only the note on the widened key (everything else is carried).
-  expect(plan.warnings).toEqual([expect.stringMatching(/^the primary key of public\.ledger widens from \(id\) to \(id, booked_at\)/)]);
+  // The notes: the widened key, and the foreign key's attach taking ACCESS EXCLUSIVE on the referenced table, briefly.
+  expect(plan.warnings).toEqual([
+    expect.stringMatching(/^foreign key ledger_account_id_fkey references accounts: attaching it .* ACCESS EXCLUSIVE on accounts/),
+    expect.stringMatching(/^the primary key of public\.ledger widens from \(id\) to \(id, booked_at\)/),
+  ]);
   expect(plan.identities!.map((i) => [i.column, i.kind])).toEqual([['id', 'a'], ['ref', 'd']]);
 
   await handle.signal(approveSignal, { by: 'alice' });

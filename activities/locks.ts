@@ -1,0 +1,163 @@
+// Lock discipline for every statement of ours that can wait on an application's lock. Writers
+// lock across statements in any order (the table, the partitioned table through the dual-write
+// trigger, referenced tables through foreign key checks, sequences), so no order of ours is safe
+// on its own. What is safe: a writer that queues behind a lock of ours runs its deadlock check
+// only deadlock_timeout after it began waiting, so if every lock wait of ours ends within less
+// than deadlock_timeout of our first lock, ours is the statement that gives up (55P03) in any
+// cycle, never the writer's. `lockedTx` runs one short transaction that way: each statement gets
+// lock_timeout and statement_timeout set to what is left of one budget (the caller's
+// lockTimeoutMs, capped below the server's deadlock_timeout), and the whole transaction is
+// retried with backoff when the budget runs out.
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type pg from 'pg';
+import { withClient } from '../src/db';
+import { literal } from '../src/sqlgen';
+
+/** Default budget when the input gives none (cleanup): capped below deadlock_timeout anyway. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 2000;
+/** Share of deadlock_timeout a budget may use: the rest covers round trips between statements. */
+const DEADLOCK_SHARE = 0.75;
+
+export interface LockedTx {
+  client: pg.PoolClient;
+  /** Budget of this transaction in ms (lockTimeoutMs capped below deadlock_timeout). */
+  budgetMs: number;
+  /** Runs a statement that may wait on a lock: both its lock waits and its run end within the budget. */
+  q(text: string, params?: unknown[]): Promise<pg.QueryResult>;
+  /** Runs a long statement once every lock is held (data movement): lock waits still within the budget, no statement limit. */
+  long(text: string, params?: unknown[]): Promise<pg.QueryResult>;
+  /** Whether the last statement run set a statement_timeout (so a 57014 is the budget's). */
+  limited(): boolean;
+  spent(): Error;
+}
+
+export interface LockOpts {
+  /** What runs, for messages: `cutover of public.revenues`. */
+  what: string;
+  lockTimeoutMs?: number;
+  /** Tries inside this activity attempt before failing it (Temporal retries the activity then). */
+  attempts?: number;
+  /** The transaction's BEGIN, e.g. with an isolation level. */
+  begin?: string;
+}
+
+/** The server's deadlock_timeout in ms. */
+export async function deadlockTimeoutMs(c: pg.ClientBase): Promise<number> {
+  return Number((await c.query(`select extract(epoch from current_setting('deadlock_timeout')::interval) * 1000 as ms`)).rows[0].ms);
+}
+
+/** The lock budget: lockTimeoutMs, but never as long as deadlock_timeout. */
+export function budgetFor(lockTimeoutMs: number, deadlockMs: number): number {
+  return Math.max(1, Math.min(lockTimeoutMs, Math.floor(deadlockMs * DEADLOCK_SHARE)));
+}
+
+/** A lock wait of ours ran out (lock_timeout), or the budget did (statement_timeout we set), or we were a deadlock victim. */
+export function isLockGiveUp(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === '55P03' || code === '40P01';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function heartbeat(details: unknown) {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // Outside an activity (a direct call): nothing to report to.
+  }
+}
+
+/**
+ * Runs `body` in one transaction under the lock budget, retried with backoff (jittered, doubling
+ * from 100 ms) up to `attempts` times while it gives up on a lock. Afterwards the failure is a
+ * retryable `LockTimeout` naming `what`. Returns the body's value and the tries it took.
+ */
+export async function lockedTx<T>(
+  on: pg.Pool | { client: pg.PoolClient },
+  opts: LockOpts,
+  body: (tx: LockedTx) => Promise<T>,
+): Promise<{ value: T; attempts: number; budgetMs: number }> {
+  const attempts = Math.max(1, opts.attempts ?? 4);
+  let budgetMs = 0;
+  let last: unknown;
+  const once = async (c: pg.PoolClient) => {
+    budgetMs = budgetFor(opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, await deadlockTimeoutMs(c));
+    await c.query(opts.begin ?? 'BEGIN');
+    const tx = boundedTx(c, budgetMs, opts.what);
+    try {
+      const out = await body(tx);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      // A statement the body ran directly inherits the statement_timeout we set last.
+      if ((err as { code?: string }).code === '57014' && tx.limited()) throw Object.assign(tx.spent(), { cause: err });
+      throw err;
+    }
+  };
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      const value = 'client' in on ? await once(on.client) : await withClient(on, once);
+      return { value, attempts: attempt, budgetMs };
+    } catch (err) {
+      if (!isLockGiveUp(err)) throw err;
+      last = err;
+      heartbeat({ lockAttempt: attempt, what: opts.what });
+      if (attempt < attempts) await sleep(Math.min(2000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random()));
+    }
+  }
+  throw ApplicationFailure.create({
+    type: 'LockTimeout',
+    message:
+      `${opts.what} could not take its lock within ${budgetMs} ms (${attempts} tries; lockTimeoutMs, kept below the server's deadlock_timeout ` +
+      `so that an application transaction is never the one that fails). A long transaction holds the table (see pg_stat_activity). ` +
+      `Nothing was changed; retrying with backoff`,
+    nonRetryable: false,
+    cause: last as Error,
+  });
+}
+
+function boundedTx(c: pg.PoolClient, budgetMs: number, what: string): LockedTx {
+  // The budget counts from the first statement: it bounds the span from our first lock to the end
+  // of our last possible lock wait, whatever the statements in between took.
+  let deadline: number | undefined;
+  const left = () => {
+    deadline ??= Date.now() + budgetMs;
+    return deadline - Date.now();
+  };
+  const spent = () =>
+    Object.assign(new Error(`${what}: lock budget of ${budgetMs} ms spent before the transaction could finish its locked statements`), { code: '55P03' });
+  let limited = false;
+  const run = async (text: string, params: unknown[] | undefined, statementLimit: boolean) => {
+    let ms = Math.floor(left());
+    if (ms < 1) {
+      if (statementLimit) throw spent();
+      // Every lock is held by now: a long statement that would still wait gives up at once.
+      ms = 1;
+    }
+    limited = statementLimit;
+    const set =
+      `SET LOCAL lock_timeout = ${literal(`${ms}ms`)}; ` + `SET LOCAL statement_timeout = ${literal(statementLimit ? `${ms}ms` : '0')}`;
+    try {
+      if (params?.length) {
+        await c.query(set);
+        return await c.query(text, params);
+      }
+      const r = (await c.query(`${set}; ${text}`)) as unknown as pg.QueryResult | pg.QueryResult[];
+      return Array.isArray(r) ? r[r.length - 1] : r;
+    } catch (err) {
+      // The statement_timeout we set: the budget ran out while a statement waited or ran.
+      if ((err as { code?: string }).code === '57014' && statementLimit) throw Object.assign(spent(), { cause: err });
+      throw err;
+    }
+  };
+  return {
+    client: c,
+    budgetMs,
+    limited: () => limited,
+    spent,
+    q: (text, params) => run(text, params, true),
+    long: (text, params) => run(text, params, false),
+  };
+}
