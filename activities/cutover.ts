@@ -90,7 +90,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
   else if (sync !== 'O') changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} is ${TRIGGER_STATES[sync] ?? sync}, not enabled`);
   // Plans recorded before the application's triggers were read carry none to compare with.
   if (tp.triggers) {
-    const ours = new Set([tp.names.syncTrigger, tp.names.mirrorTrigger]);
+    const ours = new Set([tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER]);
     const verified = new Map(tp.triggers.map((x) => [x.name, x.enabled]));
     for (const [name, enabled] of triggers) {
       if (ours.has(name)) continue;

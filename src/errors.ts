@@ -13,7 +13,7 @@ export const FAILURE_TYPES = {
   PermissionDenied: 'The worker\'s database role lacks a privilege the stage needs.',
   StateConflict: 'The database is not in the state this stage expects; read the message before retrying.',
   // Thrown retryable (not through fail()): the activity's retry policy backs off and tries again.
-  LockTimeout: 'Cutover could not take its lock within lockTimeoutMs because a long transaction holds the table; retried with backoff.',
+  LockTimeout: 'A step of ours (trigger install, index or foreign key attach, cutover, rollback, cleanup) could not take its lock within its budget (lockTimeoutMs, kept below deadlock_timeout) because a long transaction holds the table; nothing changed, retried with backoff.',
   Transient: 'A database error a retry can cure (connection lost, deadlock, serialization failure); retried with backoff.',
   // The switchover's own failure after side effects began, when the cause has no type of ours.
   SwitchoverFailed: 'A stage failed after the switchover changed the database; it was rolled back (the cause says what failed).',
