@@ -315,6 +315,8 @@ export interface LoadOptions {
   durationMs?: number;
   /** Named prepared statements, as ORMs use; default true. */
   prepared?: boolean;
+  /** Segment the first ops count under, until mark(); default 'load'. */
+  segment?: string;
   /** Keep the keys inserted and deleted and the moves committed (memory grows with the run). */
   record?: boolean;
 }
@@ -335,7 +337,7 @@ export interface LoadSummary extends WriteStats {
   durationMs: number;
   opsPerSec: number;
   byKind: Record<string, WriteStats>;
-  /** Per mark() label (the segment current when each op started); 'load' before the first mark. */
+  /** Per mark() label (the segment current when each op started); before the first mark, `segment` or 'load'. */
   bySegment: Record<string, WriteStats & { byKind: Record<string, WriteStats> }>;
   byTable: Record<string, WriteStats & { byKind: Record<string, WriteStats> }>;
   /** `schema.table kind` → why it did not run (only kinds with a weight in the mix). */
@@ -499,7 +501,7 @@ export async function startLoad(db: pg.Pool | string, plans: TableLoadPlan | Tab
   // --- statistics, per (segment, table, kind) ---------------------------------------------
   const t0 = performance.now();
   let endedAt: number | null = null;
-  let segment = 'load';
+  let segment = opts.segment ?? 'load';
   const accs = new Map<string, { segment: string; table: string; kind: string; acc: Acc }>();
   const committed: NonNullable<LoadSummary['committed']> = { inserted: [], deleted: [], moved: [] };
   const note = (seg: string, table: string, kind: string, started: number, rows: number, err: unknown) => {

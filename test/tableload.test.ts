@@ -125,8 +125,7 @@ describe('startLoad', () => {
       create table snap_events as select id, happened_at as k from events;
       create table snap_readings as select sensor_id, seq, taken_on as k from readings`);
 
-    const load = await startLoad(db.url, plans, { ratePerSec: 100, concurrency: 3, durationMs: 3000, record: true });
-    load.mark('first');
+    const load = await startLoad(db.url, plans, { ratePerSec: 100, concurrency: 3, durationMs: 3000, record: true, segment: 'first' });
     await sleep(1500);
     load.mark('second');
     const s = await load.done;
@@ -207,18 +206,21 @@ describe('startLoad', () => {
     );
   });
 
-  test('keeps writing through a cutover-like swap of the table by renames: no failed write, statements reach the new table', async () => {
+  test('keeps writing through a cutover-like swap with a partitioned copy by renames: no failed write, statements reach the new table', async () => {
     await c.query(`
       create table ledger (id bigint primary key, booked_at timestamptz not null, amount bigint not null default 0);
       insert into ledger select g, timestamptz '2026-01-15 10:00:00+00' + (g % 4) * interval '1 month', g from generate_series(1, 200) g;
-      create table ledger_next (like ledger including all);
+      -- its partitioned copy, as the switchover builds it: the key widened by the partition key
+      create table ledger_next (like ledger including defaults) partition by range (booked_at);
+      alter table ledger_next add primary key (id, booked_at);
+      create table ledger_next_2026 partition of ledger_next for values from ('2026-01-01 00:00:00+00') to ('2027-01-01 00:00:00+00');
+      create table ledger_next_default partition of ledger_next default;
       insert into ledger_next select * from ledger;`);
     const plan = await planLoad(c, { schema: 'public', table: 'ledger', partitionKey: 'booked_at', interval: 'month' });
     // prepared statements (the default) and plain ones, side by side on the same table
-    const prepared = await startLoad(db.url, plan, { ratePerSec: 100, concurrency: 3, record: true });
-    const plain = await startLoad(db.url, plan, { ratePerSec: 100, concurrency: 3, record: true, prepared: false });
+    const prepared = await startLoad(db.url, plan, { ratePerSec: 100, concurrency: 3, record: true, segment: 'before' });
+    const plain = await startLoad(db.url, plan, { ratePerSec: 100, concurrency: 3, record: true, segment: 'before', prepared: false });
     const both = [prepared, plain];
-    for (const l of both) l.mark('before');
     await sleep(1000);
     for (const l of both) l.mark('cutover');
     // The cutover: both renames in one transaction, holding the lock a while as a slow one would.
@@ -253,5 +255,13 @@ describe('startLoad', () => {
       expect(r.new).toBeGreaterThan(0);
       expect(r.new + r.old).toBeGreaterThanOrEqual(ids.length - s.committed!.deleted.length);
     }
+    // Moves after the swap crossed partitions of the new table: rows left 2026 for the default one.
+    expect((await one(`select count(*)::int as n from ledger_next_default`)).n).toBeGreaterThan(0);
+    // Planned on the partitioned table itself, the widened key (id, booked_at) no longer tells
+    // the catalog that id alone is unique, so a move is refused there: plan before the switchover.
+    const after = await planLoad(c, { schema: 'public', table: 'ledger', partitionKey: 'booked_at', interval: 'month' });
+    expect(after.key.map((k) => k.name)).toEqual(['id', 'booked_at']);
+    expect([after.insert.ok, after.update.ok, after.delete.ok]).toEqual([true, true, true]);
+    expect(after.move).toEqual({ ok: false, reason: 'moving public.ledger.booked_at could make two rows collide in unique index ledger_next_pkey (id, booked_at)' });
   });
 });
