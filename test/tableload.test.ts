@@ -191,10 +191,20 @@ describe('startLoad', () => {
     expect((await one(`select count(*)::int as n from events where n > 0`)).n).toBeGreaterThan(0);
   });
 
-  test('a table with nothing to update: update is skipped with the reason, the other kinds run', async () => {
+  test('a table with nothing to update: update is skipped with the reason, the other kinds run; pause() quiets the table', async () => {
     const plan = await planLoad(c, { schema: 'public', table: 'marks', partitionKey: 'at', interval: 'week' });
-    const load = await startLoad(db.url, plan, { ratePerSec: 80, concurrency: 2, durationMs: 2000 });
+    const load = await startLoad(db.url, plan, { ratePerSec: 80, concurrency: 2, durationMs: 2500 });
+    await sleep(800);
+    // pause() resolves once the ops in flight are done: the table is quiet until resume()
+    await load.pause();
+    const quiet = async () => ({ ...load.summary(), ...(await one(`select count(*)::int as n, md5(string_agg(m::text, ',' order by id)) as h from marks m`)) });
+    const paused = await quiet();
+    await sleep(400);
+    const later = await quiet();
+    expect([later.writes + later.failedWrites, later.n, later.h]).toEqual([paused.writes + paused.failedWrites, paused.n, paused.h]);
+    load.resume();
     const s = await load.done;
+    expect(s.writes).toBeGreaterThan(paused.writes + 40);
     say('marks', s);
     expect(s.failedWrites).toBe(0);
     expect(s.skipped).toEqual({ 'public.marks update': expect.stringContaining('no usable non-key column to update on public.marks') });
