@@ -27,7 +27,10 @@ if ! command -v apt-get >/dev/null || [ "$(id -u)" != 0 ]; then
 fi
 echo "bench setup: installing $pkg ..."
 apt-get update -qq >/dev/null 2>&1 || true
-if ! apt-cache policy "$pkg" | grep -q 'Candidate: [0-9]'; then
+# Read the whole output first: `apt-cache policy | grep -q` under pipefail fails when grep exits
+# at its first match and apt-cache dies of SIGPIPE, which reported an available package as missing.
+candidate="$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: *//p')"
+if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
   echo "bench setup: package $pkg is NOT available from the configured apt sources; the pg_partman comparison is skipped" >&2
   exit 2
 fi
