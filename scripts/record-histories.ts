@@ -11,7 +11,7 @@ import pg from 'pg';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { DEMO_TABLES, seed } from '../src/seed';
+import { DEMO_TABLES, seed } from '../demo/seed';
 import { approveSignal, rejectSignal, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import { devServerExecutable } from '../src/temporal-cli';
 import { createWorker } from '../src/worker';

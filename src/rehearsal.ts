@@ -1,7 +1,7 @@
 // The rehearsal's plain data, its forecast arithmetic and its markdown report. Pure: the
 // rehearsal workflow imports this module (no I/O, no Node built-ins).
 import { defineQuery } from '@temporalio/workflow';
-import type { LoadReport } from './load';
+import type { LoadReport } from './writer-report';
 import type { SwitchoverStatus } from './shared';
 
 /** The seed's ten rehearsal phases, in order. */

@@ -4,9 +4,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { LOAD_OP_KINDS } from '../src/input';
-import { OP_KINDS } from '../src/load';
+import { OP_KINDS } from '../demo/load';
 import { forecastFrom, rehearsalStatusQuery, type RehearsalReport } from '../src/rehearsal';
-import { seed, DEMO_TABLES } from '../src/seed';
+import { seed, DEMO_TABLES } from '../demo/seed';
 import { signoffSignal } from '../src/shared';
 import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
 

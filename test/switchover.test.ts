@@ -1,5 +1,5 @@
 // The switchover end to end on the real dev server and a real database: approval, rejection, dry run.
-import { seed, DEMO_TABLES } from '../src/seed';
+import { seed, DEMO_TABLES } from '../demo/seed';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
