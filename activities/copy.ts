@@ -8,10 +8,11 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { withClient } from '../src/db';
-import { controlsQuery, progressSignal, type StreamControls } from '../src/shared';
+import { controlsQuery, progressSignal } from '../src/shared';
+import type { StreamControls } from '../src/status';
 import { copyBatchSql } from '../src/sqlgen';
-import { nextKeySql, rangeBatchSql, splitBoundsSql, type CopyMode } from '../src/copysql';
-import type { Throttle } from '../src/input';
+import { nextKeySql, rangeBatchSql, splitBoundsSql } from '../src/copysql';
+import { DEFAULT_COPY_MODE, type CopyMode, type Throttle } from '../src/input';
 import { switchoverMetrics } from '../src/metrics';
 import type { CopyProgress, CopyResult, CopyStream, TablePlan } from '../src/types';
 import { Deps, stage, throwIfCancelled, workflowId } from './context';
@@ -26,13 +27,13 @@ export function copyActivities({ pools }: Deps) {
         batchSize: number;
         pauseMs: number;
         estimatedRows: number;
-        /** Default "lock": a caller that runs no copyRecheck afterwards gets the self-sufficient copy. */
+        /** Absent only in calls recorded before copy modes existed: the input's default then, as the workflow's. */
         mode?: CopyMode;
         /** The brake's bounds (input.throttle); unset bounds are not checked. */
         brake?: Pick<Throttle, 'maxBatchMs' | 'maxLockWaitMs' | 'maxReplicationLagMs' | 'brakePauseMs'>;
       },
     ): Promise<CopyResult> {
-      const lock = (opts.mode ?? 'lock') === 'lock';
+      const lock = (opts.mode ?? DEFAULT_COPY_MODE) === 'lock';
       const ctx = Context.current();
       const wf = workflowId();
       const runId = ctx.info.workflowExecution!.runId;

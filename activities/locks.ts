@@ -13,9 +13,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { withClient } from '../src/db';
 import { literal } from '../src/sqlgen';
+import { DEFAULT_LOCK_TIMEOUT_MS } from '../src/input';
 
-/** Default budget when the input gives none (cleanup): capped below deadlock_timeout anyway. */
-export const DEFAULT_LOCK_TIMEOUT_MS = 2000;
 /** Share of deadlock_timeout a budget may use: the rest covers round trips between statements. */
 const DEADLOCK_SHARE = 0.75;
 

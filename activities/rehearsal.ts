@@ -5,7 +5,7 @@ import { statfs } from 'node:fs/promises';
 import type pg from 'pg';
 import { withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
-import type { Check, PhaseOutcome, TableSizes } from '../src/rehearsal';
+import { bad, ok, warn, type Check, type PhaseOutcome, type TableSizes } from '../src/rehearsal';
 import * as sql from '../src/sqlgen';
 import { isPeriod } from '../src/partitions';
 import type { Checksum, TablePlan } from '../src/types';
@@ -43,9 +43,6 @@ export async function targetIdentity(c: pg.ClientBase): Promise<TargetIdentity> 
   return { system: r.system, databaseOid: r.database_oid, database: r.database, local: r.local };
 }
 
-const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detail });
-const warn = (name: string, detail: string): Check => ({ name, status: 'warn', detail });
-const bad = (name: string, detail: string): Check => ({ name, status: 'fail', detail });
 const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
 
 /** hash of every marked row, by key, on one side. */

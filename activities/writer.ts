@@ -13,7 +13,7 @@ import type { RehearsalInput } from '../src/input';
 // eslint-disable-next-line @typescript-eslint/no-restricted-imports
 import { startLoad, type LoadHandle } from '../demo/load';
 import type { WriterReport } from '../src/rehearsal';
-import type { SwitchoverStatus } from '../src/shared';
+import type { SwitchoverStatus } from '../src/status';
 import { audit, Deps, workflowId } from './context';
 
 export interface WriterControl {

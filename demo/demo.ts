@@ -9,7 +9,8 @@ import { DEFAULT_DATABASE_URL } from '../src/config';
 import { startDevServer, type DevServer } from './devserver';
 import { startLoad, type LoadHandle } from './load';
 import { DEMO_TABLES, seed } from './seed';
-import { statusQuery, type SwitchoverStatus } from '../src/shared';
+import { statusQuery } from '../src/shared';
+import type { SwitchoverStatus } from '../src/status';
 import { createWorker } from '../src/worker';
 import type { SwitchoverReport } from '../workflows/switchover';
 

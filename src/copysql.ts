@@ -13,8 +13,6 @@ import { columnType, ident, literal, qname } from './sqlgen';
 
 const list = (cols: string[], prefix = '') => cols.map((c) => prefix + ident(c)).join(', ');
 
-export type CopyMode = 'recheck' | 'lock';
-
 /**
  * One range batch: rows of the legacy table with `split` in [$1, $2] (inclusive, so a batch
  * ending at the type's maximum needs no bound past it), inserted into the

@@ -40,6 +40,17 @@ const bounds = {
   maxReplicationLagMs: z.number().int().min(1).max(86_400_000),
   brakePauseMs: z.number().int().min(1).max(60000),
 };
+/**
+ * Default lock budget of each short transaction of ours that takes a lock the application may
+ * hold (activities/locks.ts caps it below deadlock_timeout).
+ */
+export const DEFAULT_LOCK_TIMEOUT_MS = 2000;
+const lockTimeoutSpec = z.number().int().min(10).max(60000).default(DEFAULT_LOCK_TIMEOUT_MS);
+export const COPY_MODES = ['recheck', 'lock'] as const;
+export type CopyMode = (typeof COPY_MODES)[number];
+/** The copy's mode when none is given, for the input and the copy activity alike. */
+export const DEFAULT_COPY_MODE: CopyMode = 'recheck';
+
 const batchSize = z.number().int().positive().max(1_000_000);
 
 export const throttleSpec = z.strictObject({
@@ -80,9 +91,9 @@ export const switchoverInput = z
      * then compares each key range by hash and repairs differing rows under a row lock (fast);
      * "lock" takes FOR SHARE on every batch's rows (slower: it writes every legacy tuple).
      */
-    copyMode: z.enum(['recheck', 'lock']).default('recheck'),
+    copyMode: z.enum(COPY_MODES).default(DEFAULT_COPY_MODE),
     /** Cutover: lock_timeout per attempt; attempts are retried with backoff by Temporal. */
-    lockTimeoutMs: z.number().int().min(10).max(60000).default(2000),
+    lockTimeoutMs: lockTimeoutSpec,
   })
   .superRefine((v, ctx) => {
     const seen = new Set<string>();
@@ -172,7 +183,7 @@ export const maintenanceInput = z.strictObject({
   premake: z.number().int().min(1).max(1000).default(6),
   /** Also make `<table>_default`, which catches rows outside every range. */
   defaultPartition: z.boolean().default(false),
-  lockTimeoutMs: z.number().int().min(10).max(60000).default(2000),
+  lockTimeoutMs: lockTimeoutSpec,
 });
 export type MaintenanceInput = z.infer<typeof maintenanceInput>;
 

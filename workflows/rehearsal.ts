@@ -25,8 +25,10 @@ import type { WriterControl } from '../activities/writer';
 import { describeIssues, rehearsalInput, switchoverInput, type RehearsalInput, type SwitchoverInput } from '../src/input';
 import {
   REHEARSAL_PHASES,
+  bad,
+  ok,
+  warn,
   forecastFrom,
-  rehearsalStatusQuery,
   renderRehearsal,
   resultOf,
   type Check,
@@ -41,7 +43,8 @@ import {
   type TableSizes,
   type WriterReport,
 } from '../src/rehearsal';
-import { DESCRIPTIONS, SwitchoverPhase, SwitchoverTables, approveSignal, rejectSignal, signoffSignal, type Phase } from '../src/shared';
+import { DESCRIPTIONS, SwitchoverPhase, SwitchoverTables, approveSignal, rejectSignal, signoffSignal, statusQuery } from '../src/shared';
+import type { Phase } from '../src/status';
 import type { TablePlan } from '../src/types';
 import type { RollbackReport } from './rollback';
 import type { SwitchoverReport } from './switchover';
@@ -57,9 +60,6 @@ const longActs = proxyActivities<Activities>(longOpts);
 const writerOpts: ActivityOptions = { startToCloseTimeout: '24 hours', heartbeatTimeout: '20s', retry: { ...retry, maximumAttempts: 3 } };
 const controlOpts: ActivityOptions = { startToCloseTimeout: '1 minute', heartbeatTimeout: '10s', retry: { ...retry, maximumAttempts: 3 } };
 
-const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detail });
-const warn = (name: string, detail: string): Check => ({ name, status: 'warn', detail });
-const bad = (name: string, detail: string): Check => ({ name, status: 'fail', detail });
 const withSummary = (summary: string, base: ActivityOptions = shortOpts): ActivityOptions => ({ ...base, summary });
 
 /** What the steps share. */
@@ -478,7 +478,7 @@ export async function rehearsal(raw: unknown): Promise<RehearsalReport> {
     refresh();
   };
 
-  setHandler(rehearsalStatusQuery, () => state, { description: DESCRIPTIONS.status });
+  setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
   setHandler(
     signoffSignal,
     (s) => {

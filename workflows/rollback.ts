@@ -3,8 +3,9 @@
 // again after a crash, ends in the same state.
 import { ActivityFailure, ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { describeIssues, rollbackInput } from '../src/input';
-import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables, type SwitchoverStatus } from '../src/shared';
+import { DEFAULT_LOCK_TIMEOUT_MS, describeIssues, rollbackInput } from '../src/input';
+import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
+import type { SwitchoverStatus } from '../src/status';
 import { errorMessage } from './util';
 
 // Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within 10 s.
@@ -71,7 +72,7 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
         retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
         summary: `rollback ${tp.table}: back to a plain table${input.restoreBackup ? ', restore from backup' : ''}`,
       },
-      [input.database, tp, { restoreBackup: input.restoreBackup, lockTimeoutMs: 2000 }],
+      [input.database, tp, { restoreBackup: input.restoreBackup, lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS }],
     ).catch((err) => {
       if (!(err instanceof ActivityFailure)) throw err;
       failed.push(errorMessage(err).replace(/\.+$/, ''));

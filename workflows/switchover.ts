@@ -34,11 +34,8 @@ import {
   resumeUpdate,
   retuneUpdate,
   statusQuery,
-  type ApproveSignal,
-  type Phase,
-  type RejectSignal,
-  type SwitchoverStatus,
 } from '../src/shared';
+import type { ApproveSignal, Phase, RejectSignal, SwitchoverStatus } from '../src/status';
 import { renderDetails } from '../src/details';
 import { copyStreamsFor, durationMs, errorMessage, errorType, ownFailure } from './util';
 import type { RollbackReport } from './rollback';
