@@ -6,6 +6,7 @@ import type { Activities } from '../activities';
 import { DEFAULT_LOCK_TIMEOUT_MS, describeIssues, rollbackInput } from '../src/input';
 import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import type { SwitchoverStatus } from '../src/status';
+import type { RollbackReport } from '../src/reports';
 import { errorMessage } from './util';
 
 // Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within 10 s.
@@ -16,12 +17,7 @@ const actOpts = {
 } as const;
 const acts = proxyActivities<Activities>(actOpts);
 
-export interface RollbackReport {
-  /** `left`: relations under our names that the rollback did not drop (not made by this switchover), and why. */
-  tables: { table: string; from: string; restoredRows: number | null; left?: string[] }[];
-  /** Tables named in the input for which no switchover was recorded. */
-  nothingToDo: string[];
-}
+export type { RollbackReport };
 
 export async function rollback(raw: unknown): Promise<RollbackReport> {
   const parsed = rollbackInput.safeParse(raw ?? {});
