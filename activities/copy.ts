@@ -188,8 +188,7 @@ export function copyActivities({ pools }: Deps) {
             if (s.lo !== null) params.push(s.lo);
             if (s.hi !== null) params.push(s.hi);
             params.push(live.batchSize);
-            let text = copyBatchSql(tp, { withCursor: cursor !== null, lo: s.lo !== null, hi: s.hi !== null });
-            if (!lock) text = text.replace(/ FOR SHARE$/m, '');
+            const text = copyBatchSql(tp, { withCursor: cursor !== null, lo: s.lo !== null, hi: s.hi !== null, lock });
             const r = await batch(
               async () => (await c.query(text, params)).rows[0],
               (x) => (x.rows > 0 ? (x.last as string[]) : null),
