@@ -1,6 +1,8 @@
-// Cutover, cleanup and rollback: the renames that make the partitioned table take the table's
-// place, the mirror back to `<table>_legacy`, and their undo. Each inspects the database first,
-// so running it again (or after a crash) ends in the same state.
+// Stage cutover: the renames that make the partitioned table take the table's place and the
+// mirror back to `<table>_legacy` (forward), under the lock after the table's changes since
+// verification are checked (its check); its undo swaps the names back. Cleanup, after a finished
+// switchover, drops the mirror and `<table>_legacy`. Each inspects the database first, so running
+// it again (or after a crash) ends in the same state.
 import type pg from 'pg';
 import { withClient } from '../src/db';
 import { fail } from '../src/errors';
@@ -8,9 +10,10 @@ import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { audit, Deps, keepAlive, stage } from './context';
 import { lockedTx, type LockedTx } from './locks';
-import { auditRow, relations } from './prepare';
+import { auditRow, relations } from './state';
 import { dropIfOurs, ownership, release, recordCreated } from './state';
 import { switchoverMetrics } from '../src/metrics';
+import type { UndoContext } from './undo';
 
 export type TableState = 'plain' | 'prepared' | 'cutover' | 'cleaned' | 'missing';
 
@@ -192,54 +195,14 @@ export function cutoverActivities({ pools }: Deps) {
         return done.value;
       });
     },
-
-    /**
-     * Puts the plain table back under its name, from whatever state: after cutover the names are
-     * swapped back (`<table>_legacy` holds every write, mirrored); before it the triggers and the
-     * partitioned copy are dropped. Optionally restores the rows from the backup table.
-     */
-    async rollbackTable(database: string, tp: TablePlan, opts: { restoreBackup: boolean; lockTimeoutMs: number }) {
-      return stage('rollback', tp.table, async () => {
-        const what = `rollback of ${tp.schema}.${tp.table}`;
-        const done = await lockedTx(pools.get(database), { what, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
-          const c = tx.client;
-          const before = await tableState(c, tp);
-          if (before === 'cleaned') {
-            throw fail('StateConflict', `${tp.schema}.${tp.table} was cleaned up after its switchover: ${tp.names.legacy} is gone, ` +
-              `so there is no plain table to go back to. The partitioned table holds all data; nothing was changed.`, { table: tp.table, stage: 'rollback' });
-          }
-          if (before === 'missing') {
-            throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
-          }
-          if (before === 'cutover') await lockViews(tx, tp);
-          const statements =
-            before === 'cutover' ? [...sql.lockSql(tp, [tp.table, tp.names.legacy]), ...sql.rollbackAfterCutoverSql(tp)] : sql.rollbackBeforeCutoverSql(tp);
-          for (const s of statements) await tx.q(s);
-          // Dropped only if it is the table this switchover made (recorded oid); anything else under
-          // our names is the user's, and stays.
-          const left: string[] = [];
-          const droppedPartitioned = await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', left, tx.q);
-          if (before === 'cutover') {
-            if (droppedPartitioned) for (const s of sql.rollbackAfterDropSql(tp)) await tx.q(s);
-            const legacy = await ownership(c, tp, tp.table, 'legacy');
-            if (legacy.ours) await release(c, legacy.ours.id);
-          }
-          let restored: number | null = null;
-          const hasBackup = (await ownership(c, tp, tp.names.backup, 'backup')).ours !== null;
-          if (opts.restoreBackup && hasBackup) {
-            await tx.q(`LOCK TABLE ${sql.qname(tp.schema, tp.table)} IN ACCESS EXCLUSIVE MODE`);
-            // Data movement, once the lock is held: no statement limit.
-            await tx.long(`DELETE FROM ${sql.qname(tp.schema, tp.table)}`);
-            const cols = tp.insertColumns.map(sql.ident).join(', ');
-            const overriding = tp.columns.some((x) => x.identity === 'a') ? ' OVERRIDING SYSTEM VALUE' : '';
-            restored = (await tx.long(`INSERT INTO ${sql.qname(tp.schema, tp.table)} (${cols})${overriding} SELECT ${cols} FROM ${sql.qname(tp.schema, tp.names.backup)}`)).rowCount;
-          }
-          await dropIfOurs(c, tp, tp.names.backup, 'backup', left, tx.q);
-          await audit(c, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from: before, restored, left } });
-          return { table: tp.table, from: before, restoredRows: restored, ...(left.length ? { left } : {}) };
-        });
-        return done.value;
-      });
-    },
   };
+}
+
+/** Names back, mirror off, sequences home, views and trigger states as they were; `<table>_legacy` is the application's again. */
+export async function undoCutover(u: UndoContext): Promise<void> {
+  const { tx, tp } = u;
+  await lockViews(tx, tp);
+  for (const s of [...sql.lockSql(tp, [tp.table, tp.names.legacy]), ...sql.undoCutoverSql(tp)]) await tx.q(s);
+  const legacy = await ownership(tx.client, tp, tp.table, 'legacy');
+  if (legacy.ours) await release(tx.client, legacy.ours.id);
 }

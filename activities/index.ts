@@ -6,7 +6,10 @@ import { indexActivities } from './indexes';
 import { recheckActivities } from './recheck';
 import { cutoverActivities } from './cutover';
 import { partitionActivities } from './partitions';
+import { backupActivities } from './backup';
 import { prepareActivities } from './prepare';
+import { triggerActivities } from './triggers';
+import { rollbackActivities } from './rollback';
 import { preflightActivities } from './preflight';
 import { rehearsalActivities } from './rehearsal';
 import { stateActivities } from './state';
@@ -46,12 +49,15 @@ export function createActivities(deps: Deps & { searchAttributes?: boolean }) {
     },
     ...preflightActivities(deps),
     ...stateActivities(deps),
+    ...backupActivities(deps),
     ...prepareActivities(deps),
+    ...triggerActivities(deps),
     ...copyActivities(deps),
     ...recheckActivities(deps),
     ...indexActivities(deps),
     ...verifyActivities(deps),
     ...cutoverActivities(deps),
+    ...rollbackActivities(deps),
     ...partitionActivities(deps),
     ...rehearsalActivities(deps),
   });

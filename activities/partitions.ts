@@ -8,7 +8,7 @@ import { partitionName, partitionRanges, type PartitionRange } from '../src/part
 import * as sql from '../src/sqlgen';
 import type { TablePlan } from '../src/types';
 import { audit, Deps, stage } from './context';
-import { relations } from './prepare';
+import { relations } from './state';
 import { budgetFor, deadlockTimeoutMs } from './locks';
 
 export interface PartitionsResult {

@@ -12,7 +12,7 @@ import type { Checksum, TablePlan } from '../src/types';
 import { checksum, Deps, stage } from './context';
 import { tableState } from './cutover';
 import { cloneInsertSql, keyLiteral, markedWhere, markerBase, sampleRow, touchColumn } from './marked';
-import { relations } from './prepare';
+import { relations } from './state';
 import { budgetFor, deadlockTimeoutMs } from './locks';
 import { smokeActivities } from './smoke';
 import { writerActivities } from './writer';

@@ -6,6 +6,21 @@ import { dropTableSql } from '../src/sqlgen';
 import type { StageRecord, TablePlan } from '../src/types';
 import { audit, checksum, Deps, keepAlive, runId, stage, workflowId } from './context';
 
+export async function relations(c: pg.ClientBase, schema: string, names: string[]): Promise<Map<string, string>> {
+  const rows = (await c.query(sqlFile('catalog/relations'), [schema, names])).rows;
+  return new Map(rows.map((r) => [r.name as string, r.relkind as string]));
+}
+
+export async function auditRow(c: pg.ClientBase, schema: string, table: string, stageName: string) {
+  return (
+    await c.query(
+      `select rows, sums, row_hash, ms, details, at from partition_switchover.audit
+       where workflow_id = $1::text and run_id = $5::text and schema_name = $2::text and table_name = $3::text and stage = $4::text`,
+      [workflowId(), schema, table, stageName, runId()],
+    )
+  ).rows[0];
+}
+
 export type CreatedKind = 'backup' | 'partitioned' | 'legacy';
 
 /** Records that this run made (or, for `legacy`, took over) the relation now named `name`; call in the transaction that made it. */

@@ -392,24 +392,18 @@ export function viewLockSql(schema: string, view: string, owner: string): string
 // Tables are dropped by name only after checking that the relation under the name is the one the
 // switchover recorded (activities/state.ts dropIfOurs), so these lists hold no DROP TABLE.
 
-/** After cutover: names back, mirror off, sequences home; then the partitioned copy is dropped, then rollbackAfterDropSql. */
-export function rollbackAfterCutoverSql(tp: TablePlan): string[] {
+/** Undo of the cutover: mirror off, names back, sequences home, views and trigger states as they were. */
+export function undoCutoverSql(tp: TablePlan): string[] {
   return [
     ...dropSyncSql(tp, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
     ...swapRenames(tp, 'rollback'),
     ...sequenceOwnershipSql(tp, tp.table),
     ...carryRollbackSql(tp).beforeDrop,
-    ...dropTruncateGuardSql(tp),
   ];
 }
 
-/** Rollback after cutover, once the partitioned copy is dropped. */
-export function rollbackAfterDropSql(tp: TablePlan): string[] {
-  return carryRollbackSql(tp).afterDrop;
-}
-
-/** Before cutover: the dual-write trigger and function off; then the partitioned copy is dropped. */
-export function rollbackBeforeCutoverSql(tp: TablePlan): string[] {
+/** Undo of the triggers stage: the dual-write trigger and function off, the TRUNCATE guard off. */
+export function undoTriggersSql(tp: TablePlan): string[] {
   return [...dropSyncSql(tp, tp.table, tp.names.syncTrigger, tp.names.syncFunction), ...dropTruncateGuardSql(tp)];
 }
 
