@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
-import { withClient } from '../src/db';
+import { inTx, withClient } from '../src/db';
 import { controlsQuery, progressSignal } from '../src/shared';
 import type { StreamControls } from '../src/status';
 import { copyBatchSql } from '../src/sqlgen';
@@ -115,34 +115,34 @@ export function copyActivities({ pools }: Deps) {
           const batch = async (run: (retry: boolean) => Promise<Batch>, next: (r: Batch) => string[] | null, isDone: (r: Batch) => boolean) => {
             const t1 = Date.now();
             for (let attempt = 0; ; attempt++) {
-              await c.query('BEGIN');
               try {
-                // No wait for the WAL flush at each batch's commit: a crash can lose only the last
-                // batches together with their recorded position (one transaction), so the retry
-                // copies them again; any later synchronous commit (a writer's) flushes them first.
-                await c.query('SET LOCAL synchronous_commit = off');
-                // A unique violation means a trigger insert committed after our snapshot: the
-                // retry sees it (and ON CONFLICT covers one that commits while we retry).
-                const r = await run(attempt > 0);
-                const done = isDone(r);
-                // The stream's position moves only once this transaction commits.
-                const moved = r.rows > 0 || done;
-                const at = { cursor: moved ? (next(r) ?? cursor) : cursor, copied: copied + (moved ? r.inserted : 0), batches: batches + (r.rows > 0 ? 1 : 0) };
-                await c.query(
-                  `insert into partition_switchover.copy_progress (workflow_id, run_id, table_name, stream, cursor, rows_copied, batches, done)
-                   values ($1::text, $2::text, $3::text, $4::int, $5::text[], $6::bigint, $7::int, $8::boolean)
-                   on conflict (workflow_id, run_id, table_name, stream) do update
-                     set cursor = excluded.cursor, rows_copied = excluded.rows_copied, batches = excluded.batches,
-                         done = excluded.done, updated_at = now()`,
-                  [wf, runId, tp.table, s.stream, at.cursor, at.copied, at.batches, done],
-                );
-                await c.query('COMMIT');
+                const { r, at } = await inTx(c, async () => {
+                  // No wait for the WAL flush at each batch's commit: a crash can lose only the last
+                  // batches together with their recorded position (one transaction), so the retry
+                  // copies them again; any later synchronous commit (a writer's) flushes them first.
+                  await c.query('SET LOCAL synchronous_commit = off');
+                  // A unique violation means a trigger insert committed after our snapshot: the
+                  // retry sees it (and ON CONFLICT covers one that commits while we retry).
+                  const r = await run(attempt > 0);
+                  const done = isDone(r);
+                  // The stream's position moves only once this transaction commits.
+                  const moved = r.rows > 0 || done;
+                  const at = { cursor: moved ? (next(r) ?? cursor) : cursor, copied: copied + (moved ? r.inserted : 0), batches: batches + (r.rows > 0 ? 1 : 0) };
+                  await c.query(
+                    `insert into partition_switchover.copy_progress (workflow_id, run_id, table_name, stream, cursor, rows_copied, batches, done)
+                     values ($1::text, $2::text, $3::text, $4::int, $5::text[], $6::bigint, $7::int, $8::boolean)
+                     on conflict (workflow_id, run_id, table_name, stream) do update
+                       set cursor = excluded.cursor, rows_copied = excluded.rows_copied, batches = excluded.batches,
+                           done = excluded.done, updated_at = now()`,
+                    [wf, runId, tp.table, s.stream, at.cursor, at.copied, at.batches, done],
+                  );
+                  return { r, at };
+                });
                 ({ cursor, copied, batches } = at);
                 if (r.inserted > 0) metrics.rowsCopied.add(r.inserted);
                 lastBatchMs = Date.now() - t1;
                 return r;
               } catch (err) {
-                await c.query('ROLLBACK').catch(() => undefined);
                 if ((err as { code?: string }).code === '23505' && attempt < 3) continue;
                 throw err;
               }

@@ -11,7 +11,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
-import { withClient } from '../src/db';
+import { inTx, withClient } from '../src/db';
 import { literal } from '../src/sqlgen';
 import { DEFAULT_LOCK_TIMEOUT_MS } from '../src/input';
 
@@ -82,14 +82,10 @@ export async function lockedTx<T>(
   let last: unknown;
   const once = async (c: pg.PoolClient) => {
     budgetMs = budgetFor(opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, await deadlockTimeoutMs(c));
-    await c.query(opts.begin ?? 'BEGIN');
     const tx = boundedTx(c, budgetMs, opts.what);
     try {
-      const out = await body(tx);
-      await c.query('COMMIT');
-      return out;
+      return await inTx(c, () => body(tx), opts.begin);
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
       // A statement the body ran directly inherits the statement_timeout we set last.
       if ((err as { code?: string }).code === '57014' && tx.limited()) throw Object.assign(tx.spent(), { cause: err });
       throw err;

@@ -2,7 +2,7 @@
 // period (and optionally a default partition), so data dated in the coming periods lands.
 // Idempotent: it creates only what is missing, in one transaction per table.
 import type pg from 'pg';
-import { withClient, withTx } from '../src/db';
+import { inTx, withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
 import { partitionName, partitionRanges, type PartitionRange } from '../src/partitions';
 import * as sql from '../src/sqlgen';
@@ -96,14 +96,13 @@ async function splitMax(c: pg.ClientBase, tp: TablePlan, maxName: string, ranges
  */
 export async function analyzeTable(c: pg.ClientBase, table: string): Promise<string | null> {
   for (let attempt = 1; ; attempt++) {
-    await c.query('BEGIN');
     try {
-      await c.query(`SET LOCAL lock_timeout = '500ms'`);
-      await c.query(`ANALYZE ${table}`);
-      await c.query('COMMIT');
+      await inTx(c, async () => {
+        await c.query(`SET LOCAL lock_timeout = '500ms'`);
+        await c.query(`ANALYZE ${table}`);
+      });
       return null;
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
       if ((err as { code?: string }).code !== '55P03') throw err;
       if (attempt >= 3) return `ANALYZE ${table} skipped: ${(err as Error).message}`;
       await new Promise((r) => setTimeout(r, 1000 * attempt));

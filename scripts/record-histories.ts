@@ -121,12 +121,17 @@ async function recordAll(client: Client, pool: pg.Pool, cli: string, address: st
   await client.workflow.execute('switchover', { taskQueue: TASK_QUEUE, workflowId: 'dry-run', args: [{ tables: DEMO_TABLES, dryRun: true }] });
   await save('dry-run');
 
+  /** A switchover that waits for approval, then gets the decision. */
+  const decided = async (workflowId: string, input: unknown, decide: (h: WorkflowHandle) => Promise<void>) => {
+    const h = await start(workflowId, input);
+    await awaitingApproval(h);
+    await decide(h);
+    await h.result();
+    await save(workflowId);
+  };
+
   // Rejected at the approval step: the child rollback compensates.
-  const rejected = await start('rejected', { tables: two, batchSize: 100 });
-  await awaitingApproval(rejected);
-  await rejected.signal(rejectSignal, { by: 'bob', reason: 'recording a rejection' });
-  await rejected.result();
-  await save('rejected');
+  await decided('rejected', { tables: two, batchSize: 100 }, (h) => h.signal(rejectSignal, { by: 'bob', reason: 'recording a rejection' }));
   await save('rejected-rollback');
 
   // Failed: verification finds a difference (ParityMismatch), the child rollback compensates.
@@ -145,11 +150,7 @@ async function recordAll(client: Client, pool: pg.Pool, cli: string, address: st
   await save('failed-parity-rollback');
 
   // Completed: several tables, approved, cut over; then rolled back after the cutover.
-  const completed = await start('completed', { tables: DEMO_TABLES, batchSize: 100 });
-  await awaitingApproval(completed);
-  await completed.signal(approveSignal, { by: 'alice', comment: 'recording an approval' });
-  await completed.result();
-  await save('completed');
+  await decided('completed', { tables: DEMO_TABLES, batchSize: 100 }, (h) => h.signal(approveSignal, { by: 'alice', comment: 'recording an approval' }));
   await client.workflow.execute('rollback', {
     taskQueue: TASK_QUEUE,
     workflowId: 'rollback-after-cutover',

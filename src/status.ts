@@ -111,3 +111,8 @@ export interface SwitchoverStatus {
   /** The rehearsal's own state (rehearsal workflow only). */
   rehearsal?: RehearsalState;
 }
+
+/** A status with nothing done yet and no approval to wait for (rollback, rehearsal). */
+export function initialStatus(phase: Phase, tables: string[]): SwitchoverStatus {
+  return { phase, tables, dryRun: false, progress: {}, stages: [], approval: { state: 'not_required' }, ignoredSignals: [], cutover: {} };
+}

@@ -2,6 +2,7 @@
 // (signals and Updates), pause/resume/retune, the copy streams' view of the live settings, and
 // the copy progress they report. Deterministic workflow code: no I/O.
 import { CancellationScope, condition, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { UpdateDefinition } from '@temporalio/common';
 import { describeIssues, retuneSpec, type SwitchoverInput } from '../src/input';
 import {
   DESCRIPTIONS,
@@ -17,7 +18,7 @@ import {
   retuneUpdate,
   statusQuery,
 } from '../src/shared';
-import type { ApproveSignal, Controls, Phase, RejectSignal, SwitchoverStatus } from '../src/status';
+import type { ApprovalState, ApproveSignal, Controls, Phase, RejectSignal, SwitchoverStatus } from '../src/status';
 import { emptyTableReport, type SwitchoverReport, type TableReport } from '../src/reports';
 import type { StageRecord } from '../src/types';
 import { renderDetails } from '../src/details';
@@ -168,37 +169,19 @@ function decisionHandlers(run: Run) {
   setHandler(approveSignal, signal(approveRefusal, approve), { description: DESCRIPTIONS.approve });
   setHandler(rejectSignal, signal(rejectRefusal, reject), { description: DESCRIPTIONS.reject });
   // The same decisions as Updates: a refused one answers at once and leaves no event in the history.
-  setHandler(
-    approveUpdate,
-    (s) => {
-      approve(s);
-      return state.approval;
-    },
-    {
-      description: DESCRIPTIONS.approveUpdate,
-      validator: (s) => {
-        if (!s?.by) throw new Error('approve refused: give "by" (who approves)');
-        if (state.phase !== 'awaiting_approval' || state.approval.state !== 'waiting' || run.decision) {
-          throw new Error(`approve by ${s.by} refused: not waiting for approval (phase ${state.phase}${run.decision ? `, already ${run.decision}` : ''})`);
-        }
-        refuse(approveRefusal(s), 'approve');
-      },
-    },
-  );
-  setHandler(
-    rejectUpdate,
-    (s) => {
-      reject(s);
-      return state.approval;
-    },
-    {
-      description: DESCRIPTIONS.rejectUpdate,
-      validator: (s) => {
-        if (!s?.by) throw new Error('reject refused: give "by" (who rejects)');
-        refuse(rejectRefusal(s), 'reject');
-      },
-    },
-  );
+  const decisionUpdate = <T extends { by: string }>(def: UpdateDefinition<ApprovalState, [T]>, description: string, validator: (s: T) => void, accept: (s: T) => void) =>
+    setHandler(def, (s) => (accept(s), state.approval), { description, validator });
+  decisionUpdate(approveUpdate, DESCRIPTIONS.approveUpdate, (s) => {
+    if (!s?.by) throw new Error('approve refused: give "by" (who approves)');
+    if (state.phase !== 'awaiting_approval' || state.approval.state !== 'waiting' || run.decision) {
+      throw new Error(`approve by ${s.by} refused: not waiting for approval (phase ${state.phase}${run.decision ? `, already ${run.decision}` : ''})`);
+    }
+    refuse(approveRefusal(s), 'approve');
+  }, approve);
+  decisionUpdate(rejectUpdate, DESCRIPTIONS.rejectUpdate, (s) => {
+    if (!s?.by) throw new Error('reject refused: give "by" (who rejects)');
+    refuse(rejectRefusal(s), 'reject');
+  }, reject);
 }
 
 /** Pause, resume, retune: the copy reads the live settings before each batch (controlsQuery); the workflow starts no next stage while paused. */
@@ -212,40 +195,43 @@ function controlHandlers(run: Run) {
   const notBeforeCutover = (what: string) => {
     if (!CONTROLLABLE.includes(state.phase)) throw new Error(`${what} refused: the switchover is in phase ${state.phase}; settings can change only before cutover`);
   };
-  setHandler(
+  /** An Update of the controls that answers with them; `validate` throws the refusal. */
+  const update = <A>(def: UpdateDefinition<Controls, [A]>, description: string, validate: (a: A) => void, apply: (a: A) => void) =>
+    setHandler(def, (a) => (apply(a), controls), { description, validator: validate });
+  update(
     pauseUpdate,
+    DESCRIPTIONS.pause,
+    (p) => {
+      if (!p?.by || !p.reason) throw new Error('pause refused: give "by" (who pauses) and "reason"');
+      notBeforeCutover('pause');
+      if (controls.paused) throw new Error(`pause refused: already paused by ${controls.paused.by} (${controls.paused.reason})`);
+    },
     (p) => {
       controls.paused = { by: p.by, reason: p.reason, at: new Date().toISOString() };
       change(p.by, `paused: ${p.reason}`);
-      return controls;
-    },
-    {
-      description: DESCRIPTIONS.pause,
-      validator: (p) => {
-        if (!p?.by || !p.reason) throw new Error('pause refused: give "by" (who pauses) and "reason"');
-        notBeforeCutover('pause');
-        if (controls.paused) throw new Error(`pause refused: already paused by ${controls.paused.by} (${controls.paused.reason})`);
-      },
     },
   );
-  setHandler(
+  update(
     resumeUpdate,
+    DESCRIPTIONS.resume,
+    (r) => {
+      if (!r?.by) throw new Error('resume refused: give "by" (who resumes)');
+      if (!controls.paused) throw new Error('resume refused: not paused');
+    },
     (r) => {
       const was = controls.paused;
       controls.paused = null;
       change(r.by, `resumed (paused by ${was?.by}: ${was?.reason})`);
-      return controls;
-    },
-    {
-      description: DESCRIPTIONS.resume,
-      validator: (r) => {
-        if (!r?.by) throw new Error('resume refused: give "by" (who resumes)');
-        if (!controls.paused) throw new Error('resume refused: not paused');
-      },
     },
   );
-  setHandler(
+  update(
     retuneUpdate,
+    DESCRIPTIONS.retune,
+    (raw) => {
+      const r = retuneSpec.safeParse(raw ?? {});
+      if (!r.success) throw new Error(`retune refused: ${describeIssues(r.error)}`);
+      notBeforeCutover('retune');
+    },
     (raw) => {
       const r = retuneSpec.parse(raw);
       const what: string[] = [];
@@ -257,15 +243,6 @@ function controlHandlers(run: Run) {
         Object.assign(controls, { [k]: next });
       }
       change(r.by, what.length ? what.join(', ') : 'no change');
-      return controls;
-    },
-    {
-      description: DESCRIPTIONS.retune,
-      validator: (raw) => {
-        const r = retuneSpec.safeParse(raw ?? {});
-        if (!r.success) throw new Error(`retune refused: ${describeIssues(r.error)}`);
-        notBeforeCutover('retune');
-      },
     },
   );
   setHandler(

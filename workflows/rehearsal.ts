@@ -22,7 +22,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { WriterControl } from '../activities/writer';
-import { describeIssues, rehearsalInput, switchoverInput, type RehearsalInput, type SwitchoverInput } from '../src/input';
+import { rehearsalInput, switchoverInput, type RehearsalInput, type SwitchoverInput } from '../src/input';
 import {
   REHEARSAL_PHASES,
   bad,
@@ -44,11 +44,11 @@ import {
   type WriterReport,
 } from '../src/rehearsal';
 import { DESCRIPTIONS, SwitchoverPhase, SwitchoverTables, approveSignal, rejectSignal, signoffSignal, statusQuery } from '../src/shared';
-import type { Phase } from '../src/status';
+import { initialStatus, type Phase } from '../src/status';
 import type { TablePlan } from '../src/types';
 import type { RollbackReport } from './rollback';
 import type { SwitchoverReport } from './switchover';
-import { errorMessage } from './util';
+import { errorMessage, parseInput } from './util';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
 // Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within the heartbeat timeout.
@@ -414,28 +414,13 @@ async function restoreStaging(ctx: Ctx): Promise<NonNullable<RehearsalReport['re
 }
 
 export async function rehearsal(raw: unknown): Promise<RehearsalReport> {
-  const parsed = rehearsalInput.safeParse(raw ?? {});
-  if (!parsed.success) {
-    throw ApplicationFailure.create({
-      type: 'InvalidInput',
-      message: `invalid rehearsal input: ${describeIssues(parsed.error)}. Nothing was changed; fix the input and start again.`,
-      nonRetryable: true,
-    });
-  }
-  const input = parsed.data;
+  const input = parseInput(rehearsalInput, raw, 'rehearsal', 'Nothing was changed; fix the input and start again.');
   const info = workflowInfo();
   const { smokeSql: _smoke, load: _load, forecast: _forecast, ...rest } = input;
   const sw = switchoverInput.parse({ ...rest, dryRun: false, mode: 'switchover', approval: { required: true, timeout: '1h', approvers: [] } });
   const names = input.tables.map((t) => t.table);
   const state: RehearsalStatus = {
-    phase: 'environment',
-    tables: names,
-    dryRun: false,
-    progress: {},
-    stages: [],
-    approval: { state: 'not_required' },
-    ignoredSignals: [],
-    cutover: {},
+    ...initialStatus('environment', names),
     rehearsal: {
       database: input.database,
       phases: REHEARSAL_PHASES.map((p, i): PhaseRecord => ({ n: i + 1, phase: p.phase, title: p.title, result: 'pending', summary: '', checks: [] })),

@@ -3,11 +3,11 @@
 // again after a crash, ends in the same state.
 import { ActivityFailure, ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { DEFAULT_LOCK_TIMEOUT_MS, describeIssues, rollbackInput } from '../src/input';
+import { DEFAULT_LOCK_TIMEOUT_MS, rollbackInput } from '../src/input';
 import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
-import type { SwitchoverStatus } from '../src/status';
+import { initialStatus } from '../src/status';
 import type { RollbackReport } from '../src/reports';
-import { errorMessage } from './util';
+import { errorMessage, parseInput } from './util';
 
 // Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within 10 s.
 const actOpts = {
@@ -20,26 +20,9 @@ const acts = proxyActivities<Activities>(actOpts);
 export type { RollbackReport };
 
 export async function rollback(raw: unknown): Promise<RollbackReport> {
-  const parsed = rollbackInput.safeParse(raw ?? {});
-  if (!parsed.success) {
-    throw ApplicationFailure.create({
-      type: 'InvalidInput',
-      message: `invalid rollback input: ${describeIssues(parsed.error)}. Nothing was changed.`,
-      nonRetryable: true,
-    });
-  }
-  const input = parsed.data;
+  const input = parseInput(rollbackInput, raw, 'rollback');
   const names = input.tables?.map((t) => t.table) ?? [];
-  const state: SwitchoverStatus = {
-    phase: 'rolling_back',
-    tables: names,
-    dryRun: false,
-    progress: {},
-    stages: [],
-    approval: { state: 'not_required' },
-    ignoredSignals: [],
-    cutover: {},
-  };
+  const state = initialStatus('rolling_back', names);
   setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
   const what = input.switchoverWorkflowId ?? names.join(', ');
   const searchAttributes = (await acts.capabilities.executeWithOptions({ ...actOpts, summary: `rollback ${what}: worker capabilities` }, [])).searchAttributes;

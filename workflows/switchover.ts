@@ -4,18 +4,18 @@
 // failure after changes began runs the rollback workflow as compensation (a child that outlives
 // this one).
 import { ApplicationFailure, CancellationScope, ParentClosePolicy, executeChild, isCancellation, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { describeIssues, switchoverInput, type SwitchoverInput } from '../src/input';
+import { switchoverInput } from '../src/input';
 import { SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import type { RollbackOutcome, RollbackReport, SwitchoverReport } from '../src/reports';
 import { startRun, type Run } from './control';
 import { acts, approval, auditDecision, backup, claim, copy, cutover, opts, preflight, prepare, triggers, verify } from './stages';
 import { cleanupTables } from './cleanup';
-import { errorMessage, errorType, ownFailure } from './util';
+import { errorMessage, errorType, ownFailure, parseInput } from './util';
 
 export type { RollbackOutcome, SwitchoverReport, TableReport } from '../src/reports';
 
 export async function switchover(raw: unknown): Promise<SwitchoverReport> {
-  const run = startRun(parseInput(raw));
+  const run = startRun(parseInput(switchoverInput, raw, 'switchover', 'Nothing was changed; fix the input and start again.'));
   await announce(run);
   if (run.input.mode === 'cleanup') return cleanupTables(run);
   const plan = await preflight(run);
@@ -36,16 +36,6 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   } catch (err) {
     return failed(run, err);
   }
-}
-
-function parseInput(raw: unknown): SwitchoverInput {
-  const parsed = switchoverInput.safeParse(raw ?? {});
-  if (parsed.success) return parsed.data;
-  throw ApplicationFailure.create({
-    type: 'InvalidInput',
-    message: `invalid switchover input: ${describeIssues(parsed.error)}. Nothing was changed; fix the input and start again.`,
-    nonRetryable: true,
-  });
 }
 
 /** Search attributes, when the worker's server has them. */
