@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
-import { inTx, withClient } from '../src/db';
+import { inTx, sqlFile, withClient } from '../src/db';
 import { controlsQuery, progressSignal } from '../src/shared';
 import type { StreamControls } from '../src/status';
 import { copyBatchSql } from '../src/sqlgen';
@@ -45,8 +45,7 @@ export function copyActivities({ pools }: Deps) {
           const t0 = Date.now();
           const saved = (
             await c.query(
-              `select cursor, rows_copied, batches, done from partition_switchover.copy_progress
-               where workflow_id = $1::text and run_id = $2::text and table_name = $3::text and stream = $4::int`,
+              sqlFile('bookkeeping/copy_position'),
               [wf, runId, tp.table, s.stream],
             )
           ).rows[0];
@@ -129,11 +128,7 @@ export function copyActivities({ pools }: Deps) {
                   const moved = r.rows > 0 || done;
                   const at = { cursor: moved ? (next(r) ?? cursor) : cursor, copied: copied + (moved ? r.inserted : 0), batches: batches + (r.rows > 0 ? 1 : 0) };
                   await c.query(
-                    `insert into partition_switchover.copy_progress (workflow_id, run_id, table_name, stream, cursor, rows_copied, batches, done)
-                     values ($1::text, $2::text, $3::text, $4::int, $5::text[], $6::bigint, $7::int, $8::boolean)
-                     on conflict (workflow_id, run_id, table_name, stream) do update
-                       set cursor = excluded.cursor, rows_copied = excluded.rows_copied, batches = excluded.batches,
-                           done = excluded.done, updated_at = now()`,
+                    sqlFile('bookkeeping/copy_progress'),
                     [wf, runId, tp.table, s.stream, at.cursor, at.copied, at.batches, done],
                   );
                   return { r, at };

@@ -4,7 +4,7 @@
 // switchover, drops the mirror and `<table>_legacy`. Each inspects the database first, so running
 // it again (or after a crash) ends in the same state.
 import type pg from 'pg';
-import { withClient } from '../src/db';
+import { sqlFile, withClient } from '../src/db';
 import { fail } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
@@ -31,8 +31,7 @@ export async function lockViews(tx: LockedTx, tp: TablePlan): Promise<void> {
   for (const v of tp.views ?? []) {
     const r = (
       await tx.client.query(
-        `select n.nspname as schema, c.relname as name, pg_get_userbyid(c.relowner) as owner
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass($1::text)`,
+        sqlFile('catalog/view_owner'),
         [sql.viewName(v.createSql)],
       )
     ).rows[0];
@@ -67,8 +66,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
   const changes: string[] = [];
   const cols = (
     await c.query(
-      `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type from pg_attribute a
-       where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum`,
+      sqlFile('catalog/column_types'),
       [t],
     )
   ).rows as { name: string; type: string }[];
@@ -85,7 +83,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
   }
   const triggers = new Map(
     (
-      await c.query(`select tgname as name, tgenabled::text as enabled from pg_trigger where tgrelid = $1::regclass and not tgisinternal`, [t])
+      await c.query(sqlFile('catalog/trigger_states'), [t])
     ).rows.map((r) => [r.name as string, r.enabled as string]),
   );
   const sync = triggers.get(tp.names.syncTrigger);

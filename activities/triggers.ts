@@ -1,7 +1,7 @@
 // Stage triggers: the dual-write trigger from the table to `<table>_partitioned` (forward),
 // checked enabled (its check, TRIGGERS); its undo drops the trigger, its function and the
 // TRUNCATE guard.
-import { withClient } from '../src/db';
+import { sqlFile, withClient } from '../src/db';
 import { fail } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import type { TablePlan } from '../src/types';
@@ -35,8 +35,7 @@ export function triggerActivities({ pools }: Deps) {
           for (const statement of sql.dualWriteSql(tp)) await tx.q(statement);
           const row = (
             await c.query(
-              `select t.tgenabled::text as enabled from pg_trigger t
-               where t.tgrelid = $1::regclass and t.tgname = $2::text and not t.tgisinternal`,
+              sqlFile('catalog/trigger_enabled'),
               [sql.qname(tp.schema, tp.table), tp.names.syncTrigger],
             )
           ).rows[0];
