@@ -5,7 +5,7 @@
 // it again (or after a crash) ends in the same state.
 import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
-import { fail } from '../src/errors';
+import { fail, lockGiveUp } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { audit, Deps, keepAlive, stage } from './context';
@@ -141,7 +141,7 @@ export function cutoverActivities({ pools }: Deps) {
             });
           }
           // Prepared now but not when counted: another attempt rolled back and prepared again in between; count again.
-          if (!counts) throw Object.assign(new Error(`${what}: the table changed state while its rows were counted`), { code: '55P03' });
+          if (!counts) throw lockGiveUp(`${what}: the table changed state while its rows were counted`);
           for (const s of sql.lockSql(tp, [tp.names.partitioned])) await tx.q(s);
           const changes = await changesSinceVerification(c, tp);
           if (counts.legacy !== counts.partitioned) {

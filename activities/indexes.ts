@@ -8,7 +8,7 @@
 // the partitions' validated ones without scanning. Lock-taking steps run under the lock budget of
 // activities/locks.ts (lock_timeout below deadlock_timeout, retried with backoff).
 // Idempotent: an index left invalid by a crash is dropped and built again; done steps are skipped.
-import { ApplicationFailure } from '@temporalio/common';
+import { retryable } from '../src/errors';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { withClient } from '../src/db';
@@ -53,10 +53,7 @@ export function indexActivities({ pools }: Deps) {
         const key = `partition-switchover index ${tp.schema}.${tp.table}`;
         if (!(await guard.query(`select pg_try_advisory_lock(hashtext($1::text)) as ok`, [key])).rows[0].ok) {
           guard.release();
-          throw ApplicationFailure.create({
-            type: 'Transient',
-            message: `an earlier attempt is still building the indexes of ${tp.schema}.${tp.table}; retrying when it has finished`,
-          });
+          throw retryable('Transient', `an earlier attempt is still building the indexes of ${tp.schema}.${tp.table}; retrying when it has finished`);
         }
         try {
           const deferred = tp.indexes.map((i, n) => ({ i, n })).filter(({ i }) => deferredIndex(i));

@@ -9,7 +9,7 @@
 // lockTimeoutMs, capped below the server's deadlock_timeout), and the whole transaction is
 // retried with backoff when the budget runs out.
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { lockGiveUp, retryable } from '../src/errors';
 import type pg from 'pg';
 import { inTx, withClient } from '../src/db';
 import { literal } from '../src/sqlgen';
@@ -102,15 +102,13 @@ export async function lockedTx<T>(
       if (attempt < attempts) await sleep(Math.min(2000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random()));
     }
   }
-  throw ApplicationFailure.create({
-    type: 'LockTimeout',
-    message:
-      `${opts.what} could not take its lock within ${budgetMs} ms (${attempts} tries; lockTimeoutMs, kept below the server's deadlock_timeout ` +
+  throw retryable(
+    'LockTimeout',
+    `${opts.what} could not take its lock within ${budgetMs} ms (${attempts} tries; lockTimeoutMs, kept below the server's deadlock_timeout ` +
       `so that an application transaction is never the one that fails). A long transaction holds the table (see pg_stat_activity). ` +
       `Nothing was changed; retrying with backoff`,
-    nonRetryable: false,
-    cause: last as Error,
-  });
+    last,
+  );
 }
 
 function boundedTx(c: pg.PoolClient, budgetMs: number, what: string): LockedTx {
@@ -122,7 +120,7 @@ function boundedTx(c: pg.PoolClient, budgetMs: number, what: string): LockedTx {
     return deadline - Date.now();
   };
   const spent = () =>
-    Object.assign(new Error(`${what}: lock budget of ${budgetMs} ms spent before the transaction could finish its locked statements`), { code: '55P03' });
+    lockGiveUp(`${what}: lock budget of ${budgetMs} ms spent before the transaction could finish its locked statements`);
   let limited = false;
   const run = async (text: string, params: unknown[] | undefined, statementLimit: boolean) => {
     let ms = Math.floor(left());
