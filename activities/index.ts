@@ -41,25 +41,33 @@ export function heartbeating<T extends Record<string, (...args: never[]) => Prom
   return wrapped as T;
 }
 
+/** Every module's activities, stages in runbook order: a new stage is one line here. */
+const MODULES = [
+  preflightActivities,
+  stateActivities,
+  backupActivities,
+  prepareActivities,
+  triggerActivities,
+  copyActivities,
+  recheckActivities,
+  indexActivities,
+  verifyActivities,
+  cutoverActivities,
+  rollbackActivities,
+  partitionActivities,
+  rehearsalActivities,
+] as const;
+type Both<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+type ModuleActivities = Both<ReturnType<(typeof MODULES)[number]>>;
+
 export function createActivities(deps: Deps & { searchAttributes?: boolean }) {
+  const modules = Object.assign({}, ...MODULES.map((m) => m(deps))) as ModuleActivities;
   return heartbeating({
     /** What this worker's Temporal server supports (checked once at worker start). */
     async capabilities(): Promise<{ searchAttributes: boolean }> {
       return { searchAttributes: !!deps.searchAttributes };
     },
-    ...preflightActivities(deps),
-    ...stateActivities(deps),
-    ...backupActivities(deps),
-    ...prepareActivities(deps),
-    ...triggerActivities(deps),
-    ...copyActivities(deps),
-    ...recheckActivities(deps),
-    ...indexActivities(deps),
-    ...verifyActivities(deps),
-    ...cutoverActivities(deps),
-    ...rollbackActivities(deps),
-    ...partitionActivities(deps),
-    ...rehearsalActivities(deps),
+    ...modules,
   });
 }
 
