@@ -173,6 +173,13 @@ export const rehearsalInput = switchoverInput
   });
 export type RehearsalInput = z.infer<typeof rehearsalInput>;
 
+/** Cleanup of finished switchovers (workflow type `cleanup`): the tables by name, or as in a switchover's input. */
+export const cleanupInput = z.strictObject({
+  tables: z.array(z.union([identifier, z.object({ table: identifier })])).min(1),
+  database: identifier.default('default'),
+  schema: identifier.default('public'),
+});
+
 /** Partition maintenance (workflows/maintenance.ts), run on a Temporal Schedule. */
 export const maintenanceInput = z.strictObject({
   database: identifier.default('default'),

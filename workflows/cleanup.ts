@@ -1,13 +1,26 @@
 // Cleanup of finished switchovers: drops the mirror trigger, `<table>_legacy` and the backup,
-// then releases the claims. Reached through the switchover's input (`"mode": "cleanup"`).
+// then releases the claims. Its own workflow type `cleanup` (only the tables' names), or the
+// switchover's input with `"mode": "cleanup"`.
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { TablePlan } from '../src/types';
 import { emptyTableReport, type SwitchoverReport } from '../src/reports';
-import type { Run } from './control';
-import { acts, opts } from './stages';
+import { cleanupInput } from '../src/input';
+import { initialStatus } from '../src/status';
+import { track, type Tracked } from './control';
+import { acts, announce, opts } from './stages';
+import { parseInput } from './util';
 
-export async function cleanupTables(run: Run): Promise<SwitchoverReport> {
-  const { input, names } = run;
+/** Workflow type `cleanup`: `{"tables": ["revenues"], "database"?, "schema"?}`. */
+export async function cleanup(raw: unknown): Promise<SwitchoverReport> {
+  const input = parseInput(cleanupInput, raw, 'cleanup');
+  const run = track(input, initialStatus('cleanup', input.tables.map((t) => (typeof t === 'string' ? t : t.table))));
+  await announce(run);
+  return cleanupTables(run);
+}
+
+export async function cleanupTables(run: Tracked): Promise<SwitchoverReport> {
+  const { names } = run;
+  const input = { database: run.database, schema: run.schema };
   run.setPhase('cleanup');
   const plans: TablePlan[] = await acts.loadPlans.executeWithOptions(opts(`cleanup ${names.join(', ')}: load recorded plans`), [input.database, input.schema, { tables: names }]);
   const missing = names.filter((n) => !plans.some((p) => p.table === n));

@@ -36,33 +36,79 @@ const PAST_REJECT: Phase[] = ['cutover', 'cleanup', 'done', 'rolling_back', 'rol
  */
 export type Undo = 'nothing' | 'claim' | 'rollback' | 'leave';
 
-export interface Run {
-  input: SwitchoverInput;
+/** What every run of ours has: where it works, its status (the status query), phases, search attributes and report. */
+export interface Tracked {
+  database: string;
+  schema: string;
   names: string[];
   state: SwitchoverStatus;
-  controls: Controls;
   phaseMs: Record<string, number>;
-  /** The stages from ensureState through verification: cancelled by a reject while one runs. */
-  stages: CancellationScope;
-  decision?: 'approved' | 'rejected';
-  undo: Undo;
   searchAttributes: boolean;
-  /** Copy streams per table, and those finished (the parallelism holds streams until lower ones finish). */
-  copyStreams: Map<string, number>;
-  streamsDone: Set<string>;
   refresh(): void;
   setPhase(phase: Phase): void;
   /** A table's report (made for every planned table once preflight returns). */
   table(name: string): TableReport;
-  record(r: StageRecord): void;
-  /** While paused, no next stage starts (a condition already true adds nothing to the history). */
-  unpaused(): Promise<void>;
   finish(outcome: SwitchoverReport['outcome'], extra?: Partial<SwitchoverReport>): SwitchoverReport;
 }
 
-/** The run's state, with every handler installed. */
-export function startRun(input: SwitchoverInput): Run {
+/** A switchover's run: the tracked state plus the operator's controls and what a failure must undo. */
+export interface Run extends Tracked {
+  input: SwitchoverInput;
+  controls: Controls;
+  /** The stages from ensureState through verification: cancelled by a reject while one runs. */
+  stages: CancellationScope;
+  decision?: 'approved' | 'rejected';
+  undo: Undo;
+  /** Copy streams per table, and those finished (the parallelism holds streams until lower ones finish). */
+  copyStreams: Map<string, number>;
+  streamsDone: Set<string>;
+  record(r: StageRecord): void;
+  /** While paused, no next stage starts (a condition already true adds nothing to the history). */
+  unpaused(): Promise<void>;
+}
+
+/** A run's tracked state, with its status query. */
+export function track(where: { database: string; schema: string }, state: SwitchoverStatus): Tracked {
   const info = workflowInfo();
+  const reports = new Map<string, TableReport>();
+  let phaseStart = Date.now();
+  const t: Tracked = {
+    database: where.database,
+    schema: where.schema,
+    names: state.tables,
+    state,
+    phaseMs: {},
+    searchAttributes: false,
+    refresh: () => setCurrentDetails(renderDetails(state, { workflowId: info.workflowId, namespace: info.namespace })),
+    setPhase(phase) {
+      t.phaseMs[state.phase] = (t.phaseMs[state.phase] ?? 0) + (Date.now() - phaseStart);
+      phaseStart = Date.now();
+      state.phase = phase;
+      if (t.searchAttributes) upsertSearchAttributes([{ key: SwitchoverPhase, value: phase }]);
+      t.refresh();
+    },
+    table(name) {
+      let r = reports.get(name);
+      if (!r) reports.set(name, (r = emptyTableReport(name)));
+      return r;
+    },
+    finish: (outcome, extra = {}) => ({
+      workflowId: info.workflowId,
+      outcome,
+      database: where.database,
+      schema: where.schema,
+      tables: [...reports.values()],
+      approval: state.approval,
+      phaseMs: t.phaseMs,
+      ...extra,
+    }),
+  };
+  setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
+  return t;
+}
+
+/** A switchover's run, with every handler installed. */
+export function startRun(input: SwitchoverInput): Run {
   const names = input.tables.map((t) => t.table);
   const state: SwitchoverStatus = {
     phase: 'preflight',
@@ -75,49 +121,19 @@ export function startRun(input: SwitchoverInput): Run {
     cutover: {},
     throttle: { ...input.throttle, copyMode: input.copyMode, batchSize: input.batchSize, paused: null, changes: [] },
   };
-  const reports = new Map<string, TableReport>();
-  let phaseStart = Date.now();
-  const run: Run = {
+  const run: Run = Object.assign(track(input, state), {
     input,
-    names,
-    state,
     controls: state.throttle!,
-    phaseMs: {},
     stages: new CancellationScope(),
-    undo: 'nothing',
-    searchAttributes: false,
-    copyStreams: new Map(),
-    streamsDone: new Set(),
-    refresh: () => setCurrentDetails(renderDetails(state, { workflowId: info.workflowId, namespace: info.namespace })),
-    setPhase(phase) {
-      run.phaseMs[state.phase] = (run.phaseMs[state.phase] ?? 0) + (Date.now() - phaseStart);
-      phaseStart = Date.now();
-      state.phase = phase;
-      if (run.searchAttributes) upsertSearchAttributes([{ key: SwitchoverPhase, value: phase }]);
-      run.refresh();
-    },
-    table(name) {
-      let r = reports.get(name);
-      if (!r) reports.set(name, (r = emptyTableReport(name)));
-      return r;
-    },
-    record(r) {
+    undo: 'nothing' as Undo,
+    copyStreams: new Map<string, number>(),
+    streamsDone: new Set<string>(),
+    record(r: StageRecord) {
       state.stages.push(r);
       run.table(r.table).stages.push(r);
     },
     unpaused: () => condition(() => !run.controls.paused),
-    finish: (outcome, extra = {}) => ({
-      workflowId: info.workflowId,
-      outcome,
-      database: input.database,
-      schema: input.schema,
-      tables: [...reports.values()],
-      approval: state.approval,
-      phaseMs: run.phaseMs,
-      ...extra,
-    }),
-  };
-  setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
+  });
   decisionHandlers(run);
   controlHandlers(run);
   progressHandler(run);

@@ -1,10 +1,11 @@
 // The switchover's stages as the workflow runs them, one function each, in runbook order. Each
 // schedules its stage's activities (activities/<stage>.ts) table by table and records what they
 // report. Deterministic workflow code: no I/O.
-import { ActivityCancellationType, ActivityOptions, ApplicationFailure, RetryPolicy, condition, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityOptions, ApplicationFailure, RetryPolicy, condition, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CopyStream, Plan, TablePlan, TableVerification } from '../src/types';
-import { brakeOf, type Run } from './control';
+import { brakeOf, type Run, type Tracked } from './control';
+import { SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import { copyStreamsFor, durationMs, errorMessage, ownFailure } from './util';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
@@ -45,6 +46,20 @@ function streamRange(tp: TablePlan, s: CopyStream): string {
 async function enter(run: Run, phase: Parameters<Run['setPhase']>[0]) {
   await run.unpaused();
   run.setPhase(phase);
+}
+
+/** Search attributes, when the worker's server has them. */
+export async function announce(run: Tracked) {
+  run.searchAttributes = await acts.capabilities
+    .executeWithOptions(opts(`start ${run.names.join(', ')}: worker capabilities (search attributes)`), [])
+    .then((c) => c.searchAttributes);
+  if (run.searchAttributes) {
+    upsertSearchAttributes([
+      { key: SwitchoverTables, value: run.names },
+      { key: SwitchoverPhase, value: run.state.phase },
+    ]);
+  }
+  run.refresh();
 }
 
 /** Catalog checks and the plan; a refusal fails the workflow with nothing changed. */

@@ -3,12 +3,11 @@
 // activities (activities/<stage>.ts); the operator's handlers are in workflows/control.ts. A
 // failure after changes began runs the rollback workflow as compensation (a child that outlives
 // this one).
-import { ApplicationFailure, CancellationScope, ParentClosePolicy, executeChild, isCancellation, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, ParentClosePolicy, executeChild, isCancellation, workflowInfo } from '@temporalio/workflow';
 import { switchoverInput } from '../src/input';
-import { SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import type { RollbackOutcome, RollbackReport, SwitchoverReport } from '../src/reports';
 import { startRun, type Run } from './control';
-import { acts, approval, auditDecision, backup, claim, copy, cutover, opts, preflight, prepare, triggers, verify } from './stages';
+import { announce, approval, auditDecision, backup, claim, copy, cutover, preflight, prepare, triggers, verify } from './stages';
 import { cleanupTables } from './cleanup';
 import { errorMessage, errorType, ownFailure, parseInput } from './util';
 
@@ -36,20 +35,6 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   } catch (err) {
     return failed(run, err);
   }
-}
-
-/** Search attributes, when the worker's server has them. */
-async function announce(run: Run) {
-  run.searchAttributes = await acts.capabilities
-    .executeWithOptions(opts(`start ${run.names.join(', ')}: worker capabilities (search attributes)`), [])
-    .then((c) => c.searchAttributes);
-  if (run.searchAttributes) {
-    upsertSearchAttributes([
-      { key: SwitchoverTables, value: run.names },
-      { key: SwitchoverPhase, value: 'preflight' },
-    ]);
-  }
-  run.refresh();
 }
 
 function done(run: Run, outcome: SwitchoverReport['outcome'], extra: Partial<SwitchoverReport> = {}): SwitchoverReport {
