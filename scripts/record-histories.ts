@@ -158,11 +158,12 @@ async function recordAll(client: Client, pool: pg.Pool, cli: string, address: st
   });
   await save('rollback-after-cutover');
 
-  // No approval required, then the cleanup mode (drops the legacy table and the backup).
+  // No approval required, then cleanup (drops the legacy table and the backup): one table through
+  // the switchover's cleanup mode, one through the workflow type `cleanup`.
   await client.workflow.execute('switchover', {
     taskQueue: TASK_QUEUE,
     workflowId: 'unattended',
-    args: [{ tables: DEMO_TABLES.slice(2), approval: { required: false } }],
+    args: [{ tables: DEMO_TABLES.slice(1), approval: { required: false } }],
   });
   await save('unattended');
   await client.workflow.execute('switchover', {
@@ -171,6 +172,8 @@ async function recordAll(client: Client, pool: pg.Pool, cli: string, address: st
     args: [{ tables: DEMO_TABLES.slice(2), mode: 'cleanup' }],
   });
   await save('cleanup');
+  await client.workflow.execute('cleanup', { taskQueue: TASK_QUEUE, workflowId: 'cleanup-type', args: [{ tables: [DEMO_TABLES[1].table] }] });
+  await save('cleanup-type');
 }
 
 if (require.main === module) {
