@@ -69,6 +69,21 @@ export async function inTx<T, C extends pg.ClientBase>(c: C, fn: (c: C) => Promi
   }
 }
 
+/** One transaction that is always rolled back, whatever `fn` does: trials that must leave nothing. */
+export async function trialTx<T, C extends pg.ClientBase>(c: C, fn: (c: C) => Promise<T>): Promise<T> {
+  await c.query('BEGIN');
+  let out: T;
+  try {
+    out = await fn(c);
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+  // A rollback that fails here fails the caller: its client is then discarded, not reused mid-transaction.
+  await c.query('ROLLBACK');
+  return out;
+}
+
 export async function withTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   return withClient(pool, (c) => inTx(c, fn, begin));
 }
