@@ -9,13 +9,15 @@ const tseslint = require('typescript-eslint');
 
 const nodeBuiltins = builtinModules.filter((m) => !m.startsWith('_'));
 /** Modules of ours that do I/O or read the environment: workers and activities, never workflows. */
-const ioModules = ['db', 'worker', 'config', 'seed', 'load', 'temporal-cli', 'devserver', 'client', 'demo', 'metrics'];
+const ioModules = ['db', 'worker', 'config', 'temporal-cli', 'client', 'metrics'];
+/** The demo application (demo/): production code never imports it. */
+const noDemo = { regex: '(^|/)demo(/.*)?$', message: 'Production code does not import the demo application (demo/).' };
 
 module.exports = tseslint.config(
   { ignores: ['node_modules/', 'coverage/', 'bench/out/', '.cache/'] },
   {
     // The folders tsconfig.json includes (type-aware rules need the program).
-    files: ['{src,workflows,activities,test,scripts}/**/*.ts'],
+    files: ['{src,demo,workflows,activities,test,scripts}/**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommended],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: __dirname } },
     rules: {
@@ -24,6 +26,10 @@ module.exports = tseslint.config(
       // An explicit `any` (JSON from the CLI or a history in tests) is a visible choice; tsc strict forbids the implicit one.
       '@typescript-eslint/no-explicit-any': 'off',
     },
+  },
+  {
+    files: ['{src,activities}/**/*.ts'],
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns: [noDemo] }] },
   },
   {
     // Workflow code, including the test-only releases of it that test/upgrade.test.ts bundles.
@@ -40,6 +46,7 @@ module.exports = tseslint.config(
             { name: '@temporalio/activity', message: 'Activity code does not run in a workflow.' },
           ],
           patterns: [
+            noDemo,
             { group: ['node:*'], message: 'Workflow code is replayed: no Node built-ins (do I/O in an activity).' },
             {
               regex: `(^|/)src/(${ioModules.join('|')})$`,

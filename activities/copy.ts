@@ -7,11 +7,12 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
-import { withClient } from '../src/db';
-import { controlsQuery, progressSignal, type StreamControls } from '../src/shared';
+import { inTx, sqlFile, withClient } from '../src/db';
+import { controlsQuery, progressSignal } from '../src/shared';
+import type { StreamControls } from '../src/status';
 import { copyBatchSql } from '../src/sqlgen';
-import { nextKeySql, rangeBatchSql, splitBoundsSql, type CopyMode } from '../src/copysql';
-import type { Throttle } from '../src/input';
+import { nextKeySql, rangeBatchSql, splitBoundsSql } from '../src/copysql';
+import { DEFAULT_COPY_MODE, type CopyMode, type Throttle } from '../src/input';
 import { switchoverMetrics } from '../src/metrics';
 import type { CopyProgress, CopyResult, CopyStream, TablePlan } from '../src/types';
 import { Deps, stage, throwIfCancelled, workflowId } from './context';
@@ -26,13 +27,13 @@ export function copyActivities({ pools }: Deps) {
         batchSize: number;
         pauseMs: number;
         estimatedRows: number;
-        /** Default "lock": a caller that runs no copyRecheck afterwards gets the self-sufficient copy. */
+        /** Absent only in calls recorded before copy modes existed: the input's default then, as the workflow's. */
         mode?: CopyMode;
         /** The brake's bounds (input.throttle); unset bounds are not checked. */
         brake?: Pick<Throttle, 'maxBatchMs' | 'maxLockWaitMs' | 'maxReplicationLagMs' | 'brakePauseMs'>;
       },
     ): Promise<CopyResult> {
-      const lock = (opts.mode ?? 'lock') === 'lock';
+      const lock = (opts.mode ?? DEFAULT_COPY_MODE) === 'lock';
       const ctx = Context.current();
       const wf = workflowId();
       const runId = ctx.info.workflowExecution!.runId;
@@ -44,8 +45,7 @@ export function copyActivities({ pools }: Deps) {
           const t0 = Date.now();
           const saved = (
             await c.query(
-              `select cursor, rows_copied, batches, done from partition_switchover.copy_progress
-               where workflow_id = $1::text and run_id = $2::text and table_name = $3::text and stream = $4::int`,
+              sqlFile('bookkeeping/copy_position'),
               [wf, runId, tp.table, s.stream],
             )
           ).rows[0];
@@ -114,34 +114,30 @@ export function copyActivities({ pools }: Deps) {
           const batch = async (run: (retry: boolean) => Promise<Batch>, next: (r: Batch) => string[] | null, isDone: (r: Batch) => boolean) => {
             const t1 = Date.now();
             for (let attempt = 0; ; attempt++) {
-              await c.query('BEGIN');
               try {
-                // No wait for the WAL flush at each batch's commit: a crash can lose only the last
-                // batches together with their recorded position (one transaction), so the retry
-                // copies them again; any later synchronous commit (a writer's) flushes them first.
-                await c.query('SET LOCAL synchronous_commit = off');
-                // A unique violation means a trigger insert committed after our snapshot: the
-                // retry sees it (and ON CONFLICT covers one that commits while we retry).
-                const r = await run(attempt > 0);
-                const done = isDone(r);
-                // The stream's position moves only once this transaction commits.
-                const moved = r.rows > 0 || done;
-                const at = { cursor: moved ? (next(r) ?? cursor) : cursor, copied: copied + (moved ? r.inserted : 0), batches: batches + (r.rows > 0 ? 1 : 0) };
-                await c.query(
-                  `insert into partition_switchover.copy_progress (workflow_id, run_id, table_name, stream, cursor, rows_copied, batches, done)
-                   values ($1::text, $2::text, $3::text, $4::int, $5::text[], $6::bigint, $7::int, $8::boolean)
-                   on conflict (workflow_id, run_id, table_name, stream) do update
-                     set cursor = excluded.cursor, rows_copied = excluded.rows_copied, batches = excluded.batches,
-                         done = excluded.done, updated_at = now()`,
-                  [wf, runId, tp.table, s.stream, at.cursor, at.copied, at.batches, done],
-                );
-                await c.query('COMMIT');
+                const { r, at } = await inTx(c, async () => {
+                  // No wait for the WAL flush at each batch's commit: a crash can lose only the last
+                  // batches together with their recorded position (one transaction), so the retry
+                  // copies them again; any later synchronous commit (a writer's) flushes them first.
+                  await c.query('SET LOCAL synchronous_commit = off');
+                  // A unique violation means a trigger insert committed after our snapshot: the
+                  // retry sees it (and ON CONFLICT covers one that commits while we retry).
+                  const r = await run(attempt > 0);
+                  const done = isDone(r);
+                  // The stream's position moves only once this transaction commits.
+                  const moved = r.rows > 0 || done;
+                  const at = { cursor: moved ? (next(r) ?? cursor) : cursor, copied: copied + (moved ? r.inserted : 0), batches: batches + (r.rows > 0 ? 1 : 0) };
+                  await c.query(
+                    sqlFile('bookkeeping/copy_progress'),
+                    [wf, runId, tp.table, s.stream, at.cursor, at.copied, at.batches, done],
+                  );
+                  return { r, at };
+                });
                 ({ cursor, copied, batches } = at);
                 if (r.inserted > 0) metrics.rowsCopied.add(r.inserted);
                 lastBatchMs = Date.now() - t1;
                 return r;
               } catch (err) {
-                await c.query('ROLLBACK').catch(() => undefined);
                 if ((err as { code?: string }).code === '23505' && attempt < 3) continue;
                 throw err;
               }
@@ -187,8 +183,7 @@ export function copyActivities({ pools }: Deps) {
             if (s.lo !== null) params.push(s.lo);
             if (s.hi !== null) params.push(s.hi);
             params.push(live.batchSize);
-            let text = copyBatchSql(tp, { withCursor: cursor !== null, lo: s.lo !== null, hi: s.hi !== null });
-            if (!lock) text = text.replace(/ FOR SHARE$/m, '');
+            const text = copyBatchSql(tp, { withCursor: cursor !== null, lo: s.lo !== null, hi: s.hi !== null, lock });
             const r = await batch(
               async () => (await c.query(text, params)).rows[0],
               (x) => (x.rows > 0 ? (x.last as string[]) : null),

@@ -1,16 +1,19 @@
-// Cutover, cleanup and rollback: the renames that make the partitioned table take the table's
-// place, the mirror back to `<table>_legacy`, and their undo. Each inspects the database first,
-// so running it again (or after a crash) ends in the same state.
+// Stage cutover: the renames that make the partitioned table take the table's place and the
+// mirror back to `<table>_legacy` (forward), under the lock after the table's changes since
+// verification are checked (its check); its undo swaps the names back. Cleanup, after a finished
+// switchover, drops the mirror and `<table>_legacy`. Each inspects the database first, so running
+// it again (or after a crash) ends in the same state.
 import type pg from 'pg';
-import { withClient } from '../src/db';
-import { fail } from '../src/errors';
+import { sqlFile, withClient } from '../src/db';
+import { fail, lockGiveUp } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { audit, Deps, keepAlive, stage } from './context';
 import { lockedTx, type LockedTx } from './locks';
-import { auditRow, relations } from './prepare';
+import { auditRow, relations } from './state';
 import { dropIfOurs, ownership, release, recordCreated } from './state';
 import { switchoverMetrics } from '../src/metrics';
+import type { UndoContext } from './undo';
 
 export type TableState = 'plain' | 'prepared' | 'cutover' | 'cleaned' | 'missing';
 
@@ -28,8 +31,7 @@ export async function lockViews(tx: LockedTx, tp: TablePlan): Promise<void> {
   for (const v of tp.views ?? []) {
     const r = (
       await tx.client.query(
-        `select n.nspname as schema, c.relname as name, pg_get_userbyid(c.relowner) as owner
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass($1::text)`,
+        sqlFile('catalog/view_owner'),
         [sql.viewName(v.createSql)],
       )
     ).rows[0];
@@ -64,8 +66,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
   const changes: string[] = [];
   const cols = (
     await c.query(
-      `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type from pg_attribute a
-       where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum`,
+      sqlFile('catalog/column_types'),
       [t],
     )
   ).rows as { name: string; type: string }[];
@@ -82,7 +83,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
   }
   const triggers = new Map(
     (
-      await c.query(`select tgname as name, tgenabled::text as enabled from pg_trigger where tgrelid = $1::regclass and not tgisinternal`, [t])
+      await c.query(sqlFile('catalog/trigger_states'), [t])
     ).rows.map((r) => [r.name as string, r.enabled as string]),
   );
   const sync = triggers.get(tp.names.syncTrigger);
@@ -140,7 +141,7 @@ export function cutoverActivities({ pools }: Deps) {
             });
           }
           // Prepared now but not when counted: another attempt rolled back and prepared again in between; count again.
-          if (!counts) throw Object.assign(new Error(`${what}: the table changed state while its rows were counted`), { code: '55P03' });
+          if (!counts) throw lockGiveUp(`${what}: the table changed state while its rows were counted`);
           for (const s of sql.lockSql(tp, [tp.names.partitioned])) await tx.q(s);
           const changes = await changesSinceVerification(c, tp);
           if (counts.legacy !== counts.partitioned) {
@@ -192,54 +193,14 @@ export function cutoverActivities({ pools }: Deps) {
         return done.value;
       });
     },
-
-    /**
-     * Puts the plain table back under its name, from whatever state: after cutover the names are
-     * swapped back (`<table>_legacy` holds every write, mirrored); before it the triggers and the
-     * partitioned copy are dropped. Optionally restores the rows from the backup table.
-     */
-    async rollbackTable(database: string, tp: TablePlan, opts: { restoreBackup: boolean; lockTimeoutMs: number }) {
-      return stage('rollback', tp.table, async () => {
-        const what = `rollback of ${tp.schema}.${tp.table}`;
-        const done = await lockedTx(pools.get(database), { what, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
-          const c = tx.client;
-          const before = await tableState(c, tp);
-          if (before === 'cleaned') {
-            throw fail('StateConflict', `${tp.schema}.${tp.table} was cleaned up after its switchover: ${tp.names.legacy} is gone, ` +
-              `so there is no plain table to go back to. The partitioned table holds all data; nothing was changed.`, { table: tp.table, stage: 'rollback' });
-          }
-          if (before === 'missing') {
-            throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
-          }
-          if (before === 'cutover') await lockViews(tx, tp);
-          const statements =
-            before === 'cutover' ? [...sql.lockSql(tp, [tp.table, tp.names.legacy]), ...sql.rollbackAfterCutoverSql(tp)] : sql.rollbackBeforeCutoverSql(tp);
-          for (const s of statements) await tx.q(s);
-          // Dropped only if it is the table this switchover made (recorded oid); anything else under
-          // our names is the user's, and stays.
-          const left: string[] = [];
-          const droppedPartitioned = await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', left, tx.q);
-          if (before === 'cutover') {
-            if (droppedPartitioned) for (const s of sql.rollbackAfterDropSql(tp)) await tx.q(s);
-            const legacy = await ownership(c, tp, tp.table, 'legacy');
-            if (legacy.ours) await release(c, legacy.ours.id);
-          }
-          let restored: number | null = null;
-          const hasBackup = (await ownership(c, tp, tp.names.backup, 'backup')).ours !== null;
-          if (opts.restoreBackup && hasBackup) {
-            await tx.q(`LOCK TABLE ${sql.qname(tp.schema, tp.table)} IN ACCESS EXCLUSIVE MODE`);
-            // Data movement, once the lock is held: no statement limit.
-            await tx.long(`DELETE FROM ${sql.qname(tp.schema, tp.table)}`);
-            const cols = tp.insertColumns.map(sql.ident).join(', ');
-            const overriding = tp.columns.some((x) => x.identity === 'a') ? ' OVERRIDING SYSTEM VALUE' : '';
-            restored = (await tx.long(`INSERT INTO ${sql.qname(tp.schema, tp.table)} (${cols})${overriding} SELECT ${cols} FROM ${sql.qname(tp.schema, tp.names.backup)}`)).rowCount;
-          }
-          await dropIfOurs(c, tp, tp.names.backup, 'backup', left, tx.q);
-          await audit(c, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from: before, restored, left } });
-          return { table: tp.table, from: before, restoredRows: restored, ...(left.length ? { left } : {}) };
-        });
-        return done.value;
-      });
-    },
   };
+}
+
+/** Names back, mirror off, sequences home, views and trigger states as they were; `<table>_legacy` is the application's again. */
+export async function undoCutover(u: UndoContext): Promise<void> {
+  const { tx, tp } = u;
+  await lockViews(tx, tp);
+  for (const s of [...sql.lockSql(tp, [tp.table, tp.names.legacy]), ...sql.undoCutoverSql(tp)]) await tx.q(s);
+  const legacy = await ownership(tx.client, tp, tp.table, 'legacy');
+  if (legacy.ours) await release(tx.client, legacy.ours.id);
 }

@@ -6,7 +6,10 @@ import { indexActivities } from './indexes';
 import { recheckActivities } from './recheck';
 import { cutoverActivities } from './cutover';
 import { partitionActivities } from './partitions';
+import { backupActivities } from './backup';
 import { prepareActivities } from './prepare';
+import { triggerActivities } from './triggers';
+import { rollbackActivities } from './rollback';
 import { preflightActivities } from './preflight';
 import { rehearsalActivities } from './rehearsal';
 import { stateActivities } from './state';
@@ -38,22 +41,33 @@ export function heartbeating<T extends Record<string, (...args: never[]) => Prom
   return wrapped as T;
 }
 
+/** Every module's activities, stages in runbook order: a new stage is one line here. */
+const MODULES = [
+  preflightActivities,
+  stateActivities,
+  backupActivities,
+  prepareActivities,
+  triggerActivities,
+  copyActivities,
+  recheckActivities,
+  indexActivities,
+  verifyActivities,
+  cutoverActivities,
+  rollbackActivities,
+  partitionActivities,
+  rehearsalActivities,
+] as const;
+type Both<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+type ModuleActivities = Both<ReturnType<(typeof MODULES)[number]>>;
+
 export function createActivities(deps: Deps & { searchAttributes?: boolean }) {
+  const modules = Object.assign({}, ...MODULES.map((m) => m(deps))) as ModuleActivities;
   return heartbeating({
     /** What this worker's Temporal server supports (checked once at worker start). */
     async capabilities(): Promise<{ searchAttributes: boolean }> {
       return { searchAttributes: !!deps.searchAttributes };
     },
-    ...preflightActivities(deps),
-    ...stateActivities(deps),
-    ...prepareActivities(deps),
-    ...copyActivities(deps),
-    ...recheckActivities(deps),
-    ...indexActivities(deps),
-    ...verifyActivities(deps),
-    ...cutoverActivities(deps),
-    ...partitionActivities(deps),
-    ...rehearsalActivities(deps),
+    ...modules,
   });
 }
 

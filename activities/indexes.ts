@@ -8,10 +8,10 @@
 // the partitions' validated ones without scanning. Lock-taking steps run under the lock budget of
 // activities/locks.ts (lock_timeout below deadlock_timeout, retried with backoff).
 // Idempotent: an index left invalid by a crash is dropped and built again; done steps are skipped.
-import { ApplicationFailure } from '@temporalio/common';
+import { retryable } from '../src/errors';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
-import { withClient } from '../src/db';
+import { sqlFile, withClient } from '../src/db';
 import { deferredIndex, indexOn, partitionIndexName } from '../src/copysql';
 import { ident, qname } from '../src/sqlgen';
 import { lockedTx } from './locks';
@@ -28,8 +28,7 @@ export function referencedTable(definition: string): string {
 async function indexState(c: pg.ClientBase, schema: string, name: string): Promise<'missing' | 'valid' | 'invalid'> {
   const r = (
     await c.query(
-      `select i.indisvalid from pg_index i join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
-       where n.nspname = $1::text and c.relname = $2::text`,
+      sqlFile('catalog/index_valid'),
       [schema, name],
     )
   ).rows[0];
@@ -51,12 +50,9 @@ export function indexActivities({ pools }: Deps) {
         // (a retry would take its in-progress index for one left invalid by a crash).
         const guard = await pool.connect();
         const key = `partition-switchover index ${tp.schema}.${tp.table}`;
-        if (!(await guard.query(`select pg_try_advisory_lock(hashtext($1::text)) as ok`, [key])).rows[0].ok) {
+        if (!(await guard.query(sqlFile('bookkeeping/index_build_lock'), [key])).rows[0].ok) {
           guard.release();
-          throw ApplicationFailure.create({
-            type: 'Transient',
-            message: `an earlier attempt is still building the indexes of ${tp.schema}.${tp.table}; retrying when it has finished`,
-          });
+          throw retryable('Transient', `an earlier attempt is still building the indexes of ${tp.schema}.${tp.table}; retrying when it has finished`);
         }
         try {
           const deferred = tp.indexes.map((i, n) => ({ i, n })).filter(({ i }) => deferredIndex(i));
@@ -65,7 +61,7 @@ export function indexActivities({ pools }: Deps) {
           const partitions = await withClient(pool, async (c) =>
             (
               await c.query(
-                `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = $1::regclass order by 1`,
+                sqlFile('catalog/partitions_of'),
                 [qname(tp.schema, tp.names.partitioned)],
               )
             ).rows.map((r) => r.name as string),
@@ -96,7 +92,7 @@ export function indexActivities({ pools }: Deps) {
                 }
                 for (const f of tp.foreignKeys) {
                   const fk = (
-                    await c.query(`select convalidated from pg_constraint where conrelid = $1::regclass and conname = $2::text`, [qname(tp.schema, part), f.name])
+                    await c.query(sqlFile('catalog/constraint_validated'), [qname(tp.schema, part), f.name])
                   ).rows[0];
                   if (!fk) {
                     await lockedTx({ client: c }, lockOpts(`foreign key ${f.name} of ${part}`), (tx) =>
@@ -149,7 +145,7 @@ export function indexActivities({ pools }: Deps) {
           // insert in one transaction) meets the budget: ours gives up.
           const fkAttach = await lockedTx(pool, lockOf('foreign key attach'), async (tx) => {
             const parentFks = new Set(
-              (await tx.client.query(`select conname from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [part])).rows.map(
+              (await tx.client.query(sqlFile('catalog/foreign_key_names'), [part])).rows.map(
                 (r) => r.conname as string,
               ),
             );
@@ -176,7 +172,7 @@ export function indexActivities({ pools }: Deps) {
           );
           return { table: tp.table, indexes: deferred.length, partitionIndexes: built, foreignKeys: tp.foreignKeys.length, ms: Date.now() - t0 };
         } finally {
-          await guard.query(`select pg_advisory_unlock(hashtext($1::text))`, [key]).catch(() => undefined);
+          await guard.query(sqlFile('bookkeeping/index_build_unlock'), [key]).catch(() => undefined);
           guard.release();
         }
       });

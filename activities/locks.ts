@@ -9,13 +9,12 @@
 // lockTimeoutMs, capped below the server's deadlock_timeout), and the whole transaction is
 // retried with backoff when the budget runs out.
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { lockGiveUp, retryable } from '../src/errors';
 import type pg from 'pg';
-import { withClient } from '../src/db';
+import { inTx, withClient } from '../src/db';
 import { literal } from '../src/sqlgen';
+import { DEFAULT_LOCK_TIMEOUT_MS } from '../src/input';
 
-/** Default budget when the input gives none (cleanup): capped below deadlock_timeout anyway. */
-export const DEFAULT_LOCK_TIMEOUT_MS = 2000;
 /** Share of deadlock_timeout a budget may use: the rest covers round trips between statements. */
 const DEADLOCK_SHARE = 0.75;
 
@@ -83,14 +82,10 @@ export async function lockedTx<T>(
   let last: unknown;
   const once = async (c: pg.PoolClient) => {
     budgetMs = budgetFor(opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, await deadlockTimeoutMs(c));
-    await c.query(opts.begin ?? 'BEGIN');
     const tx = boundedTx(c, budgetMs, opts.what);
     try {
-      const out = await body(tx);
-      await c.query('COMMIT');
-      return out;
+      return await inTx(c, () => body(tx), opts.begin);
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
       // A statement the body ran directly inherits the statement_timeout we set last.
       if ((err as { code?: string }).code === '57014' && tx.limited()) throw Object.assign(tx.spent(), { cause: err });
       throw err;
@@ -107,15 +102,13 @@ export async function lockedTx<T>(
       if (attempt < attempts) await sleep(Math.min(2000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random()));
     }
   }
-  throw ApplicationFailure.create({
-    type: 'LockTimeout',
-    message:
-      `${opts.what} could not take its lock within ${budgetMs} ms (${attempts} tries; lockTimeoutMs, kept below the server's deadlock_timeout ` +
+  throw retryable(
+    'LockTimeout',
+    `${opts.what} could not take its lock within ${budgetMs} ms (${attempts} tries; lockTimeoutMs, kept below the server's deadlock_timeout ` +
       `so that an application transaction is never the one that fails). A long transaction holds the table (see pg_stat_activity). ` +
       `Nothing was changed; retrying with backoff`,
-    nonRetryable: false,
-    cause: last as Error,
-  });
+    last,
+  );
 }
 
 function boundedTx(c: pg.PoolClient, budgetMs: number, what: string): LockedTx {
@@ -127,7 +120,7 @@ function boundedTx(c: pg.PoolClient, budgetMs: number, what: string): LockedTx {
     return deadline - Date.now();
   };
   const spent = () =>
-    Object.assign(new Error(`${what}: lock budget of ${budgetMs} ms spent before the transaction could finish its locked statements`), { code: '55P03' });
+    lockGiveUp(`${what}: lock budget of ${budgetMs} ms spent before the transaction could finish its locked statements`);
   let limited = false;
   const run = async (text: string, params: unknown[] | undefined, statementLimit: boolean) => {
     let ms = Math.floor(left());

@@ -2,13 +2,13 @@
 // period (and optionally a default partition), so data dated in the coming periods lands.
 // Idempotent: it creates only what is missing, in one transaction per table.
 import type pg from 'pg';
-import { withClient, withTx } from '../src/db';
+import { inTx, sqlFile, withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
 import { partitionName, partitionRanges, type PartitionRange } from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import type { TablePlan } from '../src/types';
 import { audit, Deps, stage } from './context';
-import { relations } from './prepare';
+import { relations } from './state';
 import { budgetFor, deadlockTimeoutMs } from './locks';
 
 export interface PartitionsResult {
@@ -62,7 +62,7 @@ async function createFromDefault(c: pg.ClientBase, tp: TablePlan, p: PartitionRa
 /** Lower bound of `<table>_pmax` (YYYY-MM-DD), read from the catalog in UTC. */
 async function maxLowerBound(c: pg.ClientBase, tp: TablePlan, name: string): Promise<string> {
   await c.query(`SET LOCAL timezone = 'UTC'`);
-  const bound = (await c.query(`SELECT pg_get_expr(relpartbound, oid) AS b FROM pg_class WHERE oid = $1::regclass`, [sql.qname(tp.schema, name)])).rows[0].b as string;
+  const bound = (await c.query(sqlFile('catalog/partition_bound'), [sql.qname(tp.schema, name)])).rows[0].b as string;
   const m = /FROM \('(\d{4}-\d{2}-\d{2})/.exec(bound);
   if (!m) throw new Error(`cannot read the lower bound of ${tp.schema}.${name}: ${bound}`);
   return m[1];
@@ -96,14 +96,13 @@ async function splitMax(c: pg.ClientBase, tp: TablePlan, maxName: string, ranges
  */
 export async function analyzeTable(c: pg.ClientBase, table: string): Promise<string | null> {
   for (let attempt = 1; ; attempt++) {
-    await c.query('BEGIN');
     try {
-      await c.query(`SET LOCAL lock_timeout = '500ms'`);
-      await c.query(`ANALYZE ${table}`);
-      await c.query('COMMIT');
+      await inTx(c, async () => {
+        await c.query(`SET LOCAL lock_timeout = '500ms'`);
+        await c.query(`ANALYZE ${table}`);
+      });
       return null;
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
       if ((err as { code?: string }).code !== '55P03') throw err;
       if (attempt >= 3) return `ANALYZE ${table} skipped: ${(err as Error).message}`;
       await new Promise((r) => setTimeout(r, 1000 * attempt));
@@ -122,11 +121,7 @@ export function partitionActivities({ pools }: Deps) {
             ? []
             : (
                 await c.query(
-                  `select distinct on (a.table_name) a.details from partition_switchover.audit a
-                   where a.schema_name = $1::text and a.stage = 'PLAN' and ($2::text[] is null or a.table_name = any($2::text[]))
-                     and exists (select 1 from partition_switchover.audit x where x.workflow_id = a.workflow_id
-                                 and x.schema_name = a.schema_name and x.table_name = a.table_name and x.stage = 'CUTOVER')
-                   order by a.table_name, a.id desc`,
+                  sqlFile('bookkeeping/switched_over_plans'),
                   [schema, tables ?? null],
                 )
               ).rows;
@@ -162,9 +157,7 @@ export function partitionActivities({ pools }: Deps) {
           const today = (await c.query(`select (now() at time zone 'UTC')::date::text as d`)).rows[0].d as string;
           const children = (
             await c.query(
-              `select c.relname as name, p.partdefid = c.oid as is_default
-               from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_partitioned_table p on p.partrelid = i.inhparent
-               where i.inhparent = $1::regclass`,
+              sqlFile('catalog/partitions_with_default'),
               [parent],
             )
           ).rows;
@@ -195,7 +188,7 @@ export function partitionActivities({ pools }: Deps) {
           }
           // A new partition belongs to whoever made it (ownership does not follow the parent): give
           // it the table's owner, who may then drop old partitions for retention as before.
-          const owner = (await c.query(`select pg_get_userbyid(relowner) as o, current_user as me from pg_class where oid = $1::regclass`, [parent])).rows[0];
+          const owner = (await c.query(sqlFile('catalog/owner'), [parent])).rows[0];
           if (owner.o !== owner.me) for (const name of created) await c.query(`ALTER TABLE ${sql.qname(tp.schema, name)} OWNER TO ${sql.ident(owner.o)}`);
           const result: PartitionsResult = {
             table: tp.table,

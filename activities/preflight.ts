@@ -7,7 +7,7 @@ import { fail } from '../src/errors';
 import type { SwitchoverInput, TableSpec } from '../src/input';
 import { coverageLines, fitName, partitionName, partitionRanges, withOpenEnds } from '../src/partitions';
 import * as sql from '../src/sqlgen';
-import { deferredIndex, indexOn, rangeBatchSql } from '../src/copysql';
+import { createIndexSql, deferredIndex, indexOn, rangeBatchSql } from '../src/copysql';
 import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
 import { readCarried } from './carried';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
@@ -150,10 +150,10 @@ export async function inspectTable(
   const warnings: string[] = [];
   const k = sql.ident(spec.partitionKey);
   const tq = sql.qname(schema, spec.table);
-  const cast = keyType === 'timestamptz' ? `(%s at time zone 'UTC')::date` : `%s::date`;
+  const day = (e: string) => (keyType === 'timestamptz' ? `(${e} at time zone 'UTC')::date` : `${e}::date`);
   const range = (
     await db.query(
-      `select ${cast.replace('%s', `min(${k})`)}::text as min, ${cast.replace('%s', `max(${k})`)}::text as max` +
+      `select ${day(`min(${k})`)}::text as min, ${day(`max(${k})`)}::text as max` +
         (key.notNull ? ', false as has_nulls' : `, exists (select 1 from ${tq} where ${k} is null) as has_nulls`) +
         ` from ${tq}`,
     )
@@ -206,17 +206,15 @@ export async function inspectTable(
   const names = namesFor(spec.table);
   names.pkConstraint = pk.name;
   names.pkTempConstraint = tempName(pk.name);
-  const indexPlans: IndexPlan[] = indexes.map((i) => ({
-    name: i.name,
-    tempName: tempName(i.name),
-    legacyName: fitName(i.name, '_legacy'),
-    isPrimary: i.is_primary,
-    createSql: i.is_primary
-      ? ''
-      : i.constraint_type === 'u'
-        ? `ALTER TABLE ${sql.qname(schema, names.partitioned)} ADD CONSTRAINT ${sql.ident(tempName(i.name))} ${i.constraint_def}`
-        : `CREATE ${i.is_unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${sql.ident(tempName(i.name))} ON ${sql.qname(schema, names.partitioned)} USING ${i.using_clause}`,
-  }));
+  const indexPlans: IndexPlan[] = indexes.map((i) => {
+    const plan = { name: i.name, tempName: tempName(i.name), legacyName: fitName(i.name, '_legacy'), isPrimary: i.is_primary };
+    if (i.is_primary) return { ...plan, createSql: '' };
+    if (i.constraint_type === 'u') {
+      return { ...plan, createSql: `ALTER TABLE ${sql.qname(schema, names.partitioned)} ADD CONSTRAINT ${sql.ident(plan.tempName)} ${i.constraint_def}` };
+    }
+    const index = { unique: i.is_unique, using: `USING ${i.using_clause}` };
+    return { ...plan, index, createSql: createIndexSql(index, { name: plan.tempName, on: sql.qname(schema, names.partitioned) }) };
+  });
 
   const partitions = withOpenEnds(
     partitionRanges({ min: range.min, max: range.max, today: opts.today, interval: spec.interval, premake: opts.premake }),

@@ -6,7 +6,7 @@
 // each differing row is rewritten from the legacy table under a row lock. Idempotent: a retry compares again and finds nothing left to repair.
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
-import { withClient, withTx } from '../src/db';
+import { inTx, withClient, withTx } from '../src/db';
 import { literal } from '../src/sqlgen';
 import { fail } from '../src/errors';
 import { chunkBounds, chunkDiffSql, chunkHashSql, repairSql } from '../src/copysql';
@@ -60,10 +60,9 @@ export function recheckActivities({ pools }: Deps) {
           const t0 = Date.now();
           const waitedMs = await waitForOlderTransactions(c);
           // Both sides in one snapshot, read at once on two connections.
-          await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-          let mismatched: string[];
-          let chunks: number;
-          try {
+          let mismatched: string[] = [];
+          let chunks = 0;
+          await inTx(c, async () => {
             await c.query(`set local timezone = 'UTC'`);
             await c.query('SET LOCAL jit = off');
             const snapshot = (await c.query('select pg_export_snapshot() as s')).rows[0].s as string;
@@ -81,11 +80,7 @@ export function recheckActivities({ pools }: Deps) {
             const all = new Set([...legacy.keys(), ...partitioned.keys()]);
             chunks = all.size;
             mismatched = [...all].filter((k) => legacy.get(k) !== partitioned.get(k));
-            await c.query('COMMIT');
-          } catch (err) {
-            await c.query('ROLLBACK').catch(() => undefined);
-            throw err;
-          }
+          }, 'BEGIN ISOLATION LEVEL REPEATABLE READ');
           let repaired = 0;
           let rounds = 0;
           const diffParams = (chunk: string) =>
@@ -102,8 +97,7 @@ export function recheckActivities({ pools }: Deps) {
             // Keys that differ, read in one snapshot; then each set repaired under its row locks.
             const keys: string[][] = [];
             const still: string[] = [];
-            await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-            try {
+            await inTx(c, async () => {
               await c.query(`set local timezone = 'UTC'`);
               for (const [i, chunk] of mismatched.entries()) {
                 if (keys.length >= KEYS_PER_ROUND) {
@@ -115,22 +109,13 @@ export function recheckActivities({ pools }: Deps) {
                 if (found.length) still.push(chunk);
                 keys.push(...found.map((r) => JSON.parse(r.key as string) as string[]));
               }
-              await c.query('COMMIT');
-            } catch (err) {
-              await c.query('ROLLBACK').catch(() => undefined);
-              throw err;
-            }
+            }, 'BEGIN ISOLATION LEVEL REPEATABLE READ');
             if (!keys.length) break;
             for (let i = 0; i < keys.length; i += KEYS_PER_REPAIR) {
               const part = JSON.stringify(keys.slice(i, i + KEYS_PER_REPAIR));
-              await c.query('BEGIN');
-              try {
+              await inTx(c, async () => {
                 for (const s of repairSql(tp)) await c.query(s, [part]);
-                await c.query('COMMIT');
-              } catch (err) {
-                await c.query('ROLLBACK').catch(() => undefined);
-                throw err;
-              }
+              });
               Context.current().heartbeat({ repaired: repaired + i });
               throwIfCancelled();
             }

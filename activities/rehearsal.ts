@@ -3,16 +3,16 @@
 // "nothing of ours left" check. The switchover's own stages are reused as they are.
 import { statfs } from 'node:fs/promises';
 import type pg from 'pg';
-import { withClient, withTx } from '../src/db';
+import { trialTx, withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
-import type { Check, PhaseOutcome, TableSizes } from '../src/rehearsal';
+import { bad, ok, warn, type Check, type PhaseOutcome, type TableSizes } from '../src/rehearsal';
 import * as sql from '../src/sqlgen';
 import { isPeriod } from '../src/partitions';
 import type { Checksum, TablePlan } from '../src/types';
 import { checksum, Deps, stage } from './context';
 import { tableState } from './cutover';
 import { cloneInsertSql, keyLiteral, markedWhere, markerBase, sampleRow, touchColumn } from './marked';
-import { relations } from './prepare';
+import { relations } from './state';
 import { budgetFor, deadlockTimeoutMs } from './locks';
 import { smokeActivities } from './smoke';
 import { writerActivities } from './writer';
@@ -43,9 +43,6 @@ export async function targetIdentity(c: pg.ClientBase): Promise<TargetIdentity> 
   return { system: r.system, databaseOid: r.database_oid, database: r.database, local: r.local };
 }
 
-const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detail });
-const warn = (name: string, detail: string): Check => ({ name, status: 'warn', detail });
-const bad = (name: string, detail: string): Check => ({ name, status: 'fail', detail });
 const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
 
 /** hash of every marked row, by key, on one side. */
@@ -271,8 +268,7 @@ export function rehearsalActivities(deps: Deps) {
           const t = sql.qname(tp.schema, tp.table);
           const split = sql.ident(tp.splitColumn!);
           const checks: Check[] = [];
-          await c.query('BEGIN');
-          try {
+          return trialTx(c, async () => {
             // Ours gives way in any lock cycle with the staging application (activities/locks.ts).
             await c.query(`SELECT set_config('lock_timeout', $1::text, true)`, [`${budgetFor(5000, await deadlockTimeoutMs(c))}ms`]);
             const sample = await sampleRow(c, tp);
@@ -298,10 +294,8 @@ export function rehearsalActivities(deps: Deps) {
             await compare('upsert (insert)', cloneInsertSql(tp, { sampleKey: sample.key, id: b, day: last.from, upsert: true }), 2);
             await compare('upsert (update)', cloneInsertSql(tp, { sampleKey: sample.key, id: a, day: prev.from, upsert: true }), 2);
             await compare('delete', `DELETE FROM ${t} WHERE ${split} IN (${a}, ${b})`, 0);
-          } finally {
-            await c.query('ROLLBACK');
-          }
-          return checks;
+            return checks;
+          });
         }),
       );
     },

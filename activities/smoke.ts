@@ -4,7 +4,7 @@
 // to succeed without ever being committed: staging keeps exactly what the writer committed.
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { withClient } from '../src/db';
+import { trialTx, withClient } from '../src/db';
 import type { SmokeAnswer, SmokeItem, SmokePlan } from '../src/rehearsal';
 import * as sql from '../src/sqlgen';
 import { isPeriod } from '../src/partitions';
@@ -19,8 +19,7 @@ const TX_CONTROL = /^\s*(begin|commit|end|rollback|abort|start\s+transaction|sav
 /** Runs one statement in a transaction that is always rolled back; one statement only (extended protocol). */
 async function rolledBack(c: pg.ClientBase, text: string): Promise<{ result: pg.QueryResult; ms: number }> {
   if (TX_CONTROL.test(text)) throw new Error('transaction control statements are not allowed in smokeSql');
-  await c.query('BEGIN');
-  try {
+  return trialTx(c, async () => {
     await c.query(`SET LOCAL statement_timeout = '60s'`);
     const t0 = performance.now();
     // queryMode extended: PostgreSQL refuses a second statement smuggled after a semicolon.
@@ -28,9 +27,7 @@ async function rolledBack(c: pg.ClientBase, text: string): Promise<{ result: pg.
     const ms = performance.now() - t0;
     await c.query('SET CONSTRAINTS ALL IMMEDIATE');
     return { result, ms };
-  } finally {
-    await c.query('ROLLBACK').catch(() => undefined);
-  }
+  });
 }
 
 /** Order-insensitive digest of a result: PostgreSQL may return unordered rows in another order once partitioned. */

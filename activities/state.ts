@@ -6,14 +6,26 @@ import { dropTableSql } from '../src/sqlgen';
 import type { StageRecord, TablePlan } from '../src/types';
 import { audit, checksum, Deps, keepAlive, runId, stage, workflowId } from './context';
 
+export async function relations(c: pg.ClientBase, schema: string, names: string[]): Promise<Map<string, string>> {
+  const rows = (await c.query(sqlFile('catalog/relations'), [schema, names])).rows;
+  return new Map(rows.map((r) => [r.name as string, r.relkind as string]));
+}
+
+export async function auditRow(c: pg.ClientBase, schema: string, table: string, stageName: string) {
+  return (
+    await c.query(
+      sqlFile('bookkeeping/audit_row'),
+      [workflowId(), schema, table, stageName, runId()],
+    )
+  ).rows[0];
+}
+
 export type CreatedKind = 'backup' | 'partitioned' | 'legacy';
 
 /** Records that this run made (or, for `legacy`, took over) the relation now named `name`; call in the transaction that made it. */
 export async function recordCreated(c: pg.ClientBase, tp: TablePlan, name: string, kind: CreatedKind): Promise<void> {
   await c.query(
-    `insert into partition_switchover.created (workflow_id, run_id, schema_name, table_name, name, kind, oid)
-     select $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, c.oid
-     from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $3::text and c.relname = $5::text`,
+    sqlFile('bookkeeping/record_created'),
     [workflowId(), runId(), tp.schema, tp.table, name, kind],
   );
 }
@@ -30,7 +42,7 @@ export async function ownership(
 ): Promise<{ exists: boolean; ours: { id: string; workflowId: string } | null; moved: string[] }> {
   const rel = (
     await c.query(
-      `select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1::text and c.relname = $2::text`,
+      sqlFile('catalog/relation_oid'),
       [tp.schema, name],
     )
   ).rows[0];
@@ -39,9 +51,7 @@ export async function ownership(
   }
   const recorded = (
     await c.query(
-      `select r.id::text, r.workflow_id, r.oid::text, c.relname, n.nspname from partition_switchover.created r
-       left join pg_class c on c.oid = r.oid left join pg_namespace n on n.oid = c.relnamespace
-       where r.schema_name = $1::text and r.table_name = $2::text and r.kind = $3::text and r.released_at is null order by r.id`,
+      sqlFile('bookkeeping/created_of'),
       [tp.schema, tp.table, kind],
     )
   ).rows;
@@ -79,7 +89,7 @@ export async function dropIfOurs(
 
 /** Marks a recorded relation as no longer ours (dropped, or the legacy table given back its name). */
 export async function release(c: pg.ClientBase, id: string): Promise<void> {
-  await c.query(`update partition_switchover.created set released_at = now() where id = $1::bigint`, [id]);
+  await c.query(sqlFile('bookkeeping/release_created'), [id]);
 }
 
 export function stateActivities({ pools }: Deps) {
@@ -89,7 +99,7 @@ export function stateActivities({ pools }: Deps) {
       await stage('state', undefined, () =>
         withTx(pools.get(database), async (c) => {
           // Serialize concurrent first runs: CREATE ... IF NOT EXISTS races on the catalog.
-          await c.query(`select pg_advisory_xact_lock(hashtext('partition_switchover.state'))`);
+          await c.query(sqlFile('bookkeeping/state_lock'));
           await c.query(sqlFile('state'));
         }),
       );
@@ -106,12 +116,11 @@ export function stateActivities({ pools }: Deps) {
           for (const tp of plans) {
             const { schema, table } = tp;
             await c.query(
-              `insert into partition_switchover.claims (schema_name, table_name, workflow_id) values ($1::text, $2::text, $3::text)
-               on conflict (schema_name, table_name) do nothing`,
+              sqlFile('bookkeeping/claim'),
               [schema, table, me],
             );
             const holder = (
-              await c.query(`select workflow_id from partition_switchover.claims where schema_name = $1::text and table_name = $2::text`, [
+              await c.query(sqlFile('bookkeeping/claim_holder'), [
                 schema,
                 table,
               ])
@@ -140,16 +149,13 @@ export function stateActivities({ pools }: Deps) {
             ? // The latest run's plans: a workflow id may have been used again after a reject.
               (
                 await c.query(
-                  `select details from partition_switchover.audit a where workflow_id = $1::text and stage = 'PLAN'
-                     and run_id = (select run_id from partition_switchover.audit where workflow_id = $1::text and stage = 'PLAN' order by id desc limit 1)
-                   order by id`,
+                  sqlFile('bookkeeping/plans_of_workflow'),
                   [by.workflowId],
                 )
               ).rows
             : (
                 await c.query(
-                  `select distinct on (table_name) details from partition_switchover.audit
-                   where schema_name = $1::text and table_name = any($2::text[]) and stage = 'PLAN' order by table_name, id desc`,
+                  sqlFile('bookkeeping/plans_of_tables'),
                   [schema, by.tables ?? []],
                 )
               ).rows;
@@ -161,7 +167,7 @@ export function stateActivities({ pools }: Deps) {
     async releaseClaims(database: string, schema: string, tables: string[]): Promise<void> {
       await stage('release', undefined, () =>
         withClient(pools.get(database), (c) =>
-          c.query(`delete from partition_switchover.claims where schema_name = $1::text and table_name = any($2::text[])`, [schema, tables]),
+          c.query(sqlFile('bookkeeping/release_claims'), [schema, tables]),
         ),
       );
     },

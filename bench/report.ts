@@ -2,7 +2,7 @@
 // Pure (no I/O), so a saved JSON can be rendered again: `tsx bench/report.ts bench/out/<file>.json`.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SegmentStats } from '../src/load';
+import type { SegmentStats } from '../demo/load';
 
 export interface OursRun {
   label: string;
@@ -129,7 +129,7 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = []): string {
     `### Benchmark: ${r.rows.toLocaleString('en-US')} rows of \`revenues\``,
     '',
     `Machine: ${m.nproc} cores (${m.cpu}), ${m.memoryGb} GB memory, PostgreSQL ${m.postgres}, Node ${m.node}; load average at start ${m.loadAverageAtStart}. ` +
-      `${r.repeats} repeat(s), medians shown; ratios are paired within each repeat. Live writer: ${r.writerRatePerSec} ops/s (src/load.ts) during every run of ours; ` +
+      `${r.repeats} repeat(s), medians shown; ratios are paired within each repeat. Live writer: ${r.writerRatePerSec} ops/s (demo/load.ts) during every run of ours; ` +
       `batch size ${r.batchSize.toLocaleString('en-US')}. Run at ${r.at}.`,
     '',
     '| what | median | per repeat |',

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { DEMO_TABLES, seed } from '../src/seed';
+import { DEMO_TABLES, seed } from '../demo/seed';
 import { approveSignal, rejectSignal, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import { devServerExecutable } from '../src/temporal-cli';
 import { createWorker } from '../src/worker';
@@ -121,12 +121,17 @@ async function recordAll(client: Client, pool: pg.Pool, cli: string, address: st
   await client.workflow.execute('switchover', { taskQueue: TASK_QUEUE, workflowId: 'dry-run', args: [{ tables: DEMO_TABLES, dryRun: true }] });
   await save('dry-run');
 
+  /** A switchover that waits for approval, then gets the decision. */
+  const decided = async (workflowId: string, input: unknown, decide: (h: WorkflowHandle) => Promise<void>) => {
+    const h = await start(workflowId, input);
+    await awaitingApproval(h);
+    await decide(h);
+    await h.result();
+    await save(workflowId);
+  };
+
   // Rejected at the approval step: the child rollback compensates.
-  const rejected = await start('rejected', { tables: two, batchSize: 100 });
-  await awaitingApproval(rejected);
-  await rejected.signal(rejectSignal, { by: 'bob', reason: 'recording a rejection' });
-  await rejected.result();
-  await save('rejected');
+  await decided('rejected', { tables: two, batchSize: 100 }, (h) => h.signal(rejectSignal, { by: 'bob', reason: 'recording a rejection' }));
   await save('rejected-rollback');
 
   // Failed: verification finds a difference (ParityMismatch), the child rollback compensates.
@@ -145,11 +150,7 @@ async function recordAll(client: Client, pool: pg.Pool, cli: string, address: st
   await save('failed-parity-rollback');
 
   // Completed: several tables, approved, cut over; then rolled back after the cutover.
-  const completed = await start('completed', { tables: DEMO_TABLES, batchSize: 100 });
-  await awaitingApproval(completed);
-  await completed.signal(approveSignal, { by: 'alice', comment: 'recording an approval' });
-  await completed.result();
-  await save('completed');
+  await decided('completed', { tables: DEMO_TABLES, batchSize: 100 }, (h) => h.signal(approveSignal, { by: 'alice', comment: 'recording an approval' }));
   await client.workflow.execute('rollback', {
     taskQueue: TASK_QUEUE,
     workflowId: 'rollback-after-cutover',
@@ -157,11 +158,12 @@ async function recordAll(client: Client, pool: pg.Pool, cli: string, address: st
   });
   await save('rollback-after-cutover');
 
-  // No approval required, then the cleanup mode (drops the legacy table and the backup).
+  // No approval required, then cleanup (drops the legacy table and the backup): one table through
+  // the switchover's cleanup mode, one through the workflow type `cleanup`.
   await client.workflow.execute('switchover', {
     taskQueue: TASK_QUEUE,
     workflowId: 'unattended',
-    args: [{ tables: DEMO_TABLES.slice(2), approval: { required: false } }],
+    args: [{ tables: DEMO_TABLES.slice(1), approval: { required: false } }],
   });
   await save('unattended');
   await client.workflow.execute('switchover', {
@@ -170,6 +172,8 @@ async function recordAll(client: Client, pool: pg.Pool, cli: string, address: st
     args: [{ tables: DEMO_TABLES.slice(2), mode: 'cleanup' }],
   });
   await save('cleanup');
+  await client.workflow.execute('cleanup', { taskQueue: TASK_QUEUE, workflowId: 'cleanup-type', args: [{ tables: [DEMO_TABLES[1].table] }] });
+  await save('cleanup-type');
 }
 
 if (require.main === module) {

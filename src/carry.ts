@@ -1,12 +1,11 @@
 // What a table carries beyond columns and indexes, as SQL: identity columns, dependent views,
 // row-level security and the application's own triggers. Pure rendering from the plan (the
 // catalog is read by activities/carried.ts); sqlgen's cutover and rollback call in here.
-// Imports only `pg`'s escaping, so sqlgen can import this module without a cycle.
-import { escapeIdentifier as ident, escapeLiteral as literal } from 'pg';
+// Imports only the SQL helpers, so sqlgen can import this module without a cycle.
+import { ident, literal, qname } from './sql';
 import type { IdentityPlan, TablePlan } from './types';
 import { fitName } from './partitions';
 
-const qname = (schema: string, name: string) => `${ident(schema)}.${ident(name)}`;
 const integer = (x: string) => {
   if (!/^-?\d+$/.test(x)) throw new Error(`not an integer: ${x}`);
   return x;

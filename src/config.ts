@@ -1,9 +1,11 @@
 // Worker configuration from the environment. Connection strings stay in the worker process:
 // workflows and histories only ever see a target's name.
+import { DEFAULT_TASK_QUEUE } from './shared';
+
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export function taskQueue(): string {
-  return process.env.TASK_QUEUE || 'partition-switchover';
+  return process.env.TASK_QUEUE || DEFAULT_TASK_QUEUE;
 }
 
 /** `DATABASE_URL` is target `default`; `DATABASE_URL_<NAME>` adds target `<name>` (lower-cased). */

@@ -8,12 +8,9 @@
 //   the batch's range; `INSERT ... ON CONFLICT DO NOTHING` into a partitioned table costs 2.5x
 //   a plain insert (speculative insertion per row), so it is only the retry after a race;
 // - secondary indexes are built after the copy, partition by partition.
-import type { IndexPlan, TablePlan } from './types';
-import { columnType, ident, literal, qname } from './sqlgen';
-
-const list = (cols: string[], prefix = '') => cols.map((c) => prefix + ident(c)).join(', ');
-
-export type CopyMode = 'recheck' | 'lock';
+import type { IndexPlan, IndexShape, TablePlan } from './types';
+import { columnType } from './sqlgen';
+import { ident, list, literal, qname } from './sql';
 
 /**
  * One range batch: rows of the legacy table with `split` in [$1, $2] (inclusive, so a batch
@@ -134,16 +131,32 @@ export function repairSql(tp: TablePlan): string[] {
   ];
 }
 
-/** Whether an index is built after the copy (plain CREATE INDEX) or with the table (constraints). */
-export function deferredIndex(i: IndexPlan): boolean {
-  return !i.isPrimary && /^CREATE (UNIQUE )?INDEX /.test(i.createSql);
+/**
+ * A plain index's shape: recorded as data, or, in plans recorded before that, read once from
+ * its statement. Null for the primary key and constraints (built with the table).
+ */
+export function indexShape(i: IndexPlan): IndexShape | null {
+  if (i.isPrimary) return null;
+  if (i.index) return i.index;
+  const m = /^CREATE (UNIQUE )?INDEX IF NOT EXISTS .+? ON .+? (USING .*)$/s.exec(i.createSql);
+  return m ? { unique: !!m[1], using: m[2] } : null;
 }
 
-/** `CREATE [UNIQUE] INDEX IF NOT EXISTS <name> ON <table> USING ...` with another table and name. */
+/** Whether an index is built after the copy (plain CREATE INDEX) or with the table (constraints). */
+export function deferredIndex(i: IndexPlan): boolean {
+  return indexShape(i) !== null;
+}
+
+/** `CREATE [UNIQUE] INDEX [CONCURRENTLY] IF NOT EXISTS <name> ON [ONLY] <table> USING ...`; `on` is quoted already. */
+export function createIndexSql(shape: IndexShape, opts: { name: string; on: string; only?: boolean; concurrently?: boolean }): string {
+  return `CREATE ${shape.unique ? 'UNIQUE ' : ''}INDEX${opts.concurrently ? ' CONCURRENTLY' : ''} IF NOT EXISTS ${ident(opts.name)} ON ${opts.only ? 'ONLY ' : ''}${opts.on} ${shape.using}`;
+}
+
+/** A plan's plain index on another table under another name. */
 export function indexOn(i: IndexPlan, opts: { name: string; on: string; only?: boolean; concurrently?: boolean }): string {
-  const m = /^CREATE (UNIQUE )?INDEX IF NOT EXISTS .+? ON .+? (USING .*)$/s.exec(i.createSql);
-  if (!m) throw new Error(`cannot rebuild index statement: ${i.createSql}`);
-  return `CREATE ${m[1] ?? ''}INDEX${opts.concurrently ? ' CONCURRENTLY' : ''} IF NOT EXISTS ${ident(opts.name)} ON ${opts.only ? 'ONLY ' : ''}${opts.on} ${m[2]}`;
+  const shape = indexShape(i);
+  if (!shape) throw new Error(`not a plain index: ${i.name}`);
+  return createIndexSql(shape, opts);
 }
 
 /** Name of a partition's index: `<partition>_<n>_ps` cut to 63 bytes (unique per partition and index). */

@@ -56,18 +56,36 @@ export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Pro
   }
 }
 
+/** One transaction on a client already held: committed when `fn` returns, rolled back when it throws. */
+export async function inTx<T, C extends pg.ClientBase>(c: C, fn: (c: C) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  await c.query(begin);
+  try {
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** One transaction that is always rolled back, whatever `fn` does: trials that must leave nothing. */
+export async function trialTx<T, C extends pg.ClientBase>(c: C, fn: (c: C) => Promise<T>): Promise<T> {
+  await c.query('BEGIN');
+  let out: T;
+  try {
+    out = await fn(c);
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+  // A rollback that fails here fails the caller: its client is then discarded, not reused mid-transaction.
+  await c.query('ROLLBACK');
+  return out;
+}
+
 export async function withTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-  return withClient(pool, async (c) => {
-    await c.query(begin);
-    try {
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
-  });
+  return withClient(pool, (c) => inTx(c, fn, begin));
 }
 
 const cache = new Map<string, string>();

@@ -1,6 +1,6 @@
 // The markdown an operator reads in the UI's "User Metadata" tab and `temporal workflow metadata`.
 // Pure: the workflow renders it from its own state.
-import type { SwitchoverStatus } from './shared';
+import type { SwitchoverStatus } from './status';
 
 const n = (x: number) => x.toLocaleString('en-US');
 

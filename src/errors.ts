@@ -26,6 +26,16 @@ export function fail(type: FailureType, message: string, details?: Record<string
   return ApplicationFailure.create({ type, message, nonRetryable: true, details: details ? [details] : undefined });
 }
 
+/** A failure the activity's retry policy retries with backoff (LockTimeout, Transient). */
+export function retryable(type: 'LockTimeout' | 'Transient', message: string, cause?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: false, cause: cause as Error | undefined });
+}
+
+/** A give-up of ours that is the server's lock timeout in all but origin: SQLSTATE 55P03, so it is retried like one. */
+export function lockGiveUp(message: string): Error {
+  return Object.assign(new Error(message), { code: '55P03' });
+}
+
 // SQLSTATEs that a retry can cure: connection loss, lock timeout, serialization, deadlock, shutdown.
 const TRANSIENT = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);
 const NODE_TRANSIENT = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
@@ -44,12 +54,7 @@ export function classify(err: unknown, context: { stage: string; table?: string 
   const e = err as { code?: string; message?: string };
   const where = `${context.stage}${context.table ? ` of ${context.table}` : ''}`;
   if (isTransient(err)) {
-    return ApplicationFailure.create({
-      type: 'Transient',
-      message: `${where}: ${e.message} (SQLSTATE ${e.code ?? 'n/a'}); retrying with backoff`,
-      nonRetryable: false,
-      cause: err as Error,
-    });
+    return retryable('Transient', `${where}: ${e.message} (SQLSTATE ${e.code ?? 'n/a'}); retrying with backoff`, err);
   }
   // A login or database the server refuses: retrying with the same connection string cannot help.
   if (e.code?.startsWith('28') || e.code === '3D000') {

@@ -40,6 +40,17 @@ const bounds = {
   maxReplicationLagMs: z.number().int().min(1).max(86_400_000),
   brakePauseMs: z.number().int().min(1).max(60000),
 };
+/**
+ * Default lock budget of each short transaction of ours that takes a lock the application may
+ * hold (activities/locks.ts caps it below deadlock_timeout).
+ */
+export const DEFAULT_LOCK_TIMEOUT_MS = 2000;
+const lockTimeoutSpec = z.number().int().min(10).max(60000).default(DEFAULT_LOCK_TIMEOUT_MS);
+export const COPY_MODES = ['recheck', 'lock'] as const;
+export type CopyMode = (typeof COPY_MODES)[number];
+/** The copy's mode when none is given, for the input and the copy activity alike. */
+export const DEFAULT_COPY_MODE: CopyMode = 'recheck';
+
 const batchSize = z.number().int().positive().max(1_000_000);
 
 export const throttleSpec = z.strictObject({
@@ -80,9 +91,9 @@ export const switchoverInput = z
      * then compares each key range by hash and repairs differing rows under a row lock (fast);
      * "lock" takes FOR SHARE on every batch's rows (slower: it writes every legacy tuple).
      */
-    copyMode: z.enum(['recheck', 'lock']).default('recheck'),
+    copyMode: z.enum(COPY_MODES).default(DEFAULT_COPY_MODE),
     /** Cutover: lock_timeout per attempt; attempts are retried with backoff by Temporal. */
-    lockTimeoutMs: z.number().int().min(10).max(60000).default(2000),
+    lockTimeoutMs: lockTimeoutSpec,
   })
   .superRefine((v, ctx) => {
     const seen = new Set<string>();
@@ -129,7 +140,7 @@ export const rollbackInput = z
   });
 export type RollbackInput = z.infer<typeof rollbackInput>;
 
-/** The live writer's op kinds (src/load.ts OP_KINDS; a test pins them equal: load.ts does I/O, so not imported here). */
+/** The live writer's op kinds (demo/load.ts OP_KINDS; a test pins them equal: load.ts does I/O, so not imported here). */
 export const LOAD_OP_KINDS = ['insertRevenue', 'insertExpense', 'updateStatus', 'upsertBalance', 'correction', 'void'] as const;
 
 /** The rehearsal (workflows/rehearsal.ts): the switchover input for a staging target, plus what to test. */
@@ -139,7 +150,7 @@ export const rehearsalInput = switchoverInput
     database: identifier.refine((d) => d !== 'default', 'must name a staging target, not "default" (the production target)'),
     /** Statements the application runs; checked before and after cutover. Default: a built-in set per table. */
     smokeSql: z.array(z.string().trim().min(1)).min(1).max(100).optional(),
-    /** The live writer (src/load.ts) during the switchover; `durationMs` is how long it keeps writing after cutover. */
+    /** The live writer (demo/load.ts) during the switchover; `durationMs` is how long it keeps writing after cutover. */
     load: z
       .strictObject({
         ratePerSec: z.number().positive().max(100000),
@@ -162,6 +173,13 @@ export const rehearsalInput = switchoverInput
   });
 export type RehearsalInput = z.infer<typeof rehearsalInput>;
 
+/** Cleanup of finished switchovers (workflow type `cleanup`): the tables by name, or as in a switchover's input. */
+export const cleanupInput = z.strictObject({
+  tables: z.array(z.union([identifier, z.object({ table: identifier })])).min(1),
+  database: identifier.default('default'),
+  schema: identifier.default('public'),
+});
+
 /** Partition maintenance (workflows/maintenance.ts), run on a Temporal Schedule. */
 export const maintenanceInput = z.strictObject({
   database: identifier.default('default'),
@@ -172,7 +190,7 @@ export const maintenanceInput = z.strictObject({
   premake: z.number().int().min(1).max(1000).default(6),
   /** Also make `<table>_default`, which catches rows outside every range. */
   defaultPartition: z.boolean().default(false),
-  lockTimeoutMs: z.number().int().min(10).max(60000).default(2000),
+  lockTimeoutMs: lockTimeoutSpec,
 });
 export type MaintenanceInput = z.infer<typeof maintenanceInput>;
 

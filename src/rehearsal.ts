@@ -1,8 +1,7 @@
 // The rehearsal's plain data, its forecast arithmetic and its markdown report. Pure: the
 // rehearsal workflow imports this module (no I/O, no Node built-ins).
-import { defineQuery } from '@temporalio/workflow';
-import type { LoadReport } from './load';
-import type { SwitchoverStatus } from './shared';
+import type { LoadReport } from './writer-report';
+import type { SwitchoverStatus } from './status';
 
 /** The seed's ten rehearsal phases, in order. */
 export const REHEARSAL_PHASES = [
@@ -24,6 +23,9 @@ export interface Check {
   status: 'ok' | 'warn' | 'fail';
   detail: string;
 }
+export const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detail });
+export const warn = (name: string, detail: string): Check => ({ name, status: 'warn', detail });
+export const bad = (name: string, detail: string): Check => ({ name, status: 'fail', detail });
 
 /** What a phase's step returns; the workflow adds the timing. */
 export interface PhaseOutcome {
@@ -184,9 +186,8 @@ export interface RehearsalState {
   signoff?: { by: string; comment?: string; at: string };
 }
 
-/** The `status` query of a rehearsal: the switchover's status shape plus the rehearsal's phases. */
+/** The `status` of a rehearsal: the switchover's status shape plus the rehearsal's phases. */
 export type RehearsalStatus = SwitchoverStatus & { rehearsal: RehearsalState };
-export const rehearsalStatusQuery = defineQuery<RehearsalStatus>('status');
 
 const round = (x: number) => Math.round(x * 100) / 100;
 

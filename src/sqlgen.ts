@@ -1,18 +1,12 @@
 // SQL rendering: small pure functions from a TablePlan to statements. Every identifier goes
 // through the driver's escapeIdentifier and every literal through escapeLiteral; values that
 // change per call are `$n` parameters. Tests pin the output as exact strings.
-import { escapeIdentifier as ident, escapeLiteral as literal } from 'pg';
+import { ident, list, literal, qname } from './sql';
 import type { TablePlan, KeyType } from './types';
 import { MAXVALUE, MINVALUE, partitionName, type PartitionRange } from './partitions';
 import { carryCutoverSql, carryRollbackSql } from './carry';
 
-export { ident, literal };
-
-export function qname(schema: string, name: string): string {
-  return `${ident(schema)}.${ident(name)}`;
-}
-
-const list = (cols: string[], prefix = '') => cols.map((c) => prefix + ident(c)).join(', ');
+export { ident, list, literal, qname };
 
 /**
  * Bound literal for a partition range, typed like the key (timestamptz bounds are UTC midnights);
@@ -233,7 +227,8 @@ export function columnType(tp: TablePlan, col: string): string {
  * it on top); ON CONFLICT DO NOTHING keeps a newer version the trigger already wrote. Params:
  * cursor values (when `withCursor`), then lo/hi of the split column (when bounded), then limit.
  */
-export function copyBatchSql(tp: TablePlan, opts: { withCursor: boolean; lo: boolean; hi: boolean }): string {
+/** `lock` (default): the batch's rows FOR SHARE (copy mode "lock"). */
+export function copyBatchSql(tp: TablePlan, opts: { withCursor: boolean; lo: boolean; hi: boolean; lock?: boolean }): string {
   const where: string[] = [];
   let n = 1;
   if (opts.withCursor) {
@@ -249,7 +244,7 @@ export function copyBatchSql(tp: TablePlan, opts: { withCursor: boolean; lo: boo
     `WITH batch AS (`,
     `  SELECT ${cols} FROM ${qname(tp.schema, tp.table)}`,
     where.length ? `  WHERE ${where.join(' AND ')}` : null,
-    `  ORDER BY ${order} LIMIT $${n} FOR SHARE`,
+    `  ORDER BY ${order} LIMIT $${n}${opts.lock === false ? '' : ' FOR SHARE'}`,
     `), ins AS (`,
     `  INSERT INTO ${qname(tp.schema, tp.names.partitioned)} (${cols}) SELECT ${cols} FROM batch ON CONFLICT DO NOTHING RETURNING 1`,
     `)`,
@@ -397,24 +392,18 @@ export function viewLockSql(schema: string, view: string, owner: string): string
 // Tables are dropped by name only after checking that the relation under the name is the one the
 // switchover recorded (activities/state.ts dropIfOurs), so these lists hold no DROP TABLE.
 
-/** After cutover: names back, mirror off, sequences home; then the partitioned copy is dropped, then rollbackAfterDropSql. */
-export function rollbackAfterCutoverSql(tp: TablePlan): string[] {
+/** Undo of the cutover: mirror off, names back, sequences home, views and trigger states as they were. */
+export function undoCutoverSql(tp: TablePlan): string[] {
   return [
     ...dropSyncSql(tp, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
     ...swapRenames(tp, 'rollback'),
     ...sequenceOwnershipSql(tp, tp.table),
     ...carryRollbackSql(tp).beforeDrop,
-    ...dropTruncateGuardSql(tp),
   ];
 }
 
-/** Rollback after cutover, once the partitioned copy is dropped. */
-export function rollbackAfterDropSql(tp: TablePlan): string[] {
-  return carryRollbackSql(tp).afterDrop;
-}
-
-/** Before cutover: the dual-write trigger and function off; then the partitioned copy is dropped. */
-export function rollbackBeforeCutoverSql(tp: TablePlan): string[] {
+/** Undo of the triggers stage: the dual-write trigger and function off, the TRUNCATE guard off. */
+export function undoTriggersSql(tp: TablePlan): string[] {
   return [...dropSyncSql(tp, tp.table, tp.names.syncTrigger, tp.names.syncFunction), ...dropTruncateGuardSql(tp)];
 }
 

@@ -22,9 +22,20 @@ export interface IndexPlan {
   tempName: string;
   /** Name the legacy table's index takes at cutover (absent in plans recorded before it was planned). */
   legacyName?: string;
-  /** CREATE INDEX statement for the partitioned table. */
+  /** Statement for the partitioned table: CREATE INDEX, or ADD CONSTRAINT for a unique constraint; '' for the primary key. */
   createSql: string;
   isPrimary: boolean;
+  /**
+   * A plain index as data (UNIQUE or not, its `USING ...` clause), rendered by createIndexSql for
+   * each table it is built on. Absent for constraints, and in plans recorded before it existed.
+   */
+  index?: IndexShape;
+}
+
+export interface IndexShape {
+  unique: boolean;
+  /** `USING <method> (<columns>) [INCLUDE ...] [WITH ...] [WHERE ...]`, as pg_get_indexdef gives it. */
+  using: string;
 }
 
 export interface TableNames {

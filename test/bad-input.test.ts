@@ -1,7 +1,7 @@
 // Every bad input fails the switchover as FAILED at once (no retried activity, no workflow task
 // retried), with a message naming the problem, and the database (schema and data) unchanged.
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { seed } from '../src/seed';
+import { seed } from '../demo/seed';
 import { rejectSignal, statusQuery } from '../src/shared';
 import { dump, failureOf, historyFacts } from './failure-helpers';
 import { createTestDb, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';

@@ -2,7 +2,7 @@
 // start a switchover from a JSON file, query its status, approve it and read its history.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { seed } from '../src/seed';
+import { seed } from '../demo/seed';
 import { createTestDb, temporalCli, uniqueId, waitFor, type TestDb } from './helpers';
 import { spawnWorker, type WorkerProcess } from './worker-process';
 

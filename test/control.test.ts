@@ -7,8 +7,9 @@ import { Context } from '@temporalio/activity';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
-import { seed } from '../src/seed';
-import { rejectSignal, statusQuery, type SwitchoverStatus } from '../src/shared';
+import { seed } from '../demo/seed';
+import { rejectSignal, statusQuery } from '../src/shared';
+import type { SwitchoverStatus } from '../src/status';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { createTestDb, startTestWorker, tableRows, temporalAddress, temporalCli, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
 

@@ -3,7 +3,7 @@
 // mode "recheck", and the same damage fails verification in mode "lock" (so the repair is what
 // fixes it). Secondary indexes end valid, attached on every partition. The throttle's brake
 // engages and releases. Small rows, no timing.
-import { seed } from '../src/seed';
+import { seed } from '../demo/seed';
 import { approveSignal, statusQuery } from '../src/shared';
 import type { Activities } from '../activities';
 import type { SwitchoverReport } from '../workflows/switchover';

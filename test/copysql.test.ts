@@ -61,6 +61,10 @@ test('indexes after the copy: per partition concurrently, the parent ON ONLY; fo
   expect(indexOn(secondary, { name: 'rev_status_idx_ps', on: '"public"."revenues_partitioned"', only: true })).toBe(
     'CREATE INDEX IF NOT EXISTS "rev_status_idx_ps" ON ONLY "public"."revenues_partitioned" USING btree (status)',
   );
+  // Plans since indexes are data: the same statements from the recorded shape.
+  const shaped = { ...secondary, createSql: 'not read', index: { unique: true, using: 'USING btree (status)' } };
+  expect(deferredIndex(shaped)).toBe(true);
+  expect(indexOn(shaped, { name: 'i1', on: '"public"."p"', concurrently: true })).toBe('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "i1" ON "public"."p" USING btree (status)');
   expect(partitionIndexName('x'.repeat(63), 12)).toBe(`${'x'.repeat(59)}_i12`);
   expect(referencedTable('FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE')).toBe('organizations');
   expect(referencedTable('FOREIGN KEY (a) REFERENCES "Odd ""Schema"""."t"(id)')).toBe('"Odd ""Schema"""."t"');

@@ -5,7 +5,7 @@
 // the failure states, or unchanged when nothing had been done yet.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { seed, DEMO_TABLES } from '../src/seed';
+import { seed, DEMO_TABLES } from '../demo/seed';
 import { ApplicationFailure } from '@temporalio/common';
 import { statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';

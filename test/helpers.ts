@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { statusQuery, type SwitchoverStatus } from '../src/shared';
+import { statusQuery } from '../src/shared';
+import type { SwitchoverStatus } from '../src/status';
 import { NativeConnection } from '@temporalio/worker';
 import { createWorker, type StartedWorker } from '../src/worker';
 

@@ -3,9 +3,10 @@
 // verification catching a corrupted row. Real dev server, real databases.
 import pg from 'pg';
 import type { WorkflowHandle } from '@temporalio/client';
-import { DEMO_TABLES, seed } from '../src/seed';
-import { startLoad, type LoadReport } from '../src/load';
-import { approveSignal, statusQuery, type SwitchoverStatus } from '../src/shared';
+import { DEMO_TABLES, seed } from '../demo/seed';
+import { startLoad, type LoadReport } from '../demo/load';
+import { approveSignal, statusQuery } from '../src/shared';
+import type { SwitchoverStatus } from '../src/status';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { Activities } from '../activities';
 import { switchoverInput } from '../src/input';

@@ -1,8 +1,8 @@
 // The live writer against a real, freshly seeded database.
 import { randomBytes } from 'node:crypto';
 import { Client, escapeIdentifier } from 'pg';
-import { seed } from '../src/seed';
-import { startLoad, OP_KINDS } from '../src/load';
+import { seed } from '../demo/seed';
+import { startLoad, OP_KINDS } from '../demo/load';
 
 const BASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const SEEDED = 2000;

@@ -2,7 +2,7 @@
 // (src/metrics.ts), scraped here while a copy runs and again after the cutover.
 import { createServer } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { seed } from '../src/seed';
+import { seed } from '../demo/seed';
 import { statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { createTestDb, temporalAddress, uniqueId, waitFor, type TestDb } from './helpers';

@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { seed } from '../src/seed';
+import { seed } from '../demo/seed';
 import { DESCRIPTIONS, statusQuery } from '../src/shared';
 import { FAILURE_TYPES } from '../src/errors';
 import type { SwitchoverReport } from '../workflows/switchover';

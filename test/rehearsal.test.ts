@@ -4,10 +4,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { LOAD_OP_KINDS } from '../src/input';
-import { OP_KINDS } from '../src/load';
-import { forecastFrom, rehearsalStatusQuery, type RehearsalReport } from '../src/rehearsal';
-import { seed, DEMO_TABLES } from '../src/seed';
-import { signoffSignal } from '../src/shared';
+import { OP_KINDS } from '../demo/load';
+import { forecastFrom, type RehearsalReport, type RehearsalStatus } from '../src/rehearsal';
+import { seed, DEMO_TABLES } from '../demo/seed';
+import { signoffSignal, statusQuery } from '../src/shared';
 import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
 
 const SEEDED = 1500;
@@ -82,7 +82,7 @@ test('full rehearsal with the live writer: ten phases pass, staging ends plain w
     args: [{ tables: DEMO_TABLES, database: 'staging', batchSize: 300, load: { ratePerSec: 80, durationMs: 1500 }, forecast: { database: 'default' } }],
   });
   const waiting = await waitFor(async () => {
-    const s = await handle.query(rehearsalStatusQuery);
+    const s = (await handle.query(statusQuery)) as RehearsalStatus;
     return ['awaiting_signoff', 'failed'].includes(s.phase) && s;
   }, 'awaiting_signoff', 110000);
   expect([waiting.phase, waiting.error]).toEqual(['awaiting_signoff', undefined]);
@@ -189,7 +189,7 @@ test('a smoke query whose answer changes fails the rehearsal in phase 6, and sta
   expect(report.phases[5].checks.find((c) => c.name === 'smokeSql[0]')!.status).toBe('ok');
   expect(report.restore!.ok).toBe(true);
   expect(report.markdown).toContain('### FAILED in phase 6: application testing');
-  expect((await handle.query(rehearsalStatusQuery)).phase).toBe('failed');
+  expect(((await handle.query(statusQuery)) as RehearsalStatus).phase).toBe('failed');
 
   expect((await leftovers(staging)).relations).toEqual([]);
   expect(await leftovers(staging)).toMatchObject({ kinds: ['daily_cash_balances:r', 'expenses:r', 'revenues:r'], triggers: [], functions: [], claims: 0, marked: 0 });

@@ -2,7 +2,7 @@
 // reject, approval timeout (rollback and fail), rollback after cutover keeping the writes made
 // since, rollback twice, rollback by table list, restore from backup, a rollback that outlives
 // its parent. After each, the database is the plain schema again (pg_dump equal) with every row.
-import { seed, DEMO_TABLES } from '../src/seed';
+import { seed, DEMO_TABLES } from '../demo/seed';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../workflows/rollback';

@@ -1,7 +1,7 @@
 // seed() against a real PostgreSQL: each test file gets its own throwaway database.
 import { randomBytes } from 'node:crypto';
 import { Client, Pool, escapeIdentifier } from 'pg';
-import { seed, tableChecksum, DEMO_TABLES } from '../src/seed';
+import { seed, tableChecksum, DEMO_TABLES } from '../demo/seed';
 
 const BASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 

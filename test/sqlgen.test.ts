@@ -68,8 +68,8 @@ test('dual-write trigger function: delete, key-moving update, upsert', () => {
   // A plan recorded before the guard existed has no guard to make or drop.
   const old = { ...tp, names: { ...tp.names, guardFunction: undefined } };
   expect(sql.truncateGuardSql(old)).toEqual([]);
-  expect(sql.rollbackBeforeCutoverSql(old).join('\n')).not.toContain('guard');
-  expect(sql.rollbackBeforeCutoverSql(tp).at(-1)).toBe('DROP FUNCTION IF EXISTS "public"."revenues_ps_guard"() CASCADE');
+  expect(sql.undoTriggersSql(old).join('\n')).not.toContain('guard');
+  expect(sql.undoTriggersSql(tp).at(-1)).toBe('DROP FUNCTION IF EXISTS "public"."revenues_ps_guard"() CASCADE');
 });
 
 test('mirror to legacy: a new legacy key is inserted, never upserted over another row', () => {
@@ -143,7 +143,7 @@ test('owner, table and column grants carried to the partitioned table and each p
 });
 
 test('rollback and cleanup statements drop no table by name (only recorded ones are dropped, by oid check)', () => {
-  const all = [...sql.rollbackBeforeCutoverSql(tp), ...sql.rollbackAfterCutoverSql(tp), ...sql.cleanupSql(tp)];
+  const all = [...sql.undoTriggersSql(tp), ...sql.undoCutoverSql(tp), ...sql.cleanupSql(tp)];
   expect(all.filter((s) => s.startsWith('DROP TABLE'))).toEqual([]);
   expect(sql.cleanupSql(tp)).toEqual([
     'DROP TRIGGER IF EXISTS "ps_mirror_to_legacy" ON "public"."revenues"',

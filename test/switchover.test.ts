@@ -1,5 +1,5 @@
 // The switchover end to end on the real dev server and a real database: approval, rejection, dry run.
-import { seed, DEMO_TABLES } from '../src/seed';
+import { seed, DEMO_TABLES } from '../demo/seed';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
@@ -116,12 +116,19 @@ test('approved switchover: tables partitioned under their own names, row for row
   );
 
   // Cleanup mode (the seed's --cleanup-only): mirror, legacy and backups go; the sequence survives.
+  // The same as workflow type `cleanup`, which needs only the tables' names.
   const cleaned: SwitchoverReport = await w.client.workflow.execute('switchover', {
     taskQueue: w.taskQueue,
     workflowId: uniqueId('cleanup'),
-    args: [{ tables: DEMO_TABLES, mode: 'cleanup' }],
+    args: [{ tables: DEMO_TABLES.slice(0, 2), mode: 'cleanup' }],
   });
   expect(cleaned.outcome).toBe('cleaned');
+  const byType: SwitchoverReport = await w.client.workflow.execute('cleanup', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('cleanup'),
+    args: [{ tables: DEMO_TABLES.slice(2).map((t) => t.table) }],
+  });
+  expect(byType).toMatchObject({ outcome: 'cleaned', tables: [{ table: DEMO_TABLES[2].table }] });
   const left = await db.pool.query(`select relname from pg_class where relname ~ '_(legacy|backup)$' and relkind = 'r'`);
   expect(left.rows).toEqual([]);
   await db.pool.query(`insert into revenues (organization_id, property_id, occurred_at, amount_cents, category) values (1, 1, now(), 5, 'spa')`);

@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { seed } from '../src/seed';
+import { seed } from '../demo/seed';
 import { approveSignal, statusQuery } from '../src/shared';
 import { createWorker, type StartedWorker } from '../src/worker';
 import type { SwitchoverReport } from '../workflows/switchover';

@@ -3,7 +3,7 @@
 // SIGTERM drains (its copy stops after a committed batch and is handed back) while the
 // switchover finishes on the other one.
 import { Client, Connection } from '@temporalio/client';
-import { seed } from '../src/seed';
+import { seed } from '../demo/seed';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { createTestDb, temporalAddress, temporalCli, uniqueId, waitFor, type TestDb } from './helpers';
 import { spawnWorker, type WorkerProcess } from './worker-process';

@@ -1,10 +1,11 @@
 // Partition maintenance: for every table a switchover cut over, keep `premake` partitions ready
 // beyond the current period (and optionally a default partition). Run by a Temporal Schedule
 // (src/schedule-maintenance.ts); each run is idempotent, so a missed or doubled run is harmless.
-import { ApplicationFailure, proxyActivities, setCurrentDetails, type ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, setCurrentDetails, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { PartitionsResult } from '../activities/partitions';
-import { describeIssues, maintenanceInput } from '../src/input';
+import { maintenanceInput } from '../src/input';
+import { parseInput } from './util';
 
 const actOpts: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
@@ -22,15 +23,7 @@ export interface MaintenanceReport {
 }
 
 export async function maintainPartitions(raw: unknown): Promise<MaintenanceReport> {
-  const parsed = maintenanceInput.safeParse(raw ?? {});
-  if (!parsed.success) {
-    throw ApplicationFailure.create({
-      type: 'InvalidInput',
-      message: `invalid maintainPartitions input: ${describeIssues(parsed.error)}. Nothing was changed.`,
-      nonRetryable: true,
-    });
-  }
-  const input = parsed.data;
+  const input = parseInput(maintenanceInput, raw, 'maintainPartitions');
   const plans = await acts.switchedOverTables.executeWithOptions(
     { ...actOpts, summary: `partitions: find switched-over tables in ${input.database}/${input.schema}` },
     [input.database, input.schema, input.tables],

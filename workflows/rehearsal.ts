@@ -22,11 +22,13 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { WriterControl } from '../activities/writer';
-import { describeIssues, rehearsalInput, switchoverInput, type RehearsalInput, type SwitchoverInput } from '../src/input';
+import { rehearsalInput, switchoverInput, type RehearsalInput, type SwitchoverInput } from '../src/input';
 import {
   REHEARSAL_PHASES,
+  bad,
+  ok,
+  warn,
   forecastFrom,
-  rehearsalStatusQuery,
   renderRehearsal,
   resultOf,
   type Check,
@@ -41,11 +43,12 @@ import {
   type TableSizes,
   type WriterReport,
 } from '../src/rehearsal';
-import { DESCRIPTIONS, SwitchoverPhase, SwitchoverTables, approveSignal, rejectSignal, signoffSignal, type Phase } from '../src/shared';
+import { DESCRIPTIONS, SwitchoverPhase, SwitchoverTables, approveSignal, rejectSignal, signoffSignal, statusQuery } from '../src/shared';
+import { initialStatus, type Phase } from '../src/status';
 import type { TablePlan } from '../src/types';
 import type { RollbackReport } from './rollback';
 import type { SwitchoverReport } from './switchover';
-import { errorMessage } from './util';
+import { errorMessage, parseInput } from './util';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
 // Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within the heartbeat timeout.
@@ -57,9 +60,6 @@ const longActs = proxyActivities<Activities>(longOpts);
 const writerOpts: ActivityOptions = { startToCloseTimeout: '24 hours', heartbeatTimeout: '20s', retry: { ...retry, maximumAttempts: 3 } };
 const controlOpts: ActivityOptions = { startToCloseTimeout: '1 minute', heartbeatTimeout: '10s', retry: { ...retry, maximumAttempts: 3 } };
 
-const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detail });
-const warn = (name: string, detail: string): Check => ({ name, status: 'warn', detail });
-const bad = (name: string, detail: string): Check => ({ name, status: 'fail', detail });
 const withSummary = (summary: string, base: ActivityOptions = shortOpts): ActivityOptions => ({ ...base, summary });
 
 /** What the steps share. */
@@ -414,28 +414,13 @@ async function restoreStaging(ctx: Ctx): Promise<NonNullable<RehearsalReport['re
 }
 
 export async function rehearsal(raw: unknown): Promise<RehearsalReport> {
-  const parsed = rehearsalInput.safeParse(raw ?? {});
-  if (!parsed.success) {
-    throw ApplicationFailure.create({
-      type: 'InvalidInput',
-      message: `invalid rehearsal input: ${describeIssues(parsed.error)}. Nothing was changed; fix the input and start again.`,
-      nonRetryable: true,
-    });
-  }
-  const input = parsed.data;
+  const input = parseInput(rehearsalInput, raw, 'rehearsal', 'Nothing was changed; fix the input and start again.');
   const info = workflowInfo();
   const { smokeSql: _smoke, load: _load, forecast: _forecast, ...rest } = input;
   const sw = switchoverInput.parse({ ...rest, dryRun: false, mode: 'switchover', approval: { required: true, timeout: '1h', approvers: [] } });
   const names = input.tables.map((t) => t.table);
   const state: RehearsalStatus = {
-    phase: 'environment',
-    tables: names,
-    dryRun: false,
-    progress: {},
-    stages: [],
-    approval: { state: 'not_required' },
-    ignoredSignals: [],
-    cutover: {},
+    ...initialStatus('environment', names),
     rehearsal: {
       database: input.database,
       phases: REHEARSAL_PHASES.map((p, i): PhaseRecord => ({ n: i + 1, phase: p.phase, title: p.title, result: 'pending', summary: '', checks: [] })),
@@ -478,7 +463,7 @@ export async function rehearsal(raw: unknown): Promise<RehearsalReport> {
     refresh();
   };
 
-  setHandler(rehearsalStatusQuery, () => state, { description: DESCRIPTIONS.status });
+  setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
   setHandler(
     signoffSignal,
     (s) => {

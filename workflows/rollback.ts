@@ -3,9 +3,11 @@
 // again after a crash, ends in the same state.
 import { ActivityFailure, ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { describeIssues, rollbackInput } from '../src/input';
-import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables, type SwitchoverStatus } from '../src/shared';
-import { errorMessage } from './util';
+import { DEFAULT_LOCK_TIMEOUT_MS, rollbackInput } from '../src/input';
+import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
+import { initialStatus } from '../src/status';
+import type { RollbackReport } from '../src/reports';
+import { errorMessage, parseInput } from './util';
 
 // Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within 10 s.
 const actOpts = {
@@ -15,34 +17,12 @@ const actOpts = {
 } as const;
 const acts = proxyActivities<Activities>(actOpts);
 
-export interface RollbackReport {
-  /** `left`: relations under our names that the rollback did not drop (not made by this switchover), and why. */
-  tables: { table: string; from: string; restoredRows: number | null; left?: string[] }[];
-  /** Tables named in the input for which no switchover was recorded. */
-  nothingToDo: string[];
-}
+export type { RollbackReport };
 
 export async function rollback(raw: unknown): Promise<RollbackReport> {
-  const parsed = rollbackInput.safeParse(raw ?? {});
-  if (!parsed.success) {
-    throw ApplicationFailure.create({
-      type: 'InvalidInput',
-      message: `invalid rollback input: ${describeIssues(parsed.error)}. Nothing was changed.`,
-      nonRetryable: true,
-    });
-  }
-  const input = parsed.data;
+  const input = parseInput(rollbackInput, raw, 'rollback');
   const names = input.tables?.map((t) => t.table) ?? [];
-  const state: SwitchoverStatus = {
-    phase: 'rolling_back',
-    tables: names,
-    dryRun: false,
-    progress: {},
-    stages: [],
-    approval: { state: 'not_required' },
-    ignoredSignals: [],
-    cutover: {},
-  };
+  const state = initialStatus('rolling_back', names);
   setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
   const what = input.switchoverWorkflowId ?? names.join(', ');
   const searchAttributes = (await acts.capabilities.executeWithOptions({ ...actOpts, summary: `rollback ${what}: worker capabilities` }, [])).searchAttributes;
@@ -71,7 +51,7 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
         retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
         summary: `rollback ${tp.table}: back to a plain table${input.restoreBackup ? ', restore from backup' : ''}`,
       },
-      [input.database, tp, { restoreBackup: input.restoreBackup, lockTimeoutMs: 2000 }],
+      [input.database, tp, { restoreBackup: input.restoreBackup, lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS }],
     ).catch((err) => {
       if (!(err instanceof ActivityFailure)) throw err;
       failed.push(errorMessage(err).replace(/\.+$/, ''));

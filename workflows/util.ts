@@ -1,5 +1,7 @@
 // Small deterministic helpers for workflow code.
 import { ApplicationFailure, TemporalFailure } from '@temporalio/workflow';
+import type { z } from 'zod';
+import { describeIssues } from '../src/input';
 export { copyStreamsFor } from '../src/streams';
 
 const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
@@ -38,4 +40,15 @@ export function ownFailure(err: unknown, message = errorMessage(err)): unknown {
   if (!(err instanceof TemporalFailure)) return err;
   if (err instanceof ApplicationFailure && message === err.message) return err;
   return ApplicationFailure.create({ type: errorType(err) ?? 'SwitchoverFailed', message, nonRetryable: true, cause: err });
+}
+
+/** The workflow's input, parsed; else a non-retryable InvalidInput naming each offending field. */
+export function parseInput<T extends z.ZodType>(schema: T, raw: unknown, workflowType: string, advice = 'Nothing was changed.'): z.output<T> {
+  const parsed = schema.safeParse(raw ?? {});
+  if (parsed.success) return parsed.data;
+  throw ApplicationFailure.create({
+    type: 'InvalidInput',
+    message: `invalid ${workflowType} input: ${describeIssues(parsed.error)}. ${advice}`,
+    nonRetryable: true,
+  });
 }

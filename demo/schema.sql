@@ -1,5 +1,5 @@
 -- Demo workload: a hospitality group's finance tables, as they look before the switchover
--- (plain heap tables with bigserial keys). Run once into an empty database; src/seed.ts does
+-- (plain heap tables with bigserial keys). Run once into an empty database; demo/seed.ts does
 -- that when the tables are missing.
 
 create table organizations (

@@ -1,4 +1,4 @@
-// Demo data for the hospitality finance schema (sql/demo_schema.sql).
+// Demo data for the hospitality finance schema (demo/schema.sql).
 // All rows are generated server side (insert ... select ... generate_series): nothing goes
 // through Node, so 300k rows per table take seconds.
 import { readFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { Client, Pool, escapeIdentifier, type ClientBase } from 'pg';
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-export const SCHEMA_FILE = join(__dirname, '..', 'sql', 'demo_schema.sql');
+export const SCHEMA_FILE = join(__dirname, 'schema.sql');
 
 /** The demo tables a switchover moves, with the key and interval they are partitioned by. */
 export const DEMO_TABLES = [
@@ -205,7 +205,7 @@ async function run(): Promise<void> {
       reset: { type: 'boolean', default: false },
     },
   });
-  if (!values.rows) throw new Error('usage: tsx src/seed.ts --rows N [--years Y] [--organizations N] [--end-date YYYY-MM-DD] [--reset] [--database-url URL]');
+  if (!values.rows) throw new Error('usage: tsx demo/seed.ts --rows N [--years Y] [--organizations N] [--end-date YYYY-MM-DD] [--reset] [--database-url URL]');
   const client = new Client({ connectionString: values['database-url'] ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL });
   await client.connect();
   try {

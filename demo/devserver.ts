@@ -3,8 +3,8 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from './shared';
-import { temporalCliPath } from './temporal-cli';
+import { SEARCH_ATTRIBUTES } from '../src/shared';
+import { temporalCliPath } from '../src/temporal-cli';
 
 export interface DevServer {
   address: string;
@@ -39,7 +39,7 @@ export async function startDevServer(opts: { port?: number; uiPort?: number; dbF
   if (!bin) {
     // No Go toolchain here: let the SDK download the dev server (needs internet).
     const { TestWorkflowEnvironment } = await import('@temporalio/testing');
-    const { SwitchoverPhase, SwitchoverTables } = await import('./shared');
+    const { SwitchoverPhase, SwitchoverTables } = await import('../src/shared');
     const env = await TestWorkflowEnvironment.createLocal({
       server: { ip: '127.0.0.1', port, uiPort, dbFilename: opts.dbFilename, searchAttributes: [SwitchoverPhase, SwitchoverTables] },
     });

@@ -4,6 +4,7 @@
 // those tables must keep this SQL working. Failed ops are counted, never thrown.
 import { parseArgs } from 'node:util';
 import { Pool } from 'pg';
+import type { KindStats, LatencyStats, LoadReport, LoadWindow, SegmentStats } from '../src/writer-report';
 import { DEFAULT_DATABASE_URL, EXPENSE_CATEGORIES, PROPERTIES_PER_ORG, REVENUE_CATEGORIES, STATUSES, VENDORS } from './seed';
 
 export const OP_KINDS = ['insertRevenue', 'insertExpense', 'updateStatus', 'upsertBalance', 'correction', 'void'] as const;
@@ -55,25 +56,7 @@ export interface LoadOptions {
   prepared?: boolean;
 }
 
-export interface KindStats { ops: number; failures: number; rows: number }
-export interface LatencyStats { p50: number; p95: number; p99: number; max: number }
-export interface LoadWindow { t: number; ops: number; failures: number; p50: number; p99: number }
-export interface SegmentStats { ops: number; failures: number; p50: number; p99: number; max: number }
-
-export interface LoadReport {
-  ops: number;
-  failures: number;
-  byKind: Record<string, KindStats>;
-  /** First 20 distinct `kind: message` of failed ops. */
-  errors: string[];
-  latencyMs: LatencyStats;
-  durationMs: number;
-  opsPerSec: number;
-  /** 1 s windows by completion time; t is ms since start; empty windows are kept (stalls show). */
-  windows: LoadWindow[];
-  /** Per mark() label, ops attributed to the segment current when they started. */
-  segments: Record<string, SegmentStats>;
-}
+export type { KindStats, LatencyStats, LoadReport, LoadWindow, SegmentStats } from '../src/writer-report';
 
 export interface LoadHandle {
   stop(): Promise<LoadReport>;

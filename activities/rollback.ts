@@ -1,0 +1,51 @@
+// The rollback of one table: the undos of the stages that ran, newest first, in one transaction
+// under the lock budget. Which stages ran is read from the database (the table's state); every
+// undo is idempotent (IF EXISTS, drops only what this switchover recorded as made), so a rollback
+// run again, or after a crash, ends in the same state.
+import { fail } from '../src/errors';
+import type { TablePlan } from '../src/types';
+import { audit, Deps, stage } from './context';
+import { lockedTx } from './locks';
+import { tableState, undoCutover, type TableState } from './cutover';
+import { undoTriggers } from './triggers';
+import { undoPrepare } from './prepare';
+import { undoBackup } from './backup';
+import type { Undo, UndoContext } from './undo';
+
+/** The stages' undos, newest stage first. */
+const UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolean }[] = [
+  { stage: 'cutover', undo: undoCutover, ran: (from) => from === 'cutover' },
+  { stage: 'triggers', undo: undoTriggers, ran: () => true },
+  { stage: 'prepare', undo: undoPrepare, ran: () => true },
+  { stage: 'backup', undo: undoBackup, ran: () => true },
+];
+
+export function rollbackActivities({ pools }: Deps) {
+  return {
+    /**
+     * Puts the plain table back under its name, from whatever state: after cutover the names are
+     * swapped back (`<table>_legacy` holds every write, mirrored); before it the triggers and the
+     * partitioned copy are dropped. Optionally restores the rows from the backup table.
+     */
+    async rollbackTable(database: string, tp: TablePlan, opts: { restoreBackup: boolean; lockTimeoutMs: number }) {
+      return stage('rollback', tp.table, async () => {
+        const what = `rollback of ${tp.schema}.${tp.table}`;
+        const done = await lockedTx(pools.get(database), { what, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
+          const from = await tableState(tx.client, tp);
+          if (from === 'cleaned') {
+            throw fail('StateConflict', `${tp.schema}.${tp.table} was cleaned up after its switchover: ${tp.names.legacy} is gone, ` +
+              `so there is no plain table to go back to. The partitioned table holds all data; nothing was changed.`, { table: tp.table, stage: 'rollback' });
+          }
+          if (from === 'missing') {
+            throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
+          }
+          const u: UndoContext = { tx, tp, from, restoreBackup: opts.restoreBackup, left: [], restored: null };
+          for (const s of UNDOS) if (s.ran(from)) await s.undo(u);
+          await audit(tx.client, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from, restored: u.restored, left: u.left } });
+          return { table: tp.table, from, restoredRows: u.restored, ...(u.left.length ? { left: u.left } : {}) };
+        });
+        return done.value;
+      });
+    },
+  };
+}

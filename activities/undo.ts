@@ -1,0 +1,19 @@
+// What a stage's undo gets: the rollback's transaction (under the lock budget), the plan, where
+// the table stood when the rollback began, and what the undos report back.
+import type { TablePlan } from '../src/types';
+import type { LockedTx } from './locks';
+import type { TableState } from './cutover';
+
+export interface UndoContext {
+  tx: LockedTx;
+  tp: TablePlan;
+  /** The table's state when the rollback began. */
+  from: TableState;
+  restoreBackup: boolean;
+  /** Relations under our names that were not dropped (not made by this switchover), and why. */
+  left: string[];
+  /** Rows restored from the backup, when asked for. */
+  restored: number | null;
+}
+
+export type Undo = (u: UndoContext) => Promise<void>;

@@ -1,0 +1,1 @@
+select conname from pg_constraint where conrelid = $1::regclass and contype = 'f'

@@ -1,0 +1,1 @@
+select tgname as name, tgenabled::text as enabled from pg_trigger where tgrelid = $1::regclass and not tgisinternal

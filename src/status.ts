@@ -1,0 +1,118 @@
+// What the workflows report and receive: the `status` query's shape (one for every workflow type),
+// the phases, and the payloads of signals and updates. Types and constants only: workflows import it.
+import type { Plan, StageRecord, VerifyResult, CutoverResult } from './types';
+import type { CopyMode, Throttle } from './input';
+import type { RehearsalState } from './rehearsal';
+
+export interface ApproveSignal {
+  by: string;
+  comment?: string;
+}
+export interface RejectSignal {
+  by: string;
+  reason?: string;
+}
+export interface SignoffSignal {
+  by: string;
+  comment?: string;
+}
+
+export interface PauseRequest {
+  by: string;
+  reason: string;
+}
+export interface ResumeRequest {
+  by: string;
+}
+/** The live copy settings as the operator controls them (status.throttle). */
+export interface Controls {
+  batchSize: number;
+  pauseMs: number;
+  parallelism: number;
+  maxBatchMs?: number;
+  maxLockWaitMs?: number;
+  maxReplicationLagMs?: number;
+  brakePauseMs: number;
+  paused: { by: string; reason: string; at: string } | null;
+  /** The latest changes (pause, resume, retune), newest last. */
+  changes: { by: string; at: string; what: string }[];
+}
+/** What one copy stream reads before each batch (controlsQuery). */
+export interface StreamControls {
+  /** Why the stream waits before its next batch: the operator's pause, or its table's parallelism. */
+  paused: string | null;
+  hold: string | null;
+  batchSize: number;
+  pauseMs: number;
+  brake: Pick<Throttle, 'maxBatchMs' | 'maxLockWaitMs' | 'maxReplicationLagMs' | 'brakePauseMs'>;
+}
+
+export const PHASES = [
+  'preflight',
+  'backup',
+  'prepare',
+  'triggers',
+  'copy',
+  'verify',
+  'awaiting_approval',
+  'cutover',
+  'cleanup',
+  'done',
+  'rolling_back',
+  'rolled_back',
+  'failed',
+  // The rehearsal's phases (workflows/rehearsal.ts; `prepare` above is shared).
+  'environment',
+  'trigger_behaviour',
+  'dry_run',
+  'switchover',
+  'application_testing',
+  'performance',
+  'load',
+  'rollback_test',
+  'signoff',
+  'awaiting_signoff',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface TableProgress {
+  table: string;
+  rowsCopied: number;
+  rowsEstimated: number;
+  rowsPerSec: number;
+  etaSeconds: number | null;
+  /** Throttle brake: pauses so far, and the reason while braking (null when not braking). */
+  brakes?: number;
+  brake?: string | null;
+}
+
+export type ApprovalState =
+  | { state: 'not_required' }
+  | { state: 'waiting'; since: string; approvers: string[] }
+  | { state: 'approved'; by: string; comment?: string; at: string }
+  | { state: 'rejected'; by: string; reason?: string; at: string }
+  | { state: 'timed_out'; at: string };
+
+export interface SwitchoverStatus {
+  phase: Phase;
+  tables: string[];
+  dryRun: boolean;
+  progress: Record<string, TableProgress>;
+  stages: StageRecord[];
+  plan?: Plan;
+  verification?: VerifyResult;
+  approval: ApprovalState;
+  ignoredSignals: string[];
+  cutover: Record<string, CutoverResult>;
+  /** The copy's live settings (as configured, then retuned), its mode, and the operator's pause. */
+  throttle?: Controls & { copyMode: CopyMode };
+  rollback?: { workflowId: string; state: 'running' | 'completed' | 'failed'; message?: string };
+  error?: string;
+  /** The rehearsal's own state (rehearsal workflow only). */
+  rehearsal?: RehearsalState;
+}
+
+/** A status with nothing done yet and no approval to wait for (rollback, rehearsal). */
+export function initialStatus(phase: Phase, tables: string[]): SwitchoverStatus {
+  return { phase, tables, dryRun: false, progress: {}, stages: [], approval: { state: 'not_required' }, ignoredSignals: [], cutover: {} };
+}
