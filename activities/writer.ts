@@ -1,4 +1,4 @@
-// The live writer (demo/load.ts) as a long activity of the rehearsal, and how the workflow steers
+// The live writer (src/tableload.ts on the input's tables) as a long activity of the rehearsal, and how the workflow steers
 // it. The connection string is resolved here, in the worker, from the target's name. The workflow
 // cannot message a running activity, so it writes the wanted state (running/paused/stopped) as
 // an audit row; the writer polls it, applies it and acknowledges in another audit row, which
@@ -8,10 +8,7 @@ import type pg from 'pg';
 import { withClient } from '../src/db';
 import { fail } from '../src/errors';
 import type { RehearsalInput } from '../src/input';
-// TODO(issue 16): the only production import of demo/: the catalog-derived load generator replaces
-// the demo's writer here. Until then the rehearsal's `load` works on the demo schema only.
-// eslint-disable-next-line @typescript-eslint/no-restricted-imports
-import { startLoad, type LoadHandle } from '../demo/load';
+import { DEFAULT_LOAD_MIX, planLoad, startLoad, type LoadKind, type LoadMix, type TableLoadPlan } from '../src/tableload';
 import type { WriterReport } from '../src/rehearsal';
 import type { SwitchoverStatus } from '../src/status';
 import { audit, Deps, workflowId } from './context';
@@ -44,34 +41,53 @@ async function readRow<T>(c: pg.ClientBase, schema: string, stageName: string): 
   return r.rows[0]?.details as T | undefined;
 }
 
-/** After pause(), waits until no op has completed for 300 ms: the ops in flight are done. */
-async function drained(handle: LoadHandle): Promise<void> {
-  let last = -1;
-  let still = 0;
-  for (let i = 0; i < 100 && still < 3; i++) {
-    const ops = handle.report().ops;
-    still = ops === last ? still + 1 : 0;
-    last = ops;
-    await sleep(100);
-  }
+/** The load's plans, made on the plain tables before the switchover, and what of the mix cannot run. */
+export interface WriterPlans {
+  plans: TableLoadPlan[];
+  /** `schema.table kind: reason` of every operation with a weight in the mix that cannot run. */
+  skipped: string[];
+  /** Whether any operation of the mix can run on any table. */
+  runnable: boolean;
 }
 
 export function writerActivities({ pools }: Deps) {
   return {
-    /** Runs the application's writer against `database` until told to stop (or the workflow goes away). */
-    async runWriter(database: string, schema: string, load: NonNullable<RehearsalInput['load']>): Promise<WriterReport> {
+    /** Plans the load on each table (read only); run before the switchover, on the plain tables. */
+    async planWriterLoad(database: string, schema: string, tables: RehearsalInput['tables'], mix?: LoadMix): Promise<WriterPlans> {
+      const pool = pools.get(database);
+      const plans = await withClient(pool, async (c) => {
+        const out: TableLoadPlan[] = [];
+        for (const t of tables) out.push(await planLoad(c, { schema, table: t.table, partitionKey: t.partitionKey, interval: t.interval }));
+        return out;
+      });
+      const weights = { ...DEFAULT_LOAD_MIX, ...mix };
+      const skipped: string[] = [];
+      let runnable = false;
+      for (const p of plans) {
+        for (const kind of Object.keys(weights) as LoadKind[]) {
+          if (!(weights[kind] > 0)) continue;
+          const op = p[kind];
+          if (op.ok) runnable = true;
+          else skipped.push(`${p.schema}.${p.table} ${kind}: ${op.reason}`);
+        }
+      }
+      return { plans, skipped, runnable };
+    },
+
+    /** Runs the load on `plans` against `database` until told to stop (or the workflow goes away). */
+    async runWriter(database: string, schema: string, plans: TableLoadPlan[], load: NonNullable<RehearsalInput['load']>): Promise<WriterReport> {
       const pool = pools.get(database);
       const connectionString = pool.options.connectionString;
       if (!connectionString) throw fail('StateConflict', `database target "${database}" has no connection string the writer can use`);
       const ctx = Context.current();
-      const handle = startLoad({ connectionString, ratePerSec: load.ratePerSec, concurrency: load.concurrency, mix: load.mix });
-      handle.mark('start');
-      let applied: WriterControl = { state: 'running', label: 'start', seq: -1 };
+      const handle = await startLoad(connectionString, plans, { ratePerSec: load.ratePerSec, concurrency: load.concurrency, mix: load.mix, segment: 'copy' });
+      let applied: WriterControl = { state: 'running', label: 'copy', seq: -1 };
       const ack = (ctl: WriterControl) => {
-        const r = handle.report();
-        const details: WriterAck = { ...ctl, ops: r.ops, failures: r.failures, errors: r.errors.slice(0, 5) };
+        const r = handle.summary();
+        const details: WriterAck = { ...ctl, ops: r.writes + r.failedWrites, failures: r.failedWrites, errors: r.firstError ? [r.firstError] : [] };
         return withClient(pool, (c) => audit(c, { schema, table: WRITER_TABLE, stage: ACK, details }));
       };
+      let summary;
       try {
         while (!ctx.cancellationSignal.aborted) {
           const control = await withClient(pool, (c) => readRow<WriterControl>(c, schema, CONTROL)).catch(() => undefined);
@@ -81,8 +97,7 @@ export function writerActivities({ pools }: Deps) {
               break;
             }
             if (control.state === 'paused') {
-              handle.pause();
-              await drained(handle);
+              await handle.pause();
             } else {
               handle.mark(control.label);
               handle.resume();
@@ -90,15 +105,15 @@ export function writerActivities({ pools }: Deps) {
             applied = control;
             await ack(applied);
           }
-          const r = handle.report();
-          ctx.heartbeat({ ops: r.ops, failures: r.failures });
+          const r = handle.summary();
+          ctx.heartbeat({ writes: r.writes, failedWrites: r.failedWrites });
           await sleep(100);
         }
       } finally {
-        await handle.stop();
+        summary = await handle.stop();
       }
       await ack({ ...applied, state: 'stopped' }).catch(() => undefined);
-      const { windows: _windows, ...report } = handle.report();
+      const { committed: _committed, ...report } = summary;
       return report;
     },
 

@@ -140,8 +140,8 @@ export const rollbackInput = z
   });
 export type RollbackInput = z.infer<typeof rollbackInput>;
 
-/** The live writer's op kinds (demo/load.ts OP_KINDS; a test pins them equal: load.ts does I/O, so not imported here). */
-export const LOAD_OP_KINDS = ['insertRevenue', 'insertExpense', 'updateStatus', 'upsertBalance', 'correction', 'void'] as const;
+/** The rehearsal load's op kinds (src/tableload.ts LOAD_KINDS; a test pins them equal: tableload.ts does I/O, so not imported here). */
+export const LOAD_OP_KINDS = ['insert', 'update', 'move', 'delete'] as const;
 
 /** The rehearsal (workflows/rehearsal.ts): the switchover input for a staging target, plus what to test. */
 export const rehearsalInput = switchoverInput
@@ -150,7 +150,7 @@ export const rehearsalInput = switchoverInput
     database: identifier.refine((d) => d !== 'default', 'must name a staging target, not "default" (the production target)'),
     /** Statements the application runs; checked before and after cutover. Default: a built-in set per table. */
     smokeSql: z.array(z.string().trim().min(1)).min(1).max(100).optional(),
-    /** The live writer (demo/load.ts) during the switchover; `durationMs` is how long it keeps writing after cutover. */
+    /** The load generator (src/tableload.ts) on the input's tables during the switchover; `durationMs` is how long it keeps writing after cutover. */
     load: z
       .strictObject({
         ratePerSec: z.number().positive().max(100000),

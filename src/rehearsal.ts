@@ -1,6 +1,6 @@
 // The rehearsal's plain data, its forecast arithmetic and its markdown report. Pure: the
 // rehearsal workflow imports this module (no I/O, no Node built-ins).
-import type { LoadReport } from './writer-report';
+import type { LoadSummary } from './tableload';
 import type { SwitchoverStatus } from './status';
 
 /** The seed's ten rehearsal phases, in order. */
@@ -155,7 +155,7 @@ export function forecastFrom(measured: TableMeasure[], rows: Record<string, numb
   };
 }
 
-export type WriterReport = Omit<LoadReport, 'windows'>;
+export type WriterReport = Omit<LoadSummary, 'committed'>;
 
 export interface RehearsalReport {
   workflowId: string;
@@ -232,11 +232,12 @@ export function renderRehearsal(
     lines.push(
       '### Live writer',
       '',
-      `${w.ops} ops, ${w.failures} failed, ${w.opsPerSec} ops/s; latency p50 ${w.latencyMs.p50} ms, p95 ${w.latencyMs.p95} ms, p99 ${w.latencyMs.p99} ms, max ${w.latencyMs.max} ms`,
+      `${w.writes} writes, ${w.failedWrites} failed, ${w.opsPerSec} ops/s; latency p50 ${w.latencyMs.p50} ms, p99 ${w.latencyMs.p99} ms, max ${w.latencyMs.max} ms${w.firstError ? `; first error: ${w.firstError}` : ''}`,
       '',
-      '| segment | ops | failures | p50 ms | p99 ms | max ms |',
+      '| segment | writes | failed | p50 ms | p99 ms | max ms |',
       '|---|---:|---:|---:|---:|---:|',
-      ...Object.entries(w.segments).map(([k, v]) => `| ${k} | ${v.ops} | ${v.failures} | ${v.p50} | ${v.p99} | ${v.max} |`),
+      ...Object.entries(w.bySegment).map(([k, v]) => `| ${k} | ${v.writes} | ${v.failedWrites} | ${v.latencyMs.p50} | ${v.latencyMs.p99} | ${v.latencyMs.max} |`),
+      ...Object.entries(w.skipped).map(([k, why]) => `- not run: ${k}: ${why}`),
       '',
     );
   }
