@@ -118,11 +118,21 @@ export interface Forecast {
   source: string;
   tables: TableForecast[];
   total: { copySeconds: number; verifySeconds: number; diskBytes: number; lockMs: number };
+  /** The staging rates it scales from, per table (rows/s). */
+  rates: { table: string; copyRowsPerSec: number | null; verifyRowsPerSec: number | null }[];
+  /** What the rehearsal's load saw: its rate, and the longest write at cutover (null: no write ran across the cutover). */
+  load?: { writesPerSec: number; p99Ms: number; cutoverStallMs: number | null };
   basis: string[];
 }
 
 /** Scales measured staging rates linearly to production row counts. */
-export function forecastFrom(measured: TableMeasure[], rows: Record<string, number>, source: string, backup: boolean): Forecast {
+export function forecastFrom(
+  measured: TableMeasure[],
+  rows: Record<string, number>,
+  source: string,
+  backup: boolean,
+  load?: { writesPerSec: number; p99Ms: number; cutoverStallMs: number | null },
+): Forecast {
   const tables = measured.map((m): TableForecast => {
     const n = rows[m.table] ?? m.rows;
     const per = (x: number) => (m.rows > 0 ? (x * n) / m.rows : null);
@@ -147,7 +157,17 @@ export function forecastFrom(measured: TableMeasure[], rows: Record<string, numb
       diskBytes: sum((t) => t.diskBytes),
       lockMs: round(Math.max(0, ...measured.map((m) => m.lockMs))),
     },
+    rates: measured.map((m) => ({
+      table: m.table,
+      copyRowsPerSec: m.copyMs > 0 ? Math.round((m.rows * 1000) / m.copyMs) : null,
+      verifyRowsPerSec: m.verifyMs > 0 ? Math.round((m.rows * 1000) / m.verifyMs) : null,
+    })),
+    load,
     basis: [
+      `measured on staging: ${measured.map((m) => `${m.table} ${m.rows} rows copied in ${Math.round(m.copyMs)} ms, verified in ${Math.round(m.verifyMs)} ms`).join('; ') || 'no table'}`,
+      load
+        ? `writers on staging: ${load.writesPerSec} writes/s, p99 ${load.p99Ms} ms; ${load.cutoverStallMs === null ? 'the load was paused across the cutover, so no stall at cutover was measured' : `the longest write across the cutover took ${load.cutoverStallMs} ms (the stall writers see)`}`
+        : 'no load ran on staging: the stall writers see at cutover was not measured',
       'copy and verify times scale linearly from the rows/s measured on staging (tables one after another, as the switchover runs them); small staging tables overstate fixed costs',
       `disk: bytes per row of the partitioned table with its indexes${backup ? ' plus the backup table' : ''} measured on staging, times production rows; WAL comes on top (up to max_wal_size)`,
       'cutover lock: renames only, independent of rows; the longest staging cutover is shown',
@@ -249,6 +269,8 @@ export function renderRehearsal(
       `| total | | ${secs(f.total.copySeconds)} | ${secs(f.total.verifySeconds)} | ${formatBytes(f.total.diskBytes)} |`,
       '',
       `Cutover lock (renames only, independent of rows): at most ${f.total.lockMs.toFixed(1)} ms per table on staging.`,
+      '',
+      `Scaled from the staging rates: ${f.rates.map((r) => `${r.table} copy ${r.copyRowsPerSec ?? '–'} rows/s, verify ${r.verifyRowsPerSec ?? '–'} rows/s`).join('; ')}.`,
       '',
       ...f.basis.map((b) => `- ${b}`),
       '',

@@ -103,6 +103,11 @@ test('load on two non-demo tables through the switchover: no failed write, stagi
   const result: RehearsalReport = await handle.result();
   expect(result.outcome).toBe('signed_off');
   expect(result.markdown).toContain('### Live writer');
+  // The forecast names the staging rates it scales from and what the writers saw.
+  expect(result.forecast!.rates.map((x) => x.table)).toEqual(['orders', 'pings']);
+  expect(result.forecast!.load).toEqual({ writesPerSec: r.opsPerSec, p99Ms: r.latencyMs.p99, cutoverStallMs: d.cutoverStallMs });
+  expect(result.forecast!.basis.join('\n')).toMatch(/writers on staging: [\d.]+ writes\/s/);
+  expect(result.markdown).toMatch(/Scaled from the staging rates: orders copy \d+ rows\/s/);
   expect(await dump(prod)).toBe(prodBefore);
 });
 

@@ -71,6 +71,12 @@ test('pure parts: the writer kinds, forecast scaling', () => {
   );
   expect(f.tables[0]).toEqual({ table: 't', rows: 1_000_000, copySeconds: 500, verifySeconds: 100, diskBytes: 300_000_000 });
   expect(f.total.lockMs).toBe(12);
+  expect(f.rates).toEqual([{ table: 't', copyRowsPerSec: 2000, verifyRowsPerSec: 10000 }]);
+  expect(f.basis[0]).toBe('measured on staging: t 1000 rows copied in 500 ms, verified in 100 ms');
+  expect(f.basis[1]).toMatch(/^no load ran on staging/);
+  const g = forecastFrom([], {}, 'given', false, { writesPerSec: 90, p99Ms: 6.5, cutoverStallMs: 41.2 });
+  expect(g.load).toEqual({ writesPerSec: 90, p99Ms: 6.5, cutoverStallMs: 41.2 });
+  expect(g.basis[1]).toBe('writers on staging: 90 writes/s, p99 6.5 ms; the longest write across the cutover took 41.2 ms (the stall writers see)');
 });
 
 test('full rehearsal with the live writer: ten phases pass, staging ends plain with what the writer committed, default untouched', async () => {

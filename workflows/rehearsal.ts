@@ -210,9 +210,15 @@ async function switchover(ctx: Ctx): Promise<PhaseOutcome> {
   result.catch(() => undefined); // awaited below; this only marks a failure as handled meanwhile
   ctx.child = { handle: handle as ChildWorkflowHandle<never>, result, done: false };
   ctx.refresh();
+  const ends = ['awaiting_approval', 'failed', 'rolled_back', 'done'];
+  // The load's writes count per phase of the switchover: copy, verify, awaiting_approval.
+  if (ctx.writer) {
+    const at = await longActs.waitForWorkflowPhase.executeWithOptions(withSummary(`wait for switchover ${childId} to verify`, longOpts), [childId, ['verify', ...ends]]);
+    if (at === 'verify') await steer(ctx, 'running', 'verify');
+  }
   const reached = await longActs.waitForWorkflowPhase.executeWithOptions(withSummary(`wait for switchover ${childId} to ask for approval`, longOpts), [
     childId,
-    ['awaiting_approval', 'failed', 'rolled_back', 'done'],
+    ends,
   ]);
   if (reached !== 'awaiting_approval') {
     await result;
@@ -221,7 +227,8 @@ async function switchover(ctx: Ctx): Promise<PhaseOutcome> {
   // The baseline for phases 6 and 7, read with the writer paused so both sides see the same rows.
   let copied: { ops: number; failures: number; errors: string[] } | undefined;
   if (ctx.writer) {
-    await steer(ctx, 'paused', 'paused');
+    await steer(ctx, 'running', 'awaiting_approval');
+    await steer(ctx, 'paused', 'awaiting_approval');
     copied = ctx.state.rehearsal.writer;
   }
   if (ctx.input.smokeSql) ctx.smoke = ctx.input.smokeSql.map((s, i) => ({ name: `smokeSql[${i}]`, sql: s, builtin: false }));
@@ -387,7 +394,9 @@ async function signoff(ctx: Ctx): Promise<PhaseOutcome> {
     const t = ctx.switchover!.tables.find((x) => x.table === s.table)!;
     return { ...s, rows: t.copy.rows || s.rows, copyMs: t.copy.ms, verifyMs: t.verification?.ms ?? 0, lockMs: t.cutover?.lockMs ?? 0 };
   });
-  ctx.forecast = forecastFrom(measured, rows, source, input.backup === 'table');
+  const r = ctx.writer?.report;
+  const load = r && { writesPerSec: r.opsPerSec, p99Ms: r.latencyMs.p99, cutoverStallMs: r.bySegment.cutover?.latencyMs.max ?? null };
+  ctx.forecast = forecastFrom(measured, rows, source, input.backup === 'table', load);
   return { summary: `forecast from ${source}`, checks: [], details: { forecast: ctx.forecast } };
 }
 
