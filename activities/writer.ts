@@ -48,6 +48,8 @@ export interface WriterPlans {
   skipped: string[];
   /** Whether any operation of the mix can run on any table. */
   runnable: boolean;
+  /** `schema.table: reason` of tables the generator could not plan at all (also in `skipped`). */
+  unplanned: string[];
 }
 
 export function writerActivities({ pools }: Deps) {
@@ -55,13 +57,21 @@ export function writerActivities({ pools }: Deps) {
     /** Plans the load on each table (read only); run before the switchover, on the plain tables. */
     async planWriterLoad(database: string, schema: string, tables: RehearsalInput['tables'], mix?: LoadMix): Promise<WriterPlans> {
       const pool = pools.get(database);
+      const skipped: string[] = [];
+      const unplanned: string[] = [];
       const plans = await withClient(pool, async (c) => {
         const out: TableLoadPlan[] = [];
-        for (const t of tables) out.push(await planLoad(c, { schema, table: t.table, partitionKey: t.partitionKey, interval: t.interval }));
+        for (const t of tables) {
+          // A table the generator cannot plan is left out with the reason, not a failed rehearsal.
+          await planLoad(c, { schema, table: t.table, partitionKey: t.partitionKey, interval: t.interval }).then(
+            (p) => void out.push(p),
+            (err: Error) => void unplanned.push(`${schema}.${t.table}: ${err.message}`),
+          );
+        }
         return out;
       });
+      skipped.push(...unplanned);
       const weights = { ...DEFAULT_LOAD_MIX, ...mix };
-      const skipped: string[] = [];
       let runnable = false;
       for (const p of plans) {
         for (const kind of Object.keys(weights) as LoadKind[]) {
@@ -71,7 +81,7 @@ export function writerActivities({ pools }: Deps) {
           else skipped.push(`${p.schema}.${p.table} ${kind}: ${op.reason}`);
         }
       }
-      return { plans, skipped, runnable };
+      return { plans, skipped, runnable, unplanned };
     },
 
     /** Runs the load on `plans` against `database` until told to stop (or the workflow goes away). */

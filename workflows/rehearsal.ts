@@ -81,6 +81,8 @@ interface Ctx {
   writer?: { done: Promise<WriterReport>; settled: boolean; seq: number; report?: WriterReport; error?: string };
   /** Why the load could not run at all (no operation of the mix on any table). */
   loadSkipped?: string[];
+  /** Tables the load generator could not plan (the load ran on the others). */
+  loadUnplanned: string[];
   forecast?: RehearsalReport['forecast'];
   refresh(): void;
 }
@@ -197,6 +199,7 @@ async function switchover(ctx: Ctx): Promise<PhaseOutcome> {
       ctx.input.tables,
       ctx.input.load.mix,
     ]);
+    ctx.loadUnplanned = p.unplanned;
     if (p.runnable) {
       startWriter(ctx, p.plans);
       await steer(ctx, 'running', 'copy');
@@ -338,6 +341,7 @@ async function load(ctx: Ctx): Promise<PhaseOutcome> {
     ...Object.entries(r.bySegment).map(([k, v]) =>
       ok(`segment ${k}`, `${v.writes} writes, ${v.failedWrites} failed${v.firstError ? ` (first: ${v.firstError})` : ''}, p50 ${v.latencyMs.p50} ms, p99 ${v.latencyMs.p99} ms, max ${v.latencyMs.max} ms`),
     ),
+    ...ctx.loadUnplanned.map((why) => warn('not run', why)),
     ...Object.entries(r.skipped).map(([k, why]) => warn(`not run: ${k}`, why)),
   ];
   const segments = Object.fromEntries(
@@ -470,7 +474,7 @@ export async function rehearsal(raw: unknown): Promise<RehearsalReport> {
   let searchAttributes = false;
   let failedPhase: RehearsalReport['failedPhase'];
   let restore: RehearsalReport['restore'];
-  const ctx: Ctx = { id: info.workflowId, input, sw, state, plans: [], touched: false, smoke: [], smokeNotes: [], sizes: [], refresh: () => refresh() };
+  const ctx: Ctx = { id: info.workflowId, input, sw, state, plans: [], touched: false, smoke: [], smokeNotes: [], sizes: [], loadUnplanned: [], refresh: () => refresh() };
 
   const report = (outcome: RehearsalReport['outcome']): RehearsalReport => {
     const extra = {
