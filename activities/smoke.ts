@@ -17,10 +17,23 @@ const TIMED_RUNS = 3;
 const TX_CONTROL = /^\s*(begin|commit|end|rollback|abort|start\s+transaction|savepoint|release|prepare\s+transaction|commit\s+prepared)\b/i;
 
 /** Runs one statement in a transaction that is always rolled back; one statement only (extended protocol). */
-async function rolledBack(c: pg.ClientBase, text: string): Promise<{ result: pg.QueryResult; ms: number }> {
+/**
+ * `swap`: first, in the same rolled-back transaction, each table's `<table>_legacy` takes the
+ * table's name (the table steps aside), so the statement reads the plain table the mirror keeps
+ * equal: the answer before cutover, on the same rows as the answer after it.
+ */
+async function rolledBack(c: pg.ClientBase, text: string, swap: TablePlan[] = []): Promise<{ result: pg.QueryResult; ms: number }> {
   if (TX_CONTROL.test(text)) throw new Error('transaction control statements are not allowed in smokeSql');
   return trialTx(c, async () => {
     await c.query(`SET LOCAL statement_timeout = '60s'`);
+    if (swap.length) {
+      // Under deadlock_timeout (1 s by default): the renames wait on no application lock for long.
+      await c.query(`SET LOCAL lock_timeout = '500ms'`);
+      for (const tp of swap) {
+        await c.query(`ALTER TABLE ${sql.qname(tp.schema, tp.table)} RENAME TO ${sql.ident(`${tp.table.slice(0, 40)}_ps_aside`)}`);
+        await c.query(`ALTER TABLE ${sql.qname(tp.schema, tp.names.legacy)} RENAME TO ${sql.ident(tp.table)}`);
+      }
+    }
     const t0 = performance.now();
     // queryMode extended: PostgreSQL refuses a second statement smuggled after a semicolon.
     const result = await c.query({ text, queryMode: 'extended' } as pg.QueryConfig);
@@ -100,12 +113,12 @@ export function smokeActivities({ pools }: Deps) {
     },
 
     /** Each statement's answer (rows digest or rows affected), in a rolled-back transaction. */
-    async smokeAnswers(database: string, items: SmokeItem[]): Promise<SmokeAnswer[]> {
+    async smokeAnswers(database: string, items: SmokeItem[], legacyOf: TablePlan[] = []): Promise<SmokeAnswer[]> {
       return withClient(pools.get(database), async (c) => {
         const out: SmokeAnswer[] = [];
         for (const item of items) {
           try {
-            const { result, ms } = await rolledBack(c, item.sql);
+            const { result, ms } = await rolledBack(c, item.sql, legacyOf);
             out.push({ name: item.name, ok: true, command: result.command, rowCount: result.rowCount ?? 0, ...answerOf(result), ms: round(ms) });
           } catch (err) {
             out.push({ name: item.name, ok: false, command: '', rowCount: 0, answer: '', preview: '', error: (err as Error).message, ms: 0 });

@@ -240,10 +240,13 @@ async function switchover(ctx: Ctx): Promise<PhaseOutcome> {
     answers: await acts.smokeAnswers.executeWithOptions(withSummary(`application testing: ${ctx.smoke.length} statements before cutover`), [db, ctx.smoke]),
     plans: await acts.smokePlans.executeWithOptions(withSummary(`performance: EXPLAIN and timings before cutover`), [db, ctx.smoke, ctx.plans]),
   };
+  // The load writes on through the cutover: its `cutover` segment holds the stall writers see.
+  if (ctx.writer) await steer(ctx, 'running', 'cutover');
   await handle.signal(approveSignal, { by: `rehearsal ${ctx.id}`, comment: 'approved by the rehearsal after its before-cutover checks' });
   ctx.state.approval = { state: 'approved', by: `rehearsal ${ctx.id}`, at: new Date().toISOString() };
   const report = await result;
   ctx.child.done = true;
+  if (ctx.writer) await steer(ctx, 'running', 'after');
   ctx.switchover = report;
   if (report.outcome !== 'done') throw new Error(`the switchover ended "${report.outcome}" instead of cutting over`);
   for (const t of report.tables) if (t.cutover) ctx.state.cutover[t.table] = t.cutover;
@@ -257,20 +260,35 @@ async function switchover(ctx: Ctx): Promise<PhaseOutcome> {
     checks.push(
       copied.failures
         ? bad('live writer', `${copied.failures} of ${copied.ops} ops failed during copy and verify; first: ${copied.errors.join('; ')}`)
-        : ok('live writer', `${copied.ops} ops committed during copy and verify, none failed; paused for the cutover so phases 6 and 7 compare the same rows`),
+        : ok('live writer', `${copied.ops} ops committed during copy and verify, none failed; writing on through the cutover`),
     );
   }
   return { summary: `cut over ${report.tables.map((t) => `${t.table} (lock ${t.cutover?.lockMs.toFixed(1)} ms)`).join(', ')}`, checks, details: { switchoverWorkflowId: childId } };
 }
 
+/** Runs `fn` with the load paused (its ops in flight done), so a comparison sees a quiet table. */
+async function quiet<T>(ctx: Ctx, fn: () => Promise<T>): Promise<T> {
+  if (!ctx.writer) return fn();
+  await steer(ctx, 'paused', 'after');
+  const out = await fn();
+  await steer(ctx, 'running', 'after');
+  return out;
+}
+
 async function applicationTesting(ctx: Ctx): Promise<PhaseOutcome> {
-  const after = await acts.smokeAnswers.executeWithOptions(withSummary(`application testing: ${ctx.smoke.length} statements after cutover`), [
-    ctx.input.database,
-    ctx.smoke,
-  ]);
+  const db = ctx.input.database;
+  // With the load writing through the cutover, the answers before it are of other rows: compare
+  // with the plain table the mirror keeps equal (`<table>_legacy` under the table's name, in a
+  // rolled-back transaction), read in the same quiet moment.
+  const { after, before } = await quiet(ctx, async () => ({
+    after: await acts.smokeAnswers.executeWithOptions(withSummary(`application testing: ${ctx.smoke.length} statements after cutover`), [db, ctx.smoke]),
+    before: ctx.writer
+      ? await acts.smokeAnswers.executeWithOptions(withSummary(`application testing: ${ctx.smoke.length} statements on the legacy tables`), [db, ctx.smoke, ctx.plans])
+      : ctx.before!.answers,
+  }));
   const checks: Check[] = ctx.smokeNotes.map((n) => warn('built-in set', n));
   ctx.smoke.forEach((item, i) => {
-    const b = ctx.before!.answers[i];
+    const b = before[i];
     const a = after[i];
     const show = (x: SmokeAnswer) => `${x.command} ${x.rowCount} row(s)${x.preview ? ` ${x.preview}` : ''}`;
     if (!b.ok) checks.push(bad(item.name, `failed before cutover: ${b.error}`));
@@ -285,7 +303,9 @@ async function applicationTesting(ctx: Ctx): Promise<PhaseOutcome> {
 }
 
 async function performance(ctx: Ctx): Promise<PhaseOutcome> {
-  const after = await acts.smokePlans.executeWithOptions(withSummary('performance: EXPLAIN and timings after cutover'), [ctx.input.database, ctx.smoke, ctx.plans]);
+  const after = await quiet(ctx, () =>
+    acts.smokePlans.executeWithOptions(withSummary('performance: EXPLAIN and timings after cutover'), [ctx.input.database, ctx.smoke, ctx.plans]),
+  );
   const checks: Check[] = [];
   const timings: Record<string, { before: number; after: number }> = {};
   // Statements that probe every partition, per table: one finding per table, not one per statement.
