@@ -10,21 +10,9 @@ import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { audit, Deps, keepAlive, stage } from './context';
 import { lockedTx, type LockedTx } from './locks';
-import { auditRow, relations } from './state';
-import { dropIfOurs, ownership, release, recordCreated } from './state';
+import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, type TableState } from './state';
 import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
-
-export type TableState = 'plain' | 'prepared' | 'cutover' | 'cleaned' | 'missing';
-
-/** Where a table stands: plain (nothing of ours), prepared (copy exists), cut over, or cleaned up. */
-export async function tableState(c: pg.ClientBase, tp: TablePlan): Promise<TableState> {
-  const rels = await relations(c, tp.schema, [tp.table, tp.names.partitioned, tp.names.legacy]);
-  const main = rels.get(tp.table);
-  if (!main) return 'missing';
-  if (main === 'p') return rels.get(tp.names.legacy) === 'r' ? 'cutover' : 'cleaned';
-  return rels.get(tp.names.partitioned) === 'p' ? 'prepared' : 'plain';
-}
 
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
 export async function lockViews(tx: LockedTx, tp: TablePlan): Promise<void> {

@@ -10,7 +10,7 @@ import * as sql from '../src/sqlgen';
 import { isPeriod } from '../src/partitions';
 import type { Checksum, TablePlan } from '../src/types';
 import { checksum, Deps, stage } from './context';
-import { tableState } from './cutover';
+import { tableState } from './state';
 import { cloneInsertSql, keyLiteral, markedWhere, markerBase, sampleRow, touchColumn } from './marked';
 import { relations } from './state';
 import { budgetFor, deadlockTimeoutMs } from './locks';

@@ -191,3 +191,14 @@ export function stateActivities({ pools }: Deps) {
     },
   };
 }
+
+export type TableState = 'plain' | 'prepared' | 'cutover' | 'cleaned' | 'missing';
+
+/** Where a table stands: plain (nothing of ours), prepared (copy exists), cut over, or cleaned up. */
+export async function tableState(c: pg.ClientBase, tp: TablePlan): Promise<TableState> {
+  const rels = await relations(c, tp.schema, [tp.table, tp.names.partitioned, tp.names.legacy]);
+  const main = rels.get(tp.table);
+  if (!main) return 'missing';
+  if (main === 'p') return rels.get(tp.names.legacy) === 'r' ? 'cutover' : 'cleaned';
+  return rels.get(tp.names.partitioned) === 'p' ? 'prepared' : 'plain';
+}

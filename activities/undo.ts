@@ -2,7 +2,7 @@
 // the table stood when the rollback began, and what the undos report back.
 import type { TablePlan } from '../src/types';
 import type { LockedTx } from './locks';
-import type { TableState } from './cutover';
+import type { TableState } from './state';
 
 export interface UndoContext {
   tx: LockedTx;
