@@ -16,6 +16,10 @@ import { DEFAULT_COPY_MODE, type CopyMode, type Throttle } from '../src/input';
 import { switchoverMetrics } from '../src/metrics';
 import type { CopyProgress, CopyResult, CopyStream, TablePlan } from '../src/types';
 import { Deps, stage, throwIfCancelled, workflowId } from './context';
+import { Pacer } from './pacer';
+
+/** Brake changes signalled per stream beyond the progress tenths (the history stays flat). */
+const MAX_BRAKE_SIGNALS = 6;
 
 export function copyActivities({ pools }: Deps) {
   return {
@@ -30,7 +34,7 @@ export function copyActivities({ pools }: Deps) {
         /** Absent only in calls recorded before copy modes existed: the input's default then, as the workflow's. */
         mode?: CopyMode;
         /** The brake's bounds (input.throttle); unset bounds are not checked. */
-        brake?: Pick<Throttle, 'maxBatchMs' | 'maxLockWaitMs' | 'maxReplicationLagMs' | 'brakePauseMs'>;
+        brake?: Pick<Throttle, 'maxBatchMs' | 'maxLockWaitMs' | 'maxReplicationLagMs' | 'brakePauseMs' | 'adaptive'>;
       },
     ): Promise<CopyResult> {
       const lock = (opts.mode ?? DEFAULT_COPY_MODE) === 'lock';
@@ -54,14 +58,15 @@ export function copyActivities({ pools }: Deps) {
           let batches = Number(saved?.batches ?? 0);
           const resumedFrom = cursor;
           const startRows = copied;
-          let lastSignal = 0;
           let lastBucket = -1;
           let brakes = 0;
           let braking: string | null = null;
+          let signalled: string | null = null;
+          let brakeSignals = 0;
           let lastBatchMs = 0;
           // The operator's live settings (pause, retune, parallelism), read from the workflow at
           // most once a second; the last answer stays when the query fails.
-          let live: StreamControls = { paused: null, hold: null, batchSize: opts.batchSize, pauseMs: opts.pauseMs, brake: { ...opts.brake, brakePauseMs: opts.brake?.brakePauseMs ?? 500 } };
+          let live: StreamControls = { paused: null, hold: null, batchSize: opts.batchSize, pauseMs: opts.pauseMs, brake: { ...opts.brake, brakePauseMs: opts.brake?.brakePauseMs ?? 500, adaptive: opts.brake?.adaptive ?? false } };
           let liveAt = 0;
           const readControls = async () => {
             if (Date.now() - liveAt < 1000) return;
@@ -74,39 +79,66 @@ export function copyActivities({ pools }: Deps) {
               /* keep the last answer */
             }
           };
+          // Progress signals, a fixed number per stream whatever the table's size (the history stays
+          // flat): one per tenth of the estimate, plus the first few changes of the brake.
           const report = async (done: boolean, force = false) => {
             const rate = (copied - startRows) / Math.max(0.001, (Date.now() - t0) / 1000);
             metrics.copyRate.set(done ? 0 : rate);
-            const bucket = Math.floor((10 * copied) / Math.max(1, opts.estimatedRows));
-            if (!done && !force && (bucket === lastBucket || Date.now() - lastSignal < 2000)) return;
-            lastSignal = Date.now();
+            const bucket = Math.min(10, Math.floor((10 * copied) / Math.max(1, opts.estimatedRows)));
+            if (!done && !force && bucket === lastBucket) return;
             lastBucket = bucket;
             const p: CopyProgress = { table: tp.table, stream: s.stream, rowsCopied: copied, rowsPerSec: Math.round(rate), cursor, done, brakes, brake: braking };
             // Progress is best effort: a closed or unreachable workflow must not fail the copy.
             await ctx.client.workflow.getHandle(wf).signal(progressSignal, p).catch(() => undefined);
           };
+          // The reason the stream slows down or waits (null: none), signalled when it starts or
+          // stops (an operator's hold each time it changes; the adaptive throttle's first few).
+          let operatorHold = false;
+          const setBraking = async (why: string | null, operator: boolean) => {
+            const was = braking;
+            const wasOperator = operatorHold;
+            braking = why;
+            operatorHold = operator && why !== null;
+            if (why === was) return;
+            if (operator || wasOperator) {
+              signalled = why;
+              await report(false, true);
+            } else if ((why === null) !== (signalled === null) && brakeSignals < MAX_BRAKE_SIGNALS) {
+              brakeSignals++;
+              signalled = why;
+              await report(false, true);
+            }
+          };
           // Before each batch: wait while the operator paused the switchover, while the table's
-          // parallelism holds this stream, or while a brake bound is exceeded (reported to the workflow).
+          // parallelism holds this stream, while a brake bound is exceeded, or while the adaptive
+          // throttle says the application feels the copy (src/status.ts shows why).
+          const pacer = new Pacer(s.stream);
+          await pacer.calibrate(c);
           const brake = async () => {
             for (;;) {
               await readControls();
               const held = live.paused ?? live.hold;
-              const why = held ?? (await brakeReason(c, live.brake, lastBatchMs));
+              let why = held ?? (await brakeReason(c, live.brake, lastBatchMs));
+              let waitMs = held !== null ? 500 : (live.brake.brakePauseMs ?? 500);
+              let hold = true;
               lastBatchMs = 0;
-              if (why === null) break;
-              if (held === null) brakes++;
-              if (braking === null || (held !== null && braking !== why)) {
-                braking = why;
-                await report(false, true);
+              const paced = why === null && live.brake.adaptive !== false;
+              if (paced) ({ why, waitMs, hold } = await pacer.next(c));
+              if (why === null) {
+                await setBraking(null, false);
+                if (waitMs > 0) await ctx.sleep(waitMs); // the slowdown winding down
+                return;
               }
-              braking = why;
+              if (held === null) brakes++;
+              await setBraking(why, held !== null);
               ctx.heartbeat({ cursor, copied, batches, braking });
-              await ctx.sleep(held !== null ? 500 : (live.brake.brakePauseMs ?? 500));
+              await ctx.sleep(waitMs);
               throwIfCancelled();
-            }
-            if (braking !== null) {
-              braking = null;
-              await report(false, true);
+              if (paced) {
+                const rebased = await pacer.afterWait(c);
+                if (rebased !== null) ctx.log.info(`copy ${tp.table} stream ${s.stream + 1}: the probe takes ${rebased.toFixed(1)} ms while the copy waits too; that is its baseline now`);
+              }
+              if (!hold) return;
             }
           };
           // One batch in its own transaction, with the stream's position; returns rows seen.

@@ -13,6 +13,7 @@ import { lockedTx, type LockedTx } from './locks';
 import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, type TableState } from './state';
 import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
+import { forgetLogged } from './changed';
 
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
 export async function lockViews(tx: LockedTx, tp: TablePlan): Promise<void> {
@@ -31,6 +32,8 @@ export async function lockViews(tx: LockedTx, tp: TablePlan): Promise<void> {
 async function countBoth(pool: pg.Pool, tp: TablePlan, lockTimeoutMs: number): Promise<{ legacy: number; partitioned: number } | null> {
   try {
     const { value } = await lockedTx(pool, { what: `row count of ${tp.schema}.${tp.table}`, lockTimeoutMs, begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' }, async (tx) => {
+      // One core: the application keeps the others while both tables are read.
+      await tx.client.query('SET LOCAL max_parallel_workers_per_gather = 0');
       const n = async (t: string) => Number((await keepAlive(() => tx.long(`SELECT count(*) AS n FROM ${sql.qname(tp.schema, t)}`))).rows[0].n);
       return { legacy: await n(tp.table), partitioned: await n(tp.names.partitioned) };
     });
@@ -39,6 +42,21 @@ async function countBoth(pool: pg.Pool, tp: TablePlan, lockTimeoutMs: number): P
     if ((err as { code?: string }).code === '42P01') return null;
     throw err;
   }
+}
+
+/** The cutover's first lock budget (ms), doubling each try up to lockTimeoutMs (activities/locks.ts). */
+export const CUTOVER_FIRST_BUDGET_MS = 100;
+
+/**
+ * Cancels the autovacuum workers holding a lock on the table, its partitioned copy or its
+ * partitions (as PostgreSQL itself does for a lock request that waits deadlock_timeout), except
+ * one that prevents wraparound (PostgreSQL never cancels those: the cutover waits and retries).
+ * Returns the relations whose autovacuum was cancelled. Needs the right to signal it (superuser,
+ * or pg_signal_autovacuum_worker on PostgreSQL 17+); without it, nothing is cancelled.
+ */
+async function cancelAutovacuums(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
+  const r = await c.query(sqlFile('catalog/cancel_autovacuum'), [[sql.qname(tp.schema, tp.table), sql.qname(tp.schema, tp.names.partitioned)]]).catch(() => ({ rows: [] }));
+  return r.rows.filter((x) => x.cancelled).map((x) => x.relation as string);
 }
 
 const TRIGGER_STATES: Record<string, string> = { O: 'enabled', D: 'disabled', R: 'enabled for replicas only', A: 'enabled always' };
@@ -112,8 +130,16 @@ export function cutoverActivities({ pools }: Deps) {
         // never under it: the lock must stay milliseconds.
         const before = await withClient(pool, (c) => tableState(c, tp));
         const counts = before === 'prepared' ? await countBoth(pool, tp, lockTimeoutMs) : null;
-        const { value, attempts } = await lockedTx(pool, { what, lockTimeoutMs }, async (tx) => {
+        // An autovacuum of the tables would hold the lock until PostgreSQL cancels it for us, a
+        // deadlock_timeout later, while every writer queues behind our wait: cancelled first.
+        const vacuums = before === 'prepared' ? await withClient(pool, (c) => cancelAutovacuums(c, tp)) : [];
+        // Wait (request → every lock held) and hold (→ commit) of the try that went through:
+        // writers queue behind both.
+        let requested = 0;
+        let acquired = 0;
+        const { value, attempts } = await lockedTx(pool, { what, lockTimeoutMs, attempts: 8, firstBudgetMs: CUTOVER_FIRST_BUDGET_MS, maxBackoffMs: 500 }, async (tx) => {
           const c = tx.client;
+          requested = performance.now();
           await lockViews(tx, tp);
           // The table's name exists in every state; under its lock no other attempt can change the state.
           for (const s of sql.lockSql(tp, [tp.table])) await tx.q(s);
@@ -131,6 +157,7 @@ export function cutoverActivities({ pools }: Deps) {
           // Prepared now but not when counted: another attempt rolled back and prepared again in between; count again.
           if (!counts) throw lockGiveUp(`${what}: the table changed state while its rows were counted`);
           for (const s of sql.lockSql(tp, [tp.names.partitioned])) await tx.q(s);
+          acquired = performance.now();
           const changes = await changesSinceVerification(c, tp);
           if (counts.legacy !== counts.partitioned) {
             changes.push(
@@ -149,7 +176,12 @@ export function cutoverActivities({ pools }: Deps) {
           // COMMIT releases the lock; its duration is counted by the caller's measurement below.
           return { table: tp.table, lockMs, attempts: 1, alreadyDone: false, at: new Date().toISOString() };
         });
-        return value.alreadyDone ? value : { ...value, attempts };
+        if (value.alreadyDone) return value;
+        // The logged keys served the re-check and the verification; the sync trigger is gone.
+        await withClient(pool, (c) => forgetLogged(c, tp));
+        const lockWaitMs = Math.round((acquired - requested) * 10) / 10;
+        const lockHeldMs = Math.round((performance.now() - acquired) * 10) / 10;
+        return { ...value, attempts, lockWaitMs, lockHeldMs, ...(vacuums.length ? { cancelledAutovacuums: vacuums } : {}) };
       });
     },
 
@@ -178,6 +210,7 @@ export function cutoverActivities({ pools }: Deps) {
           await audit(c, { schema: tp.schema, table: tp.table, stage: 'CLEANUP', details: { dropped, left } });
           return { state: 'cleaned' as TableState, dropped, left };
         });
+        await withClient(pools.get(database), (c) => forgetLogged(c, tp));
         return done.value;
       });
     },

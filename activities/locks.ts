@@ -39,6 +39,14 @@ export interface LockOpts {
   attempts?: number;
   /** The transaction's BEGIN, e.g. with an isolation level. */
   begin?: string;
+  /**
+   * Budget of the first try, doubling each try up to the full budget: a transaction that takes
+   * a lock every writer queues behind (the cutover's) waits briefly and often rather than long
+   * and rarely, so the writers it holds up wait about as briefly.
+   */
+  firstBudgetMs?: number;
+  /** Longest wait between tries (ms; default 2 s). */
+  maxBackoffMs?: number;
 }
 
 /** The server's deadlock_timeout in ms. */
@@ -80,8 +88,10 @@ export async function lockedTx<T>(
   const attempts = Math.max(1, opts.attempts ?? 4);
   let budgetMs = 0;
   let last: unknown;
+  let attempt = 1;
   const once = async (c: pg.PoolClient) => {
     budgetMs = budgetFor(opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, await deadlockTimeoutMs(c));
+    if (opts.firstBudgetMs) budgetMs = Math.min(budgetMs, opts.firstBudgetMs * 2 ** (attempt - 1));
     const tx = boundedTx(c, budgetMs, opts.what);
     try {
       return await inTx(c, () => body(tx), opts.begin);
@@ -91,7 +101,7 @@ export async function lockedTx<T>(
       throw err;
     }
   };
-  for (let attempt = 1; attempt <= attempts; attempt++) {
+  for (; attempt <= attempts; attempt++) {
     try {
       const value = 'client' in on ? await once(on.client) : await withClient(on, once);
       return { value, attempts: attempt, budgetMs };
@@ -99,7 +109,7 @@ export async function lockedTx<T>(
       if (!isLockGiveUp(err)) throw err;
       last = err;
       heartbeat({ lockAttempt: attempt, what: opts.what });
-      if (attempt < attempts) await sleep(Math.min(2000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random()));
+      if (attempt < attempts) await sleep(Math.min(opts.maxBackoffMs ?? 2000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random()));
     }
   }
   throw retryable(

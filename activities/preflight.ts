@@ -231,6 +231,7 @@ export async function inspectTable(
     insertColumns: columns.filter((c) => !c.generated).map((c) => c.name),
     primaryKey,
     partitionedKey,
+    changeLog: true,
     splitColumn,
     splitRange,
     rowsEstimated,

@@ -9,7 +9,8 @@ import type pg from 'pg';
 import { inTx, withClient, withTx } from '../src/db';
 import { literal } from '../src/sqlgen';
 import { fail } from '../src/errors';
-import { chunkBounds, chunkDiffSql, chunkHashSql, repairSql } from '../src/copysql';
+import { chunkBounds, chunkDiffSql, chunkHashSql, keysCompareSql, repairSql } from '../src/copysql';
+import { compareLogged } from './changed';
 import type { RecheckResult, TablePlan } from '../src/types';
 import { audit, Deps, keepAlive, stage, throwIfCancelled } from './context';
 
@@ -59,7 +60,13 @@ export function recheckActivities({ pools }: Deps) {
         withClient(pools.get(database), async (c) => {
           const t0 = Date.now();
           const waitedMs = await waitForOlderTransactions(c);
-          // Both sides in one snapshot, read at once on two connections.
+          if (tp.changeLog) {
+            const r = await recheckLogged(c, tp);
+            const result: RecheckResult = { table: tp.table, chunks: 0, ...r, waitedMs, ms: Date.now() - t0 };
+            await audit(c, { schema: tp.schema, table: tp.table, stage: 'COPY-RECHECK', ms: result.ms, details: result });
+            return result;
+          }
+          // Plans without the change log: both sides in one snapshot, read at once on two connections.
           let mismatched: string[] = [];
           let chunks = 0;
           await inTx(c, async () => {
@@ -111,14 +118,7 @@ export function recheckActivities({ pools }: Deps) {
               }
             }, 'BEGIN ISOLATION LEVEL REPEATABLE READ');
             if (!keys.length) break;
-            for (let i = 0; i < keys.length; i += KEYS_PER_REPAIR) {
-              const part = JSON.stringify(keys.slice(i, i + KEYS_PER_REPAIR));
-              await inTx(c, async () => {
-                for (const s of repairSql(tp)) await c.query(s, [part]);
-              });
-              Context.current().heartbeat({ repaired: repaired + i });
-              throwIfCancelled();
-            }
+            await repair(c, tp, keys, repaired);
             repaired += keys.length;
             mismatched = still;
           }
@@ -129,4 +129,47 @@ export function recheckActivities({ pools }: Deps) {
       );
     },
   };
+}
+
+/** Rewrites the rows of `keys` from the legacy table, KEYS_PER_REPAIR per transaction. */
+async function repair(c: pg.ClientBase, tp: TablePlan, keys: string[][], before: number): Promise<void> {
+  for (let i = 0; i < keys.length; i += KEYS_PER_REPAIR) {
+    const part = JSON.stringify(keys.slice(i, i + KEYS_PER_REPAIR));
+    await inTx(c, async () => {
+      for (const s of repairSql(tp)) await c.query(s, [part]);
+    });
+    Context.current().heartbeat({ repaired: before + i });
+    throwIfCancelled();
+  }
+}
+
+/**
+ * The re-check over the change log: a batch can only get wrong a row a writer touched while it
+ * ran, and the trigger logged every such key; those rows are compared (whole rows, one snapshot
+ * per page of keys), the differing ones rewritten under their row lock and compared again.
+ */
+async function recheckLogged(c: pg.ClientBase, tp: TablePlan): Promise<Pick<RecheckResult, 'rounds' | 'repaired' | 'keysChecked'>> {
+  const first = await keepAlive(() => compareLogged(c, tp));
+  let differ = first.differ;
+  let repaired = 0;
+  let rounds = 0;
+  while (differ.length) {
+    if (++rounds > MAX_ROUNDS) {
+      throw fail(
+        'ParityMismatch',
+        `the copy re-check of ${tp.schema}.${tp.table} still finds differing rows after ${MAX_ROUNDS} repair rounds ` +
+          `(keys ${differ.slice(0, 5).map((k) => k.join(',')).join('; ')}); the legacy table is untouched and authoritative`,
+        { table: tp.table, stage: 'copy' },
+      );
+    }
+    await repair(c, tp, differ, repaired);
+    repaired += differ.length;
+    const again: string[] = [];
+    for (let i = 0; i < differ.length; i += KEYS_PER_ROUND) {
+      const r = await c.query(keysCompareSql(tp), [JSON.stringify(differ.slice(i, i + KEYS_PER_ROUND))]);
+      again.push(...(r.rows[0].differ as string[]));
+    }
+    differ = again.map((k) => JSON.parse(k) as string[]);
+  }
+  return { rounds, repaired, keysChecked: first.keys };
 }

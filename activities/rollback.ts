@@ -2,10 +2,12 @@
 // under the lock budget. Which stages ran is read from the database (the table's state); every
 // undo is idempotent (IF EXISTS, drops only what this switchover recorded as made), so a rollback
 // run again, or after a crash, ends in the same state.
+import { withClient } from '../src/db';
 import { fail } from '../src/errors';
 import type { TablePlan } from '../src/types';
 import { audit, Deps, stage } from './context';
 import { lockedTx } from './locks';
+import { forgetLogged } from './changed';
 import { undoCutover } from './cutover';
 import { tableState, type TableState } from './state';
 import { undoTriggers } from './triggers';
@@ -45,6 +47,8 @@ export function rollbackActivities({ pools }: Deps) {
           await audit(tx.client, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from, restored: u.restored, left: u.left } });
           return { table: tp.table, from, restoredRows: u.restored, ...(u.left.length ? { left: u.left } : {}) };
         });
+        // Outside the lock: the log can be long.
+        await withClient(pools.get(database), (c) => forgetLogged(c, tp));
         return done.value;
       });
     },

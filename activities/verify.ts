@@ -5,7 +5,8 @@
 import { Context } from '@temporalio/activity';
 import { withClient, withTx } from '../src/db';
 import { checksumByRangeSql, diffIdsSql, qname } from '../src/sqlgen';
-import type { Checksum, RangeMismatch, TablePlan, TableVerification } from '../src/types';
+import type { Checksum, RangeMismatch, TablePlan, TableVerification, VerifyMode } from '../src/types';
+import { compareLogged } from './changed';
 import type pg from 'pg';
 import { audit, checksum, Deps, keepAlive, stage, toChecksum } from './context';
 import { switchoverMetrics } from '../src/metrics';
@@ -45,17 +46,16 @@ export function sameChecksum(a: Checksum | undefined, b: Checksum | undefined): 
 
 export function verifyActivities({ pools }: Deps) {
   return {
-    async verifyTable(database: string, tp: TablePlan): Promise<TableVerification> {
+    /**
+     * `opts.mode` "incremental" (plans with the change log): counts of both tables and the rows
+     * written through the triggers; otherwise, and with "full", every row of both. `opts.analyze`
+     * false: the statistics are the separate analyzeTable activity (calls recorded before it: here).
+     */
+    async verifyTable(database: string, tp: TablePlan, opts: { mode?: VerifyMode; analyze?: boolean } = {}): Promise<TableVerification> {
       const metrics = switchoverMetrics({ table: tp.table });
       metrics.verifyProgress.set(0);
-      // Statistics before cutover: the copy wrote the partitions without any ANALYZE, and
-      // autovacuum never analyzes a partitioned parent; the first queries after cutover would
-      // plan on none. ANALYZE of the parent covers every partition too (its own transaction,
-      // outside the verification's snapshot).
-      const skipped = await stage('verify', tp.table, () =>
-        withClient(pools.get(database), (c) => keepAlive(() => analyzeTable(c, qname(tp.schema, tp.names.partitioned)), { analyzing: tp.names.partitioned })),
-      );
-      if (skipped) Context.current().log.warn(`${skipped}; the partitions of ${tp.table} keep the statistics they have`);
+      if (opts.analyze !== false) await analyzeFor(pools.get(database), tp);
+      const incremental = opts.mode === 'incremental' && tp.changeLog === true;
       return stage('verify', tp.table, () =>
         withTx(
           pools.get(database),
@@ -63,49 +63,25 @@ export function verifyActivities({ pools }: Deps) {
             const t0 = Date.now();
             await c.query(`set local timezone = 'UTC'`);
             await c.query('SET LOCAL jit = off'); // compiling costs more than it saves on these scans (measured)
-            const byRange = async (table: string) =>
-              new Map<string, Checksum>(
-                (await keepAlive(() => c.query(checksumByRangeSql(tp, table)))).rows.map((r) => [r.range as string, toChecksum(r, tp)]),
-              );
             // The partitioned side is read at the same time on a second connection, in this
             // transaction's snapshot (exported), so both sides still come from one snapshot.
             const snapshot = (await c.query('select pg_export_snapshot() as s')).rows[0].s as string;
             const other = <T>(fn: (c2: pg.ClientBase) => Promise<T>) =>
               inSnapshot(pools.get(database), snapshot, async (c2) => (await c2.query(`set local timezone = 'UTC'`), fn(c2)));
-            // Whole-table totals first (no grouping: about a third of the per-range cost); only
-            // when they differ are the ranges compared, to name where and which rows.
-            const [lt, pt] = await keepAlive(() => Promise.all([checksum(c, tp, tp.table), other((c2) => checksum(c2, tp, tp.names.partitioned))]));
+            const found = incremental ? await compareIncremental(c, tp, other) : await compareFull(c, tp, other);
+            const { legacy, partitioned, mismatches, sampleIds } = found;
             metrics.verifyProgress.set(0.5);
-            const [legacy, partitioned] = sameChecksum(lt, pt)
-              ? [new Map([['all', lt]]), new Map([['all', pt]])]
-              : await Promise.all([
-                  byRange(tp.table),
-                  other(async (c2) => {
-                    const rows = (await keepAlive(() => c2.query(checksumByRangeSql(tp, tp.names.partitioned)))).rows;
-                    return new Map<string, Checksum>(rows.map((r) => [r.range as string, toChecksum(r, tp)]));
-                  }),
-                ]);
-            const mismatches: RangeMismatch[] = [];
-            const empty: Checksum = { rows: 0, sums: {}, rowHash: '0' };
-            for (const range of new Set([...legacy.keys(), ...partitioned.keys()])) {
-              if (!sameChecksum(legacy.get(range), partitioned.get(range))) {
-                mismatches.push({ range, legacy: legacy.get(range) ?? empty, partitioned: partitioned.get(range) ?? empty });
-              }
-            }
-            const sampleIds: string[] = [];
-            for (const m of mismatches.slice(0, 5)) {
-              const ids = (await c.query(diffIdsSql(tp), [m.range])).rows.map((r) => r.id as string);
-              sampleIds.push(...ids.filter((id) => !sampleIds.includes(id)));
-            }
             const result: TableVerification = {
               table: tp.table,
               ok: mismatches.length === 0,
-              legacy: total(legacy, tp),
-              partitioned: total(partitioned, tp),
-              ranges: legacy.size,
+              legacy,
+              partitioned,
+              ranges: found.ranges,
               mismatches: mismatches.slice(0, 20),
               sampleIds: sampleIds.slice(0, 20),
               ms: Date.now() - t0,
+              mode: incremental ? 'incremental' : 'full',
+              ...(incremental ? { keysChecked: found.keysChecked } : {}),
             };
             metrics.verifyProgress.set(1);
             metrics.verifyMismatches.set(mismatches.length);
@@ -117,7 +93,7 @@ export function verifyActivities({ pools }: Deps) {
               stage: 'POST-MIGRATION',
               checksum: result.partitioned,
               ms: result.ms,
-              details: { ok: result.ok, mismatchedRanges: mismatches.map((m) => m.range), sampleIds: result.sampleIds },
+              details: { ok: result.ok, mode: result.mode, keysChecked: result.keysChecked, mismatchedRanges: mismatches.map((m) => m.range), sampleIds: result.sampleIds },
             });
             return result;
           },
@@ -125,5 +101,87 @@ export function verifyActivities({ pools }: Deps) {
         ),
       );
     },
+
+    /** Statistics before cutover (the verify stage runs it after verifyTable). */
+    async analyzeTable(database: string, tp: TablePlan): Promise<{ skipped: string | null }> {
+      return { skipped: await analyzeFor(pools.get(database), tp) };
+    },
   };
+}
+
+/**
+ * ANALYZE of the partitioned table: the copy wrote the partitions without one, and autovacuum
+ * never analyzes a partitioned parent; the first queries after cutover would plan on none. The
+ * parent's ANALYZE covers every partition too (its own transaction).
+ */
+async function analyzeFor(pool: pg.Pool, tp: TablePlan): Promise<string | null> {
+  const skipped = await stage('verify', tp.table, () =>
+    withClient(pool, (c) => keepAlive(() => analyzeTable(c, qname(tp.schema, tp.names.partitioned)), { analyzing: tp.names.partitioned })),
+  );
+  if (skipped) Context.current().log.warn(`${skipped}; the partitions of ${tp.table} keep the statistics they have`);
+  return skipped;
+}
+
+type Other = <T>(fn: (c2: pg.ClientBase) => Promise<T>) => Promise<T>;
+interface Found {
+  legacy: Checksum;
+  partitioned: Checksum;
+  ranges: number;
+  mismatches: RangeMismatch[];
+  sampleIds: string[];
+  keysChecked?: number;
+}
+
+/** Every row of both sides: whole-table totals, and per range where they differ. */
+async function compareFull(c: pg.ClientBase, tp: TablePlan, other: Other): Promise<Found> {
+  const byRange = async (db: pg.ClientBase, table: string) =>
+    new Map<string, Checksum>((await keepAlive(() => db.query(checksumByRangeSql(tp, table)))).rows.map((r) => [r.range as string, toChecksum(r, tp)]));
+  // Whole-table totals first (no grouping: about a third of the per-range cost); only when they
+  // differ are the ranges compared, to name where and which rows.
+  const [lt, pt] = await keepAlive(() => Promise.all([checksum(c, tp, tp.table), other((c2) => checksum(c2, tp, tp.names.partitioned))]));
+  const [legacy, partitioned] = sameChecksum(lt, pt)
+    ? [new Map([['all', lt]]), new Map([['all', pt]])]
+    : await Promise.all([byRange(c, tp.table), other((c2) => byRange(c2, tp.names.partitioned))]);
+  const mismatches: RangeMismatch[] = [];
+  const empty: Checksum = { rows: 0, sums: {}, rowHash: '0' };
+  for (const range of new Set([...legacy.keys(), ...partitioned.keys()])) {
+    if (!sameChecksum(legacy.get(range), partitioned.get(range))) {
+      mismatches.push({ range, legacy: legacy.get(range) ?? empty, partitioned: partitioned.get(range) ?? empty });
+    }
+  }
+  const sampleIds: string[] = [];
+  for (const m of mismatches.slice(0, 5)) {
+    const ids = (await c.query(diffIdsSql(tp), [m.range])).rows.map((r) => r.id as string);
+    sampleIds.push(...ids.filter((id) => !sampleIds.includes(id)));
+  }
+  return { legacy: total(legacy, tp), partitioned: total(partitioned, tp), ranges: legacy.size, mismatches, sampleIds };
+}
+
+/**
+ * The rows written during the switchover and the row counts: both tables counted at once (one
+ * snapshot, two connections), every key the trigger logged compared row by row in the same
+ * snapshot. The rows never written since their batch are the copy's INSERT ... SELECT of them;
+ * a change made behind the triggers (replica role, a disabled trigger) is caught by the counts
+ * when it adds or removes rows, and only by "full" when it updates one.
+ */
+async function compareIncremental(c: pg.ClientBase, tp: TablePlan, other: Other): Promise<Found> {
+  const count = async (db: pg.ClientBase, table: string) => Number((await db.query(`SELECT count(*) AS n FROM ${qname(tp.schema, table)}`)).rows[0].n);
+  const [[legacyRows, logged], partitionedRows] = await keepAlive(() =>
+    Promise.all([
+      (async () => [await count(c, tp.table), await compareLogged(c, tp)] as const)(),
+      other((c2) => count(c2, tp.names.partitioned)),
+    ]),
+  );
+  const legacy: Checksum = { rows: legacyRows, sums: {}, rowHash: String(logged.legacyHash) };
+  const partitioned: Checksum = { rows: partitionedRows, sums: {}, rowHash: String(logged.partitionedHash) };
+  const mismatches: RangeMismatch[] = [];
+  if (legacyRows !== partitionedRows) mismatches.push({ range: `all rows (count: ${legacyRows} in ${tp.table}, ${partitionedRows} in ${tp.names.partitioned}; "verify": "full" names the rows)`, legacy: { ...legacy, rowHash: '0' }, partitioned: { ...partitioned, rowHash: '0' } });
+  if (logged.differ.length) {
+    mismatches.push({
+      range: `rows written during the switchover (${logged.differ.length} of ${logged.keys} keys differ)`,
+      legacy: { rows: logged.legacyRows, sums: {}, rowHash: String(logged.legacyHash) },
+      partitioned: { rows: logged.partitionedRows, sums: {}, rowHash: String(logged.partitionedHash) },
+    });
+  }
+  return { legacy, partitioned, ranges: 1, mismatches, sampleIds: logged.differ.slice(0, 20).map((k) => k.join(',')), keysChecked: logged.keys };
 }

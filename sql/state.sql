@@ -60,6 +60,15 @@ create table if not exists partition_switchover.created (
   released_at timestamptz
 );
 
+-- Every key the dual-write trigger wrote (legacy table's primary key, as a json array), in the
+-- writer's transaction: the copy's re-check and the incremental verification compare only these
+-- rows. Rows of a table are deleted by its rollback and its cleanup.
+create table if not exists partition_switchover.changed_keys (
+  seq bigint generated always as identity primary key,
+  table_oid oid not null,
+  key text not null
+);
+
 -- The copy's exact position per stream, written in the same transaction as each batch, so a
 -- copy retried after a crash resumes after the last committed batch.
 create table if not exists partition_switchover.copy_progress (

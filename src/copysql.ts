@@ -9,7 +9,7 @@
 //   a plain insert (speculative insertion per row), so it is only the retry after a race;
 // - secondary indexes are built after the copy, partition by partition.
 import type { IndexPlan, IndexShape, TablePlan } from './types';
-import { columnType } from './sqlgen';
+import { CHANGED_KEYS, columnType, rowHashExpr } from './sqlgen';
 import { ident, list, literal, qname } from './sql';
 
 /**
@@ -113,6 +113,42 @@ export function chunkDiffSql(tp: TablePlan, chunkRows: number): string {
   const id = `json_build_array(${tp.primaryKey.map((k) => `coalesce(l.${ident(k)}, p.${ident(k)})::text`).join(', ')})`;
   return `SELECT DISTINCT ${id}::text AS key FROM (${side(tp.table)}) l FULL JOIN (${side(tp.names.partitioned)}) p ` +
     `USING (${list(keys)}) WHERE l.h IS DISTINCT FROM p.h LIMIT $3::int`;
+}
+
+/**
+ * The next keys the dual-write trigger logged for the table (`$1`: its qualified name as text)
+ * after log position $2, at most $3: `seq` and the key as a json array.
+ */
+export function changedKeysSql(): string {
+  return `SELECT seq::text AS seq, key FROM ${CHANGED_KEYS} WHERE table_oid = $1::text::regclass AND seq > $2::bigint ORDER BY seq LIMIT $3::int`;
+}
+
+/** Forgets the keys logged for the relations named in `$1` (qualified names; missing ones are skipped). */
+export function forgetChangedKeysSql(): string {
+  return `DELETE FROM ${CHANGED_KEYS} WHERE table_oid IN (SELECT to_regclass(n) FROM unnest($1::text[]) AS n)`;
+}
+
+/**
+ * Compares, in one statement (one snapshot), the rows of both tables with the given primary keys
+ * ($1: json array of json arrays): whole rows by hash, so a stale row, a missing one and a
+ * row with another partition key all differ. Returns the differing keys (json arrays), and per
+ * side the rows read and the sum of their hashes.
+ */
+export function keysCompareSql(tp: TablePlan): string {
+  const pk = tp.primaryKey;
+  const keys = `SELECT DISTINCT ${pk.map((k, i) => `(x->>${i})::${columnType(tp, k)} AS ${ident(k)}`).join(', ')} FROM json_array_elements($1::json) x`;
+  const side = (table: string) =>
+    `SELECT ${list(pk)}, ${rowHashExpr(tp)} AS h FROM ${qname(tp.schema, table)} WHERE (${list(pk)}) IN (SELECT ${list(pk)} FROM k)`;
+  const on = [...pk.map((k) => `l.${ident(k)} = p.${ident(k)}`), 'l.h = p.h'].join(' AND ');
+  return [
+    `WITH k AS (${keys}),`,
+    `l AS MATERIALIZED (${side(tp.table)}),`,
+    `p AS MATERIALIZED (${side(tp.names.partitioned)})`,
+    `SELECT (SELECT count(*) FROM l)::int AS legacy_rows, (SELECT coalesce(sum(h), 0) FROM l)::text AS legacy_hash,`,
+    `  (SELECT count(*) FROM p)::int AS partitioned_rows, (SELECT coalesce(sum(h), 0) FROM p)::text AS partitioned_hash,`,
+    `  (SELECT coalesce(json_agg(DISTINCT json_build_array(${pk.map((k) => `coalesce(l.${ident(k)}, p.${ident(k)})::text`).join(', ')})::text), '[]')`,
+    `     FROM l FULL JOIN p ON ${on} WHERE l.h IS NULL OR p.h IS NULL) AS differ`,
+  ].join('\n');
 }
 
 /**

@@ -51,6 +51,8 @@ export type CopyMode = (typeof COPY_MODES)[number];
 /** The copy's mode when none is given, for the input and the copy activity alike. */
 export const DEFAULT_COPY_MODE: CopyMode = 'recheck';
 
+export const VERIFY_MODES = ['incremental', 'full'] as const;
+
 const batchSize = z.number().int().positive().max(1_000_000);
 
 export const throttleSpec = z.strictObject({
@@ -68,6 +70,12 @@ export const throttleSpec = z.strictObject({
   maxLockWaitMs: bounds.maxLockWaitMs.optional(),
   maxReplicationLagMs: bounds.maxReplicationLagMs.optional(),
   brakePauseMs: bounds.brakePauseMs.default(500),
+  /**
+   * The adaptive throttle (activities/pacer.ts): between batches each stream times a tiny
+   * committed transaction against its time before the copy; over twice that, the copy slows
+   * down and drops to one stream until it is back under. Off: only the bounds above apply.
+   */
+  adaptive: z.boolean().default(true),
 });
 export type Throttle = z.infer<typeof throttleSpec>;
 
@@ -92,6 +100,13 @@ export const switchoverInput = z
      * "lock" takes FOR SHARE on every batch's rows (slower: it writes every legacy tuple).
      */
     copyMode: z.enum(COPY_MODES).default(DEFAULT_COPY_MODE),
+    /**
+     * Verification before approval: "incremental" counts both tables in one snapshot and compares,
+     * row by row, every row written through the dual-write trigger since it came (the copy wrote
+     * the others in one statement each); "full" hashes every row of both tables (slower; also
+     * catches a change made behind the triggers' back, e.g. with session_replication_role = replica).
+     */
+    verify: z.enum(VERIFY_MODES).default('incremental'),
     /** Cutover: lock_timeout per attempt; attempts are retried with backoff by Temporal. */
     lockTimeoutMs: lockTimeoutSpec,
   })
@@ -118,9 +133,10 @@ export const retuneSpec = z
     maxLockWaitMs: bounds.maxLockWaitMs.nullable().optional(),
     maxReplicationLagMs: bounds.maxReplicationLagMs.nullable().optional(),
     brakePauseMs: bounds.brakePauseMs.optional(),
+    adaptive: z.boolean().optional(),
   })
   .refine((v) => Object.keys(v).some((k) => k !== 'by'), {
-    message: 'give at least one of batchSize, parallelism, pauseMs, maxBatchMs, maxLockWaitMs, maxReplicationLagMs, brakePauseMs',
+    message: 'give at least one of batchSize, parallelism, pauseMs, maxBatchMs, maxLockWaitMs, maxReplicationLagMs, brakePauseMs, adaptive',
   });
 export type Retune = z.infer<typeof retuneSpec>;
 export type SwitchoverInputRaw = z.input<typeof switchoverInput>;

@@ -49,7 +49,7 @@ export const DESCRIPTIONS = {
   pause: 'Pause before cutover: no copy batch and no next stage starts until resume: {"by": "alice", "reason": "peak traffic"}',
   resume: 'Resume a paused switchover: {"by": "alice"}',
   retune:
-    'Change the copy settings of a running switchover (next batch on): {"by": "alice", "batchSize": 5000, "parallelism": 2, "pauseMs": 100, "maxBatchMs": 500, "maxLockWaitMs": null, "maxReplicationLagMs": 2000, "brakePauseMs": 500} (each optional; null clears a bound)',
+    'Change the copy settings of a running switchover (next batch on): {"by": "alice", "batchSize": 5000, "parallelism": 2, "pauseMs": 100, "maxBatchMs": 500, "maxLockWaitMs": null, "maxReplicationLagMs": 2000, "brakePauseMs": 500, "adaptive": false} (each optional; null clears a bound)',
   controls: 'Internal: the live settings a copy stream reads before its batches (args: table, stream).',
 } as const;
 

@@ -77,6 +77,8 @@ export function syncFunctionSql(opts: {
   key: string[];
   overridingSystemValue?: boolean;
   keyMustBeFree?: boolean;
+  /** Log the written rows' keys (these columns) to CHANGED_KEYS, for the re-check and the incremental verification. */
+  logKey?: string[];
 }): string {
   const { schema, fn, target, columns, key } = opts;
   const t = qname(schema, target);
@@ -110,6 +112,7 @@ export function syncFunctionSql(opts: {
     // key types from extensions).
     `  SECURITY DEFINER SET search_path = pg_catalog, ${ident(schema)}, pg_temp AS $ps$`,
     `BEGIN`,
+    ...(opts.logKey ? changedKeyLog(opts.logKey) : []),
     `  IF TG_OP = 'DELETE' THEN`,
     `    DELETE FROM ${t} WHERE ${match};`,
     `    RETURN OLD;`,
@@ -124,6 +127,26 @@ export function syncFunctionSql(opts: {
     `END`,
     `$ps$`,
   ].join('\n');
+}
+
+/** Where the dual-write trigger logs the keys it writes (sql/state.sql). */
+export const CHANGED_KEYS = 'partition_switchover.changed_keys';
+
+/**
+ * The keys a write touched (the old key of an update or delete, the new one of an insert or of an
+ * update that changes it), as a json array, logged in the writer's transaction: the copy's
+ * re-check and the incremental verification compare exactly these rows, not whole tables.
+ */
+function changedKeyLog(key: string[]): string[] {
+  const json = (rec: string) => `json_build_array(${list(key, `${rec}.`)})::text`;
+  return [
+    `  IF TG_OP <> 'INSERT' THEN`,
+    `    INSERT INTO ${CHANGED_KEYS} (table_oid, key) VALUES (TG_RELID, ${json('OLD')});`,
+    `  END IF;`,
+    `  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (${list(key, 'OLD.')}) IS DISTINCT FROM (${list(key, 'NEW.')})) THEN`,
+    `    INSERT INTO ${CHANGED_KEYS} (table_oid, key) VALUES (TG_RELID, ${json('NEW')});`,
+    `  END IF;`,
+  ];
 }
 
 export function triggerSql(schema: string, table: string, trigger: string, fn: string): string {
@@ -182,6 +205,7 @@ export function dualWriteSql(tp: TablePlan): string[] {
       target: tp.names.partitioned,
       columns: tp.insertColumns,
       key: tp.partitionedKey,
+      logKey: tp.changeLog ? tp.primaryKey : undefined,
     }),
     revokeSql(tp.schema, tp.names.syncFunction),
     triggerSql(tp.schema, tp.table, tp.names.syncTrigger, tp.names.syncFunction),

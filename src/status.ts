@@ -33,6 +33,8 @@ export interface Controls {
   maxLockWaitMs?: number;
   maxReplicationLagMs?: number;
   brakePauseMs: number;
+  /** The adaptive throttle (unset in runs started before it: off). */
+  adaptive?: boolean;
   paused: { by: string; reason: string; at: string } | null;
   /** The latest changes (pause, resume, retune), newest last. */
   changes: { by: string; at: string; what: string }[];
@@ -44,7 +46,7 @@ export interface StreamControls {
   hold: string | null;
   batchSize: number;
   pauseMs: number;
-  brake: Pick<Throttle, 'maxBatchMs' | 'maxLockWaitMs' | 'maxReplicationLagMs' | 'brakePauseMs'>;
+  brake: Pick<Throttle, 'maxBatchMs' | 'maxLockWaitMs' | 'maxReplicationLagMs' | 'brakePauseMs' | 'adaptive'>;
 }
 
 export const PHASES = [

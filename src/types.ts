@@ -67,6 +67,12 @@ export interface TablePlan {
   primaryKey: string[];
   /** Primary key of the partitioned table: the legacy key plus the partition key. */
   partitionedKey: string[];
+  /**
+   * The dual-write trigger logs every key it writes (partition_switchover.changed_keys): the
+   * copy's re-check and the incremental verification compare those rows only. Unset in plans
+   * recorded before the log existed (their triggers do not log): both then read whole tables.
+   */
+  changeLog?: boolean;
   /** Set when the first key column is an integer: copy streams split its range. */
   splitColumn: string | null;
   splitRange: { min: string; max: string } | null;
@@ -157,7 +163,13 @@ export interface TableVerification {
   mismatches: RangeMismatch[];
   sampleIds: string[];
   ms: number;
+  /** "full": every row of both tables hashed; "incremental": counts, and the rows written during the switchover. Unset: full. */
+  mode?: VerifyMode;
+  /** Incremental: distinct keys the triggers logged, compared row by row. */
+  keysChecked?: number;
 }
+
+export type VerifyMode = 'full' | 'incremental';
 
 export interface VerifyResult {
   ok: boolean;
@@ -198,7 +210,10 @@ export interface CopyResult {
 /** The copy re-check (mode "recheck"): chunks compared by hash, rows repaired under a row lock. */
 export interface RecheckResult {
   table: string;
+  /** Key chunks compared whole (plans without the change log); 0 when the logged keys were compared. */
   chunks: number;
+  /** Keys the dual-write trigger logged, compared row by row (plans with the change log). */
+  keysChecked?: number;
   rounds: number;
   repaired: number;
   waitedMs: number;
@@ -207,7 +222,14 @@ export interface RecheckResult {
 
 export interface CutoverResult {
   table: string;
+  /** The cutover's statements under the lock. */
   lockMs: number;
+  /** From the lock request to every lock held (the try that went through): writers queue behind it. */
+  lockWaitMs?: number;
+  /** From every lock held to commit: what writers wait on top of the wait. */
+  lockHeldMs?: number;
+  /** Relations whose autovacuum the cutover cancelled before locking. */
+  cancelledAutovacuums?: string[];
   attempts: number;
   alreadyDone: boolean;
   at: string;

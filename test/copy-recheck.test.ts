@@ -1,5 +1,5 @@
 // The fast copy's safety net and its index build, on the real dev server: rows the copy got wrong
-// (a resurrected delete, a moved row left behind) are repaired by copyRecheck in
+// racing a writer (a resurrected delete, a moved row left behind) are repaired by copyRecheck in
 // mode "recheck", and the same damage fails verification in mode "lock" (so the repair is what
 // fixes it). Secondary indexes end valid, attached on every partition. The throttle's brake
 // engages and releases. Small rows, no timing.
@@ -13,19 +13,24 @@ const dbs: Record<string, TestDb> = {};
 let w: TestWorker;
 const REVENUES = [{ table: 'revenues', partitionKey: 'occurred_at', interval: 'month' }];
 
-/** Damage to revenues_partitioned, written before the copy starts and without the triggers. */
+/**
+ * What a lock-free batch that raced two writers leaves, made on purpose before the copy starts:
+ * each writer's change goes through the dual-write trigger (which logs its key), then the stale
+ * version the batch read before it is written to revenues_partitioned behind the trigger.
+ */
 async function damage(database: string) {
   const d = dbs[database];
   const c = await d.pool.connect();
+  const cols = `id, organization_id, property_id, occurred_at, amount_cents, currency, category, status, description, created_at, updated_at`;
   try {
     await c.query('begin');
-    await c.query('set local session_replication_role = replica');
-    const cols = `id, organization_id, property_id, occurred_at, amount_cents, currency, category, status, description, created_at, updated_at`;
-    // A row deleted from the table but present in the copy (what a lock-free batch can resurrect).
-    await c.query(`insert into revenues_partitioned (${cols}) select ${cols} from revenues where id = 5`);
+    await c.query(`create temp table stale on commit drop as select ${cols} from revenues where id in (5, 20)`);
+    // A delete (the trigger has nothing to delete yet) and a move of the partition key.
     await c.query(`delete from revenues where id = 5`);
-    // The same row under another partition key (a move the batch did not see).
-    await c.query(`insert into revenues_partitioned (${cols}) select id, organization_id, property_id, occurred_at + interval '35 days', amount_cents, currency, category, status, description, created_at, updated_at from revenues where id = 20`);
+    await c.query(`update revenues set occurred_at = occurred_at + interval '35 days' where id = 20`);
+    // The batch's insert of the versions it read: the deleted row comes back, the moved one stays behind.
+    await c.query('set local session_replication_role = replica');
+    await c.query(`insert into revenues_partitioned (${cols}) select ${cols} from stale`);
     await c.query('commit');
   } finally {
     c.release();
@@ -82,7 +87,8 @@ test('mode recheck: the re-check repairs every damaged row; indexes are valid an
   await handle.signal(approveSignal, { by: 'test' });
   const report: SwitchoverReport = await handle.result();
   expect(report.outcome).toBe('done');
-  expect(report.tables[0].copy.recheck).toMatchObject({ repaired: 2 });
+  // Only the two keys the writers' trigger logged were compared, not the table's 1,500 rows.
+  expect(report.tables[0].copy.recheck).toMatchObject({ repaired: 2, chunks: 0, keysChecked: 2 });
   expect(report.tables[0].copy.indexes).toMatchObject({ indexes: 2 });
   expect(await tableRows(d.pool, 'revenues', 'id, occurred_at')).toEqual(await tableRows(d.pool, 'revenues_legacy', 'id, occurred_at'));
 });

@@ -57,7 +57,7 @@ function gated(acts: Activities): Activities {
 }
 
 beforeAll(async () => {
-  const names = [...MODES.flatMap((m) => [`main_${m ?? 'default'}`, `races_${m ?? 'default'}`]), 'drift'];
+  const names = [...MODES.flatMap((m) => [`main_${m ?? 'default'}`, `races_${m ?? 'default'}`]), 'drift', 'drift_incremental'];
   for (const name of names) {
     dbs[name] = await createTestDb();
     await seed(dbs[name].pool, { rows: SEEDED, years: 2 });
@@ -255,7 +255,9 @@ test.each(MODES)('copy races forced one by one (copyMode %s): a delete, an updat
   await same(d, 'revenues_partitioned');
   await same(d, 'daily_cash_balances_partitioned');
 
-  // Writes that arrive while cutover waits for its lock queue behind it, then land in the new table.
+  // Writes that arrive while the cutover tries for its lock: it waits briefly (100 ms, doubling)
+  // and often, so each write queues behind a try at most that long, and lands in the new table
+  // either way (before the cutover through the dual-write trigger, after it directly).
   const C = await holder(d);
   await C.q('begin');
   await C.q('select count(*) from revenues');
@@ -269,13 +271,15 @@ test.each(MODES)('copy races forced one by one (copyMode %s): a delete, an updat
   ];
   const writers = await Promise.all(queued.map(() => holder(d)));
   const results = queued.map((text, i) => writers[i].q(text));
-  for (const h of writers) {
-    await waitFor(async () => (await one(d, `select cardinality(pg_blocking_pids($1::int)) as n`, [h.pid])).n > 0, 'a queued write');
-  }
-  await C.q('commit');
   const done = await Promise.all(results);
+  await blockedBy(d, C.pid); // the cutover is still trying
+  await C.q('commit');
   expect(done.map((r) => r.rowCount)).toEqual([1, 1, 1, 1]);
-  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+  const report = (await handle.result()) as SwitchoverReport;
+  expect(report.outcome).toBe('done');
+  const cut = report.tables.find((t) => t.table === 'revenues')!.cutover!;
+  expect(cut).toMatchObject({ lockWaitMs: expect.any(Number), lockHeldMs: expect.any(Number) });
+  expect(cut.attempts).toBeGreaterThan(1);
   const newId = done[0].rows[0].id;
   expect(await one(d, `select tableoid::regclass::text ~ '^revenues_p' as in_partition from revenues where id = $1`, [newId])).toEqual({ in_partition: true });
   expect(await one(d, `select status from revenues where id = 701`)).toEqual({ status: 'pending' });
@@ -296,7 +300,7 @@ test.each(MODES)('copy races forced one by one (copyMode %s): a delete, an updat
   expect(await one(d, `select count(*)::int - count(distinct id)::int as dupes from revenues`)).toEqual({ dupes: 0 });
 });
 
-test('verification catches drift: one corrupted row of the partitioned copy fails the switchover, naming its id', async () => {
+test('verify "full" catches drift: one row of the partitioned copy updated behind the triggers fails the switchover, naming its id', async () => {
   const database = 'drift';
   const d = dbs[database];
   // Held between the copy (and its re-check) and verification.
@@ -304,7 +308,7 @@ test('verification catches drift: one corrupted row of the partitioned copy fail
   const handle = await w.client.workflow.start('switchover', {
     taskQueue: w.taskQueue,
     workflowId: uniqueId('drift'),
-    args: [{ tables: DEMO_TABLES.filter((t) => t.table !== 'daily_cash_balances'), database, batchSize: 500 }],
+    args: [{ tables: DEMO_TABLES.filter((t) => t.table !== 'daily_cash_balances'), database, batchSize: 500, verify: 'full' }],
   });
   await reached(verify, handle);
   expect((await d.pool.query(`update revenues_partitioned set amount_cents = amount_cents + 1 where id = 1234`)).rowCount).toBe(1);
@@ -317,4 +321,38 @@ test('verification catches drift: one corrupted row of the partitioned copy fail
     p: null,
     k: 'r',
   });
+});
+
+test('verify "incremental": a row deleted behind the triggers fails on the count; an update behind them is what "full" is for', async () => {
+  const database = 'drift_incremental';
+  const d = dbs[database];
+  const verify = gate('verifyTable', database, 'revenues');
+  const handle = await w.client.workflow.start('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('drift-inc'),
+    args: [{ tables: [{ table: 'revenues', partitionKey: 'occurred_at', interval: 'month' }], database, batchSize: 500 }],
+  });
+  await reached(verify, handle);
+  // Written through the triggers (logged and compared row by row): fine.
+  await d.pool.query(`update revenues set amount_cents = amount_cents + 7 where id in (10, 11)`);
+  // Behind them: an update the incremental mode does not read, and a delete its counts see.
+  const c = await d.pool.connect();
+  try {
+    await c.query('begin');
+    await c.query('set local session_replication_role = replica');
+    await c.query(`update revenues_partitioned set amount_cents = amount_cents + 1 where id = 1234`);
+    await c.query(`delete from revenues_partitioned where id = 1500`);
+    await c.query('commit');
+  } finally {
+    c.release();
+  }
+  verify.open();
+  const f = await failureOf(handle);
+  expect(f.type).toBe('ParityMismatch');
+  expect(f.message).toMatch(/verification failed: revenues differs in all rows \(count: 3000 in revenues, 2999 in revenues_partitioned; "verify": "full" names the rows\)\. /);
+  expect(f.message).not.toMatch(/1234/);
+  // The audit row says which verification ran and how many written keys it compared (ids 10, 11 at least).
+  const audit = await one(d, `select details->>'mode' as mode, (details->>'keysChecked')::int >= 2 as compared from partition_switchover.audit where stage = 'POST-MIGRATION' and table_name = 'revenues'`);
+  expect(audit).toEqual({ mode: 'incremental', compared: true });
+  expect(await one(d, `select to_regclass('revenues_partitioned') as p`)).toEqual({ p: null });
 });

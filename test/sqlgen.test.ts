@@ -151,3 +151,18 @@ test('rollback and cleanup statements drop no table by name (only recorded ones 
     'DROP FUNCTION IF EXISTS "public"."revenues_ps_guard"() CASCADE',
   ]);
 });
+
+test('with the change log (plans since it exists), the dual-write trigger logs the keys each write touched, then syncs', () => {
+  const fn = sql.dualWriteSql({ ...tp, changeLog: true })[0].split('\n');
+  expect(fn.slice(3, 9)).toEqual([
+    "  IF TG_OP <> 'INSERT' THEN",
+    '    INSERT INTO partition_switchover.changed_keys (table_oid, key) VALUES (TG_RELID, json_build_array(OLD."id")::text);',
+    '  END IF;',
+    `  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (OLD."id") IS DISTINCT FROM (NEW."id")) THEN`,
+    '    INSERT INTO partition_switchover.changed_keys (table_oid, key) VALUES (TG_RELID, json_build_array(NEW."id")::text);',
+    '  END IF;',
+  ]);
+  expect(fn[9]).toBe("  IF TG_OP = 'DELETE' THEN");
+  // The mirror after cutover logs nothing: nothing compares those writes.
+  expect(sql.mirrorSql({ ...tp, changeLog: true })[0]).not.toMatch(/changed_keys/);
+});

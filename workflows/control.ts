@@ -251,7 +251,7 @@ function controlHandlers(run: Run) {
     (raw) => {
       const r = retuneSpec.parse(raw);
       const what: string[] = [];
-      for (const k of ['batchSize', 'parallelism', 'pauseMs', 'maxBatchMs', 'maxLockWaitMs', 'maxReplicationLagMs', 'brakePauseMs'] as const) {
+      for (const k of ['batchSize', 'parallelism', 'pauseMs', 'maxBatchMs', 'maxLockWaitMs', 'maxReplicationLagMs', 'brakePauseMs', 'adaptive'] as const) {
         if (r[k] === undefined) continue;
         const next = r[k] ?? undefined;
         if (next === controls[k]) continue;
@@ -285,7 +285,7 @@ function controlHandlers(run: Run) {
 
 /** The brake's bounds as the copy reads them. */
 export function brakeOf(c: Controls) {
-  return { maxBatchMs: c.maxBatchMs, maxLockWaitMs: c.maxLockWaitMs, maxReplicationLagMs: c.maxReplicationLagMs, brakePauseMs: c.brakePauseMs };
+  return { maxBatchMs: c.maxBatchMs, maxLockWaitMs: c.maxLockWaitMs, maxReplicationLagMs: c.maxReplicationLagMs, brakePauseMs: c.brakePauseMs, adaptive: c.adaptive ?? false };
 }
 
 /** Copy progress per stream, summed per table into status.progress. */

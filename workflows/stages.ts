@@ -1,7 +1,7 @@
 // The switchover's stages as the workflow runs them, one function each, in runbook order. Each
 // schedules its stage's activities (activities/<stage>.ts) table by table and records what they
 // report. Deterministic workflow code: no I/O.
-import { ActivityCancellationType, ActivityOptions, ApplicationFailure, RetryPolicy, condition, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityOptions, ApplicationFailure, RetryPolicy, condition, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CopyStream, Plan, TablePlan, TableVerification } from '../src/types';
 import { brakeOf, type Run, type Tracked } from './control';
@@ -179,7 +179,14 @@ export async function verify(run: Run, plan: Plan) {
   await enter(run, 'verify');
   const verification: TableVerification[] = [];
   for (const tp of plan.tables) {
-    const v = await longActs.verifyTable.executeWithOptions(opts(`verify ${tp.table}: counts, sums and row hashes per ${tp.interval}`, longOpts), [run.input.database, tp]);
+    const incremental = run.input.verify === 'incremental' && tp.changeLog === true;
+    const what = incremental ? 'row counts, and every row written during the switchover compared row by row' : `counts, sums and row hashes per ${tp.interval}`;
+    // Statistics are their own activity since the verification became incremental (a switchover
+    // started before that analyzes inside verifyTable, as its history recorded).
+    const apart = patched('analyze-apart');
+    const args: Parameters<Activities['verifyTable']> = apart ? [run.input.database, tp, { mode: run.input.verify, analyze: false }] : [run.input.database, tp];
+    const v = await longActs.verifyTable.executeWithOptions(opts(`verify ${tp.table}: ${what}`, longOpts), args);
+    if (apart) await longActs.analyzeTable.executeWithOptions(opts(`analyze ${tp.table}: statistics of ${tp.names.partitioned} for the first queries after cutover`, longOpts), [run.input.database, tp]);
     verification.push(v);
     run.table(tp.table).verification = v;
     run.record({ stage: 'PRE-MIGRATION', table: tp.table, rows: v.legacy.rows, sums: v.legacy.sums, rowHash: v.legacy.rowHash, ms: v.ms, at: new Date().toISOString() });
@@ -192,7 +199,7 @@ export async function verify(run: Run, plan: Plan) {
     throw ApplicationFailure.create({
       type: 'ParityMismatch',
       message:
-        `verification failed: ${bad.map((v) => `${v.table} differs in ${v.mismatches.map((m) => m.range).join(', ')} (ids ${v.sampleIds.join(', ')})`).join('; ')}. ` +
+        `verification failed: ${bad.map((v) => `${v.table} differs in ${v.mismatches.map((m) => m.range).join(', ')}${v.sampleIds.length ? ` (ids ${v.sampleIds.join(', ')})` : ''}`).join('; ')}. ` +
         `The legacy table is untouched and authoritative; compare those rows, then start again.`,
       nonRetryable: true,
       details: [{ stage: 'verify', tables: bad.map((v) => ({ table: v.table, ranges: v.mismatches.map((m) => m.range), sampleIds: v.sampleIds })) }],
