@@ -1,7 +1,8 @@
 // The benchmark's report: the figures of issue 15's table, a targets table, where the time goes,
 // and a hand-written SVG chart, from one run's result. Pure (no I/O but the CLI below), so a saved
 // JSON can be rendered again: `tsx bench/report.ts bench/out/<file>.json`.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { WriterOp } from './writer';
 
 export interface Ceiling {
@@ -318,7 +319,7 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = [], svgName =
   );
   L.push(`| copy stage ≥ 4x faster than pg_partman 4.7 \`partition_data_proc\` | ${f(s.partmanVsOurs)}x | ${Number.isFinite(s.partmanVsOurs) ? met(s.partmanVsOurs >= 4) : 'not run'} |`);
   L.push(
-    `| history events per switchover flat (±10) from 1M to 10M rows | ${hist ? `${n(hist.at1M)} → ${n(hist.at10M)}` : `${n(s.historyEvents)} here; needs runs at 1M and 10M rows`} | ${hist ? met(Math.abs(hist.at10M - hist.at1M) <= 10) : 'not measured'} |`,
+    `| history events per switchover flat (±10) from 1M to 10M rows | ${hist ? `${n(hist.at1M)} → ${n(hist.at10M)} (latest 1M and 10M runs)` : `${n(s.historyEvents)} here; needs runs at 1M and 10M rows`} | ${hist ? met(Math.abs(hist.at10M - hist.at1M) <= 10) : 'not measured'} |`,
   );
   L.push(`| writer failed ops (correctness) | ${s.writerFailures} | ${met(s.writerFailures === 0)} |`);
 
@@ -415,8 +416,9 @@ export function renderSvg(r: BenchResult): string {
   const run = head[head.length - 1];
   if (run) {
     const tl = run.timeline;
-    // From a few seconds of the no-migration baseline before the copy to the end.
-    const tMin = Math.max(0, (tl.phases.find((p) => p.phase === 'copy')?.t ?? 0) - 4);
+    // From the writer's baseline (the seconds before the switchover) to the end.
+    const firstPhase = tl.phases[0]?.t ?? 0;
+    const tMin = Math.max(0, firstPhase - r.baselineSeconds - 0.5);
     const tMax = Math.max(tMin + 1, ...tl.writer.map((w) => w.t + 1), ...tl.phases.map((p) => p.t));
     const px0 = 70;
     const pw = W - px0 - 30;
@@ -431,6 +433,12 @@ export function renderSvg(r: BenchResult): string {
         if (fill) out.push(`<rect x="${tx(p.t).toFixed(1)}" y="${top}" width="${Math.max(1, tx(next) - tx(p.t)).toFixed(1)}" height="${h}" fill="${fill}"/>`);
         if (fill) text(tx(p.t) + 2, top + 11, p.phase, 'font-size="10" fill="#555"');
       });
+      // The copy stage (history) as a frame, the baseline as a grey band.
+      const [c0, c1] = tl.copyStage;
+      out.push(`<rect x="${tx(c0).toFixed(1)}" y="${top}" width="${Math.max(1, tx(c1) - tx(c0)).toFixed(1)}" height="${h}" fill="none" stroke="#2a7" stroke-dasharray="4 2"/>`);
+      text(tx(c0) + 2, top + h - 4, 'copy stage', 'font-size="10" fill="#2a7"');
+      out.push(`<rect x="${tx(firstPhase - r.baselineSeconds).toFixed(1)}" y="${top}" width="${Math.max(1, tx(firstPhase) - tx(firstPhase - r.baselineSeconds)).toFixed(1)}" height="${h}" fill="#f4f4f4"/>`);
+      text(tx(firstPhase - r.baselineSeconds) + 2, top + 11, 'baseline', 'font-size="10" fill="#555"');
       const vMax = Math.max(1e-9, ...series.flatMap((s) => s.pts.map(([, v]) => v)));
       out.push(`<rect x="${px0}" y="${top}" width="${pw}" height="${h}" fill="none" stroke="#999"/>`);
       text(px0 - 6, top + 10, `${vMax >= 1000 ? n(vMax) : vMax.toFixed(1)}`, 'text-anchor="end" font-size="10"');
@@ -468,16 +476,30 @@ export function renderSvg(r: BenchResult): string {
   ].join('\n');
 }
 
+/** The latest summary of every row count in a results folder (for the scaling table). */
+export function readSummaries(dir: string): Scaling[] {
+  return readdirSync(dir)
+    .filter((f) => /^rows-\d+\.summary\.json$/.test(f))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Scaling);
+}
+
+// `tsx bench/report.ts bench/out/<result>.json`: renders beside the JSON (bench/out/);
+// with `--results`, to bench/results/rows-<N>.{md,svg} with the scaling table (not latest.*).
 if (require.main === module) {
   const file = process.argv[2];
   if (!file) {
-    console.error('usage: tsx bench/report.ts bench/out/<result>.json');
+    console.error('usage: tsx bench/report.ts bench/out/<result>.json [--results]');
     process.exit(1);
   }
   const r = JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
-  // Re-rendered to bench/out/ (beside the JSON), never over the committed results.
-  const base = file.replace(/\.json$/, '');
-  writeFileSync(`${base}.md`, renderMarkdown(r, [], `${base.split('/').pop()}.svg`));
-  writeFileSync(`${base}.svg`, renderSvg(r));
+  if (process.argv.includes('--results')) {
+    const dir = join(__dirname, 'results');
+    writeFileSync(join(dir, `rows-${r.rows}.md`), renderMarkdown(r, readSummaries(dir), `rows-${r.rows}.svg`));
+    writeFileSync(join(dir, `rows-${r.rows}.svg`), renderSvg(r));
+  } else {
+    const base = file.replace(/\.json$/, '');
+    writeFileSync(`${base}.md`, renderMarkdown(r, [], `${base.split('/').pop()}.svg`));
+    writeFileSync(`${base}.svg`, renderSvg(r));
+  }
   console.log(renderMarkdown(r));
 }

@@ -16,7 +16,7 @@
 // Ratios are paired within each repeat; the report gives their medians. Output: bench/out/*.json,
 // bench/results/rows-<N>.{md,svg,summary.json} and latest.{md,svg} (bench/report.ts renders them).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,6 +34,7 @@ import type { TablePlan } from '../src/types';
 import type { SwitchoverReport } from '../workflows/switchover';
 import {
   renderMarkdown,
+  readSummaries,
   renderSvg,
   summary,
   writerWindow,
@@ -611,9 +612,7 @@ async function main() {
   const resultsDir = join(__dirname, 'results');
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, `rows-${rows}.summary.json`), JSON.stringify({ rows, at: result.at, ...summary(result) }, null, 2));
-  const others: Scaling[] = readdirSync(resultsDir)
-    .filter((f) => /^rows-\d+\.summary\.json$/.test(f))
-    .map((f) => JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as Scaling);
+  const others: Scaling[] = readSummaries(resultsDir);
   const md = renderMarkdown(result, others, `rows-${rows}.svg`);
   const svg = renderSvg(result);
   writeFileSync(join(resultsDir, `rows-${rows}.md`), md);
