@@ -102,6 +102,8 @@ export interface BenchResult {
   baselineSeconds: number;
   machine: { nproc: number; cpu: string; memoryGb: number; postgres: string; node: string; loadAverageAtStart: string };
   partmanNote: string | null;
+  /** Runs of ours whose switchover failed (left out of every figure). */
+  failedRuns?: { repeat: number; label: string; error: string }[];
   workerPeakMb: number;
   runs: Repeat[];
 }
@@ -301,6 +303,8 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = [], svgName =
   row('worker resident memory during the switchover (max)', head.map((o) => o.worker.rssMb), 'MB', 0);
   L.push(`| worker peak memory, whole run (VmHWM; includes bundling the workflow code at start) | ${f(r.workerPeakMb, 0)} MB | |`);
   L.push(`| writer ops / failed ops, all runs of ours | ${r.runs.flatMap((x) => x.ours).reduce((a, o) => a + o.writer.total, 0)} / ${r.runs.flatMap((x) => x.ours).reduce((a, o) => a + o.writer.failures, 0)} | ${[...new Set(r.runs.flatMap((x) => x.ours.flatMap((o) => o.writer.errors)))].slice(0, 3).join('; ')} |`);
+
+  for (const x of r.failedRuns ?? []) L.push(`| **FAILED** run of ours (repeat ${x.repeat}, ${x.label}) | – | ${x.error.replace(/\|/g, '/')} |`);
 
   // Targets.
   const hist = historyFlat(all);

@@ -237,7 +237,8 @@ function activitySpans(events: any[]): Span[] {
 /**
  * Activity types by stage. The copy stage runs from the first copyRange start to the last
  * copyRange / copyRecheck / index or foreign-key activity end. Verification: checksum and verify
- * activities that start after the copy began (the PRE-FLIGHT checksum before it is not verification).
+ * activities that start after the copy stage ended (the PRE-FLIGHT checksum before the copy is not
+ * verification; one running inside the copy stage is listed with the other activities, marked so).
  * Analyze and any other activity type between the copy and the cutover are listed on their own.
  */
 const STAGE_OF = (type: string): 'copy' | 'recheck' | 'indexes' | 'verify' | 'analyze' | 'cutover' | 'other' =>
@@ -266,8 +267,10 @@ function stages(spans: Span[]) {
   };
   const copyEnd = Math.max(...[...of('copy'), ...of('recheck'), ...of('indexes')].map((s) => s.ended));
   const cutoverStart = extent(of('cutover'))?.start ?? Infinity;
+  const verify = of('verify').filter((s) => s.started >= copyEnd);
   const others = new Map<string, Span[]>();
-  for (const s of of('other').filter((x) => x.started < cutoverStart)) others.set(s.type, [...(others.get(s.type) ?? []), s]);
+  const inside = of('verify').filter((s) => s.started < copyEnd).map((s) => ({ ...s, type: `${s.type} (inside the copy stage)` }));
+  for (const s of [...of('other').filter((x) => x.started < cutoverStart), ...inside]) others.set(s.type, [...(others.get(s.type) ?? []), s]);
   return {
     copyStart,
     copyEnd,
@@ -276,12 +279,12 @@ function stages(spans: Span[]) {
       copy: secs(of('copy')),
       recheck: secs(of('recheck')),
       indexes: secs(of('indexes')),
-      verify: secs(of('verify')),
+      verify: secs(verify),
       analyze: secs(of('analyze')),
       cutover: secs(of('cutover')),
       other: [...others].map(([type, ss]) => ({ type, seconds: secs(ss)! })),
     },
-    verifyTypes: [...new Set(of('verify').map((s) => s.type))],
+    verifyTypes: [...new Set(verify.map((s) => s.type))],
   };
 }
 
@@ -556,6 +559,7 @@ async function main() {
   const client = new Client({ connection });
 
   const repeatsOut: Repeat[] = [];
+  const failedRuns: BenchResult['failedRuns'] = [];
   let workerPeakMb = NaN;
   try {
     for (let rep = 0; rep < repeats; rep++) {
@@ -572,7 +576,16 @@ async function main() {
       for (const [i, r] of runs.entries()) {
         if (r.firstRepeatOnly && rep > 0) continue;
         log(`repeat ${rep + 1}/${repeats}: ours, ${r.label}`);
-        const o = await ours(client, tpl, dbName(rep, i), r, { rate, baselineMs }, worker);
+        let o: OursRun;
+        try {
+          o = await ours(client, tpl, dbName(rep, i), r, { rate, baselineMs }, worker);
+        } catch (err) {
+          // One failed switchover (e.g. product code mid-change) must not lose the other figures.
+          const error = (err as Error).message?.split('\n')[0] ?? String(err);
+          log(`  FAILED: ${error}`);
+          failedRuns.push({ repeat: rep + 1, label: r.label, error });
+          continue;
+        }
         const p = o.parts;
         log(
           `  copy stage ${o.copyStageSeconds} s (copy ${p.copy} + recheck ${p.recheck ?? '–'} + indexes ${p.indexes}), verify ${o.verifySeconds} s, ` +
@@ -602,6 +615,7 @@ async function main() {
     baselineSeconds: baselineMs / 1000,
     machine: m,
     partmanNote,
+    failedRuns,
     workerPeakMb,
     runs: repeatsOut,
   };
