@@ -267,7 +267,10 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = [], svgName =
     '| figure | median | per repeat |',
     '|---|---:|---|',
   );
-  const row = (what: string, vals: (number | null | undefined)[], unit: string, d = 2) => L.push(`| ${what} | ${f(median(vals), d)} ${unit} | ${perRepeat(vals, d)} |`);
+  const row = (what: string, vals: (number | null | undefined)[], unit: string, d = 2) => {
+    const m = median(vals);
+    L.push(`| ${what} | ${f(m, d)}${finite(m) && unit ? ` ${unit}` : ''} | ${perRepeat(vals, d)} |`);
+  };
   row('ceiling: one `INSERT INTO <partitioned, final primary key and secondary indexes, no foreign keys> SELECT * FROM revenues`', r.runs.map((x) => x.ceiling.seconds), 's');
   row('&nbsp;&nbsp;the same with the foreign keys present', r.runs.map((x) => x.ceiling.withFkSeconds), 's');
   row(
