@@ -78,6 +78,8 @@ export interface OursRun {
     total: number;
     failures: number;
     errors: string[];
+    /** bench/out/writer-<workflow id>.json: every op [sent at, due at, latency, kind, ok]. */
+    opsFile?: string;
   };
   timeline: {
     phases: { phase: string; t: number }[];

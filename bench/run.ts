@@ -411,6 +411,11 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
     const wfStart = evMs(events[0]?.eventTime);
     const approveAt = evMs(events.find((e: any) => e.workflowExecutionSignaledEventAttributes?.signalName === 'approve')?.eventTime);
     const doneAt = evMs(events[events.length - 1]?.eventTime);
+    // Every op the writer measured, for re-analysis (bench/out/ is not committed).
+    const outDir = join(__dirname, 'out');
+    mkdirSync(outDir, { recursive: true });
+    const opsFile = join(outDir, `writer-${workflowId}.json`);
+    writeFileSync(opsFile, JSON.stringify({ workflowId, label: run.label, t0, workflowStart: wfStart, copyStage: [st.copyStart, st.copyEnd], approveAt, doneAt, columns: ['sentAtEpochMs', 'dueAtEpochMs', 'latencyMs', 'kind (insert, update, delete)', 'ok'], ops: writerResult.ops }));
     const table = done.tables[0] as any;
     const cut = table?.cutover ?? null;
     const ops = writerResult.ops;
@@ -443,6 +448,7 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
         total: ops.length,
         failures: ops.filter((o) => !o[4]).length,
         errors: writerResult.errors.slice(0, 5),
+        opsFile: opsFile.slice(ROOT.length + 1),
       },
       timeline: {
         phases,
