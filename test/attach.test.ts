@@ -1,0 +1,267 @@
+// The attach strategy (issue 17) on real PostgreSQL and the dev server: the table itself becomes
+// the history partition under a live writer (inserts, updates, key moves within and across the
+// cutoff, deletes) with no failed write and every committed row; its storage is unchanged; new
+// periods land in their own partitions; maintenance works with the one history partition; the
+// rollback after cutover keeps the writes made since; a reject drops only what was added; every
+// refusal; the dry run's plan.
+import pg from 'pg';
+import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
+import type { SwitchoverReport } from '../workflows/switchover';
+import type { RollbackReport } from '../workflows/rollback';
+import type { MaintenanceReport } from '../workflows/maintenance';
+import { dump, failureOf } from './failure-helpers';
+import { createTestDb, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
+
+let db: TestDb;
+let w: TestWorker;
+
+beforeAll(async () => {
+  db = await createTestDb('attach_t');
+  w = await startTestWorker({ default: db.url });
+});
+afterAll(async () => {
+  await w?.stop();
+  await db?.drop();
+});
+
+/** A table as an application has it: serial key, secondary index, a view, a grant, a comment, a trigger. */
+async function makeTable(name: string, rows = 600) {
+  await db.pool.query(`
+    create table ${name} (id bigserial primary key, occurred_at timestamptz not null, amount_cents bigint not null default 0, note text);
+    create index ${name}_occurred on ${name} (occurred_at);
+    comment on table ${name} is 'the application''s ${name}';
+    grant select on ${name} to public;
+    create or replace function ${name}_touch() returns trigger language plpgsql as $$ begin new.note := coalesce(new.note, 'touched'); return new; end $$;
+    create trigger ${name}_touch before insert or update on ${name} for each row execute function ${name}_touch();
+    create view ${name}_recent as select id, occurred_at from ${name};
+    insert into ${name} (occurred_at, amount_cents) select now() - (g % 150) * interval '1 day' - g * interval '1 minute', g from generate_series(1, ${rows}) g;
+  `);
+}
+
+function start(input: Record<string, unknown>, prefix: string) {
+  return w.client.workflow.start('switchover', { taskQueue: w.taskQueue, workflowId: uniqueId(prefix), args: [{ strategy: 'attach', backup: 'none', ...input }] });
+}
+
+const filenode = async (rel: string) => (await db.pool.query(`select pg_relation_filenode($1::regclass)::text as f`, [rel])).rows[0].f as string;
+const rowsOf = async (table: string) =>
+  (await db.pool.query(`select id::text, occurred_at::text, amount_cents::text from ${table} order by id`)).rows.map((r) => `${r.id} ${r.occurred_at} ${r.amount_cents}`);
+
+/**
+ * A live writer: inserts, updates, moves of the key within the history range (and, once told the
+ * cutover is done, across the cutoff), deletes; keeps what it committed as the expected rows.
+ */
+function liveWriter(table: string) {
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  pool.on('error', () => undefined);
+  const model = new Map<string, string>();
+  const errors: string[] = [];
+  let writes = 0;
+  let stop = false;
+  let across: string | null = null;
+  const set = (r: { id: string; occurred_at: string; amount_cents: string }) => model.set(r.id, `${r.id} ${r.occurred_at} ${r.amount_cents}`);
+  const ret = 'RETURNING id::text, occurred_at::text, amount_cents::text';
+  const pick = () => {
+    const ids = [...model.keys()];
+    return ids[Math.floor(Math.random() * ids.length)];
+  };
+  const loop = (async () => {
+    for (const r of (await pool.query(`select id::text, occurred_at::text, amount_cents::text from ${table}`)).rows) set(r);
+    let n = 0;
+    while (!stop) {
+      n++;
+      const op = n % 6;
+      try {
+        if (op === 0 || op === 1) {
+          const r = await pool.query(`insert into ${table} (occurred_at, amount_cents) values (now() - random() * interval '20 days', ${n}) ${ret}`);
+          set(r.rows[0]);
+        } else if (op === 2) {
+          const r = await pool.query(`update ${table} set amount_cents = amount_cents + 1 where id = $1 ${ret}`, [pick()]);
+          if (r.rows[0]) set(r.rows[0]);
+        } else if (op === 3) {
+          // A key move within the history range (and within a partition or across the old periods).
+          const r = await pool.query(`update ${table} set occurred_at = occurred_at - interval '9 days' where id = $1 ${ret}`, [pick()]);
+          if (r.rows[0]) set(r.rows[0]);
+        } else if (op === 4 && across) {
+          // After cutover: a key move across the cutoff, out of the history partition.
+          const r = await pool.query(`update ${table} set occurred_at = $2::timestamptz + interval '3 days' where id = $1 ${ret}`, [pick(), across]);
+          if (r.rows[0]) set(r.rows[0]);
+        } else if (op === 5) {
+          const id = pick();
+          const r = await pool.query(`delete from ${table} where id = $1 returning id::text`, [id]);
+          if (r.rows[0]) model.delete(id);
+        } else continue;
+        writes++;
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    model,
+    errors,
+    get writes() {
+      return writes;
+    },
+    crossCutoff(cutoff: string) {
+      across = cutoff;
+    },
+    async stop() {
+      stop = true;
+      await loop;
+      await pool.end();
+    },
+  };
+}
+
+test('attach under a live writer: no failed write, every committed row, same storage now a partition, new periods in their own partitions, maintenance', async () => {
+  await makeTable('events');
+  const before = await filenode('events');
+  const writer = liveWriter('events');
+  await waitFor(async () => writer.writes > 20, 'first writes');
+  const handle = await start({ tables: [{ table: 'events', partitionKey: 'occurred_at', interval: 'month' }], premake: 2 }, 'attach-live');
+  const atStart = writer.writes;
+  await waitFor(async () => (await handle.query(statusQuery)).phase === 'awaiting_approval', 'awaiting_approval');
+  // The writer wrote while the indexes were built and the CHECK validated, and goes on through the cutover.
+  expect(writer.writes).toBeGreaterThan(atStart);
+  const cutoff = (await handle.query(statusQuery)).plan!.tables[0].attach!.cutoff;
+  await handle.signal(approveSignal, { by: 'alice' });
+  const report: SwitchoverReport = await handle.result();
+  expect(report.outcome).toBe('done');
+  expect(report.tables[0].cutover!.lockMs).toBeGreaterThan(0);
+  // After the cutover the writer also moves rows across the cutoff, out of the history partition.
+  writer.crossCutoff(cutoff);
+  const at = writer.writes;
+  await waitFor(async () => writer.writes > at + 60, 'writes after cutover');
+  await writer.stop();
+  expect(writer.errors).toEqual([]);
+  expect((await rowsOf('events')).sort()).toEqual([...writer.model.values()].sort());
+
+  const rel = (await db.pool.query(`select relkind::text, relispartition, pg_get_expr(relpartbound, oid) as bound from pg_class where oid = 'events_history'::regclass`)).rows[0];
+  expect(rel).toEqual({ relkind: 'r', relispartition: true, bound: `FOR VALUES FROM (MINVALUE) TO ('${cutoff} 00:00:00+00')` });
+  expect(await filenode('events_history')).toBe(before);
+  expect((await db.pool.query(`select relkind::text from pg_class where oid = 'events'::regclass`)).rows[0].relkind).toBe('p');
+  const moved = (await db.pool.query(`select count(*)::int as n from events where occurred_at >= $1::timestamptz`, [cutoff])).rows[0].n;
+  expect(moved).toBeGreaterThan(0);
+  // A new row dated in a new period lands in that period's partition; a past one in the history partition.
+  const landed = await db.pool.query(
+    `insert into events (occurred_at) values ($1::timestamptz + interval '1 day'), (now() - interval '1 year') returning tableoid::regclass::text as p`,
+    [cutoff],
+  );
+  expect(landed.rows.map((r) => r.p)).toEqual([`events_p${cutoff.slice(0, 4)}${cutoff.slice(5, 7)}`, 'events_history']);
+  // What the table carried: the view reads the parent, the trigger fires there, grants and comment.
+  expect((await db.pool.query(`select count(*)::int as n from events_recent`)).rows[0].n).toBe((await db.pool.query(`select count(*)::int as n from events`)).rows[0].n);
+  expect((await db.pool.query(`select note from events where occurred_at >= $1::timestamptz order by id desc limit 1`, [cutoff])).rows[0].note).toBe('touched');
+  expect((await db.pool.query(`select has_table_privilege('public', 'events', 'select') as g, obj_description('events'::regclass) as c`)).rows[0]).toEqual({ g: true, c: "the application's events" });
+  const pk = (await db.pool.query(`select pg_get_constraintdef(oid) as d from pg_constraint where conrelid = 'events'::regclass and contype = 'p'`)).rows[0].d;
+  expect(pk).toBe('PRIMARY KEY (id, occurred_at)');
+  // The history partition keeps a unique index on id; our CHECK is gone (the partition bound holds it).
+  const idx = (await db.pool.query(`select indexdef from pg_indexes where tablename = 'events_history' order by 1`)).rows.map((r) => r.indexdef);
+  expect(idx).toContain('CREATE UNIQUE INDEX events_history_pk_unique ON public.events_history USING btree (id)');
+  expect((await db.pool.query(`select count(*)::int as n from pg_constraint where conname = 'events_ps_before_cutoff'`)).rows[0].n).toBe(0);
+
+  // Partition maintenance with the one history partition: nothing before the cutoff is made.
+  const m: MaintenanceReport = await w.client.workflow.execute('maintainPartitions', { taskQueue: w.taskQueue, workflowId: uniqueId('maint'), args: [{ tables: ['events'], premake: 4 }] });
+  expect(m.tables[0].created.length).toBeGreaterThan(0);
+  expect(m.tables[0].created.every((n) => n > `events_p${cutoff.slice(0, 4)}${cutoff.slice(5, 7)}`)).toBe(true);
+
+  // Cleanup drops nothing of the table's: the history partition stays.
+  const c: SwitchoverReport = await w.client.workflow.execute('cleanup', { taskQueue: w.taskQueue, workflowId: uniqueId('clean'), args: [{ tables: ['events'] }] });
+  expect(c.outcome).toBe('cleaned');
+  expect(await filenode('events_history')).toBe(before);
+});
+
+test('rollback after cutover: one transaction, the rows written since (in new partitions and moved across the cutoff) back in the plain table, old primary key', async () => {
+  await makeTable('orders');
+  const plain = await dump(db.url, { schemaOnly: true });
+  const before = await filenode('orders');
+  const handle = await start({ tables: [{ table: 'orders', partitionKey: 'occurred_at', interval: 'month' }], approval: { required: false } }, 'attach-rb');
+  const report: SwitchoverReport = await handle.result();
+  expect(report.outcome).toBe('done');
+  const cutoff = report.plan?.tables[0].attach?.cutoff ?? (await db.pool.query(`select details->>'cutoff' as c from partition_switchover.audit where table_name = 'orders' and stage = 'CUTOVER'`)).rows[0].c;
+  await db.pool.query(
+    `insert into orders (occurred_at, amount_cents) values (now(), 1), ($1::timestamptz + interval '5 days', 2), ($1::timestamptz + interval '40 days', 3);
+     update orders set occurred_at = $1::timestamptz + interval '2 days' where id in (1, 2, 3);
+     update orders set amount_cents = amount_cents + 100 where id between 10 and 20;
+     delete from orders where id between 30 and 35;`.replace(/\$1/g, `'${cutoff}'`),
+  );
+  const afterWrites = await rowsOf('orders');
+  const rb: RollbackReport = await w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('rb'), args: [{ switchoverWorkflowId: handle.workflowId }] });
+  expect(rb.tables.map((t) => t.from)).toEqual(['cutover']);
+  expect(await rowsOf('orders')).toEqual(afterWrites);
+  expect(await filenode('orders')).toBe(before);
+  expect(await dump(db.url, { schemaOnly: true })).toEqual(plain);
+  // Writes go on as before the switchover.
+  await db.pool.query(`insert into orders (occurred_at) values ($1::timestamptz + interval '1 day')`, [cutoff]);
+});
+
+test('reject before cutover: the CHECK and both indexes dropped, the table as it was', async () => {
+  await makeTable('payments', 200);
+  const plain = await dump(db.url, { schemaOnly: true });
+  const handle = await start({ tables: [{ table: 'payments', partitionKey: 'occurred_at', interval: 'week' }] }, 'attach-reject');
+  await waitFor(async () => (await handle.query(statusQuery)).phase === 'awaiting_approval', 'awaiting_approval');
+  const added = (await db.pool.query(`select count(*)::int as n from pg_indexes where tablename = 'payments'`)).rows[0].n;
+  expect(added).toBe(4);
+  await handle.signal(rejectSignal, { by: 'bob', reason: 'not today' });
+  const r: SwitchoverReport = await handle.result();
+  expect(r.outcome).toBe('rejected');
+  expect(r.rollback?.tables.map((t) => t.from)).toEqual(['prepared']);
+  expect(await dump(db.url, { schemaOnly: true })).toEqual(plain);
+});
+
+test('dry run: the plan shows the cutoff and why, the indexes, the partitions from the cutoff on, the disk, the SQL', async () => {
+  await makeTable('visits', 100);
+  await db.pool.query(`insert into visits (occurred_at) values (now() + interval '50 days')`);
+  const r: SwitchoverReport = await w.client.workflow.execute('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('attach-dry'),
+    args: [{ strategy: 'attach', dryRun: true, tables: [{ table: 'visits', partitionKey: 'occurred_at', interval: 'month' }], premake: 3 }],
+  });
+  const tp = r.plan!.tables[0];
+  const a = tp.attach!;
+  expect(a.aheadDays).toBe(50);
+  // Past the newest row (50 days ahead) plus the approval window (24h + 1 day): the next month boundary after.
+  const today = r.plan!.today;
+  const horizon = new Date(Date.parse(`${today}T00:00:00Z`) + 52 * 86400000);
+  const next = new Date(Date.UTC(horizon.getUTCFullYear(), horizon.getUTCMonth() + 1, 1)).toISOString().slice(0, 10);
+  expect(a.cutoff).toBe(next);
+  expect(a.why).toMatch(/newest row is 50 days ahead/);
+  expect(a.partitions.map((p) => p.from)[0]).toBe(a.cutoff);
+  expect(a.partitions[a.partitions.length - 1]).toMatchObject({ suffix: 'pmax', to: 'MAXVALUE' });
+  expect(a.diskBytes).toBeGreaterThan(0);
+  expect(tp.warnings.join('\n')).toMatch(/history partition visits_history is one partition/);
+  const planSql = r.plan!.sql.visits;
+  expect(planSql.indexes).toEqual([
+    'CREATE UNIQUE INDEX CONCURRENTLY "visits_ps_pkey_key" ON "public"."visits" ("id", "occurred_at")',
+    'CREATE UNIQUE INDEX CONCURRENTLY "visits_history_pk_unique" ON "public"."visits" ("id")',
+  ]);
+  expect(planSql.cutover.join('\n')).toMatch(/ATTACH PARTITION "public"."visits_history" FOR VALUES FROM \(MINVALUE\) TO \('\d{4}-\d{2}-01 00:00:00\+00'\)/);
+  // Nothing changed.
+  expect((await db.pool.query(`select count(*)::int as n from pg_indexes where tablename = 'visits'`)).rows[0].n).toBe(2);
+});
+
+test('refusals: NULLs in the key, an incoming foreign key, no usable unique key, a deferrable key, and what the copy refuses', async () => {
+  await db.pool.query(`
+    create table r_nulls (id bigint primary key, at timestamptz);
+    insert into r_nulls values (1, now()), (2, null);
+    create table r_parent (id bigint primary key, at date not null);
+    create table r_child (id bigint primary key, parent_id bigint references r_parent (id));
+    create table r_nokey (id bigint, at date not null);
+    create table r_deferred (id bigint, at date not null, constraint r_deferred_pkey primary key (id) deferrable);
+    create table r_unique (id bigint primary key, code text unique, at date not null);
+  `);
+  const cases: [string, string, RegExp][] = [
+    ['r_nulls', 'at', /r_nulls\.at holds NULLs/],
+    ['r_parent', 'at', /foreign key r_child_parent_id_fkey on .*r_child references public\.r_parent; the attach strategy replaces/],
+    ['r_nokey', 'at', /r_nokey has no primary key/],
+    ['r_deferred', 'at', /primary key is DEFERRABLE/],
+    ['r_unique', 'at', /unique index r_unique_code_key .* does not include the partition key/],
+  ];
+  for (const [table, key, why] of cases) {
+    const h = await start({ tables: [{ table, partitionKey: key, interval: 'month' }] }, `refuse-${table}`);
+    const f = await failureOf(h);
+    expect(f.type).toBe('UnsupportedSchema');
+    expect(f.message).toMatch(why);
+    expect(f.message).toMatch(/Nothing was changed/);
+  }
+});
