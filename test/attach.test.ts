@@ -265,3 +265,27 @@ test('refusals: NULLs in the key, an incoming foreign key, no usable unique key,
     expect(f.message).toMatch(/Nothing was changed/);
   }
 });
+
+test('identity column, row-level security and a disabled trigger are carried; the rollback gives them back', async () => {
+  await db.pool.query(`
+    create table tickets (id bigint generated always as identity primary key, opened date not null, body text);
+    insert into tickets (opened, body) select current_date - g, 't' || g from generate_series(1, 50) g;
+    alter table tickets enable row level security;
+    create policy tickets_all on tickets using (true);
+    create or replace function tickets_noop() returns trigger language plpgsql as $$ begin return new; end $$;
+    create trigger tickets_noop before insert on tickets for each row execute function tickets_noop();
+    alter table tickets disable trigger tickets_noop;
+  `);
+  const plain = await dump(db.url, { schemaOnly: true });
+  const handle = await start({ tables: [{ table: 'tickets', partitionKey: 'opened', interval: 'quarter' }], approval: { required: false } }, 'attach-identity');
+  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+  // The parent hands out ids continuing the old sequence.
+  const id = (await db.pool.query(`insert into tickets (opened, body) values (current_date, 'new') returning id`)).rows[0].id;
+  expect(Number(id)).toBe(51);
+  const flags = (await db.pool.query(`select relrowsecurity, (select tgenabled::text from pg_trigger where tgrelid = c.oid and tgname = 'tickets_noop') as t from pg_class c where oid = 'tickets'::regclass`)).rows[0];
+  expect(flags).toEqual({ relrowsecurity: true, t: 'D' });
+  const rb: RollbackReport = await w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('rb'), args: [{ switchoverWorkflowId: handle.workflowId }] });
+  expect(rb.tables[0].from).toBe('cutover');
+  expect(await dump(db.url, { schemaOnly: true })).toEqual(plain);
+  expect((await db.pool.query(`insert into tickets (opened) values (current_date) returning id`)).rows[0].id).toBe('52');
+});
