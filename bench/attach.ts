@@ -86,6 +86,8 @@ interface StrategyRun {
   extraDatabaseMb: number;
   extraRelationsMb: number;
   totalSeconds: number;
+  /** Seconds per phase (the workflow's phaseMs). */
+  phases: Record<string, number>;
 }
 
 async function runOne(client: Client, tpl: string, strategy: StrategyRun['strategy'], db: string): Promise<StrategyRun> {
@@ -118,6 +120,7 @@ async function runOne(client: Client, tpl: string, strategy: StrategyRun['strate
       extraDatabaseMb: mb(at.database - before.database),
       extraRelationsMb: mb(at.relations - before.relations),
       totalSeconds: Math.round(((performance.now() - t0) / 1000) * 100) / 100,
+      phases: Object.fromEntries(Object.entries(report.phaseMs).map(([k, v]) => [k, Math.round(v / 10) / 100])),
     };
   } finally {
     await admin(`drop database if exists ${db} with (force)`);
@@ -126,15 +129,16 @@ async function runOne(client: Client, tpl: string, strategy: StrategyRun['strate
 
 function markdown(rows: number, pg: string, runs: StrategyRun[], tableMb: number): string {
   const line = (r: StrategyRun) =>
-    `| ${r.strategy} | ${r.toApprovalSeconds} | ${r.cutoverLockMs} (${r.cutoverAttempts} attempt${r.cutoverAttempts === 1 ? '' : 's'}) | ${r.extraDatabaseMb} | ${r.extraRelationsMb} | ${r.totalSeconds} |`;
+    `| ${r.strategy} | ${r.toApprovalSeconds} | ${r.cutoverLockMs} (${r.cutoverAttempts} attempt${r.cutoverAttempts === 1 ? '' : 's'}) | ${r.extraDatabaseMb} | ${r.extraRelationsMb} | ${r.totalSeconds} | ` +
+    `${Object.entries(r.phases).map(([k, v]) => `${k} ${v}`).join(', ')} |`;
   return [
     `# Attach against copy, ${rows.toLocaleString('en-US')} rows`,
     '',
     `${new Date().toISOString()}; PostgreSQL ${pg}; \`revenues\` (${tableMb} MB with its indexes) on a clone of one seeded template per strategy; ` +
       `backup "none"; no live writer. Extra disk: at awaiting_approval against the clone before the start.`,
     '',
-    '| strategy | start → awaiting_approval (s) | cutover lock (ms) | extra disk, pg_database_size (MB) | extra disk, relations (MB) | start → done (s) |',
-    '|---|---|---|---|---|---|',
+    '| strategy | start → awaiting_approval (s) | cutover lock (ms) | extra disk, pg_database_size (MB) | extra disk, relations (MB) | start → done (s) | seconds per phase |',
+    '|---|---|---|---|---|---|---|',
     ...runs.map(line),
     '',
     'Reproduce: `npm run bench:attach -- --rows N`.',
@@ -167,6 +171,11 @@ async function main() {
   const client = new Client({ connection });
   const runs: StrategyRun[] = [];
   try {
+    // Warm-up, so neither strategy pays the worker's start: a run whose preflight refuses at once
+    // (the admin database has no revenues table).
+    await client.workflow
+      .execute('switchover', { taskQueue: TASK_QUEUE, workflowId: `bench-attach-warmup-${Date.now()}`, args: [{ tables: [TABLE], dryRun: true }] })
+      .catch(() => undefined);
     for (const s of STRATEGIES) {
       log(`${s}: switchover of revenues (${rows.toLocaleString()} rows)`);
       const r = await runOne(client, tpl, s, dbs[s]);
