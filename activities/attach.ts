@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
 import { fail, retryable } from '../src/errors';
 import * as sql from '../src/sqlgen';
-import { addCheckSql, attachCutoverSql, attachIndexSql, attachOf, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql } from '../src/attachsql';
+import { addCheckSql, attachCutoverSql, attachIndexSql, attachOf, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql } from '../src/attachsql';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { switchoverMetrics } from '../src/metrics';
 import { audit, Deps, keepAlive, stage } from './context';
@@ -46,14 +46,14 @@ async function checkValidated(c: pg.ClientBase, tp: TablePlan, on: string): Prom
   return r ? (r.convalidated as boolean) : null;
 }
 
-/** Where the table stands: plain, prepared (our CHECK or an index of ours on it), cut over (the parent is ours), cleaned (the parent is the application's). */
+/** Where the table stands: plain, prepared (our CHECK, an index of ours on it, or the parent made), cut over (the parent is ours), cleaned (the parent is the application's). */
 export async function attachState(c: pg.ClientBase, tp: TablePlan): Promise<AttachState> {
   const a = attachOf(tp);
   const rels = await relations(c, tp.schema, [tp.table, a.history]);
   const main = rels.get(tp.table);
   if (!main) return 'missing';
   if (main === 'p') return (await ownership(c, tp, tp.table, 'partitioned')).ours ? 'cutover' : 'cleaned';
-  const ours = await relations(c, tp.schema, [a.keyIndex, a.pkIndex].filter((x): x is string => !!x));
+  const ours = await relations(c, tp.schema, [a.keyIndex, a.pkIndex, tp.names.partitioned].filter((x): x is string => !!x));
   return ours.size || (await checkValidated(c, tp, tp.table)) !== null ? 'prepared' : 'plain';
 }
 
@@ -102,6 +102,32 @@ export function attachActivities({ pools }: Deps) {
           await guard.query(sqlFile('bookkeeping/index_build_unlock'), [key]).catch(() => undefined);
           guard.release();
         }
+      });
+    },
+
+    /**
+     * The parent under its temporary name, empty, with the partitions from the cutoff on, its keys,
+     * indexes, foreign keys, grants: made before cutover so the cutover's lock does not pay for it.
+     * One transaction under the lock budget (LIKE reads the table; a foreign key locks the table it references).
+     */
+    async attachParent(database: string, tp: TablePlan, lockTimeoutMs: number): Promise<{ table: string; partitions: number; ms: number }> {
+      return stage('prepare', tp.table, async () => {
+        const t0 = Date.now();
+        const partitions = attachOf(tp).partitions.length;
+        await lockedTx(pools.get(database), { what: `parent of ${tp.schema}.${tp.table}`, lockTimeoutMs }, async (tx) => {
+          const o = await ownership(tx.client, tp, tp.names.partitioned, 'partitioned');
+          if (o.ours) return;
+          if (o.exists) {
+            throw fail('StateConflict', `${tp.schema}.${tp.names.partitioned} already exists and was not made by this switchover; roll back the switchover that made it, or drop it. Nothing was changed.`, {
+              table: tp.table,
+              stage: 'prepare',
+            });
+          }
+          // Catalog work on an empty table: every lock wait within the budget, no statement limit.
+          for (const s of attachParentSql(tp, grantSql(tp))) await tx.long(s);
+          await recordCreated(tx.client, tp, tp.names.partitioned, 'partitioned');
+        });
+        return { table: tp.table, partitions, ms: Date.now() - t0 };
       });
     },
 
@@ -173,6 +199,8 @@ export function attachActivities({ pools }: Deps) {
           const changes = await columnChanges(c, tp);
           if ((await checkValidated(c, tp, tp.table)) !== true) changes.push(`the CHECK ${a.check} is missing or not validated`);
           for (const n of [a.keyIndex, a.pkIndex]) if (n && (await indexValid(c, tp.schema, n)) !== true) changes.push(`the index ${n} is missing or invalid`);
+          if (!(await ownership(c, tp, tp.names.partitioned, 'partitioned')).ours) changes.push(`${tp.names.partitioned}, the parent this switchover made, is gone`);
+          else for (const s of sql.lockSql(tp, [tp.names.partitioned])) await tx.q(s);
           if (changes.length) {
             throw fail('StateConflict', `cutover of ${tp.schema}.${tp.table} refused: ${changes.join('; ')}. Nothing was changed; roll back (a failed switchover does so itself) and start again`, {
               table: tp.table,
@@ -181,10 +209,8 @@ export function attachActivities({ pools }: Deps) {
             });
           }
           const t1 = process.hrtime.bigint();
-          for (const s of attachCutoverSql(tp, grantSql(tp))) await tx.q(s);
+          for (const s of attachCutoverSql(tp)) await tx.q(s);
           const lockMs = Number(process.hrtime.bigint() - t1) / 1e6;
-          // The parent and its new partitions are ours until cleanup (a rollback drops them).
-          await recordCreated(c, tp, tp.table, 'partitioned');
           await audit(c, { schema: tp.schema, table: tp.table, stage: 'CUTOVER', ms: lockMs, details: { lockMs, strategy: 'attach', cutoff: a.cutoff } });
           switchoverMetrics({ table: tp.table }).cutoverLock.record(lockMs);
           return { table: tp.table, lockMs, attempts: 1, alreadyDone: false, at: new Date().toISOString() };
@@ -244,6 +270,7 @@ export async function rollbackAttached(u: UndoContext): Promise<AttachState> {
     await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', u.left, tx.q);
     for (const s of undo.after) await tx.q(s);
   } else {
+    await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', u.left, tx.q);
     for (const s of undoBeforeCutoverSql(tp)) await tx.q(s);
     // Our indexes, each only if it is the one this switchover built (recorded oid).
     for (const name of [attachOf(tp).keyIndex, attachOf(tp).pkIndex]) {

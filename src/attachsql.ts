@@ -3,7 +3,7 @@
 // a CHECK that proves the partition bound, then one short cutover transaction (rename, new
 // parent, ATTACH without a scan). Run by activities/attach.ts; identifiers through src/sql.ts.
 import { ident, list, literal, qname } from './sql';
-import { boundLiteral, createPartitionedTableSql, partitionNameFor, partitionSql, sequenceOwnershipSql } from './sqlgen';
+import { boundLiteral, createPartitionedTableSql, partitionNameFor, partitionSql, primaryKeySql, sequenceOwnershipSql } from './sqlgen';
 import { carryCutoverSql, carryRollbackSql, triggerStateSql } from './carry';
 import type { AttachPlan, TablePlan } from './types';
 
@@ -46,38 +46,53 @@ export function attachVerifySql(tp: TablePlan): string {
   );
 }
 
-/** A unique constraint's statement for the parent under its own name (preflight rendered it for the copy's table and temp name). */
-function uniqueConstraintSql(tp: TablePlan, i: TablePlan['indexes'][number], on: string): string {
-  const prefix = `ALTER TABLE ${qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${ident(i.tempName)} `;
-  if (!i.createSql.startsWith(prefix)) throw new Error(`unexpected unique constraint statement: ${i.createSql.slice(0, 120)}`);
-  return `ALTER TABLE ${on} ADD CONSTRAINT ${ident(i.name)} ${i.createSql.slice(prefix.length)}`;
-}
-
-/** The parent's index under the index's own name (its twin on the history partition is attached to it, not built). */
+/** A unique constraint's statement for the parent under its temporary name, as preflight rendered it. */
 function parentIndexSql(tp: TablePlan, i: TablePlan['indexes'][number], on: string): string {
-  if (!i.index) return uniqueConstraintSql(tp, i, on);
-  return `CREATE ${i.index.unique ? 'UNIQUE ' : ''}INDEX ${ident(i.name)} ON ${on} ${i.index.using}`;
+  if (!i.index) return i.createSql;
+  return `CREATE ${i.index.unique ? 'UNIQUE ' : ''}INDEX ${ident(i.tempName)} ON ${on} ${i.index.using}`;
 }
 
 /**
- * The cutover transaction's statements once the table (and its views) are locked: the parent is
- * made under the temporary name, the table's primary key becomes (primary key..., key) from the
- * prebuilt index, the names swap, the table is attached as FROM (MINVALUE) TO (cutoff) (the
- * validated CHECK proves the bound: no scan), the new periods get partitions, and what the table
- * carries (sequences, identity, views, triggers, RLS, grants, owner, comment) goes to the parent.
- * `grants`: the table's grants for the parent under its temporary name (activities/preflight.ts grantSql).
+ * The parent, made before cutover under the temporary name (`<table>_partitioned`), empty, with
+ * the partitions from the cutoff on: its primary key and indexes under their temporary names,
+ * foreign keys, owner, grants, comment, policies. Nothing here locks the table beyond LIKE's
+ * ACCESS SHARE, and the cutover's lock no longer pays for it. `grants`: preflight's grantSql.
  */
-export function attachCutoverSql(tp: TablePlan, grants: string[]): string[] {
+export function attachParentSql(tp: TablePlan, grants: string[]): string[] {
+  const a = attachOf(tp);
+  const s = tp.schema;
+  const parentTemp = qname(s, tp.names.partitioned);
+  const owner = (name: string) => (tp.owner ? [`ALTER TABLE ${qname(s, name)} OWNER TO ${ident(tp.owner)}`] : []);
+  return [
+    createPartitionedTableSql(tp),
+    // LIKE ... INCLUDING CONSTRAINTS copies our bound when it is there already: it belongs to the history partition only.
+    `ALTER TABLE ${parentTemp} DROP CONSTRAINT IF EXISTS ${ident(a.check)}`,
+    primaryKeySql(tp),
+    ...tp.indexes.filter((i) => !i.isPrimary).map((i) => parentIndexSql(tp, i, parentTemp)),
+    ...tp.foreignKeys.map((f) => `ALTER TABLE ${parentTemp} ADD CONSTRAINT ${ident(f.name)} ${f.definition}`),
+    ...a.partitions.flatMap((p) => [partitionSql(tp, tp.names.partitioned, p), ...owner(partitionNameFor(tp, p))]),
+    ...owner(tp.names.partitioned),
+    ...grants,
+    ...(tp.comment !== null ? [`COMMENT ON TABLE ${parentTemp} IS ${literal(tp.comment)}`] : []),
+    ...(tp.policies ?? []),
+  ];
+}
+
+/**
+ * The cutover transaction's statements once the table (and its views) are locked: the table's
+ * primary key becomes (primary key..., key) from the prebuilt index, its index names step aside
+ * for the parent's, the names swap, the table is attached as FROM (MINVALUE) TO (cutoff) (the
+ * validated CHECK proves the bound: no scan; its indexes and foreign keys are attached to the
+ * parent's, not built), and what the table carries (sequences, identity, views, triggers, RLS)
+ * goes to the parent.
+ */
+export function attachCutoverSql(tp: TablePlan): string[] {
   const a = attachOf(tp);
   const s = tp.schema;
   const parentTemp = qname(s, tp.names.partitioned);
   const hist = qname(s, a.history);
   const secondary = tp.indexes.filter((i) => !i.isPrimary);
-  const owner = tp.owner ? [`ALTER TABLE ${parentTemp} OWNER TO ${ident(tp.owner)}`] : [];
   return [
-    createPartitionedTableSql(tp),
-    // LIKE ... INCLUDING CONSTRAINTS copied our bound onto the parent: it belongs to the history partition only.
-    `ALTER TABLE ${parentTemp} DROP CONSTRAINT ${ident(a.check)}`,
     ...(a.keyIndex
       ? [
           `ALTER TABLE ${table(tp)} DROP CONSTRAINT ${ident(tp.names.pkConstraint)}`,
@@ -85,20 +100,11 @@ export function attachCutoverSql(tp: TablePlan, grants: string[]): string[] {
         ]
       : [`ALTER INDEX ${qname(s, tp.names.pkConstraint)} RENAME TO ${ident(a.historyPk)}`]),
     ...a.historyIndexes.map((h) => `ALTER INDEX ${qname(s, h.name)} RENAME TO ${ident(h.historyName)}`),
-    `ALTER TABLE ${parentTemp} ADD CONSTRAINT ${ident(tp.names.pkConstraint)} PRIMARY KEY (${list(tp.partitionedKey)})`,
-    ...secondary.map((i) => parentIndexSql(tp, i, parentTemp)),
-    ...tp.foreignKeys.map((f) => `ALTER TABLE ${parentTemp} ADD CONSTRAINT ${ident(f.name)} ${f.definition}`),
-    ...owner,
-    ...grants,
-    ...(tp.comment !== null ? [`COMMENT ON TABLE ${parentTemp} IS ${literal(tp.comment)}`] : []),
-    ...(tp.policies ?? []),
+    `ALTER INDEX ${qname(s, tp.names.pkTempConstraint)} RENAME TO ${ident(tp.names.pkConstraint)}`,
+    ...secondary.map((i) => `ALTER INDEX ${qname(s, i.tempName)} RENAME TO ${ident(i.name)}`),
     `ALTER TABLE ${table(tp)} RENAME TO ${ident(a.history)}`,
     `ALTER TABLE ${parentTemp} RENAME TO ${ident(tp.table)}`,
     `ALTER TABLE ${table(tp)} ATTACH PARTITION ${hist} FOR VALUES FROM (MINVALUE) TO (${boundLiteral(a.cutoff, tp.keyType)})`,
-    ...a.partitions.flatMap((p) => [
-      partitionSql(tp, tp.table, p),
-      ...(tp.owner ? [`ALTER TABLE ${qname(s, partitionNameFor(tp, p))} OWNER TO ${ident(tp.owner)}`] : []),
-    ]),
     // The partition constraint holds the bound from here on.
     `ALTER TABLE ${hist} DROP CONSTRAINT ${ident(a.check)}`,
     ...sequenceOwnershipSql(tp, tp.table),

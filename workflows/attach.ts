@@ -16,7 +16,7 @@ const cutoverOpts: ActivityOptions = {
 };
 const acts = proxyActivities<Activities>(shortOpts);
 
-/** Per table: the unique indexes on (primary key..., key) and on the primary key CONCURRENTLY, then the CHECK NOT VALID and VALIDATE. */
+/** Per table: the unique indexes on (primary key..., key) and on the primary key CONCURRENTLY, the empty parent with the new partitions, then the CHECK NOT VALID and VALIDATE. */
 export async function prepareAttach(run: Run, plan: Plan) {
   await run.unpaused();
   run.setPhase('prepare');
@@ -26,6 +26,11 @@ export async function prepareAttach(run: Run, plan: Plan) {
     await acts.attachIndexes.executeWithOptions(
       opts(`index ${tp.table}: unique (${tp.partitionedKey.join(', ')}) and unique (${tp.primaryKey.join(', ')}) concurrently`, longOpts),
       [run.input.database, tp],
+    );
+    await run.unpaused();
+    await acts.attachParent.executeWithOptions(
+      opts(`prepare ${tp.table}: ${tp.names.partitioned} with ${a.partitions.length} ${tp.interval} partitions from ${a.cutoff}`),
+      [run.input.database, tp, run.input.lockTimeoutMs],
     );
     await run.unpaused();
     await acts.attachCheck.executeWithOptions(opts(`check ${tp.table}: ${tp.partitionKey} < ${a.cutoff} NOT VALID, then VALIDATE`, longOpts), [
