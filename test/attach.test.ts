@@ -5,7 +5,8 @@
 // rollback after cutover keeps the writes made since; a reject drops only what was added; every
 // refusal; the dry run's plan.
 import pg from 'pg';
-import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
+import { approveSignal, rejectSignal, signoffSignal, statusQuery } from '../src/shared';
+import type { RehearsalStatus } from '../src/rehearsal';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../workflows/rollback';
 import type { MaintenanceReport } from '../workflows/maintenance';
@@ -25,8 +26,8 @@ afterAll(async () => {
 });
 
 /** A table as an application has it: serial key, secondary index, a view, a grant, a comment, a trigger. */
-async function makeTable(name: string, rows = 600) {
-  await db.pool.query(`
+async function makeTable(name: string, rows = 600, pool: pg.Pool = db.pool) {
+  await pool.query(`
     create table ${name} (id bigserial primary key, occurred_at timestamptz not null, amount_cents bigint not null default 0, note text);
     create index ${name}_occurred on ${name} (occurred_at);
     comment on table ${name} is 'the application''s ${name}';
@@ -288,4 +289,35 @@ test('identity column, row-level security and a disabled trigger are carried; th
   expect(rb.tables[0].from).toBe('cutover');
   expect(await dump(db.url, { schemaOnly: true })).toEqual(plain);
   expect((await db.pool.query(`insert into tickets (opened) values (current_date) returning id`)).rows[0].id).toBe('52');
+});
+
+test('rehearsal with the attach strategy and the load: every phase passes (phase 9 compares the rolled-back table with what the application saw), staging plain again', async () => {
+  const staging = await createTestDb('attach_stg');
+  const sw = await startTestWorker({ default: db.url, staging: staging.url });
+  try {
+    await makeTable('bookings', 400, staging.pool);
+    const handle = await sw.client.workflow.start('rehearsal', {
+      taskQueue: sw.taskQueue,
+      workflowId: uniqueId('attach-rehearsal'),
+      args: [{ strategy: 'attach', backup: 'none', database: 'staging', tables: [{ table: 'bookings', partitionKey: 'occurred_at', interval: 'month' }], load: { ratePerSec: 60, durationMs: 1000 } }],
+    });
+    const waiting = await waitFor(async () => {
+      const s = (await handle.query(statusQuery)) as RehearsalStatus;
+      return ['awaiting_signoff', 'failed'].includes(s.phase) && s;
+    }, 'awaiting_signoff', 110000);
+    expect([waiting.phase, waiting.error]).toEqual(['awaiting_signoff', undefined]);
+    const phases = waiting.rehearsal.phases;
+    expect(phases.slice(0, 9).map((p) => [p.phase, p.result, p.checks.filter((c) => c.status === 'fail')])).toEqual(phases.slice(0, 9).map((p) => [p.phase, 'pass', []]));
+    expect(phases[4].checks.find((c) => c.name === 'bookings switchover')!.detail).toMatch(/rows attached as the history partition \(no copy\)/);
+    expect(waiting.rehearsal.report!.writer!.failedWrites).toBe(0);
+    expect(waiting.rehearsal.report!.writer!.writes).toBeGreaterThan(10);
+    const kind = (await staging.pool.query(`select relkind::text from pg_class where oid = 'bookings'::regclass`)).rows[0].relkind;
+    expect(kind).toBe('r');
+    expect((await staging.pool.query(`select count(*)::int as n from pg_class where relname in ('bookings_history', 'bookings_partitioned')`)).rows[0].n).toBe(0);
+    await handle.signal(signoffSignal, { by: 'carol' });
+    await handle.result();
+  } finally {
+    await sw.stop();
+    await staging.drop();
+  }
 });
