@@ -142,7 +142,16 @@ export function attachActivities({ pools }: Deps) {
           if (state === true) return;
           if (state === null) await lockedTx({ client: c }, what('CHECK (NOT VALID)'), (tx) => tx.q(addCheckSql(tp)));
           // The scan runs once its SHARE UPDATE EXCLUSIVE lock is held: no statement limit.
-          await keepAlive(() => lockedTx({ client: c }, what('CHECK validation'), (tx) => tx.long(validateCheckSql(tp))), { validate: attachOf(tp).check });
+          await keepAlive(() => lockedTx({ client: c }, what('CHECK validation'), (tx) => tx.long(validateCheckSql(tp))), { validate: attachOf(tp).check }).catch((err) => {
+            if ((err as { code?: string }).code !== '23514') throw err;
+            // A row at or after the cutoff (or a NULL key) was written between preflight and the CHECK.
+            throw fail(
+              'StateConflict',
+              `${tp.schema}.${tp.table} has rows with ${tp.partitionKey} NULL or at or after the cutoff ${attachOf(tp).cutoff}, written since preflight ` +
+                `(the application writes further ahead than preflight measured). The switchover is rolled back; start again, and preflight picks a later cutoff`,
+              { table: tp.table, stage: 'check' },
+            );
+          });
         });
         return { table: tp.table, ms: Date.now() - t0 };
       });

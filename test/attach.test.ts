@@ -5,6 +5,10 @@
 // rollback after cutover keeps the writes made since; a reject drops only what was added; every
 // refusal; the dry run's plan.
 import pg from 'pg';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../activities';
+import { createPools } from '../src/db';
+import { switchoverInput } from '../src/input';
 import { approveSignal, rejectSignal, signoffSignal, statusQuery } from '../src/shared';
 import type { RehearsalStatus } from '../src/rehearsal';
 import type { SwitchoverReport } from '../workflows/switchover';
@@ -319,5 +323,58 @@ test('rehearsal with the attach strategy and the load: every phase passes (phase
   } finally {
     await sw.stop();
     await staging.drop();
+  }
+});
+
+test('resumable and idempotent stages: an index left invalid is built again, the parent, CHECK and cutover happen once, the rollback twice ends plain', async () => {
+  await makeTable('ledger', 300);
+  const pools = createPools({ default: db.url });
+  const acts = createActivities({ pools });
+  const mock = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('attach-resume'), runId: 'r1' } });
+  const same = { run: <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R> };
+  const env = () => same;
+  try {
+    const plan = await env().run(acts.preflight, switchoverInput.parse({ strategy: 'attach', tables: [{ table: 'ledger', partitionKey: 'occurred_at', interval: 'month' }] }));
+    const tp = plan.tables[0];
+    await same.run(acts.ensureState, 'default');
+    await same.run(acts.attachIndexes, 'default', tp);
+    // A build that crashed leaves the index invalid: the next attempt drops and builds it again.
+    await db.pool.query(`update pg_index set indisvalid = false where indexrelid = 'ledger_ps_pkey_key'::regclass`);
+    const again = await same.run(acts.attachIndexes, 'default', tp);
+    expect(again.built).toEqual(['ledger_ps_pkey_key']);
+    expect((await db.pool.query(`select indisvalid from pg_index where indexrelid = 'ledger_ps_pkey_key'::regclass`)).rows[0].indisvalid).toBe(true);
+    for (let i = 0; i < 2; i++) {
+      await same.run(acts.attachParent, 'default', tp, 2000);
+      await same.run(acts.attachCheck, 'default', tp, 2000);
+    }
+    expect((await db.pool.query(`select count(*)::int as n from pg_inherits where inhparent = 'ledger_partitioned'::regclass`)).rows[0].n).toBe(tp.attach!.partitions.length);
+    const v = await same.run(acts.attachVerify, 'default', tp);
+    expect(v).toMatchObject({ ok: true, rows: 300, outside: 0, checkValid: true, indexesValid: true });
+    const first = await same.run(acts.attachCutover, 'default', tp, 2000);
+    const second = await same.run(acts.attachCutover, 'default', tp, 2000);
+    expect([first.alreadyDone, second.alreadyDone]).toEqual([false, true]);
+    const rb1 = await same.run(acts.rollbackTable, 'default', tp, { restoreBackup: false, lockTimeoutMs: 2000 });
+    const rb2 = await same.run(acts.rollbackTable, 'default', tp, { restoreBackup: false, lockTimeoutMs: 2000 });
+    expect([rb1.from, rb2.from]).toEqual(['cutover', 'plain']);
+    expect((await db.pool.query(`select pg_get_constraintdef(oid) as d from pg_constraint where conrelid = 'ledger'::regclass and contype = 'p'`)).rows[0].d).toBe('PRIMARY KEY (id)');
+    expect((await db.pool.query(`select count(*)::int as n from ledger`)).rows[0].n).toBe(300);
+  } finally {
+    await pools.end();
+  }
+});
+
+test('a row at or after the cutoff written between preflight and the CHECK: validation refuses, naming why (StateConflict, not retried)', async () => {
+  await makeTable('notes', 100);
+  const pools = createPools({ default: db.url });
+  const acts = createActivities({ pools });
+  const mock = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('attach-late'), runId: 'r1' } });
+  const run = { run: <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R> };
+  try {
+    const plan = await run.run(acts.preflight, switchoverInput.parse({ strategy: 'attach', tables: [{ table: 'notes', partitionKey: 'occurred_at', interval: 'month' }] }));
+    const tp = plan.tables[0];
+    await db.pool.query(`insert into notes (occurred_at) values ($1::timestamptz + interval '1 day')`, [tp.attach!.cutoff]);
+    await expect(run.run(acts.attachCheck, 'default', tp, 2000)).rejects.toThrow(/has rows with occurred_at NULL or at or after the cutoff .* written since preflight/);
+  } finally {
+    await pools.end();
   }
 });
