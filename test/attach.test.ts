@@ -378,3 +378,15 @@ test('a row at or after the cutoff written between preflight and the CHECK: vali
     await pools.end();
   }
 });
+
+test('approval timeout with onTimeout "fail": the message names the CHECK and cutoff left in place; the rollback workflow then restores the table', async () => {
+  await makeTable('refunds', 100);
+  const plain = await dump(db.url, { schemaOnly: true });
+  const handle = await start({ tables: [{ table: 'refunds', partitionKey: 'occurred_at', interval: 'month' }], approval: { timeout: '2s', onTimeout: 'fail' } }, 'attach-timeout');
+  const f = await failureOf(handle);
+  expect(f.type).toBe('ApprovalTimedOut');
+  expect(f.message).toMatch(/The CHECKs refusing rows at or after the cutoff \(refunds_ps_before_cutoff on refunds: \d{4}-\d{2}-01\), our indexes and refunds_partitioned are still in place/);
+  const rb: RollbackReport = await w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('rb'), args: [{ switchoverWorkflowId: handle.workflowId }] });
+  expect(rb.tables.map((t) => t.from)).toEqual(['prepared']);
+  expect(await dump(db.url, { schemaOnly: true })).toEqual(plain);
+});

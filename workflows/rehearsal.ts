@@ -217,6 +217,8 @@ async function switchover(ctx: Ctx): Promise<PhaseOutcome> {
       ctx.input.schema,
       ctx.input.tables,
       ctx.input.load.mix,
+      // The attach strategy: the load writes as an application within its cutoff does (the CHECK refuses later keys until cutover).
+      ctx.sw.strategy === 'attach' ? Object.fromEntries(ctx.plans.map((tp) => [tp.table, tp.attach!.cutoff])) : undefined,
     ]);
     ctx.loadUnplanned = p.unplanned;
     if (p.runnable) {
