@@ -57,12 +57,36 @@ export async function attachState(c: pg.ClientBase, tp: TablePlan): Promise<Atta
   return ours.size || (await checkValidated(c, tp, tp.table)) !== null ? 'prepared' : 'plain';
 }
 
-/** Columns (names and types, in order) as planned; each difference one phrase. */
+/**
+ * What changed on the table since preflight that the cutover would not carry: its columns (names,
+ * types, order), its indexes (one made since would stay on the history partition only), the
+ * application's triggers and their states. Each difference one phrase.
+ */
 async function columnChanges(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
-  const cols = (await c.query(sqlFile('catalog/column_types'), [sql.qname(tp.schema, tp.table)])).rows as { name: string; type: string }[];
+  const t = sql.qname(tp.schema, tp.table);
+  const shown = `${tp.schema}.${tp.table}`;
+  const changes: string[] = [];
+  const cols = (await c.query(sqlFile('catalog/column_types'), [t])).rows as { name: string; type: string }[];
   const now = cols.map((x) => `${x.name} ${x.type}`).join(', ');
   const planned = tp.columns.map((x) => `${x.name} ${x.type}`).join(', ');
-  return now === planned ? [] : [`the columns of ${tp.schema}.${tp.table} changed since preflight (now: ${now}; planned: ${planned})`];
+  if (now !== planned) changes.push(`the columns of ${shown} changed since preflight (now: ${now}; planned: ${planned})`);
+  const a = attachOf(tp);
+  const ours = new Set([a.keyIndex, a.pkIndex].filter(Boolean));
+  const indexes = (await c.query(`select c.relname::text as name from pg_index i join pg_class c on c.oid = i.indexrelid where i.indrelid = $1::regclass`, [t])).rows
+    .map((r) => r.name as string)
+    .filter((n) => !ours.has(n));
+  const plannedIdx = new Set(tp.indexes.map((i) => i.name));
+  for (const n of indexes) if (!plannedIdx.has(n)) changes.push(`index ${n} was added to ${shown}`);
+  for (const n of plannedIdx) if (!indexes.includes(n)) changes.push(`index ${n} was dropped from ${shown}`);
+  const triggers = new Map((await c.query(sqlFile('catalog/trigger_states'), [t])).rows.map((r) => [r.name as string, r.enabled as string]));
+  const verified = new Map((tp.triggers ?? []).map((x) => [x.name, x.enabled]));
+  for (const [name, enabled] of triggers) {
+    const was = verified.get(name);
+    if (was === undefined) changes.push(`trigger ${name} was added to ${shown}`);
+    else if (was !== enabled) changes.push(`trigger ${name} on ${shown} changed its enabled state (${was} → ${enabled})`);
+  }
+  for (const name of verified.keys()) if (!triggers.has(name)) changes.push(`trigger ${name} was dropped from ${shown}`);
+  return changes;
 }
 
 function heartbeat(details: unknown) {

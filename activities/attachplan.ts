@@ -124,6 +124,9 @@ export async function planAttach(db: pg.ClientBase, tp: TablePlan, input: Switch
     `until cutover, a write of ${tp.partitionKey} at or after ${cutoff} into ${t} fails (the CHECK that proves the partition bound); ${why}`,
     `disk needed: about ${Math.ceil(diskBytes / 1048576)} MB for the two unique indexes (no second table)`,
   );
+  if (input.backup === 'table') {
+    tp.warnings.push(`"backup": "table" copies every row of ${t} into ${tp.names.backup} (a second table's disk and I/O); give "backup": "none" for a switchover without a copy`);
+  }
   return [];
 }
 

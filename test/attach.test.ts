@@ -390,3 +390,16 @@ test('approval timeout with onTimeout "fail": the message names the CHECK and cu
   expect(rb.tables.map((t) => t.from)).toEqual(['prepared']);
   expect(await dump(db.url, { schemaOnly: true })).toEqual(plain);
 });
+
+test('a change since verification (an index added) makes the cutover refuse, naming it; the switchover rolls back', async () => {
+  await makeTable('invoices', 100);
+  const handle = await start({ tables: [{ table: 'invoices', partitionKey: 'occurred_at', interval: 'month' }] }, 'attach-change');
+  await waitFor(async () => (await handle.query(statusQuery)).phase === 'awaiting_approval', 'awaiting_approval');
+  await db.pool.query(`create index invoices_note on invoices (note)`);
+  await handle.signal(approveSignal, { by: 'alice' });
+  const f = await failureOf(handle);
+  expect(f.message).toMatch(/cutover of public\.invoices refused: index invoices_note was added to public\.invoices\. Nothing was changed/);
+  expect(f.message).toMatch(/rollback .* completed: invoices back to plain \(was prepared\)/);
+  const left = (await db.pool.query(`select count(*)::int as n from pg_class where relname in ('invoices_partitioned', 'invoices_ps_pkey_key', 'invoices_history_pk_unique')`)).rows[0].n;
+  expect(left).toBe(0);
+});
