@@ -9,6 +9,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../activities';
 import { createPools } from '../src/db';
 import { switchoverInput } from '../src/input';
+import { chooseCutoff } from '../activities/attachplan';
 import { approveSignal, rejectSignal, signoffSignal, statusQuery } from '../src/shared';
 import type { RehearsalStatus } from '../src/rehearsal';
 import type { SwitchoverReport } from '../workflows/switchover';
@@ -119,6 +120,16 @@ function liveWriter(table: string) {
   };
 }
 
+test('the cutoff: the first period boundary after today + how far ahead the data is + the approval window', () => {
+  expect(chooseCutoff({ today: '2026-12-01', max: '2026-11-30', interval: 'month', approvalTimeout: '24h' })).toMatchObject({ cutoff: '2027-01-01', aheadDays: 0, windowDays: 2 });
+  // Near a month's end the window reaches into the next month: the boundary after it.
+  expect(chooseCutoff({ today: '2026-12-30', max: null, interval: 'month', approvalTimeout: '24h' }).cutoff).toBe('2027-02-01');
+  expect(chooseCutoff({ today: '2026-12-01', max: '2027-03-10', interval: 'month', approvalTimeout: '3d' })).toMatchObject({ cutoff: '2027-04-01', aheadDays: 99, windowDays: 4 });
+  expect(chooseCutoff({ today: '2026-12-01', max: '2026-12-01', interval: 'day', approvalTimeout: '90m' }).cutoff).toBe('2026-12-04');
+  expect(chooseCutoff({ today: '2026-12-01', max: '2026-12-01', interval: 'week', approvalTimeout: '24h' }).cutoff).toBe('2026-12-07');
+  expect(chooseCutoff({ today: '2026-12-01', max: '2027-06-01', interval: 'year', approvalTimeout: '24h' }).cutoff).toBe('2028-01-01');
+});
+
 test('attach under a live writer: no failed write, every committed row, same storage now a partition, new periods in their own partitions, maintenance', async () => {
   await makeTable('events');
   const before = await filenode('events');
@@ -154,6 +165,10 @@ test('attach under a live writer: no failed write, every committed row, same sto
     [cutoff],
   );
   expect(landed.rows.map((r) => r.p)).toEqual([`events_p${cutoff.slice(0, 4)}${cutoff.slice(5, 7)}`, 'events_history']);
+  // Queries on dates after the cutoff prune to the new partitions.
+  const plan = (await db.pool.query(`explain (format json) select * from events where occurred_at >= $1::timestamptz and occurred_at < $1::timestamptz + interval '1 month'`, [cutoff])).rows[0]['QUERY PLAN'];
+  const scanned = JSON.stringify(plan).match(/"Relation Name":"[^"]+"/g)!.map((x) => x.slice(17, -1));
+  expect([...new Set(scanned)]).toEqual([`events_p${cutoff.slice(0, 4)}${cutoff.slice(5, 7)}`]);
   // What the table carried: the view reads the parent, the trigger fires there, grants and comment.
   expect((await db.pool.query(`select count(*)::int as n from events_recent`)).rows[0].n).toBe((await db.pool.query(`select count(*)::int as n from events`)).rows[0].n);
   expect((await db.pool.query(`select note from events where occurred_at >= $1::timestamptz order by id desc limit 1`, [cutoff])).rows[0].note).toBe('touched');
