@@ -299,7 +299,19 @@ export async function rollbackAttached(u: UndoContext): Promise<AttachState> {
   if (from === 'missing') throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
   if (from === 'cutover') {
     const undo = undoAfterCutoverSql(tp);
-    for (const s of undo.before) await (s.startsWith('INSERT') ? tx.long(s) : tx.q(s));
+    for (const s of undo.before) {
+      await (s.startsWith('INSERT') ? tx.long(s) : tx.q(s)).catch((err) => {
+        if ((err as { code?: string }).code !== '23505') throw err;
+        // A row written since cutover has an id the history partition holds too (the parent's key includes the partition key).
+        throw fail(
+          'StateConflict',
+          `rollback of ${tp.schema}.${tp.table} refused: a row written since cutover has the same ${tp.primaryKey.join(', ')} as a row of ${attachOf(tp).history} ` +
+            `(${(err as { detail?: string }).detail ?? (err as Error).message}); the plain table's primary key cannot hold both. Nothing was changed: ` +
+            `delete or re-key one of them, then run the rollback again`,
+          { table: tp.table, stage: 'rollback' },
+        );
+      });
+    }
     await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', u.left, tx.q);
     for (const s of undo.after) await tx.q(s);
   } else {

@@ -418,3 +418,24 @@ test('a change since verification (an index added) makes the cutover refuse, nam
   const left = (await db.pool.query(`select count(*)::int as n from pg_class where relname in ('invoices_partitioned', 'invoices_ps_pkey_key', 'invoices_history_pk_unique')`)).rows[0].n;
   expect(left).toBe(0);
 });
+
+test('rollback after cutover refuses a row written since that reuses an id of the history partition, changing nothing; once it is re-keyed, the rollback completes with every row', async () => {
+  await makeTable('trips', 50);
+  const handle = await start({ tables: [{ table: 'trips', partitionKey: 'occurred_at', interval: 'month' }], approval: { required: false } }, 'attach-dup');
+  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+  const cutoff = (await db.pool.query(`select details->>'cutoff' as c from partition_switchover.audit where table_name = 'trips' and stage = 'CUTOVER'`)).rows[0].c;
+  await db.pool.query(`insert into trips (id, occurred_at, amount_cents) values (7, $1::timestamptz + interval '1 day', 700)`, [cutoff]);
+  const rows = await rowsOf('trips');
+  const args = [{ switchoverWorkflowId: handle.workflowId }];
+  const first = w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('rb'), args });
+  await expect(first).rejects.toThrow();
+  const f = await first.catch((e) => e as Error & { cause?: Error });
+  expect(String(f.cause?.message)).toMatch(/rollback of public\.trips refused: a row written since cutover has the same id as a row of trips_history .*\(id\)=\(7\).* Nothing was changed/);
+  expect((await db.pool.query(`select relkind::text from pg_class where oid = 'trips'::regclass`)).rows[0].relkind).toBe('p');
+  expect(await rowsOf('trips')).toEqual(rows);
+  await db.pool.query(`update trips set id = 1000 where id = 7 and occurred_at >= $1::timestamptz`, [cutoff]);
+  const rb: RollbackReport = await w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('rb'), args });
+  expect(rb.tables.map((t) => t.from)).toEqual(['cutover']);
+  expect((await rowsOf('trips')).length).toBe(rows.length);
+  expect((await db.pool.query(`select relkind::text from pg_class where oid = 'trips'::regclass`)).rows[0].relkind).toBe('r');
+});
