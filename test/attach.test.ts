@@ -260,7 +260,7 @@ test('dry run: the plan shows the cutoff and why, the indexes, the partitions fr
   expect((await db.pool.query(`select count(*)::int as n from pg_indexes where tablename = 'visits'`)).rows[0].n).toBe(2);
 });
 
-test('refusals: NULLs in the key, an incoming foreign key, no usable unique key, a deferrable key, and what the copy refuses', async () => {
+test('refusals: NULLs in the key, an incoming foreign key, no usable unique key, a deferrable key, inheritance, and what the copy refuses', async () => {
   await db.pool.query(`
     create table r_nulls (id bigint primary key, at timestamptz);
     insert into r_nulls values (1, now()), (2, null);
@@ -269,6 +269,8 @@ test('refusals: NULLs in the key, an incoming foreign key, no usable unique key,
     create table r_nokey (id bigint, at date not null);
     create table r_deferred (id bigint, at date not null, constraint r_deferred_pkey primary key (id) deferrable);
     create table r_unique (id bigint primary key, code text unique, at date not null);
+    create table r_inh (id bigint primary key, at date not null);
+    create table r_inh_child (extra int) inherits (r_inh);
   `);
   const cases: [string, string, RegExp][] = [
     ['r_nulls', 'at', /r_nulls\.at holds NULLs/],
@@ -276,6 +278,7 @@ test('refusals: NULLs in the key, an incoming foreign key, no usable unique key,
     ['r_nokey', 'at', /r_nokey has no primary key/],
     ['r_deferred', 'at', /primary key is DEFERRABLE/],
     ['r_unique', 'at', /unique index r_unique_code_key .* does not include the partition key/],
+    ['r_inh', 'at', /public\.r_inh takes part in table inheritance/],
   ];
   for (const [table, key, why] of cases) {
     const h = await start({ tables: [{ table, partitionKey: key, interval: 'month' }] }, `refuse-${table}`);
