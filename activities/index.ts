@@ -14,6 +14,7 @@ import { preflightActivities } from './preflight';
 import { rehearsalActivities } from './rehearsal';
 import { stateActivities } from './state';
 import { verifyActivities } from './verify';
+import { attachActivities } from './attach';
 
 /** How often every activity heartbeats while it runs (the workflows' heartbeatTimeout is 10 s). */
 export const HEARTBEAT_EVERY_MS = 2000;
@@ -53,6 +54,7 @@ const MODULES = [
   indexActivities,
   verifyActivities,
   cutoverActivities,
+  attachActivities,
   rollbackActivities,
   partitionActivities,
   rehearsalActivities,

@@ -166,7 +166,10 @@ export function partitionActivities({ pools }: Deps) {
           // With `<table>_pmax`, the periods from its lower bound on are made out of it (none left out between).
           const maxFrom = existing.has(maxName) ? await maxLowerBound(c, tp, maxName) : null;
           const from = maxFrom !== null && maxFrom < today ? maxFrom : today;
-          const ranges = partitionRanges({ min: from, max: today, today, interval: tp.interval, premake: opts.premake });
+          // The attach strategy: everything before the cutoff is the one history partition.
+          const cutoff = tp.attach?.cutoff;
+          const start = cutoff && cutoff > from ? cutoff : from;
+          const ranges = partitionRanges({ min: start, max: start > today ? start : today, today, interval: tp.interval, premake: opts.premake });
           let defaultName: string | null = children.find((r) => r.is_default)?.name ?? null;
           const created: string[] = [];
           let moved = 0;

@@ -12,6 +12,7 @@ import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from
 import { readCarried } from './carried';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
 import { referencedTable } from './indexes';
+import { planAttach, renderAttachSql } from './attachplan';
 
 /**
  * With pg_stat_statements installed: the application statements whose conflict target is the
@@ -78,7 +79,7 @@ export async function inspectTable(
   db: pg.ClientBase,
   schema: string,
   spec: TableSpec,
-  opts: { today: string; premake: number; defaultPartition: boolean; backup?: boolean },
+  opts: { today: string; premake: number; defaultPartition: boolean; backup?: boolean; strategy?: SwitchoverInput['strategy'] },
 ): Promise<{ plan?: TablePlan; problems: string[] }> {
   const problems: string[] = [];
   const t = `${schema}.${spec.table}`;
@@ -133,6 +134,13 @@ export async function inspectTable(
 
   const fks = (await db.query(sqlFile('catalog/foreign_keys'), [rel.oid])).rows;
   for (const fk of fks.filter((f) => f.direction === 'in')) {
+    if (opts.strategy === 'attach') {
+      problems.push(
+        `foreign key ${fk.name} on ${fk.from_table} references ${t}; the attach strategy replaces ${t}'s primary key by one that ` +
+          `includes ${spec.partitionKey} and turns ${t} into a partition, which a foreign key cannot reference. Drop the foreign key before the switchover and re-create it afterwards`,
+      );
+      continue;
+    }
     problems.push(
       `foreign key ${fk.name} on ${fk.from_table} references ${t}; a partitioned table cannot take the referenced side ` +
         `while it is renamed under it. Drop the foreign key before the switchover and re-create it afterwards`,
@@ -411,10 +419,13 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
       premake: input.premake,
       defaultPartition: input.defaultPartition,
       backup: input.backup === 'table',
+      strategy: input.strategy,
     });
+    // The attach strategy: its cutoff, indexes and partitions, and what only it refuses.
+    if (r.plan && input.strategy === 'attach') r.problems.push(...(await planAttach(db, r.plan, input, today)));
     problems.push(...r.problems);
     if (r.problems.length) refused.push(spec.table);
-    if (r.plan) tables.push(r.plan);
+    else if (r.plan) tables.push(r.plan);
   }
   if (problems.length) {
     throw fail('UnsupportedSchema', `preflight refused the switchover: ${problems.join('; ')}. Nothing was changed.`, {
@@ -424,7 +435,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
     });
   }
   const planSql: Plan['sql'] = {};
-  for (const tp of tables) planSql[tp.table] = renderPlanSql(tp);
+  for (const tp of tables) planSql[tp.table] = tp.attach ? renderAttachSql(tp, grantSql(tp)) : renderPlanSql(tp);
   return { schema: input.schema, database: input.database, today, tables, sql: planSql };
 }
 

@@ -353,7 +353,8 @@ export function rehearsalActivities(deps: Deps) {
           let droppedMarked = 0;
           for (const tp of plans) {
             const state = await tableState(c, tp);
-            const left = [...(await relations(c, tp.schema, [tp.names.partitioned, tp.names.legacy, tp.names.backup])).keys()];
+            const attachNames = tp.attach ? [tp.attach.history, tp.attach.keyIndex, ...tp.attach.partitions.map((p) => p.name)].filter((x): x is string => !!x) : [];
+            const left = [...(await relations(c, tp.schema, [tp.names.partitioned, tp.names.legacy, tp.names.backup, ...attachNames])).keys()];
             const fns = (
               await c.query(
                 `select p.proname::text as name from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = $1::text and p.proname = any($2::text[])`,

@@ -13,6 +13,7 @@ import { tableState, type TableState } from './state';
 import { undoTriggers } from './triggers';
 import { undoPrepare } from './prepare';
 import { undoBackup } from './backup';
+import { rollbackAttached } from './attach';
 import type { Undo, UndoContext } from './undo';
 
 /** The stages' undos, newest stage first. */
@@ -34,6 +35,14 @@ export function rollbackActivities({ pools }: Deps) {
       return stage('rollback', tp.table, async () => {
         const what = `rollback of ${tp.schema}.${tp.table}`;
         const done = await lockedTx(pools.get(database), { what, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
+          if (tp.attach) {
+            // The attach strategy (activities/attach.ts): its own undo, then the backup's.
+            const u: UndoContext = { tx, tp, from: 'plain', restoreBackup: opts.restoreBackup, left: [], restored: null };
+            const from = await rollbackAttached(u);
+            await undoBackup({ ...u, from });
+            await audit(tx.client, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from, restored: u.restored, left: u.left, strategy: 'attach' } });
+            return { table: tp.table, from: from as TableState, restoredRows: u.restored, ...(u.left.length ? { left: u.left } : {}) };
+          }
           const from = await tableState(tx.client, tp);
           if (from === 'cleaned') {
             throw fail('StateConflict', `${tp.schema}.${tp.table} was cleaned up after its switchover: ${tp.names.legacy} is gone, ` +

@@ -100,8 +100,9 @@ export function smokeActivities({ pools }: Deps) {
             }
             const base = markerBase(tp);
             const last = periods[periods.length - 1];
+            // The attach strategy refuses a key at or after its cutoff until cutover: the test row is dated like the sample.
             if (base !== null) {
-              items.push({ name: `${tp.table}: insert`, table: tp.table, builtin: true, sql: cloneInsertSql(tp, { sampleKey: sample.key, id: base - 1, day: last.from }) });
+              items.push({ name: `${tp.table}: insert`, table: tp.table, builtin: true, sql: cloneInsertSql(tp, { sampleKey: sample.key, id: base - 1, day: tp.attach ? day : last.from }) });
             } else notes.push(`${tp.table}: no integer key column to mark a test row with; insert not tested`);
             const touch = touchColumn(tp);
             if (touch) items.push({ name: `${tp.table}: update`, table: tp.table, builtin: true, sql: `UPDATE ${t} SET ${touch.set} WHERE ${where}` });

@@ -20,7 +20,8 @@ export async function auditRow(c: pg.ClientBase, schema: string, table: string, 
   ).rows[0];
 }
 
-export type CreatedKind = 'backup' | 'partitioned' | 'legacy';
+/** `index`: an index the attach strategy built on the application's table (activities/attach.ts). */
+export type CreatedKind = 'backup' | 'partitioned' | 'legacy' | 'index';
 
 /** Records that this run made (or, for `legacy`, took over) the relation now named `name`; call in the transaction that made it. */
 export async function recordCreated(c: pg.ClientBase, tp: TablePlan, name: string, kind: CreatedKind): Promise<void> {

@@ -55,7 +55,8 @@ export interface WriterPlans {
 export function writerActivities({ pools }: Deps) {
   return {
     /** Plans the load on each table (read only); run before the switchover, on the plain tables. */
-    async planWriterLoad(database: string, schema: string, tables: RehearsalInput['tables'], mix?: LoadMix): Promise<WriterPlans> {
+    /** `before`: per table, the day its keys stay before (the attach strategy's cutoff). */
+    async planWriterLoad(database: string, schema: string, tables: RehearsalInput['tables'], mix?: LoadMix, before?: Record<string, string>): Promise<WriterPlans> {
       const pool = pools.get(database);
       const skipped: string[] = [];
       const unplanned: string[] = [];
@@ -63,7 +64,7 @@ export function writerActivities({ pools }: Deps) {
         const out: TableLoadPlan[] = [];
         for (const t of tables) {
           // A table the generator cannot plan is left out with the reason, not a failed rehearsal.
-          await planLoad(c, { schema, table: t.table, partitionKey: t.partitionKey, interval: t.interval }).then(
+          await planLoad(c, { schema, table: t.table, partitionKey: t.partitionKey, interval: t.interval, before: before?.[t.table] }).then(
             (p) => void out.push(p),
             (err: Error) => void unplanned.push(`${schema}.${t.table}: ${err.message}`),
           );

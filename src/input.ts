@@ -48,6 +48,8 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 2000;
 const lockTimeoutSpec = z.number().int().min(10).max(60000).default(DEFAULT_LOCK_TIMEOUT_MS);
 export const COPY_MODES = ['recheck', 'lock'] as const;
 export type CopyMode = (typeof COPY_MODES)[number];
+export const STRATEGIES = ['copy', 'attach'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
 /** The copy's mode when none is given, for the input and the copy activity alike. */
 export const DEFAULT_COPY_MODE: CopyMode = 'recheck';
 
@@ -109,6 +111,12 @@ export const switchoverInput = z
     verify: z.enum(VERIFY_MODES).default('incremental'),
     /** Cutover: lock_timeout per attempt; attempts are retried with backoff by Temporal. */
     lockTimeoutMs: lockTimeoutSpec,
+    /**
+     * "copy": a partitioned copy filled while dual writes keep it equal (twice the disk);
+     * "attach": zero-copy, the table itself becomes the partition of everything before a cutoff
+     * (activities/attach.ts).
+     */
+    strategy: z.enum(STRATEGIES).default('copy'),
   })
   .superRefine((v, ctx) => {
     const seen = new Set<string>();

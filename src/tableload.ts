@@ -95,7 +95,14 @@ interface ConstraintRow {
  */
 export async function planLoad(
   client: pg.ClientBase | pg.Pool,
-  spec: { schema: string; table: string; partitionKey: string; interval: LoadInterval },
+  spec: {
+    schema: string;
+    table: string;
+    partitionKey: string;
+    interval: LoadInterval;
+    /** Keys the load writes stay before this day (YYYY-MM-DD, UTC): the attach strategy's cutoff, which its CHECK enforces until cutover. */
+    before?: string;
+  },
 ): Promise<TableLoadPlan> {
   const { schema, table, partitionKey: pk, interval } = spec;
   const t = `${schema}.${table}`;
@@ -143,6 +150,11 @@ export async function planLoad(
                   (date_trunc(${literal(interval)}, max(${asUtc})) + 2 * ${step}::interval - interval '1 microsecond')::text as hi from ${q}`,
     )
   ).rows[0] as { lo: string | null; hi: string | null };
+  if (spec.before && range.hi !== null) {
+    const last = new Date(Date.parse(`${spec.before}T00:00:00Z`) - 86400000).toISOString().slice(0, 10);
+    const cap = `${last} 23:59:59.999999`;
+    if (range.hi > cap) range.hi = cap;
+  }
   const empty = range.lo === null;
 
   // --- insert: clone a seen row with a new key --------------------------------------------

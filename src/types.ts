@@ -108,6 +108,35 @@ export interface TablePlan {
   rowSecurity?: { enabled: boolean; forced: boolean };
   /** The application's own triggers: made on the partitioned table at cutover, off on the legacy one. */
   triggers?: { name: string; createSql: string; enabled: string }[];
+  /** Set for `"strategy": "attach"`: the table becomes the partition of everything before the cutoff. */
+  attach?: AttachPlan;
+}
+
+/** The zero-copy switchover of one table (src/attachsql.ts renders it, activities/attach.ts runs it). */
+export interface AttachPlan {
+  /** First day not in the history partition (a period boundary), YYYY-MM-DD. */
+  cutoff: string;
+  /** How far ahead of today the table's newest row was at preflight (days; 0 if none ahead). */
+  aheadDays: number;
+  /** Days the cutoff leaves for the switchover itself (the approval timeout plus a day). */
+  windowDays: number;
+  /** Why the cutoff is where it is, for the plan. */
+  why: string;
+  /** The table's name once it is the history partition (same storage, renamed at cutover). */
+  history: string;
+  /** `CHECK (key IS NOT NULL AND key < cutoff)`, added NOT VALID, then validated; dropped at cutover. */
+  check: string;
+  /** Unique index on (primary key..., key), built concurrently; the history partition's primary key (historyPk) at cutover. Null when the key is in the primary key already. */
+  keyIndex: string | null;
+  historyPk: string;
+  /** Unique index on the primary key, built concurrently; kept on the history partition (a rollback makes it the primary key again). Null as keyIndex. */
+  pkIndex: string | null;
+  /** Names the table's secondary indexes take on the history partition (the parent's get the original names). */
+  historyIndexes: { name: string; historyName: string }[];
+  /** The partitions made at cutover: the periods from the cutoff through premake, then `<table>_pmax`. */
+  partitions: PartitionRange[];
+  /** Disk the switchover needs: the two indexes (estimated from the primary key index). */
+  diskBytes: number;
 }
 
 export interface IdentityPlan {

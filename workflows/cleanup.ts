@@ -33,7 +33,8 @@ export async function cleanupTables(run: Tracked): Promise<SwitchoverReport> {
     });
   }
   for (const tp of plans) {
-    await acts.cleanupTable.executeWithOptions(opts(`cleanup ${tp.table}: drop mirror, ${tp.names.legacy}, ${tp.names.backup}`), [input.database, tp]);
+    if (tp.attach) await acts.attachCleanup.executeWithOptions(opts(`cleanup ${tp.table}: bookkeeping only (attach: no legacy copy)`), [input.database, tp]);
+    else await acts.cleanupTable.executeWithOptions(opts(`cleanup ${tp.table}: drop mirror, ${tp.names.legacy}, ${tp.names.backup}`), [input.database, tp]);
   }
   await acts.releaseClaims.executeWithOptions(opts(`cleanup ${names.join(', ')}: release claims`), [input.database, input.schema, names]);
   run.setPhase('done');

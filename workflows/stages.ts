@@ -224,8 +224,11 @@ export async function approval(run: Run, plan: Plan): Promise<'rejected' | 'time
       throw ApplicationFailure.create({
         type: 'ApprovalTimedOut',
         message:
-          `nobody approved within ${input.approval.timeout}; the switchover stopped before cutover. The dual-write triggers and ` +
-          `${plan.tables.map((t) => t.names.partitioned).join(', ')} are still in place: run the rollback workflow ` +
+          `nobody approved within ${input.approval.timeout}; the switchover stopped before cutover. ` +
+          (input.strategy === 'attach'
+            ? `The CHECKs refusing rows at or after the cutoff (${plan.tables.map((t) => `${t.attach!.check} on ${t.table}: ${t.attach!.cutoff}`).join(', ')}), our indexes and ` +
+              `${plan.tables.map((t) => t.names.partitioned).join(', ')} are still in place, and the cutoff's window has passed: run the rollback workflow `
+            : `The dual-write triggers and ${plan.tables.map((t) => t.names.partitioned).join(', ')} are still in place: run the rollback workflow `) +
           `(--type rollback --input '{"switchoverWorkflowId":"${workflowInfo().workflowId}"}') to remove them.`,
         nonRetryable: true,
       });

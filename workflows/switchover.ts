@@ -9,6 +9,7 @@ import type { RollbackOutcome, RollbackReport, SwitchoverReport } from '../src/r
 import { startRun, type Run } from './control';
 import { announce, approval, auditDecision, backup, claim, copy, cutover, preflight, prepare, triggers, verify } from './stages';
 import { cleanupTables } from './cleanup';
+import { cutoverAttach, prepareAttach, verifyAttach } from './attach';
 import { errorMessage, errorType, ownFailure, parseInput } from './util';
 
 export type { RollbackOutcome, SwitchoverReport, TableReport } from '../src/reports';
@@ -23,6 +24,12 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     await run.stages.run(async () => {
       await claim(run, plan);
       await backup(run, plan);
+      if (run.input.strategy === 'attach') {
+        // Zero copy: the table itself becomes the history partition (workflows/attach.ts).
+        await prepareAttach(run, plan);
+        await verifyAttach(run, plan);
+        return;
+      }
       await prepare(run, plan);
       await triggers(run, plan);
       await copy(run, plan);
@@ -30,7 +37,8 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     });
     const stop = await approval(run, plan);
     if (stop) return done(run, stop, { rollback: await compensate(run, stop === 'rejected' ? 'rejected' : 'approval timed out') });
-    await cutover(run, plan);
+    if (run.input.strategy === 'attach') await cutoverAttach(run, plan);
+    else await cutover(run, plan);
     return done(run, 'done');
   } catch (err) {
     return failed(run, err);

@@ -1,0 +1,146 @@
+// Preflight of the attach strategy: on top of the copy's plan and refusals (activities/preflight.ts),
+// the cutoff, the two indexes, the partitions from the cutoff on, the disk it needs, and what
+// only this strategy cannot do. Read-only.
+import type pg from 'pg';
+import type { SwitchoverInput } from '../src/input';
+import { MAXVALUE, MINVALUE, addIntervals, fitName, floorTo, isoDay, partitionName, partitionRanges, withOpenEnds } from '../src/partitions';
+import * as sql from '../src/sqlgen';
+import { addCheckSql, attachCutoverSql, attachIndexSql, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql } from '../src/attachsql';
+import type { AttachPlan, TablePlan } from '../src/types';
+
+const DAY_MS = 86_400_000;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: DAY_MS };
+
+/** "24h", "2d" (the input's duration shape) → milliseconds. */
+function durationMs(d: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(d);
+  if (!m) throw new Error(`bad duration ${d}`);
+  return Number(m[1]) * UNIT_MS[m[2]];
+}
+
+/**
+ * The cutoff: the first period boundary after today + how far ahead the application writes (the
+ * newest row's distance from today, measured now) + the window the switchover itself may take
+ * (the approval timeout plus a day). Between the CHECK and the cutover a row at or past the
+ * cutoff is refused, so the application's own writes must stay below it for that long.
+ */
+export function chooseCutoff(opts: { today: string; max: string | null; interval: TablePlan['interval']; approvalTimeout: string }): {
+  cutoff: string;
+  aheadDays: number;
+  windowDays: number;
+  why: string;
+} {
+  const today = new Date(`${opts.today}T00:00:00Z`);
+  const max = opts.max ? new Date(`${opts.max}T00:00:00Z`) : null;
+  const aheadDays = max && max > today ? Math.round((max.getTime() - today.getTime()) / DAY_MS) : 0;
+  const windowDays = Math.ceil(durationMs(opts.approvalTimeout) / DAY_MS) + 1;
+  const horizon = new Date(today.getTime() + (aheadDays + windowDays) * DAY_MS);
+  const cutoff = isoDay(addIntervals(floorTo(horizon, opts.interval), opts.interval, 1));
+  const why =
+    `the newest row is ${aheadDays} day${aheadDays === 1 ? '' : 's'} ahead of today (${opts.today}); the switchover may take ` +
+    `${windowDays} day${windowDays === 1 ? '' : 's'} (approval.timeout ${opts.approvalTimeout} plus one); the cutoff is the first ` +
+    `${opts.interval} boundary after ${isoDay(horizon)}, so writes the application makes as far ahead as it does now are accepted ` +
+    `until cutover (a row at or after ${cutoff} is refused by the CHECK until then)`;
+  return { cutoff, aheadDays, windowDays, why };
+}
+
+/** Plans the attach strategy for one table the copy's preflight accepted: sets `attach`, the partitions and plan lines, or returns why not. */
+export async function planAttach(db: pg.ClientBase, tp: TablePlan, input: SwitchoverInput, today: string): Promise<string[]> {
+  const t = `${tp.schema}.${tp.table}`;
+  const problems: string[] = [];
+  const tq = sql.qname(tp.schema, tp.table);
+  const pk = (
+    await db.query(
+      `select c.condeferrable, c.conindid::regclass::text as index, pg_relation_size(c.conindid) as bytes
+         from pg_constraint c where c.conrelid = $1::regclass and c.contype = 'p'`,
+      [tq],
+    )
+  ).rows[0];
+  if (!pk) return [`${t} has no primary key; the attach strategy needs one to build the unique index on (primary key, ${tp.partitionKey})`];
+  if (pk.condeferrable) {
+    problems.push(
+      `${t}'s primary key is DEFERRABLE; a deferrable key cannot be the unique index a partitioned table's primary key is checked against. ` +
+        `Use "strategy": "copy", or make the key NOT DEFERRABLE first`,
+    );
+  }
+  const inh = (await db.query(`select exists (select 1 from pg_inherits where inhrelid = $1::regclass or inhparent = $1::regclass) as x`, [tq])).rows[0].x;
+  if (inh) problems.push(`${t} takes part in table inheritance; a table with inheritance parents or children cannot be attached as a partition`);
+
+  const { cutoff, aheadDays, windowDays, why } = chooseCutoff({ today, max: tp.dataRange.max, interval: tp.interval, approvalTimeout: input.approval.timeout });
+  const periods = partitionRanges({ min: cutoff, max: cutoff, today: cutoff, interval: tp.interval, premake: input.premake });
+  const partitions = withOpenEnds(periods)
+    .filter((p) => p.from !== MINVALUE)
+    .map((p) => ({ ...p, name: partitionName(tp.table, p.suffix) }));
+  const history = fitName(tp.table, '_history');
+  const keyInPk = tp.primaryKey.includes(tp.partitionKey);
+  // Widths of the key columns (16 for variable-length ones), to scale the primary key index's size.
+  const widths = (await db.query(`select attname, attlen from pg_attribute where attrelid = $1::regclass and attnum > 0`, [tq])).rows;
+  const width = (c: string) => {
+    const w = Number(widths.find((x) => x.attname === c)?.attlen ?? -1);
+    return w > 0 ? w : 16;
+  };
+  const pkBytes = Number(pk.bytes);
+  const pkWidth = tp.primaryKey.reduce((a, c) => a + width(c), 0);
+  const diskBytes = keyInPk ? 0 : pkBytes + Math.round((pkBytes * (pkWidth + width(tp.partitionKey))) / pkWidth);
+  const attach: AttachPlan = {
+    cutoff,
+    aheadDays,
+    windowDays,
+    why,
+    history,
+    check: fitName(tp.table, '_ps_before_cutoff'),
+    keyIndex: keyInPk ? null : fitName(tp.table, '_ps_pkey_key'),
+    historyPk: fitName(history, '_pkey'),
+    pkIndex: keyInPk ? null : fitName(history, '_pk_unique'),
+    historyIndexes: tp.indexes.filter((i) => !i.isPrimary).map((i) => ({ name: i.name, historyName: fitName(i.name, '_history') })),
+    partitions,
+    diskBytes,
+  };
+  // Every name the strategy makes must be free (the parent's temporary name too).
+  const names = [history, attach.keyIndex, attach.historyPk, attach.pkIndex, tp.names.partitioned, ...attach.historyIndexes.map((h) => h.historyName), ...partitions.map((p) => p.name)].filter(
+    (x): x is string => !!x,
+  );
+  const taken = (await db.query(`select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1::text and c.relname = any($2::text[])`, [tp.schema, names])).rows;
+  for (const r of taken) {
+    problems.push(`${tp.schema}.${r.relname} already exists; the attach switchover of ${t} would create it. Rename or drop it (if it is left from an earlier switchover, run the rollback workflow for that one), then start again`);
+  }
+  const con = (await db.query(`select 1 from pg_constraint where conrelid = $1::regclass and conname = $2::text`, [tq, attach.check])).rows;
+  if (con.length) problems.push(`constraint ${attach.check} already exists on ${t}; the attach switchover would add it. Drop it (or roll back the switchover that made it), then start again`);
+  if (problems.length) return problems;
+
+  const last = periods[periods.length - 1];
+  tp.attach = attach;
+  tp.partitions = [{ suffix: 'history', name: history, from: MINVALUE, to: cutoff }, ...partitions];
+  tp.coverage = [
+    `${tp.partitionKey} before ${cutoff}: ${history}, the table itself (same storage, renamed and attached as FROM (MINVALUE) TO (${cutoff})); ` +
+      `data ${tp.dataRange.min ?? 'none'}..${tp.dataRange.max ?? 'none'}`,
+    `${tp.partitionKey} ${cutoff}..${last.to}: ${periods.length} ${tp.interval} partitions made at cutover`,
+    `${tp.partitionKey} from ${last.to}: ${partitionName(tp.table, 'pmax')} (${last.to}..${MAXVALUE}); maintainPartitions splits ${tp.interval}s out of it as they come`,
+    `cutoff ${cutoff}: ${why}`,
+  ];
+  tp.warnings.push(
+    `the history partition ${history} is one partition holding every row before ${cutoff}: retention by dropping old ${tp.interval}s ` +
+      `starts at the cutoff (rows before it go only by DELETE, or all at once with the partition)`,
+    `until cutover, a write of ${tp.partitionKey} at or after ${cutoff} into ${t} fails (the CHECK that proves the partition bound); ${why}`,
+    `disk needed: about ${Math.ceil(diskBytes / 1048576)} MB for the two unique indexes (no second table)`,
+  );
+  if (input.backup === 'table') {
+    tp.warnings.push(`"backup": "table" copies every row of ${t} into ${tp.names.backup} (a second table's disk and I/O); give "backup": "none" for a switchover without a copy`);
+  }
+  return [];
+}
+
+/** The statements of the attach strategy per stage, for the dry-run report (`grants`: preflight's grantSql). */
+export function renderAttachSql(tp: TablePlan, grants: string[]): Record<string, string[]> {
+  const undo = undoAfterCutoverSql(tp);
+  return {
+    indexes: attachIndexSql(tp).map((i) => i.sql),
+    parent: attachParentSql(tp, grants),
+    check: [addCheckSql(tp), validateCheckSql(tp)],
+    verify: [attachVerifySql(tp)],
+    cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned]), ...attachCutoverSql(tp)],
+    rollbackBeforeCutover: [`DROP TABLE ${sql.qname(tp.schema, tp.names.partitioned)}`, ...undoBeforeCutoverSql(tp), ...[tp.attach!.keyIndex, tp.attach!.pkIndex].filter((x): x is string => !!x).map((n) => `DROP INDEX ${sql.qname(tp.schema, n)}`)],
+    rollbackAfterCutover: [...sql.lockSql(tp, [tp.table]), ...undo.before, `DROP TABLE ${sql.qname(tp.schema, tp.names.partitioned)}`, ...undo.after],
+    cleanup: [],
+  };
+}
