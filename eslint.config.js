@@ -17,7 +17,7 @@ module.exports = tseslint.config(
   { ignores: ['node_modules/', 'coverage/', 'bench/out/', '.cache/'] },
   {
     // The folders tsconfig.json includes (type-aware rules need the program).
-    files: ['{src,demo,workflows,activities,test,scripts}/**/*.ts'],
+    files: ['{src,demo,workflows,activities,test,scripts,bench}/**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommended],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: __dirname } },
     rules: {
