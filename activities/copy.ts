@@ -18,8 +18,8 @@ import type { CopyProgress, CopyResult, CopyStream, TablePlan } from '../src/typ
 import { Deps, stage, throwIfCancelled, workflowId } from './context';
 import { Pacer } from './pacer';
 
-/** Brake changes signalled per stream beyond the progress tenths (the history stays flat). */
-const MAX_BRAKE_SIGNALS = 6;
+/** A slowdown this long (ms) is signalled at once rather than with the next tenth of progress. */
+const STALL_SIGNAL_MS = 5_000;
 
 export function copyActivities({ pools }: Deps) {
   return {
@@ -91,20 +91,23 @@ export function copyActivities({ pools }: Deps) {
             // Progress is best effort: a closed or unreachable workflow must not fail the copy.
             await ctx.client.workflow.getHandle(wf).signal(progressSignal, p).catch(() => undefined);
           };
-          // The reason the stream slows down or waits (null: none), signalled when it starts or
-          // stops (an operator's hold each time it changes; the adaptive throttle's first few).
+          // The reason the stream slows down or waits (null: none). Every progress signal carries it;
+          // an operator's hold is signalled each time it changes; a slowdown of the brake or the
+          // adaptive throttle only once it has lasted STALL_SIGNAL_MS (a stream that stalls must
+          // say why), once per stream, and its end: the history stays the same size at any row count.
           let operatorHold = false;
+          let brakingSince = 0;
           const setBraking = async (why: string | null, operator: boolean) => {
             const was = braking;
             const wasOperator = operatorHold;
             braking = why;
             operatorHold = operator && why !== null;
-            if (why === was) return;
-            if (operator || wasOperator) {
+            if (why !== null && was === null) brakingSince = Date.now();
+            if (operator ? why !== was : wasOperator && why !== was) {
               signalled = why;
               await report(false, true);
-            } else if ((why === null) !== (signalled === null) && brakeSignals < MAX_BRAKE_SIGNALS) {
-              brakeSignals++;
+            } else if (why === null ? signalled !== null : signalled === null && brakeSignals < 1 && Date.now() - brakingSince >= STALL_SIGNAL_MS) {
+              if (why !== null) brakeSignals++;
               signalled = why;
               await report(false, true);
             }
@@ -119,7 +122,7 @@ export function copyActivities({ pools }: Deps) {
               await readControls();
               const held = live.paused ?? live.hold;
               let why = held ?? (await brakeReason(c, live.brake, lastBatchMs));
-              let waitMs = held !== null ? 500 : (live.brake.brakePauseMs ?? 500);
+              let waitMs = why === null ? 0 : held !== null ? 500 : (live.brake.brakePauseMs ?? 500);
               let hold = true;
               lastBatchMs = 0;
               const paced = why === null && live.brake.adaptive !== false;

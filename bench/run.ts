@@ -493,7 +493,7 @@ function machine() {
   };
 }
 
-/** `--extras`: serial (parallelism 1), lock (copyMode lock), pause:<ms> (throttle.pauseMs), batch:<n> (batchSize). */
+/** `--extras`: serial (parallelism 1), lock (copyMode lock), pause:<ms> (throttle.pauseMs), batch:<n> (batchSize), fixed (adaptive throttle off). */
 function extraRuns(spec: string): RunSpec[] {
   return spec
     .split(',')
@@ -506,7 +506,8 @@ function extraRuns(spec: string): RunSpec[] {
       if (kind === 'lock') return extra('defaults, copyMode lock', { copyMode: 'lock' });
       if (kind === 'pause') return extra(`defaults, pause ${Number(arg ?? 50)} ms per batch`, { throttle: { pauseMs: Number(arg ?? 50) } });
       if (kind === 'batch') return extra(`defaults, batch ${Number(arg).toLocaleString('en-US')}`, { batchSize: Number(arg) });
-      throw new Error(`--extras: unknown run "${x}" (serial, lock, pause:<ms>, batch:<rows>, none)`);
+      if (kind === 'fixed') return extra('adaptive throttle off', { throttle: { adaptive: false } });
+      throw new Error(`--extras: unknown run "${x}" (serial, lock, pause:<ms>, batch:<rows>, fixed, none)`);
     });
 }
 

@@ -38,7 +38,8 @@ function start(database: Target, opts: { batchSize: number; throttle: Record<str
   return w.client.workflow.start('switchover', {
     taskQueue: w.taskQueue,
     workflowId: uniqueId(`control-${database}`),
-    args: [{ tables: [revenues], database, backup: 'none', batchSize: opts.batchSize, throttle: opts.throttle, approval: { approvers: opts.approvers ?? ['dana'] } }],
+    // The adaptive throttle off: these tests time the operator's controls over a paced copy.
+    args: [{ tables: [revenues], database, backup: 'none', batchSize: opts.batchSize, throttle: { adaptive: false, ...opts.throttle }, approval: { approvers: opts.approvers ?? ['dana'] } }],
   });
 }
 
