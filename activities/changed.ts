@@ -18,8 +18,10 @@ export interface Compared {
   /** Sum over pages of each side's row hashes (equal when every compared row is). */
   legacyHash: bigint;
   partitionedHash: bigint;
-  /** Keys whose rows differ (json arrays of text), in log order. */
+  /** Ids whose rows differ (the table's key, as arrays of text). */
   differ: string[][];
+  /** The logged keys of those ids (json text, as logged): what compares them again. */
+  differKeys: string[];
   /** Log position reached. */
   seq: string;
 }
@@ -30,7 +32,7 @@ export interface Compared {
  * in a repeatable-read transaction.
  */
 export async function compareLogged(c: pg.ClientBase, tp: TablePlan, fromSeq = '0'): Promise<Compared> {
-  const out: Compared = { keys: 0, legacyRows: 0, partitionedRows: 0, legacyHash: 0n, partitionedHash: 0n, differ: [], seq: fromSeq };
+  const out: Compared = { keys: 0, legacyRows: 0, partitionedRows: 0, legacyHash: 0n, partitionedHash: 0n, differ: [], differKeys: [], seq: fromSeq };
   const table = qname(tp.schema, tp.table);
   for (;;) {
     const page = (await c.query(changedKeysSql(), [table, out.seq, KEYS_PER_PAGE])).rows as { seq: string; key: string }[];
@@ -43,6 +45,7 @@ export async function compareLogged(c: pg.ClientBase, tp: TablePlan, fromSeq = '
       partitioned_rows: number;
       partitioned_hash: string;
       differ: string[];
+      differ_keys: string[];
     };
     out.keys += keys.length;
     out.legacyRows += r.legacy_rows;
@@ -50,6 +53,7 @@ export async function compareLogged(c: pg.ClientBase, tp: TablePlan, fromSeq = '
     out.legacyHash += BigInt(r.legacy_hash);
     out.partitionedHash += BigInt(r.partitioned_hash);
     out.differ.push(...r.differ.map((k) => JSON.parse(k) as string[]));
+    out.differKeys.push(...r.differ_keys);
     Context.current().heartbeat({ comparedKeys: out.keys, seq: out.seq });
     if (page.length < KEYS_PER_PAGE) return out;
   }

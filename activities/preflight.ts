@@ -75,6 +75,14 @@ interface IndexRow {
 }
 
 /** Inspects one table. Returns the plan, or the list of reasons it cannot be migrated. */
+/** The plan's line on which verification runs before approval. */
+export function verifyNote(mode: SwitchoverInput['verify']): string {
+  return mode === 'full'
+    ? 'verification "full": counts, sums and the hash of every row of both tables (the slowest; catches any difference, also one made behind the triggers)'
+    : 'verification "incremental": row counts of both tables in one snapshot, and every row written during the switchover compared row by row; ' +
+        'a row updated behind the triggers (session_replication_role = replica, a disabled trigger) is not caught: "verify": "full" re-reads every row';
+}
+
 export async function inspectTable(
   db: pg.ClientBase,
   schema: string,
@@ -423,6 +431,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
     });
     // The attach strategy: its cutoff, indexes and partitions, and what only it refuses.
     if (r.plan && input.strategy === 'attach') r.problems.push(...(await planAttach(db, r.plan, input, today)));
+    else if (r.plan) r.plan.warnings.push(verifyNote(input.verify));
     problems.push(...r.problems);
     if (r.problems.length) refused.push(spec.table);
     else if (r.plan) tables.push(r.plan);

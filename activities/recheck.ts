@@ -151,6 +151,7 @@ async function repair(c: pg.ClientBase, tp: TablePlan, keys: string[][], before:
 async function recheckLogged(c: pg.ClientBase, tp: TablePlan): Promise<Pick<RecheckResult, 'rounds' | 'repaired' | 'keysChecked'>> {
   const first = await keepAlive(() => compareLogged(c, tp));
   let differ = first.differ;
+  let keys = first.differKeys;
   let repaired = 0;
   let rounds = 0;
   while (differ.length) {
@@ -164,12 +165,16 @@ async function recheckLogged(c: pg.ClientBase, tp: TablePlan): Promise<Pick<Rech
     }
     await repair(c, tp, differ, repaired);
     repaired += differ.length;
-    const again: string[] = [];
-    for (let i = 0; i < differ.length; i += KEYS_PER_ROUND) {
-      const r = await c.query(keysCompareSql(tp), [JSON.stringify(differ.slice(i, i + KEYS_PER_ROUND))]);
-      again.push(...(r.rows[0].differ as string[]));
+    // The repaired ids again, at every key logged for them.
+    const next: string[][] = [];
+    const nextKeys: string[] = [];
+    for (let i = 0; i < keys.length; i += KEYS_PER_ROUND) {
+      const r = (await c.query(keysCompareSql(tp), [`[${keys.slice(i, i + KEYS_PER_ROUND).join(',')}]`])).rows[0];
+      next.push(...(r.differ as string[]).map((k) => JSON.parse(k) as string[]));
+      nextKeys.push(...(r.differ_keys as string[]));
     }
-    differ = again.map((k) => JSON.parse(k) as string[]);
+    differ = next;
+    keys = nextKeys;
   }
   return { rounds, repaired, keysChecked: first.keys };
 }

@@ -129,25 +129,33 @@ export function forgetChangedKeysSql(): string {
 }
 
 /**
- * Compares, in one statement (one snapshot), the rows of both tables with the given primary keys
- * ($1: json array of json arrays): whole rows by hash, so a stale row, a missing one and a
- * row with another partition key all differ. Returns the differing keys (json arrays), and per
+ * Compares, in one statement (one snapshot), the rows of both tables with the given keys ($1: json
+ * array of json arrays of the partitioned table's key, as the trigger logs them): each legacy row
+ * of a logged id (by its primary key), each partitioned row at a logged key (one partition each:
+ * every partitioned row of a logged id is at one of its logged keys). Whole rows by hash, so a
+ * stale row, a missing one and one left behind by a key move all differ. One lookup per key
+ * (LATERAL), never a scan of either table. Returns the differing ids (json arrays of the table's
+ * key, for the repair) and the logged keys of those ids (to compare them again after it), and per
  * side the rows read and the sum of their hashes.
  */
 export function keysCompareSql(tp: TablePlan): string {
   const pk = tp.primaryKey;
-  const keys = `SELECT DISTINCT ${pk.map((k, i) => `(x->>${i})::${columnType(tp, k)} AS ${ident(k)}`).join(', ')} FROM json_array_elements($1::json) x`;
-  const side = (table: string) =>
-    `SELECT ${list(pk)}, ${rowHashExpr(tp)} AS h FROM ${qname(tp.schema, table)} WHERE (${list(pk)}) IN (SELECT ${list(pk)} FROM k)`;
+  const key = tp.partitionedKey;
+  const keys = `SELECT DISTINCT ${key.map((k, i) => `(x->>${i})::${columnType(tp, k)} AS ${ident(k)}`).join(', ')} FROM json_array_elements($1::json) x`;
+  const match = (cols: string[], from: string) => cols.map((k) => `t.${ident(k)} = ${from}.${ident(k)}`).join(' AND ');
+  const side = (table: string, from: string, cols: string[]) =>
+    `SELECT r.* FROM ${from} CROSS JOIN LATERAL (SELECT ${list(pk)}, ${rowHashExpr(tp)} AS h FROM ${qname(tp.schema, table)} t WHERE ${match(cols, from)}) r`;
   const on = [...pk.map((k) => `l.${ident(k)} = p.${ident(k)}`), 'l.h = p.h'].join(' AND ');
   return [
-    `WITH k AS (${keys}),`,
-    `l AS MATERIALIZED (${side(tp.table)}),`,
-    `p AS MATERIALIZED (${side(tp.names.partitioned)})`,
+    `WITH k AS MATERIALIZED (${keys}),`,
+    `ids AS MATERIALIZED (SELECT DISTINCT ${list(pk)} FROM k),`,
+    `l AS MATERIALIZED (${side(tp.table, 'ids', pk)}),`,
+    `p AS MATERIALIZED (${side(tp.names.partitioned, 'k', key)}),`,
+    `d AS MATERIALIZED (SELECT DISTINCT ${pk.map((k) => `coalesce(l.${ident(k)}, p.${ident(k)}) AS ${ident(k)}`).join(', ')} FROM l FULL JOIN p ON ${on} WHERE l.h IS NULL OR p.h IS NULL)`,
     `SELECT (SELECT count(*) FROM l)::int AS legacy_rows, (SELECT coalesce(sum(h), 0) FROM l)::text AS legacy_hash,`,
     `  (SELECT count(*) FROM p)::int AS partitioned_rows, (SELECT coalesce(sum(h), 0) FROM p)::text AS partitioned_hash,`,
-    `  (SELECT coalesce(json_agg(DISTINCT json_build_array(${pk.map((k) => `coalesce(l.${ident(k)}, p.${ident(k)})::text`).join(', ')})::text), '[]')`,
-    `     FROM l FULL JOIN p ON ${on} WHERE l.h IS NULL OR p.h IS NULL) AS differ`,
+    `  (SELECT coalesce(json_agg(json_build_array(${pk.map((k) => `${ident(k)}::text`).join(', ')})::text), '[]') FROM d) AS differ,`,
+    `  (SELECT coalesce(json_agg(json_build_array(${list(key, 'k.')})::text), '[]') FROM k WHERE (${list(pk, 'k.')}) IN (SELECT ${list(pk)} FROM d)) AS differ_keys`,
   ].join('\n');
 }
 

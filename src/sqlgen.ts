@@ -133,9 +133,11 @@ export function syncFunctionSql(opts: {
 export const CHANGED_KEYS = 'partition_switchover.changed_keys';
 
 /**
- * The keys a write touched (the old key of an update or delete, the new one of an insert or of an
- * update that changes it), as a json array, logged in the writer's transaction: the copy's
- * re-check and the incremental verification compare exactly these rows, not whole tables.
+ * The keys a write touched, as a json array of the partitioned table's key (the table's key and
+ * the partition key): the old one of an update or delete, the new one of an insert or of an update
+ * that changes it. Logged in the writer's transaction: the copy's re-check and the incremental
+ * verification compare exactly these rows, not whole tables, and every partitioned row of a
+ * logged id is at one of its logged keys (a lookup pruned to one partition).
  */
 function changedKeyLog(key: string[]): string[] {
   const json = (rec: string) => `json_build_array(${list(key, `${rec}.`)})::text`;
@@ -205,7 +207,7 @@ export function dualWriteSql(tp: TablePlan): string[] {
       target: tp.names.partitioned,
       columns: tp.insertColumns,
       key: tp.partitionedKey,
-      logKey: tp.changeLog ? tp.primaryKey : undefined,
+      logKey: tp.changeLog ? tp.partitionedKey : undefined,
     }),
     revokeSql(tp.schema, tp.names.syncFunction),
     triggerSql(tp.schema, tp.table, tp.names.syncTrigger, tp.names.syncFunction),

@@ -87,8 +87,9 @@ test('mode recheck: the re-check repairs every damaged row; indexes are valid an
   await handle.signal(approveSignal, { by: 'test' });
   const report: SwitchoverReport = await handle.result();
   expect(report.outcome).toBe('done');
-  // Only the two keys the writers' trigger logged were compared, not the table's 1,500 rows.
-  expect(report.tables[0].copy.recheck).toMatchObject({ repaired: 2, chunks: 0, keysChecked: 2 });
+  // Only the keys the writers' trigger logged were compared, not the table's 1,500 rows: the
+  // deleted row's, the moved row's old and new one.
+  expect(report.tables[0].copy.recheck).toMatchObject({ repaired: 2, chunks: 0, keysChecked: 3 });
   expect(report.tables[0].copy.indexes).toMatchObject({ indexes: 2 });
   expect(await tableRows(d.pool, 'revenues', 'id, occurred_at')).toEqual(await tableRows(d.pool, 'revenues_legacy', 'id, occurred_at'));
 });

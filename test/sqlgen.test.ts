@@ -156,10 +156,10 @@ test('with the change log (plans since it exists), the dual-write trigger logs t
   const fn = sql.dualWriteSql({ ...tp, changeLog: true })[0].split('\n');
   expect(fn.slice(3, 9)).toEqual([
     "  IF TG_OP <> 'INSERT' THEN",
-    '    INSERT INTO partition_switchover.changed_keys (table_oid, key) VALUES (TG_RELID, json_build_array(OLD."id")::text);',
+    '    INSERT INTO partition_switchover.changed_keys (table_oid, key) VALUES (TG_RELID, json_build_array(OLD."id", OLD."occurred_at")::text);',
     '  END IF;',
-    `  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (OLD."id") IS DISTINCT FROM (NEW."id")) THEN`,
-    '    INSERT INTO partition_switchover.changed_keys (table_oid, key) VALUES (TG_RELID, json_build_array(NEW."id")::text);',
+    `  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (OLD."id", OLD."occurred_at") IS DISTINCT FROM (NEW."id", NEW."occurred_at")) THEN`,
+    '    INSERT INTO partition_switchover.changed_keys (table_oid, key) VALUES (TG_RELID, json_build_array(NEW."id", NEW."occurred_at")::text);',
     '  END IF;',
   ]);
   expect(fn[9]).toBe("  IF TG_OP = 'DELETE' THEN");

@@ -156,6 +156,7 @@ test('switchover carries everything; triggers fire once in dual-write and after 
   expect(plan.warnings).toEqual([
     expect.stringMatching(/^foreign key ledger_account_id_fkey references accounts: attaching it .* ACCESS EXCLUSIVE on accounts/),
     expect.stringMatching(/^the primary key of public\.ledger widens from \(id\) to \(id, booked_at\)/),
+    expect.stringMatching(/^verification "incremental": row counts of both tables in one snapshot, and every row written during the switchover compared row by row/),
   ]);
   expect(plan.identities!.map((i) => [i.column, i.kind])).toEqual([['id', 'a'], ['ref', 'd']]);
 
