@@ -124,9 +124,10 @@ export function copyActivities({ pools }: Deps) {
               let why = held ?? (await brakeReason(c, live.brake, lastBatchMs));
               let waitMs = why === null ? 0 : held !== null ? 500 : (live.brake.brakePauseMs ?? 500);
               let hold = true;
+              const batchMs = lastBatchMs;
               lastBatchMs = 0;
               const paced = why === null && live.brake.adaptive !== false;
-              if (paced) ({ why, waitMs, hold } = await pacer.next(c));
+              if (paced) ({ why, waitMs, hold } = await pacer.next(c, batchMs || Infinity));
               if (why === null) {
                 await setBraking(null, false);
                 if (waitMs > 0) await ctx.sleep(waitMs); // the slowdown winding down

@@ -2,7 +2,8 @@
 // what any application write pays, one tiny committed transaction (the commit waits for the WAL
 // flush, which carries the copy's unflushed batches, and for a CPU), against that probe's own
 // baseline measured when the stream started. While it is over its limit, the first stream pauses
-// a little longer after each batch (doubling, up to 1 s) and every other stream waits: the copy
+// a little longer after each batch (doubling, up to 1 s and never longer than its last batch took)
+// and every other stream waits: the copy
 // drops to one stream. Once under, the pause halves away and the streams resume. When the probe
 // stays slow while the copy itself waits (the first stream probes again at the end of its pause,
 // the others after HOLDS_BEFORE_REBASE waits), the machine is slower for reasons not ours: the
@@ -32,9 +33,13 @@ export async function probeMs(c: pg.ClientBase): Promise<number> {
   return performance.now() - t;
 }
 
-/** The limit a probe's recent median may reach: twice the baseline, and never under baseline + 1 ms. */
+/**
+ * The limit a probe's recent median may reach: twice the baseline, and never under baseline + 2 ms
+ * (a commit's own jitter on an idle server: below it the throttle stalled a 1M-row copy to a
+ * fifth of its speed, measured).
+ */
 export function probeLimit(baselineMs: number): number {
-  return Math.max(2 * baselineMs, baselineMs + 1);
+  return Math.max(2 * baselineMs, baselineMs + 2);
 }
 
 export interface Pace {
@@ -70,11 +75,11 @@ export class Pacer {
     return this.baselineMs;
   }
 
-  /** Probes once and says how to go on. */
-  async next(c: pg.ClientBase): Promise<Pace> {
+  /** Probes once and says how to go on; `lastBatchMs`: how long the stream's last batch took. */
+  async next(c: pg.ClientBase, lastBatchMs = Infinity): Promise<Pace> {
     this.recent.push(await this.probe(c));
     if (this.recent.length > RECENT) this.recent.shift();
-    const pace = this.decide(median(this.recent));
+    const pace = this.decide(median(this.recent), lastBatchMs);
     this.holds = pace.hold ? this.holds + 1 : 0;
     return pace;
   }
@@ -98,16 +103,20 @@ export class Pacer {
     return now;
   }
 
-  /** The decision for a recent probe median of `nowMs` (pure; tested alone). */
-  decide(nowMs: number): Pace {
+  /**
+   * The decision for a recent probe median of `nowMs` (pure; tested alone). The first stream's
+   * pause never exceeds its last batch's time: it copies at least half the time, so a throttle
+   * that misjudges can at worst halve the one stream left, never stop it.
+   */
+  decide(nowMs: number, lastBatchMs = Infinity): Pace {
     const limit = probeLimit(this.baselineMs);
     if (nowMs <= limit) {
       this.pauseMs = this.pauseMs / 2 < 5 ? 0 : Math.round(this.pauseMs / 2);
       return { waitMs: this.pauseMs, hold: false, why: null };
     }
-    const felt = `a probe commit takes ${r1(nowMs)} ms, over ${r1(limit)} ms (twice its ${r1(this.baselineMs)} ms before the copy)`;
+    const felt = `a probe commit takes ${r1(nowMs)} ms, over its limit of ${r1(limit)} ms (${r1(this.baselineMs)} ms before the copy)`;
     if (this.stream > 0) return { waitMs: HOLD_MS, hold: true, why: `down to one stream: ${felt}` };
-    this.pauseMs = Math.min(MAX_PAUSE_MS, Math.max(20, this.pauseMs * 2));
+    this.pauseMs = Math.min(MAX_PAUSE_MS, Math.max(20, Math.round(lastBatchMs)), Math.max(20, this.pauseMs * 2));
     return { waitMs: this.pauseMs, hold: false, why: `slowed down, ${this.pauseMs} ms after each batch: ${felt}` };
   }
 }

@@ -8,9 +8,9 @@ function calibrated(stream: number, baselineMs: number): Pacer {
   return p;
 }
 
-test('the limit is twice the baseline, never under baseline + 1 ms', () => {
+test('the limit is twice the baseline, never under baseline + 2 ms', () => {
   expect(probeLimit(4)).toBe(8);
-  expect(probeLimit(0.4)).toBe(1.4);
+  expect(probeLimit(0.4)).toBe(2.4);
 });
 
 test('first stream: pauses doubling from 20 ms to 1 s while over the limit, then halves the pause away', () => {
@@ -18,15 +18,18 @@ test('first stream: pauses doubling from 20 ms to 1 s while over the limit, then
   expect(p.decide(3)).toEqual({ waitMs: 0, hold: false, why: null });
   const waits = [5, 5, 5, 5, 5, 5, 5, 5].map((ms) => p.decide(ms));
   expect(waits.map((w) => w.waitMs)).toEqual([20, 40, 80, 160, 320, 640, 1000, 1000]);
-  expect(waits[0].why).toBe('slowed down, 20 ms after each batch: a probe commit takes 5 ms, over 4 ms (twice its 2 ms before the copy)');
+  expect(waits[0].why).toBe('slowed down, 20 ms after each batch: a probe commit takes 5 ms, over its limit of 4 ms (2 ms before the copy)');
+  // Never longer than the last batch took.
+  expect(p.decide(5, 150).waitMs).toBe(150);
   expect(waits.every((w) => !w.hold)).toBe(true);
-  const back = [1, 1, 1, 1, 1, 1, 1, 1].map((ms) => p.decide(ms).waitMs);
-  expect(back).toEqual([500, 250, 125, 63, 32, 16, 8, 0]);
+  const back = [1, 1, 1, 1, 1, 1, 1].map((ms) => p.decide(ms).waitMs);
+  expect(back).toEqual([75, 38, 19, 10, 5, 0, 0]);
 });
 
 test('other streams hold (down to one stream) while over the limit, and go on at once when under', () => {
   const p = calibrated(1, 2);
-  expect(p.decide(9)).toEqual({ waitMs: HOLD_MS, hold: true, why: 'down to one stream: a probe commit takes 9 ms, over 4 ms (twice its 2 ms before the copy)' });
+  expect(p.decide(9)).toEqual({ waitMs: HOLD_MS, hold: true, why: 'down to one stream: a probe commit takes 9 ms, over its limit of 4 ms (2 ms before the copy)' });
+  expect(p.decide(4.5)).toMatchObject({ hold: true });
   expect(p.decide(4)).toEqual({ waitMs: 0, hold: false, why: null });
 });
 
@@ -39,7 +42,7 @@ test('a probe still slow while the copy waits moves the baseline up; another str
   // First stream: calibrated at 1 ms, then every probe takes 6 ms, also while the copy pauses.
   const first = new Pacer(0, fed([1, 1, 1, 1, 1, 6]));
   await first.calibrate(c);
-  expect((await first.next(c)).why).toMatch(/^slowed down, 20 ms after each batch: a probe commit takes 6 ms, over 2 ms/);
+  expect((await first.next(c)).why).toMatch(/^slowed down, 20 ms after each batch: a probe commit takes 6 ms, over its limit of 3 ms/);
   expect(await first.afterWait(c)).toBe(6);
   expect(first.baseline).toBe(6);
   expect(await first.next(c)).toEqual({ waitMs: 0, hold: false, why: null }); // 6 ms is normal now
