@@ -11,13 +11,12 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { seed } from '../demo/seed';
+import { admin, ADMIN_URL, dbUrl, template, withDb } from './db';
 import { SwitchoverPhase, SwitchoverTables, approveSignal, statusQuery } from '../src/shared';
 import { devServerExecutable } from '../src/temporal-cli';
 import type { SwitchoverReport } from '../workflows/switchover';
 
 const ROOT = join(__dirname, '..');
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TABLE = { table: 'revenues', partitionKey: 'occurred_at', interval: 'month' } as const;
 const TASK_QUEUE = 'ps-bench-attach';
 const STRATEGIES = ['attach', 'copy'] as const;
@@ -26,44 +25,7 @@ const log = (msg: string) => console.error(`[bench:attach ${new Date().toISOStri
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
 
-function dbUrl(name: string): string {
-  const u = new URL(ADMIN_URL);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
 
-async function withDb<T>(name: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: dbUrl(name), application_name: 'ps-bench-attach' });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-const admin = (sql: string) => withDb(new URL(ADMIN_URL).pathname.slice(1) || 'postgres', (c) => c.query(sql));
-
-/** The seeded template (bench/run.ts's, same name): reused while it holds exactly `rows` revenues. */
-async function template(rows: number, reseed: boolean): Promise<string> {
-  const name = `ps_bench_seed_${rows}`;
-  const exists = (await admin(`select 1 from pg_database where datname = '${name}'`)).rowCount;
-  if (exists && !reseed) {
-    const n = await withDb(name, async (c) => Number((await c.query('select count(*) from revenues')).rows[0].count)).catch(() => -1);
-    if (n === rows) {
-      log(`reusing template ${name}`);
-      return name;
-    }
-  }
-  await admin(`drop database if exists ${name} with (force)`);
-  await admin(`create database ${name}`);
-  log(`seeding ${rows.toLocaleString()} rows into ${name} (once; reused by later runs)`);
-  await withDb(name, async (c) => {
-    await seed(c, { rows, years: 3 });
-    await c.query('vacuum analyze');
-  });
-  return name;
-}
 
 /** Disk now: the database's size and the sum of its relations' sizes (tables, indexes, TOAST). */
 async function disk(c: pg.Client): Promise<{ database: number; relations: number }> {
@@ -150,7 +112,7 @@ async function main() {
   const { values } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, reseed: { type: 'boolean', default: false } } });
   const rows = Number(values.rows);
   if (!Number.isInteger(rows) || rows < 1000) throw new Error(`--rows must be an integer >= 1000, got ${values.rows}`);
-  const tpl = await template(rows, values.reseed!);
+  const tpl = await template(rows, values.reseed!, log);
   const pgVersion = await withDb(tpl, async (c) => (await c.query('show server_version')).rows[0].server_version as string);
   const tableMb = await withDb(tpl, async (c) => mb(Number((await c.query(`select pg_total_relation_size('revenues')::bigint as b`)).rows[0].b)));
   const dbs = Object.fromEntries(STRATEGIES.map((s) => [s, `ps_bench_attach_${s}`]));

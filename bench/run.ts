@@ -26,7 +26,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { preflightPlan, prepareSql } from '../activities/preflight';
 import { deferredIndex } from '../src/copysql';
 import { switchoverInput } from '../src/input';
-import { seed } from '../demo/seed';
+import { admin, ADMIN_URL, dbUrl, template, withDb } from './db';
 import { SwitchoverPhase, SwitchoverTables, approveSignal, statusQuery } from '../src/shared';
 import { qname } from '../src/sqlgen';
 import { devServerExecutable } from '../src/temporal-cli';
@@ -47,7 +47,6 @@ import {
 import type { WriterResult } from './writer';
 
 const ROOT = join(__dirname, '..');
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TABLE = { table: 'revenues', partitionKey: 'occurred_at', interval: 'month' } as const;
 const TASK_QUEUE = 'ps-bench';
 
@@ -63,23 +62,6 @@ const median = (xs: number[]) => {
 const r2 = (x: number) => Math.round(x * 100) / 100;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
-function dbUrl(name: string): string {
-  const u = new URL(ADMIN_URL);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-async function withDb<T>(name: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: dbUrl(name), application_name: 'ps-bench' });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-const admin = (sql: string) => withDb(new URL(ADMIN_URL).pathname.slice(1) || 'postgres', (c) => c.query(sql));
 
 async function timed(c: pg.Client, sql: string): Promise<number> {
   const t = performance.now();
@@ -87,27 +69,6 @@ async function timed(c: pg.Client, sql: string): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
-/** The seeded template: reused while it holds exactly `rows` revenues (`--reseed` forces a new one). */
-async function template(rows: number, reseed: boolean): Promise<string> {
-  const name = `ps_bench_seed_${rows}`;
-  const exists = (await admin(`select 1 from pg_database where datname = '${name}'`)).rowCount;
-  if (exists && !reseed) {
-    const n = await withDb(name, async (c) => Number((await c.query('select count(*) from revenues')).rows[0].count)).catch(() => -1);
-    if (n === rows) {
-      log(`reusing template ${name}`);
-      return name;
-    }
-  }
-  await admin(`drop database if exists ${name} with (force)`);
-  await admin(`create database ${name}`);
-  log(`seeding ${rows.toLocaleString()} rows into ${name} (once; reused by later runs)`);
-  await withDb(name, async (c) => {
-    const r = await seed(c, { rows, years: 3 });
-    log(`seeded in ${r.seconds.toFixed(1)} s`);
-    await c.query('vacuum analyze');
-  });
-  return name;
-}
 
 async function clone(tpl: string, name: string): Promise<void> {
   await admin(`drop database if exists ${name} with (force)`);
@@ -547,7 +508,7 @@ async function main() {
 
   const m = machine();
   log(`machine: ${m.nproc} cores, ${m.memoryGb} GB, PostgreSQL ${m.postgres}; ${rows.toLocaleString()} rows, ${repeats} repeat(s), writer ${rate} ops/s on one connection`);
-  const tpl = await template(rows, values.reseed!);
+  const tpl = await template(rows, values.reseed!, log);
 
   const dbName = (rep: number, i: number) => `ps_bench_r${rep}_${i}`;
   const env: NodeJS.ProcessEnv = { ...process.env, TASK_QUEUE };
