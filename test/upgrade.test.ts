@@ -85,7 +85,8 @@ test('a switchover waiting for approval survives a deploy of a patched() change;
   const workers = taskWorkers(oldHistory);
   expect(workers[0]).not.toBe('worker-B');
   expect(workers[workers.length - 1]).toBe('worker-B');
-  expect(patchesIn(oldHistory)).toEqual([]);
+  // The old run took the old path: no marker of the new step (markers of today's own patches may be there).
+  expect(patchesIn(oldHistory)).not.toContain(NEW_STEP_PATCH);
   expect(activitySummaries(oldHistory)).not.toContain(NEW_STEP_SUMMARY);
 
   // A run started after the deploy takes the new step (a patch marker, then the new activity).
@@ -96,7 +97,7 @@ test('a switchover waiting for approval survives a deploy of a patched() change;
   });
   expect(((await fresh.result()) as SwitchoverReport).outcome).toBe('dry_run');
   const freshHistory = await fresh.fetchHistory();
-  expect(patchesIn(freshHistory)).toEqual([NEW_STEP_PATCH]);
+  expect(patchesIn(freshHistory)).toContain(NEW_STEP_PATCH);
   expect(activitySummaries(freshHistory)[0]).toBe(NEW_STEP_SUMMARY);
 
   // Both histories replay on the next release; without patched() the old one does not.
