@@ -7,7 +7,7 @@
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
-import { fail, retryable } from '../src/errors';
+import { fail } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import { addCheckSql, attachCutoverSql, attachIndexSql, attachOf, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql } from '../src/attachsql';
 import type { CutoverResult, TablePlan } from '../src/types';
@@ -15,6 +15,7 @@ import { switchoverMetrics } from '../src/metrics';
 import { audit, Deps, keepAlive, stage } from './context';
 import { lockedTx } from './locks';
 import { lockViews } from './cutover';
+import { oneIndexBuild } from './indexes';
 import { grantSql } from './preflight';
 import { auditRow, dropIfOurs, ownership, recordCreated, release, relations } from './state';
 import type { UndoContext } from './undo';
@@ -100,14 +101,7 @@ export function attachActivities({ pools }: Deps) {
       return stage('index', tp.table, async () => {
         const t0 = Date.now();
         const pool = pools.get(database);
-        // One attempt at a time: an attempt that lost its heartbeat may still be building.
-        const guard = await pool.connect();
-        const key = `partition-switchover index ${tp.schema}.${tp.table}`;
-        if (!(await guard.query(sqlFile('bookkeeping/index_build_lock'), [key])).rows[0].ok) {
-          guard.release();
-          throw retryable('Transient', `an earlier attempt is still building the indexes of ${tp.schema}.${tp.table}; retrying when it has finished`);
-        }
-        try {
+        return oneIndexBuild(pool, tp, async () => {
           const built: string[] = [];
           await withClient(pool, async (c) => {
             for (const i of attachIndexSql(tp)) {
@@ -122,10 +116,7 @@ export function attachActivities({ pools }: Deps) {
             }
           });
           return { table: tp.table, built, ms: Date.now() - t0 };
-        } finally {
-          await guard.query(sqlFile('bookkeeping/index_build_unlock'), [key]).catch(() => undefined);
-          guard.release();
-        }
+        });
       });
     },
 

@@ -35,6 +35,28 @@ async function indexState(c: pg.ClientBase, schema: string, name: string): Promi
   return !r ? 'missing' : r.indisvalid ? 'valid' : 'invalid';
 }
 
+/**
+ * Runs `build` as the table's only index build: an earlier attempt that lost its heartbeat may
+ * still be building (a retry would take its in-progress index for one left invalid by a crash),
+ * so a second one fails retryable until the first has finished (a session advisory lock).
+ */
+export async function oneIndexBuild<T>(pool: pg.Pool, tp: TablePlan, build: () => Promise<T>): Promise<T> {
+  const guard = await pool.connect();
+  const key = `partition-switchover index ${tp.schema}.${tp.table}`;
+  try {
+    if (!(await guard.query(sqlFile('bookkeeping/index_build_lock'), [key])).rows[0].ok) {
+      throw retryable('Transient', `an earlier attempt is still building the indexes of ${tp.schema}.${tp.table}; retrying when it has finished`);
+    }
+    try {
+      return await build();
+    } finally {
+      await guard.query(sqlFile('bookkeeping/index_build_unlock'), [key]).catch(() => undefined);
+    }
+  } finally {
+    guard.release();
+  }
+}
+
 export function indexActivities({ pools }: Deps) {
   return {
     async buildIndexes(
@@ -46,15 +68,7 @@ export function indexActivities({ pools }: Deps) {
         const t0 = Date.now();
         const pool = pools.get(database);
         const ctx = Context.current();
-        // One attempt at a time: an earlier attempt that lost its heartbeat may still be building
-        // (a retry would take its in-progress index for one left invalid by a crash).
-        const guard = await pool.connect();
-        const key = `partition-switchover index ${tp.schema}.${tp.table}`;
-        if (!(await guard.query(sqlFile('bookkeeping/index_build_lock'), [key])).rows[0].ok) {
-          guard.release();
-          throw retryable('Transient', `an earlier attempt is still building the indexes of ${tp.schema}.${tp.table}; retrying when it has finished`);
-        }
-        try {
+        return oneIndexBuild(pool, tp, async () => {
           const deferred = tp.indexes.map((i, n) => ({ i, n })).filter(({ i }) => deferredIndex(i));
           if (!deferred.length && !tp.foreignKeys.length) return { table: tp.table, indexes: 0, partitionIndexes: 0, foreignKeys: 0, ms: 0 };
           const lockOpts = (what: string) => ({ what, lockTimeoutMs: opts.lockTimeoutMs });
@@ -171,10 +185,7 @@ export function indexActivities({ pools }: Deps) {
             }),
           );
           return { table: tp.table, indexes: deferred.length, partitionIndexes: built, foreignKeys: tp.foreignKeys.length, ms: Date.now() - t0 };
-        } finally {
-          await guard.query(sqlFile('bookkeeping/index_build_unlock'), [key]).catch(() => undefined);
-          guard.release();
-        }
+        });
       });
     },
   };
