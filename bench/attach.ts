@@ -4,19 +4,16 @@
 // worker process (backup "none" for both), and we measure: time from start to awaiting_approval,
 // the cutover's lock time, and the extra disk at approval (pg_database_size and the sum of the
 // relations' sizes, against the clone before the start). Output: bench/results/attach-rows-N.md.
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { Client, Connection } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Client } from '@temporalio/client';
 import { admin, ADMIN_URL, dbUrl, template, withDb } from './db';
-import { SwitchoverPhase, SwitchoverTables, approveSignal, statusQuery } from '../src/shared';
-import { devServerExecutable } from '../src/temporal-cli';
+import { startStack } from './stack';
+import { approveSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 
-const ROOT = join(__dirname, '..');
 const TABLE = { table: 'revenues', partitionKey: 'occurred_at', interval: 'month' } as const;
 const TASK_QUEUE = 'ps-bench-attach';
 const STRATEGIES = ['attach', 'copy'] as const;
@@ -121,16 +118,8 @@ async function main() {
   for (const name of Object.values(dbs)) env[`DATABASE_URL_${name.toUpperCase()}`] = dbUrl(name);
 
   log('starting the Temporal dev server (project CLI) and a worker process');
-  const executable = devServerExecutable();
-  const temporal = await TestWorkflowEnvironment.createLocal({
-    server: { ...(executable ? { executable } : {}), searchAttributes: [SwitchoverPhase, SwitchoverTables], extraArgs: ['--log-level', 'error'] },
-  });
-  env.TEMPORAL_ADDRESS = temporal.address;
-  const worker = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'worker.ts')], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let workerErr = '';
-  worker.stderr!.on('data', (d) => (workerErr = (workerErr + d.toString()).slice(-4000)));
-  const connection = await Connection.connect({ address: temporal.address });
-  const client = new Client({ connection });
+  const stack = await startStack(env);
+  const { client } = stack;
   const runs: StrategyRun[] = [];
   try {
     // Warm-up, so neither strategy pays the worker's start: a run whose preflight refuses at once
@@ -145,13 +134,10 @@ async function main() {
       runs.push(r);
     }
   } catch (err) {
-    console.error(workerErr);
+    console.error(stack.workerErr());
     throw err;
   } finally {
-    worker.kill('SIGTERM');
-    await new Promise((r) => worker.once('exit', r));
-    await connection.close();
-    await temporal.teardown();
+    await stack.stop();
   }
   const md = markdown(rows, pgVersion, runs, tableMb);
   const dir = join(__dirname, 'results');

@@ -21,15 +21,14 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { Client, Connection } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Client } from '@temporalio/client';
 import { preflightPlan, prepareSql } from '../activities/preflight';
 import { deferredIndex } from '../src/copysql';
 import { switchoverInput } from '../src/input';
 import { admin, ADMIN_URL, dbUrl, template, withDb } from './db';
-import { SwitchoverPhase, SwitchoverTables, approveSignal, statusQuery } from '../src/shared';
+import { startStack } from './stack';
+import { approveSignal, statusQuery } from '../src/shared';
 import { qname } from '../src/sqlgen';
-import { devServerExecutable } from '../src/temporal-cli';
 import type { TablePlan } from '../src/types';
 import type { SwitchoverReport } from '../workflows/switchover';
 import {
@@ -515,16 +514,8 @@ async function main() {
   for (let rep = 0; rep < repeats; rep++) runs.forEach((_, i) => (env[`DATABASE_URL_${dbName(rep, i).toUpperCase()}`] = dbUrl(dbName(rep, i))));
 
   log('starting the Temporal dev server (project CLI) and a worker process');
-  const executable = devServerExecutable();
-  const temporal = await TestWorkflowEnvironment.createLocal({
-    server: { ...(executable ? { executable } : {}), searchAttributes: [SwitchoverPhase, SwitchoverTables], extraArgs: ['--log-level', 'error'] },
-  });
-  env.TEMPORAL_ADDRESS = temporal.address;
-  const worker = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'worker.ts')], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let workerErr = '';
-  worker.stderr!.on('data', (d) => (workerErr = (workerErr + d.toString()).slice(-4000)));
-  const connection = await Connection.connect({ address: temporal.address });
-  const client = new Client({ connection });
+  const stack = await startStack(env);
+  const { client, worker } = stack;
 
   const repeatsOut: Repeat[] = [];
   const failedRuns: BenchResult['failedRuns'] = [];
@@ -565,12 +556,9 @@ async function main() {
     }
   } finally {
     workerPeakMb = memoryOf(worker.pid!).peakMb;
-    worker.kill('SIGTERM');
-    await new Promise((r) => worker.once('exit', r));
-    await connection.close();
-    await temporal.teardown();
+    await stack.stop();
     if (values['drop-template']) await drop(tpl);
-    if (repeatsOut.length === 0) console.error(workerErr);
+    if (repeatsOut.length === 0) console.error(stack.workerErr());
     log(`worker peak memory ${workerPeakMb} MB`);
   }
 
