@@ -335,17 +335,10 @@ test('verify "incremental": a row deleted behind the triggers fails on the count
   await reached(verify, handle);
   // Written through the triggers (logged and compared row by row): fine.
   await d.pool.query(`update revenues set amount_cents = amount_cents + 7 where id in (10, 11)`);
-  // Behind them: an update the incremental mode does not read, and a delete its counts see.
-  const c = await d.pool.connect();
-  try {
-    await c.query('begin');
-    await c.query('set local session_replication_role = replica');
-    await c.query(`update revenues_partitioned set amount_cents = amount_cents + 1 where id = 1234`);
-    await c.query(`delete from revenues_partitioned where id = 1500`);
-    await c.query('commit');
-  } finally {
-    c.release();
-  }
+  // Behind them (the partitioned copy has no dual-write trigger): an update the incremental mode
+  // does not read, and a delete its counts see.
+  expect((await d.pool.query(`update revenues_partitioned set amount_cents = amount_cents + 1 where id = 1234`)).rowCount).toBe(1);
+  expect((await d.pool.query(`delete from revenues_partitioned where id = 1500`)).rowCount).toBe(1);
   verify.open();
   const f = await failureOf(handle);
   expect(f.type).toBe('ParityMismatch');
