@@ -11,6 +11,7 @@ import { literal } from '../src/sqlgen';
 import { fail } from '../src/errors';
 import { chunkBounds, chunkDiffSql, chunkHashSql, keysCompareSql, repairSql } from '../src/copysql';
 import { compareLogged } from './changed';
+import { lockedTx } from './locks';
 import type { RecheckResult, TablePlan } from '../src/types';
 import { audit, Deps, keepAlive, stage, throwIfCancelled } from './context';
 
@@ -132,11 +133,13 @@ export function recheckActivities({ pools }: Deps) {
 }
 
 /** Rewrites the rows of `keys` from the legacy table, KEYS_PER_REPAIR per transaction. */
-async function repair(c: pg.ClientBase, tp: TablePlan, keys: string[][], before: number): Promise<void> {
+async function repair(c: pg.PoolClient, tp: TablePlan, keys: string[][], before: number): Promise<void> {
   for (let i = 0; i < keys.length; i += KEYS_PER_REPAIR) {
     const part = JSON.stringify(keys.slice(i, i + KEYS_PER_REPAIR));
-    await inTx(c, async () => {
-      for (const s of repairSql(tp)) await c.query(s, [part]);
+    // The legacy rows' locks are application locks: under the lock budget, so a writer holding one
+    // is never the one a deadlock check picks (activities/locks.ts).
+    await lockedTx({ client: c }, { what: `re-check repair of ${tp.schema}.${tp.table}` }, async (tx) => {
+      for (const s of repairSql(tp)) await tx.q(s, [part]);
     });
     Context.current().heartbeat({ repaired: before + i });
     throwIfCancelled();
@@ -148,7 +151,7 @@ async function repair(c: pg.ClientBase, tp: TablePlan, keys: string[][], before:
  * ran, and the trigger logged every such key; those rows are compared (whole rows, one snapshot
  * per page of keys), the differing ones rewritten under their row lock and compared again.
  */
-async function recheckLogged(c: pg.ClientBase, tp: TablePlan): Promise<Pick<RecheckResult, 'rounds' | 'repaired' | 'keysChecked'>> {
+async function recheckLogged(c: pg.PoolClient, tp: TablePlan): Promise<Pick<RecheckResult, 'rounds' | 'repaired' | 'keysChecked'>> {
   const first = await keepAlive(() => compareLogged(c, tp));
   let differ = first.differ;
   let keys = first.differKeys;
