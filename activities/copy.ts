@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { inTx, sqlFile, withClient } from '../src/db';
 import { controlsQuery, progressSignal } from '../src/shared';
 import type { StreamControls } from '../src/status';
-import { copyBatchSql } from '../src/sqlgen';
+import { copyBatchSql, OUR_WRITE_SQL } from '../src/sqlgen';
 import { nextKeySql, rangeBatchSql, splitBoundsSql } from '../src/copysql';
 import { DEFAULT_COPY_MODE, type CopyMode, type Throttle } from '../src/input';
 import { switchoverMetrics } from '../src/metrics';
@@ -156,6 +156,8 @@ export function copyActivities({ pools }: Deps) {
                   // batches together with their recorded position (one transaction), so the retry
                   // copies them again; any later synchronous commit (a writer's) flushes them first.
                   await c.query('SET LOCAL synchronous_commit = off');
+                  // Our own writes to the partitioned copy: not recorded as direct writes (sql/state.sql).
+                  await c.query(OUR_WRITE_SQL);
                   // A unique violation means a trigger insert committed after our snapshot: the
                   // retry sees it (and ON CONFLICT covers one that commits while we retry).
                   const r = await run(attempt > 0);

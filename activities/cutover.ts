@@ -13,7 +13,7 @@ import { lockedTx, type LockedTx } from './locks';
 import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, type TableState } from './state';
 import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
-import { forgetLogged } from './changed';
+import { behindTriggers, compareWritten, forgetLogged } from './changed';
 
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
 export async function lockViews(tx: LockedTx, tp: TablePlan): Promise<void> {
@@ -94,7 +94,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
   );
   const sync = triggers.get(tp.names.syncTrigger);
   if (sync === undefined) changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} was dropped`);
-  else if (sync !== 'O') changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} is ${TRIGGER_STATES[sync] ?? sync}, not enabled`);
+  else if (sync !== 'A' && sync !== 'O') changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} is ${TRIGGER_STATES[sync] ?? sync}, not enabled`);
   // Plans recorded before the application's triggers were read carry none to compare with.
   if (tp.triggers) {
     const ours = new Set([tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER]);
@@ -129,7 +129,9 @@ export function cutoverActivities({ pools }: Deps) {
         // TRUNCATE, a disabled trigger) show as a difference in count. Counted before the lock,
         // never under it: the lock must stay milliseconds.
         const before = await withClient(pool, (c) => tableState(c, tp));
-        const counts = before === 'prepared' ? await countBoth(pool, tp, lockTimeoutMs) : null;
+        // Plans with the change log compare what was written since verification; older plans count both tables.
+        const since = before === 'prepared' && tp.changeLog ? await compareWritten(pool, tp, lockTimeoutMs) : null;
+        const counts = before === 'prepared' && !tp.changeLog ? await countBoth(pool, tp, lockTimeoutMs) : null;
         // An autovacuum of the tables would hold the lock until PostgreSQL cancels it for us, a
         // deadlock_timeout later, while every writer queues behind our wait: cancelled first.
         const vacuums = before === 'prepared' ? await withClient(pool, (c) => cancelAutovacuums(c, tp)) : [];
@@ -155,11 +157,18 @@ export function cutoverActivities({ pools }: Deps) {
             });
           }
           // Prepared now but not when counted: another attempt rolled back and prepared again in between; count again.
-          if (!counts) throw lockGiveUp(`${what}: the table changed state while its rows were counted`);
+          if (!counts && !since) throw lockGiveUp(`${what}: the table changed state while its rows were counted`);
           for (const s of sql.lockSql(tp, [tp.names.partitioned])) await tx.q(s);
           acquired = performance.now();
           const changes = await changesSinceVerification(c, tp);
-          if (counts.legacy !== counts.partitioned) {
+          // Under the lock: a statement on the partitioned copy, or the trigger toggled, since the comparison.
+          if (since) {
+            // The trigger's state, when read above, says it better than its toggle's trace.
+            const named = changes.some((x) => x.includes(`dual-write trigger ${tp.names.syncTrigger}`));
+            const behind = new Set([...since.changes, ...(await behindTriggers(c, tp)).reasons]);
+            changes.push(...[...behind].filter((x) => !(named && x.includes(`dual-write trigger ${sql.ident(tp.names.syncTrigger)}`))));
+          }
+          if (counts && counts.legacy !== counts.partitioned) {
             changes.push(
               `${tp.schema}.${tp.table} has ${counts.legacy} rows but ${tp.names.partitioned} ${counts.partitioned} ` +
                 `(rows written with the dual-write trigger bypassed: session_replication_role = replica, TRUNCATE, or a disabled trigger)`,
@@ -174,7 +183,7 @@ export function cutoverActivities({ pools }: Deps) {
           await audit(c, { schema: tp.schema, table: tp.table, stage: 'CUTOVER', ms: lockMs, details: { lockMs } });
           switchoverMetrics({ table: tp.table }).cutoverLock.record(lockMs);
           // COMMIT releases the lock; its duration is counted by the caller's measurement below.
-          return { table: tp.table, lockMs, attempts: 1, alreadyDone: false, at: new Date().toISOString() };
+          return { table: tp.table, lockMs, attempts: 1, alreadyDone: false, at: new Date().toISOString(), ...(since ? { keysComparedSinceVerification: since.keys } : {}) };
         });
         if (value.alreadyDone) return value;
         // The logged keys served the re-check and the verification; the sync trigger is gone.

@@ -7,7 +7,7 @@
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { inTx, withClient, withTx } from '../src/db';
-import { literal } from '../src/sqlgen';
+import { literal, OUR_WRITE_SQL } from '../src/sqlgen';
 import { fail } from '../src/errors';
 import { chunkBounds, chunkDiffSql, chunkHashSql, keysCompareSql, repairSql } from '../src/copysql';
 import { compareLogged } from './changed';
@@ -139,6 +139,7 @@ async function repair(c: pg.PoolClient, tp: TablePlan, keys: string[][], before:
     // The legacy rows' locks are application locks: under the lock budget, so a writer holding one
     // is never the one a deadlock check picks (activities/locks.ts).
     await lockedTx({ client: c }, { what: `re-check repair of ${tp.schema}.${tp.table}` }, async (tx) => {
+      await tx.client.query(OUR_WRITE_SQL);
       for (const s of repairSql(tp)) await tx.q(s, [part]);
     });
     Context.current().heartbeat({ repaired: before + i });

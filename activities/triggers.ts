@@ -39,10 +39,12 @@ export function triggerActivities({ pools }: Deps) {
               [sql.qname(tp.schema, tp.table), tp.names.syncTrigger],
             )
           ).rows[0];
-          if (!row || row.enabled !== 'O') {
-            throw fail('StateConflict', `dual-write trigger ${tp.names.syncTrigger} on ${tp.schema}.${tp.table} is not enabled (tgenabled=${row?.enabled}); ` +
-              `check session_replication_role and ALTER TABLE ... ENABLE TRIGGER`, { table: tp.table, stage: 'triggers' });
+          if (!row || row.enabled !== 'A') {
+            throw fail('StateConflict', `dual-write trigger ${tp.names.syncTrigger} on ${tp.schema}.${tp.table} is not enabled always (tgenabled=${row?.enabled}); ` +
+              `check ALTER TABLE ... ENABLE ALWAYS TRIGGER`, { table: tp.table, stage: 'triggers' });
           }
+          // The trigger as installed, in this transaction: one disabled and enabled again later is another row version.
+          if (tp.changeLog) await c.query(sqlFile('bookkeeping/sync_baseline_record'), [sql.qname(tp.schema, tp.table), tp.names.syncTrigger]);
           await audit(c, { schema: tp.schema, table: tp.table, stage: 'TRIGGERS', details: { trigger: tp.names.syncTrigger, enabled: true } });
           return { trigger: tp.names.syncTrigger, enabled: true };
         });

@@ -69,6 +69,48 @@ create table if not exists partition_switchover.changed_keys (
   key text not null
 );
 
+-- Each comparison reads, and the cutover and cleanup forget, one table's keys: by this index,
+-- never a scan of every table's log.
+create index if not exists changed_keys_table_seq on partition_switchover.changed_keys (table_oid, seq);
+
+-- The dual-write trigger as installed (its pg_trigger row's xmin, as text): a trigger disabled and
+-- enabled again, or replaced, since then has a new one, and writes made meanwhile may have passed
+-- it. Verification then compares every row, and the cutover refuses.
+create table if not exists partition_switchover.sync_baseline (
+  table_oid oid not null,
+  trigger_name text not null,
+  trigger_xmin text not null,
+  at timestamptz not null default now(),
+  primary key (table_oid, trigger_name)
+);
+
+-- Statements that wrote a switchover's partitioned copy directly, not through the dual-write
+-- trigger (recorded by that table's statement trigger ps_direct_write, enabled ALWAYS so a
+-- session_replication_role = replica writer is seen too). The copy and the re-check's repair set
+-- partition_switchover.writer and are not recorded. Verification compares every row when one is
+-- there; the cutover refuses one made since verification.
+create table if not exists partition_switchover.direct_writes (
+  id bigserial primary key,
+  table_oid oid not null,
+  op text not null,
+  by_user name not null default session_user,
+  at timestamptz not null default now(),
+  query text
+);
+create index if not exists direct_writes_table on partition_switchover.direct_writes (table_oid, id);
+
+create or replace function partition_switchover.note_direct_write() returns trigger
+  language plpgsql security definer set search_path = pg_catalog, pg_temp as $ps$
+begin
+  if coalesce(current_setting('partition_switchover.writer', true), '') = '' then
+    insert into partition_switchover.direct_writes (table_oid, op, query)
+      values (tg_relid, tg_op, left(current_query(), 200));
+  end if;
+  return null;
+end
+$ps$;
+revoke all on function partition_switchover.note_direct_write() from public;
+
 -- The copy's exact position per stream, written in the same transaction as each batch, so a
 -- copy retried after a crash resumes after the last committed batch.
 create table if not exists partition_switchover.copy_progress (

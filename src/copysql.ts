@@ -117,10 +117,11 @@ export function chunkDiffSql(tp: TablePlan, chunkRows: number): string {
 
 /**
  * The next keys the dual-write trigger logged for the table (`$1`: its qualified name as text)
- * after log position $2, at most $3: `seq` and the key as a json array.
+ * after log position $2, at most $3: `pos` (the position, as text) and the key as a json array.
  */
 export function changedKeysSql(): string {
-  return `SELECT seq::text AS seq, key FROM ${CHANGED_KEYS} WHERE table_oid = $1::text::regclass AND seq > $2::bigint ORDER BY seq LIMIT $3::int`;
+  // Ordered by the number, not its text (an output column named seq would sort "10" before "9").
+  return `SELECT seq::text AS pos, key FROM ${CHANGED_KEYS} WHERE table_oid = $1::text::regclass AND seq > $2::bigint ORDER BY seq LIMIT $3::int`;
 }
 
 /** Forgets the keys logged for the relations named in `$1` (qualified names; missing ones are skipped). */
@@ -131,26 +132,32 @@ export function forgetChangedKeysSql(): string {
 /**
  * Compares, in one statement (one snapshot), the rows of both tables with the given keys ($1: json
  * array of json arrays of the partitioned table's key, as the trigger logs them): each legacy row
- * of a logged id (by its primary key), each partitioned row at a logged key (one partition each:
- * every partitioned row of a logged id is at one of its logged keys). Whole rows by hash, so a
- * stale row, a missing one and one left behind by a key move all differ. One lookup per key
- * (LATERAL), never a scan of either table. Returns the differing ids (json arrays of the table's
- * key, for the repair) and the logged keys of those ids (to compare them again after it), and per
- * side the rows read and the sum of their hashes.
+ * of a logged id (by its primary key); each partitioned row at a logged key or at the key its
+ * legacy row has now (one partition each). Every partitioned row of a logged id is at one of the
+ * id's logged keys (the copy put it at the key the legacy row had, and every change since logged
+ * the key it left) or at the legacy row's own key; an id's keys can sit on several pages of the log
+ * (an update's old key at the end of one page, its new one on the next), so the legacy row's key
+ * is looked up on every page: a page then never compares a row against nothing, and a row left
+ * at a key of another page is found on that page. Whole rows by hash, so a stale row, a missing
+ * one and one left behind by a key move all differ. One lookup per key (LATERAL), never a scan of
+ * either table. Returns the differing ids (json arrays of the table's key, for the repair) and the
+ * logged keys of those ids (to compare them again after it), and per side the rows read and the
+ * sum of their hashes.
  */
 export function keysCompareSql(tp: TablePlan): string {
   const pk = tp.primaryKey;
   const key = tp.partitionedKey;
   const keys = `SELECT DISTINCT ${key.map((k, i) => `(x->>${i})::${columnType(tp, k)} AS ${ident(k)}`).join(', ')} FROM json_array_elements($1::json) x`;
   const match = (cols: string[], from: string) => cols.map((k) => `t.${ident(k)} = ${from}.${ident(k)}`).join(' AND ');
-  const side = (table: string, from: string, cols: string[]) =>
-    `SELECT r.* FROM ${from} CROSS JOIN LATERAL (SELECT ${list(pk)}, ${rowHashExpr(tp)} AS h FROM ${qname(tp.schema, table)} t WHERE ${match(cols, from)}) r`;
+  const side = (table: string, from: string, cols: string[], out: string[]) =>
+    `SELECT r.* FROM ${from} CROSS JOIN LATERAL (SELECT ${list(out)}, ${rowHashExpr(tp)} AS h FROM ${qname(tp.schema, table)} t WHERE ${match(cols, from)}) r`;
   const on = [...pk.map((k) => `l.${ident(k)} = p.${ident(k)}`), 'l.h = p.h'].join(' AND ');
   return [
     `WITH k AS MATERIALIZED (${keys}),`,
     `ids AS MATERIALIZED (SELECT DISTINCT ${list(pk)} FROM k),`,
-    `l AS MATERIALIZED (${side(tp.table, 'ids', pk)}),`,
-    `p AS MATERIALIZED (${side(tp.names.partitioned, 'k', key)}),`,
+    `l AS MATERIALIZED (${side(tp.table, 'ids', pk, key)}),`,
+    `at AS MATERIALIZED (SELECT ${list(key)} FROM k UNION SELECT ${list(key)} FROM l),`,
+    `p AS MATERIALIZED (${side(tp.names.partitioned, 'at', key, pk)}),`,
     `d AS MATERIALIZED (SELECT DISTINCT ${pk.map((k) => `coalesce(l.${ident(k)}, p.${ident(k)}) AS ${ident(k)}`).join(', ')} FROM l FULL JOIN p ON ${on} WHERE l.h IS NULL OR p.h IS NULL)`,
     `SELECT (SELECT count(*) FROM l)::int AS legacy_rows, (SELECT coalesce(sum(h), 0) FROM l)::text AS legacy_hash,`,
     `  (SELECT count(*) FROM p)::int AS partitioned_rows, (SELECT coalesce(sum(h), 0) FROM p)::text AS partitioned_hash,`,

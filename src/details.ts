@@ -62,9 +62,13 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
       lines.push(
         `Incremental (${incremental.join(', ')}): row counts of both tables in one snapshot, and every row written during the switchover ` +
           `compared row by row (row hash over those rows); the other rows were copied by one statement each and not written since. ` +
-          `A change made behind the triggers is caught here only when it adds or removes rows: "verify": "full" hashes every row.`,
+          `Writes that could pass the triggers are watched instead of searched for: the dual-write trigger fires for replica sessions too, ` +
+          `a trigger disabled or replaced since install and any statement on the partitioned copy itself are recorded, and then every row is compared.`,
         '',
       );
+    }
+    for (const t of s.verification.tables.filter((x) => x.escalated)) {
+      lines.push(`Every row of ${t.table} compared, because ${t.escalated!.join('; ')}.`, '');
     }
     lines.push('| table | legacy rows | partitioned rows | sums (legacy = partitioned) | row hash | result |', '|---|---:|---:|---|---|---|');
     for (const t of s.verification.tables) {
@@ -83,9 +87,16 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
     lines.push('');
   }
   if (s.approval.state === 'waiting') {
+    const written = Object.values(s.written ?? {});
     lines.push(
       '### Waiting for approval',
       '',
+      ...(written.length
+        ? [
+            `Rows written since verification, compared while waiting: ${written.map((w) => `${w.table} ${n(w.keys)} compared at ${w.at}, ${w.ok ? 'equal' : `DIFFERENT: ${w.changes.join('; ')}`}; change log ${n(w.logRows)} entries`).join('; ')}.`,
+            '',
+          ]
+        : []),
       s.approval.approvers.length ? `Approvers: ${s.approval.approvers.join(', ')}` : 'Any operator may approve.',
       '',
       'Approve:',

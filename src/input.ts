@@ -29,6 +29,11 @@ export const approvalSpec = z.strictObject({
   timeout: duration.default('24h'),
   approvers: z.array(z.string().min(1)).default([]),
   onTimeout: z.enum(['rollback', 'fail']).default('rollback'),
+  /**
+   * While approval waits, the rows written since the last comparison are compared this often and
+   * their change-log entries forgotten: the log stays as large as what is written in between.
+   */
+  verifyEvery: duration.default('10m'),
 });
 
 // The throttle's bounds, shared by the input and the running switchover's `retune` update.
@@ -105,8 +110,9 @@ export const switchoverInput = z
     /**
      * Verification before approval: "incremental" counts both tables in one snapshot and compares,
      * row by row, every row written through the dual-write trigger since it came (the copy wrote
-     * the others in one statement each); "full" hashes every row of both tables (slower; also
-     * catches a change made behind the triggers' back, e.g. with session_replication_role = replica).
+     * the others in one statement each), and compares every row when a write may have passed the
+     * trigger (it was disabled or replaced since install, or a statement wrote the partitioned
+     * copy itself); "full" hashes every row of both tables always (slower).
      */
     verify: z.enum(VERIFY_MODES).default('incremental'),
     /** Cutover: lock_timeout per attempt; attempts are retried with backoff by Temporal. */

@@ -158,6 +158,36 @@ export function triggerSql(schema: string, table: string, trigger: string, fn: s
   );
 }
 
+/**
+ * Our row triggers fire whatever the session's session_replication_role: a writer (or a
+ * logical replication apply worker) running as `replica` skips triggers enabled the ordinary way,
+ * and its rows would reach one table only.
+ */
+export function alwaysSql(schema: string, table: string, trigger: string): string {
+  return `ALTER TABLE ${qname(schema, table)} ENABLE ALWAYS TRIGGER ${ident(trigger)}`;
+}
+
+/** The statement trigger that records a write made straight to the partitioned copy (sql/state.sql note_direct_write). */
+export const DIRECT_WRITE_TRIGGER = 'ps_direct_write';
+
+/**
+ * Until cutover only the dual-write trigger, the copy and the re-check's repair write the
+ * partitioned copy. Any other statement on it is recorded (not refused: it is not the
+ * application's table yet, and a DBA may have a reason), so verification compares every row.
+ * Nested statements (our trigger's) are not even evaluated: pg_trigger_depth() is 1 there.
+ */
+export function directWriteGuardSql(tp: TablePlan): string[] {
+  const t = qname(tp.schema, tp.names.partitioned);
+  return [
+    `CREATE OR REPLACE TRIGGER ${ident(DIRECT_WRITE_TRIGGER)} BEFORE INSERT OR UPDATE OR DELETE ON ${t} ` +
+      `FOR EACH STATEMENT WHEN (pg_trigger_depth() < 1) EXECUTE FUNCTION partition_switchover.note_direct_write()`,
+    alwaysSql(tp.schema, tp.names.partitioned, DIRECT_WRITE_TRIGGER),
+  ];
+}
+
+/** Set (SET LOCAL) by the copy and the repair, whose writes to the partitioned copy are ours. */
+export const OUR_WRITE_SQL = `SET LOCAL partition_switchover.writer = 'copy'`;
+
 /** Our SECURITY DEFINER functions run only from our triggers: nobody may attach them to a table of theirs. */
 export function revokeSql(schema: string, fn: string): string {
   return `REVOKE ALL ON FUNCTION ${qname(schema, fn)}() FROM PUBLIC`;
@@ -211,7 +241,9 @@ export function dualWriteSql(tp: TablePlan): string[] {
     }),
     revokeSql(tp.schema, tp.names.syncFunction),
     triggerSql(tp.schema, tp.table, tp.names.syncTrigger, tp.names.syncFunction),
+    alwaysSql(tp.schema, tp.table, tp.names.syncTrigger),
     ...truncateGuardSql(tp),
+    ...(tp.changeLog ? directWriteGuardSql(tp) : []),
   ];
 }
 
@@ -229,6 +261,7 @@ export function mirrorSql(tp: TablePlan): string[] {
     }),
     revokeSql(tp.schema, tp.names.mirrorFunction),
     triggerSql(tp.schema, tp.table, tp.names.mirrorTrigger, tp.names.mirrorFunction),
+    alwaysSql(tp.schema, tp.table, tp.names.mirrorTrigger),
   ];
 }
 
@@ -384,6 +417,7 @@ export function sequenceOwnershipSql(tp: TablePlan, ownerTable: string): string[
 export function cutoverSql(tp: TablePlan): string[] {
   return [
     ...dropSyncSql(tp, tp.table, tp.names.syncTrigger, tp.names.syncFunction),
+    `DROP TRIGGER IF EXISTS ${ident(DIRECT_WRITE_TRIGGER)} ON ${qname(tp.schema, tp.names.partitioned)}`,
     ...swapRenames(tp, 'cutover'),
     ...sequenceOwnershipSql(tp, tp.table),
     ...carryCutoverSql(tp),

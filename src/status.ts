@@ -1,6 +1,6 @@
 // What the workflows report and receive: the `status` query's shape (one for every workflow type),
 // the phases, and the payloads of signals and updates. Types and constants only: workflows import it.
-import type { Plan, StageRecord, VerifyResult, CutoverResult } from './types';
+import type { Plan, StageRecord, VerifyResult, CutoverResult, WrittenCheck } from './types';
 import type { CopyMode, Throttle } from './input';
 import type { RehearsalState } from './rehearsal';
 
@@ -106,6 +106,8 @@ export interface SwitchoverStatus {
   approval: ApprovalState;
   ignoredSignals: string[];
   cutover: Record<string, CutoverResult>;
+  /** While approval waits: the last comparison of the rows written since verification, per table, and the change log's size then. */
+  written?: Record<string, WrittenCheck>;
   /** The copy's live settings (as configured, then retuned), its mode, and the operator's pause. */
   throttle?: Controls & { copyMode: CopyMode };
   rollback?: { workflowId: string; state: 'running' | 'completed' | 'failed'; message?: string };

@@ -196,9 +196,24 @@ export interface TableVerification {
   mode?: VerifyMode;
   /** Incremental: distinct keys the triggers logged, compared row by row. */
   keysChecked?: number;
+  /** Why an incremental verification compared every row instead (writes that may have passed the triggers). */
+  escalated?: string[];
 }
 
 export type VerifyMode = 'full' | 'incremental';
+
+/** A comparison of the rows written since the last one, while approval waits (verifyWritten). */
+export interface WrittenCheck {
+  table: string;
+  ok: boolean;
+  /** Keys compared. */
+  keys: number;
+  /** Entries of the table left in the change log afterwards. */
+  logRows: number;
+  /** What differs or may have passed the triggers. */
+  changes: string[];
+  at: string;
+}
 
 export interface VerifyResult {
   ok: boolean;
@@ -259,6 +274,8 @@ export interface CutoverResult {
   lockHeldMs?: number;
   /** Relations whose autovacuum the cutover cancelled before locking. */
   cancelledAutovacuums?: string[];
+  /** Rows written since verification, compared before the lock (plans with the change log). */
+  keysComparedSinceVerification?: number;
   attempts: number;
   alreadyDone: boolean;
   at: string;

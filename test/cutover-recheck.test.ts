@@ -10,11 +10,11 @@ import { createTestDb, startTestWorker, uniqueId, waitFor, waitForPhase, type Te
 
 let w: TestWorker;
 const dbs: Record<string, TestDb> = {};
-const CHANGES = ['column', 'trigger', 'replica'] as const;
+const CHANGES = ['column', 'trigger', 'toggled', 'direct'] as const;
 const TABLES = [{ table: 'ledger', partitionKey: 'booked_at', interval: 'month' }];
 
 beforeAll(async () => {
-  for (const n of [...CHANGES, 'race']) {
+  for (const n of [...CHANGES, 'replica', 'race']) {
     dbs[n] = await createTestDb();
     await dbs[n].pool.query(`
       create table ledger (id bigserial primary key, booked_at timestamptz not null, amount_cents bigint not null);
@@ -47,11 +47,15 @@ const CHANGE: Record<(typeof CHANGES)[number], { sql: string; message: RegExp; r
     message: /^cutover of public\.ledger refused: since verification, the dual-write trigger ps_dual_write on public\.ledger is disabled, not enabled\. Nothing was changed/,
     rows: 2000,
   },
-  replica: {
-    sql: `begin; set local session_replication_role = replica;
-          insert into ledger (booked_at, amount_cents) select now(), g from generate_series(1, 10) g; commit`,
-    message: /^cutover of public\.ledger refused: since verification, public\.ledger has 2010 rows but ledger_partitioned 2000 \(rows written with the dual-write trigger bypassed: session_replication_role = replica/,
-    rows: 2010,
+  toggled: {
+    sql: `alter table ledger disable trigger ps_dual_write; update ledger set amount_cents = 0 where id = 7; alter table ledger enable trigger ps_dual_write`,
+    message: /^cutover of public\.ledger refused: since verification, the dual-write trigger "ps_dual_write" on public\.ledger was disabled, enabled or replaced since it was installed \(it is enabled for origin sessions only now\); writes made meanwhile may not have reached ledger_partitioned\. Nothing was changed/,
+    rows: 2000,
+  },
+  direct: {
+    sql: `insert into ledger_partitioned (id, booked_at, amount_cents) values (999999, now(), 1)`,
+    message: /^cutover of public\.ledger refused: since verification, 1 statement wrote ledger_partitioned directly, not through the dual-write trigger \(INSERT by postgres at .* UTC: insert into ledger_partitioned/,
+    rows: 2000,
   },
 };
 
@@ -68,6 +72,21 @@ test.each(CHANGES)('a change between verification and approval (%s): the cutover
   const rels = await db.pool.query(`select relname, relkind::text as k from pg_class where relname like 'ledger%' and relkind in ('r', 'p') order by 1`);
   expect(rels.rows).toEqual([{ relname: 'ledger', k: 'r' }]);
   expect((await db.pool.query(`select count(*)::int as n from ledger`)).rows[0].n).toBe(CHANGE[change].rows);
+});
+
+test('a replica session between verification and approval writes through the trigger (enabled always): the cutover goes through with its rows', async () => {
+  const db = dbs.replica;
+  const handle = await start('replica', uniqueId('recheck-replica'));
+  await waitForPhase(handle, 'awaiting_approval');
+  await db.pool.query(`begin; set local session_replication_role = replica;
+    insert into ledger (booked_at, amount_cents) select now(), g from generate_series(1, 10) g;
+    update ledger set amount_cents = -1 where id = 3; delete from ledger where id = 4; commit`);
+  await handle.signal(approveSignal, { by: 'test' });
+  const report = await handle.result();
+  expect(report.tables[0].cutover).toMatchObject({ keysComparedSinceVerification: 12 });
+  const same = await db.pool.query(`select (select count(*)::int from ledger) as n, (select count(*)::int from (select * from ledger except select * from ledger_legacy) x) as differ,
+    (select amount_cents from ledger where id = 3)::int as updated`);
+  expect(same.rows[0]).toEqual({ n: 2009, differ: 0, updated: -1 });
 });
 
 test('two cutover attempts at once on the same prepared table: one cuts over, the other finds it done', async () => {

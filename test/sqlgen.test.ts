@@ -49,8 +49,16 @@ test('dual-write trigger function: delete, key-moving update, upsert', () => {
     'REVOKE ALL ON FUNCTION "public"."revenues_ps_sync"() FROM PUBLIC',
     'CREATE OR REPLACE TRIGGER "ps_dual_write" AFTER INSERT OR UPDATE OR DELETE ON "public"."revenues" FOR EACH ROW EXECUTE FUNCTION "public"."revenues_ps_sync"()',
   ]);
+  // Fires for session_replication_role = replica writers too (and logical replication's apply worker).
+  expect(sql.dualWriteSql(tp)[3]).toBe('ALTER TABLE "public"."revenues" ENABLE ALWAYS TRIGGER "ps_dual_write"');
+  // With the change log, a statement on the partitioned copy itself is recorded (not our copy's, not the trigger's own).
+  expect(sql.dualWriteSql({ ...tp, changeLog: true }).slice(-2)).toEqual([
+    'CREATE OR REPLACE TRIGGER "ps_direct_write" BEFORE INSERT OR UPDATE OR DELETE ON "public"."revenues_partitioned" FOR EACH STATEMENT ' +
+      'WHEN (pg_trigger_depth() < 1) EXECUTE FUNCTION partition_switchover.note_direct_write()',
+    'ALTER TABLE "public"."revenues_partitioned" ENABLE ALWAYS TRIGGER "ps_direct_write"',
+  ]);
   // TRUNCATE refused on both tables while the switchover holds them.
-  expect(sql.dualWriteSql(tp).slice(3)).toEqual([
+  expect(sql.dualWriteSql(tp).slice(4)).toEqual([
     [
       'CREATE OR REPLACE FUNCTION "public"."revenues_ps_guard"() RETURNS trigger LANGUAGE plpgsql AS $ps$',
       'BEGIN',
@@ -107,9 +115,10 @@ test('copy batch: keyset after the cursor, bounded stream, FOR SHARE, ON CONFLIC
 
 test('cutover: drop dual-write, swap names, move sequence, mirror back to legacy', () => {
   const stmts = sql.cutoverSql(tp);
-  expect(stmts.slice(0, 8)).toEqual([
+  expect(stmts.slice(0, 9)).toEqual([
     'DROP TRIGGER IF EXISTS "ps_dual_write" ON "public"."revenues"',
     'DROP FUNCTION IF EXISTS "public"."revenues_ps_sync"()',
+    'DROP TRIGGER IF EXISTS "ps_direct_write" ON "public"."revenues_partitioned"',
     'ALTER TABLE "public"."revenues" RENAME TO "revenues_legacy"',
     'ALTER TABLE "public"."revenues_partitioned" RENAME TO "revenues"',
     'ALTER INDEX "public"."revenues_pkey" RENAME TO "revenues_pkey_legacy"',
@@ -117,8 +126,9 @@ test('cutover: drop dual-write, swap names, move sequence, mirror back to legacy
     'ALTER SEQUENCE "public"."revenues_id_seq" OWNED BY "public"."revenues"."id"',
     sql.mirrorSql(tp)[0],
   ]);
-  expect(stmts[7]).toContain('INSERT INTO "public"."revenues_legacy"');
-  expect(stmts[7]).toContain('ON CONFLICT ("id") DO UPDATE SET "occurred_at" = EXCLUDED."occurred_at", "amount_cents" = EXCLUDED."amount_cents"');
+  expect(stmts.slice(-1)).toEqual(['ALTER TABLE "public"."revenues" ENABLE ALWAYS TRIGGER "ps_mirror_to_legacy"']);
+  expect(stmts[8]).toContain('INSERT INTO "public"."revenues_legacy"');
+  expect(stmts[8]).toContain('ON CONFLICT ("id") DO UPDATE SET "occurred_at" = EXCLUDED."occurred_at", "amount_cents" = EXCLUDED."amount_cents"');
   expect(sql.lockSql(tp, ['revenues', 'revenues_partitioned'])).toEqual([
     'LOCK TABLE "public"."revenues", "public"."revenues_partitioned" IN ACCESS EXCLUSIVE MODE',
   ]);

@@ -199,7 +199,7 @@ export async function verify(run: Run, plan: Plan) {
     throw ApplicationFailure.create({
       type: 'ParityMismatch',
       message:
-        `verification failed: ${bad.map((v) => `${v.table} differs in ${v.mismatches.map((m) => m.range).join(', ')}${v.sampleIds.length ? ` (ids ${v.sampleIds.join(', ')})` : ''}`).join('; ')}. ` +
+        `verification failed: ${bad.map((v) => `${v.table} differs in ${v.mismatches.map((m) => m.range).join(', ')}${v.sampleIds.length ? ` (ids ${v.sampleIds.join(', ')})` : ''}${v.escalated ? ` (every row compared: ${v.escalated.join('; ')})` : ''}`).join('; ')}. ` +
         `The legacy table is untouched and authoritative; compare those rows, then start again.`,
       nonRetryable: true,
       details: [{ stage: 'verify', tables: bad.map((v) => ({ table: v.table, ranges: v.mismatches.map((m) => m.range), sampleIds: v.sampleIds })) }],
@@ -216,7 +216,9 @@ export async function approval(run: Run, plan: Plan): Promise<'rejected' | 'time
   if (input.approval.required) {
     if (!run.decision) state.approval = { state: 'waiting', since: new Date().toISOString(), approvers: input.approval.approvers };
     run.setPhase('awaiting_approval');
-    const decided = await condition(() => run.decision !== undefined, durationMs(input.approval.timeout));
+    const decided = patched('verify-written-while-waiting')
+      ? await waitComparing(run, plan, durationMs(input.approval.timeout))
+      : await condition(() => run.decision !== undefined, durationMs(input.approval.timeout));
     if (!decided) {
       state.approval = { state: 'timed_out', at: new Date().toISOString() };
       if (input.approval.onTimeout === 'rollback') return 'timed_out';
@@ -236,6 +238,40 @@ export async function approval(run: Run, plan: Plan): Promise<'rejected' | 'time
     await auditDecision(run);
   }
   return run.decision === 'rejected' ? 'rejected' : null;
+}
+
+/**
+ * Waits up to `timeoutMs` for a decision; every approval.verifyEvery meanwhile, compares the rows
+ * written since the last comparison (plans with the change log) and forgets their log entries.
+ * A difference fails the switchover at once (it rolls back), as verification does.
+ */
+async function waitComparing(run: Run, plan: Plan, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  const every = durationMs(run.input.approval.verifyEvery);
+  const logged = plan.tables.filter((tp) => tp.changeLog && !tp.attach);
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    if (await condition(() => run.decision !== undefined, logged.length ? Math.min(left, every) : left)) return true;
+    if (deadline - Date.now() <= 0) return false;
+    for (const tp of logged) {
+      const w = await acts.verifyWritten.executeWithOptions(opts(`verify ${tp.table}: rows written since the last comparison, while approval waits`), [
+        run.input.database,
+        tp,
+        run.input.lockTimeoutMs,
+      ]);
+      run.state.written = { ...run.state.written, [tp.table]: w };
+      run.refresh();
+      if (!w.ok) {
+        throw ApplicationFailure.create({
+          type: 'ParityMismatch',
+          message: `verification failed while waiting for approval: ${tp.table}: ${w.changes.join('; ')}. The legacy table is untouched and authoritative; compare those rows, then start again.`,
+          nonRetryable: true,
+          details: [{ stage: 'verify', table: tp.table, changes: w.changes }],
+        });
+      }
+    }
+  }
 }
 
 /** The APPROVAL audit row: who decided, and in which phase when a reject stopped a running stage. */
