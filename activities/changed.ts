@@ -63,7 +63,10 @@ export async function compareLogged(c: pg.ClientBase, tp: TablePlan, fromSeq = '
     out.legacyHash += BigInt(r.legacy_hash);
     out.partitionedHash += BigInt(r.partitioned_hash);
     // An id on several pages is compared on each; it is named once.
-    for (const k of r.differ) if (!seen.has(k)) (seen.add(k), out.differ.push(JSON.parse(k) as string[]));
+    for (const k of r.differ.filter((x) => !seen.has(x))) {
+      seen.add(k);
+      out.differ.push(JSON.parse(k) as string[]);
+    }
     out.differKeys.push(...r.differ_keys);
     Context.current().heartbeat({ comparedKeys: out.keys, seq: out.seq });
     if (page.length < pageSize) return out;
