@@ -164,9 +164,8 @@ export interface Written {
 /**
  * The rows written since verification (the change log's entries no comparison has read yet)
  * compared in one snapshot, then forgotten, and what may have passed the triggers since: what it
- * finds, each as a phrase (for a refusal), and the log's entries left. Costs what was written since, never the table's size
- * (the counts that stood here read both tables on every attempt). Null when a table is gone (a
- * cutover raced us).
+ * finds, each as a phrase (for a refusal), and the log's entries left. Costs what was written
+ * since, never the table's size. Null when a table is gone (a cutover raced us).
  */
 export async function compareWritten(pool: pg.Pool, tp: TablePlan, lockTimeoutMs: number): Promise<Written | null> {
   try {
@@ -178,8 +177,8 @@ export async function compareWritten(pool: pg.Pool, tp: TablePlan, lockTimeoutMs
       const changes = [...behind.reasons];
       if (logged.differ.length) {
         changes.push(
-          `${logged.differ.length} of the ${logged.keys} rows written since verification differ between ${tp.table} and ${tp.names.partitioned} ` +
-            `(ids ${logged.differ.slice(0, 10).map((k) => k.join(',')).join('; ')})`,
+          `rows written since verification differ between ${tp.table} and ${tp.names.partitioned}: ` +
+            `ids ${logged.differ.slice(0, 10).map((k) => k.join(',')).join('; ')}${logged.differ.length > 10 ? ` and ${logged.differ.length - 10} more` : ''} (${logged.keys} logged keys compared)`,
         );
       }
       if (!changes.length) await forgetCompared(tx.client, tp, logged.seq);
