@@ -17,7 +17,7 @@ import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, waitForPha
 import { failureOf } from './failure-helpers';
 
 const REVENUES = [{ table: 'revenues', partitionKey: 'occurred_at', interval: 'month' }];
-const NAMES = ['pages', 'replica', 'direct', 'disabled', 'noop', 'waiting', 'since', 'since_direct', 'live'] as const;
+const NAMES = ['pages', 'replica', 'direct', 'disabled', 'noop', 'waiting', 'since', 'since_direct', 'since_differ', 'live'] as const;
 const dbs: Record<string, TestDb> = {};
 let w: TestWorker;
 
@@ -217,6 +217,20 @@ test('a direct write to the partitioned copy after verification: the cutover ref
   expect(f.type).toBe('StateConflict');
   expect(f.message).toMatch(/cutover of public\.revenues refused: since verification, 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(UPDATE by postgres/);
   expect(await one(d, `select (select relkind::text from pg_class where oid = 'revenues'::regclass) as k, to_regclass('revenues_partitioned') as p`)).toEqual({ k: 'r', p: null });
+});
+
+test('a row written since verification that differs (changed again in its partition, where no statement trigger is): the cutover refuses naming its id', async () => {
+  const d = dbs.since_differ;
+  const handle = await start('since_differ', { approval: { verifyEvery: '1h' } });
+  await waitForPhase(handle, 'awaiting_approval');
+  await d.pool.query(`update revenues set amount_cents = 11 where id in (300, 301)`);
+  const part = (await one(d, `select tableoid::regclass::text as p from revenues_partitioned where id = 300`)).p as string;
+  expect((await d.pool.query(`update ${part} set amount_cents = 12 where id = 300`)).rowCount).toBe(1);
+  await handle.signal(approveSignal, { by: 'test' });
+  const f = await failureOf(handle);
+  expect(f.type).toBe('StateConflict');
+  expect(f.message).toMatch(/cutover of public\.revenues refused: since verification, rows written since verification differ between revenues and revenues_partitioned: ids 300 \(2 logged keys compared\)\. Nothing was changed/);
+  expect(await one(d, `select (select relkind::text from pg_class where oid = 'revenues'::regclass) as k, (select amount_cents::int from revenues where id = 300) as a`)).toEqual({ k: 'r', a: 11 });
 });
 
 /**
