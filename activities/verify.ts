@@ -193,11 +193,9 @@ async function compareFull(c: pg.ClientBase, tp: TablePlan, other: Other): Promi
  */
 async function compareIncremental(c: pg.ClientBase, tp: TablePlan, other: Other): Promise<Found> {
   const count = async (db: pg.ClientBase, table: string) => Number((await db.query(`SELECT count(*) AS n FROM ${qname(tp.schema, table)}`)).rows[0].n);
-  const [[legacyRows, logged], partitionedRows] = await keepAlive(() =>
-    Promise.all([
-      (async () => [await count(c, tp.table), await compareLogged(c, tp)] as const)(),
-      other((c2) => count(c2, tp.names.partitioned)),
-    ]),
+  // Three connections in the one snapshot: each count, and the logged rows beside them.
+  const [legacyRows, partitionedRows, logged] = await keepAlive(() =>
+    Promise.all([count(c, tp.table), other((c2) => count(c2, tp.names.partitioned)), other((c3) => compareLogged(c3, tp))]),
   );
   const legacy: Checksum = { rows: legacyRows, sums: {}, rowHash: String(logged.legacyHash) };
   const partitioned: Checksum = { rows: partitionedRows, sums: {}, rowHash: String(logged.partitionedHash) };
