@@ -1,7 +1,9 @@
-// The rollback of one table: the undos of the stages that ran, newest first, in one transaction
-// under the lock budget. Which stages ran is read from the database (the table's state); every
-// undo is idempotent (IF EXISTS, drops only what this switchover recorded as made), so a rollback
-// run again, or after a crash, ends in the same state.
+// The rollback of one table: the undos of the stages that ran, newest first, in one short
+// transaction under the lock budget (renames back, triggers off, the backup); then, outside the
+// table's lock, `<table>_partitioned` is dropped in steps (activities/prepare.ts dropPrepared).
+// Which stages ran is read from the database (the table's state); every undo is idempotent (IF
+// EXISTS, drops only what this switchover recorded as made), so a rollback run again, or after a
+// crash, ends in the same state.
 import { withClient } from '../src/db';
 import { fail } from '../src/errors';
 import type { TablePlan } from '../src/types';
@@ -11,16 +13,15 @@ import { forgetLogged } from './changed';
 import { undoCutover } from './cutover';
 import { tableState, type TableState } from './state';
 import { undoTriggers } from './triggers';
-import { undoPrepare } from './prepare';
+import { dropPrepared } from './prepare';
 import { undoBackup } from './backup';
 import { rollbackAttached } from './attach';
 import type { Undo, UndoContext } from './undo';
 
-/** The stages' undos, newest stage first. */
+/** The stages' undos in the locked transaction, newest stage first (prepare's follows outside it). */
 const UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolean }[] = [
   { stage: 'cutover', undo: undoCutover, ran: (from) => from === 'cutover' },
   { stage: 'triggers', undo: undoTriggers, ran: () => true },
-  { stage: 'prepare', undo: undoPrepare, ran: () => true },
   { stage: 'backup', undo: undoBackup, ran: () => true },
 ];
 
@@ -41,7 +42,7 @@ export function rollbackActivities({ pools }: Deps) {
             const from = await rollbackAttached(u);
             await undoBackup({ ...u, from });
             await audit(tx.client, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from, restored: u.restored, left: u.left, strategy: 'attach' } });
-            return { table: tp.table, from: from as TableState, restoredRows: u.restored, ...(u.left.length ? { left: u.left } : {}) };
+            return { table: tp.table, from: from as TableState, restoredRows: u.restored, left: u.left, attach: true };
           }
           const from = await tableState(tx.client, tp);
           if (from === 'cleaned') {
@@ -53,12 +54,19 @@ export function rollbackActivities({ pools }: Deps) {
           }
           const u: UndoContext = { tx, tp, from, restoreBackup: opts.restoreBackup, left: [], restored: null };
           for (const s of UNDOS) if (s.ran(from)) await s.undo(u);
-          await audit(tx.client, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from, restored: u.restored, left: u.left } });
-          return { table: tp.table, from, restoredRows: u.restored, ...(u.left.length ? { left: u.left } : {}) };
+          return { table: tp.table, from, restoredRows: u.restored, left: u.left, attach: false };
         });
+        const r = done.value;
+        if (!r.attach) {
+          // Outside the table's lock: nothing writes the partitioned table any more.
+          await dropPrepared(pools.get(database), tp, { left: r.left, lockTimeoutMs: opts.lockTimeoutMs });
+          await withClient(pools.get(database), (c) =>
+            audit(c, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from: r.from, restored: r.restoredRows, left: r.left } }),
+          );
+        }
         // Outside the lock: the log can be long.
         await withClient(pools.get(database), (c) => forgetLogged(c, tp));
-        return done.value;
+        return { table: r.table, from: r.from, restoredRows: r.restoredRows, ...(r.left.length ? { left: r.left } : {}) };
       });
     },
   };

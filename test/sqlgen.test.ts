@@ -134,11 +134,11 @@ test('owner, table and column grants carried to the partitioned table and each p
   });
   expect(prepareSql(owned).filter((s) => /OWNER TO|GRANT/.test(s))).toEqual([
     'ALTER TABLE "public"."revenues_partitioned" OWNER TO "app"',
-    'ALTER TABLE "public"."revenues_p202401" OWNER TO "app"',
     'GRANT INSERT, SELECT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON "public"."revenues_partitioned" TO "app"',
     'GRANT SELECT ON "public"."revenues_partitioned" TO "reader"',
     'GRANT SELECT ON "public"."revenues_partitioned" TO PUBLIC',
     'GRANT UPDATE ("note") ON "public"."revenues_partitioned" TO "odd ""one"',
+    'ALTER TABLE "public"."revenues_p202401" OWNER TO "app"',
   ]);
 });
 
