@@ -10,6 +10,7 @@ import pg from 'pg';
 import { rejectSignal } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { injectAfter, type Injection } from './failure-helpers';
+import { lockedTx } from '../activities/locks';
 import { createTestDb, startTestWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
 
 const plan = new Map<string, Injection>();
@@ -269,4 +270,22 @@ test('a long transaction holding a row: cutover and cleanup give way within thei
   expectBounded(await cl.done(), CAPPED_MS);
   expect(cleaned.outcome).toBe('cleaned');
   expect((await db.pool.query(`select to_regclass('ledger_legacy') is null as gone`)).rows[0].gone).toBe(true);
+});
+
+test('a lock timeout names the lock it waited for and the session holding it; a budget our own statements spent says so', async () => {
+  const db = dbs.deadlock;
+  const holder = new pg.Client({ connectionString: db.url, application_name: 'holder' });
+  await holder.connect();
+  holder.on('error', () => undefined);
+  const pid = (await holder.query('select pg_backend_pid() as pid')).rows[0].pid;
+  await holder.query('begin');
+  await holder.query('update orgs set name = name where id = 1');
+  const what = 'test lock of public.orgs';
+  const blocked = lockedTx(db.pool, { what, lockTimeoutMs: 200, attempts: 2 }, (tx) => tx.q('LOCK TABLE orgs IN ACCESS EXCLUSIVE MODE'));
+  await expect(blocked.finally(() => holder.query('rollback'))).rejects.toThrow(
+    new RegExp(`^${what} could not take its lock within 200 ms \\(2 tries; .*Last seen: it waited for AccessExclusiveLock on orgs, held by session ${pid} \\(application "holder", user postgres, idle in transaction, in a transaction for [\\d.]+ s: "update orgs set name = name where id = 1"\\)\\. Nothing was changed`),
+  );
+  await holder.end();
+  const spent = lockedTx(db.pool, { what, lockTimeoutMs: 200, attempts: 1 }, (tx) => tx.q('select pg_sleep(1)'));
+  await expect(spent).rejects.toThrow(/No other session was seen holding what it waited for: its own statements used the budget \(the longest ran \d+ ms\)/);
 });
