@@ -89,19 +89,22 @@ export async function restoreBackup(pool: pg.Pool, tp: TablePlan, lockTimeoutMs:
     const hi: string | null = tp.splitColumn ? ((await pool.query(restoreNextBoundSql(tp), [lo, RESTORE_BATCH])).rows[0]?.bound ?? null) : null;
     await lockedTx(pool, what('rows by key range'), async (tx) => {
       await ours(tx);
-      await tx.q(range.delete, tp.splitColumn ? [lo, hi] : []);
-      await tx.q(range.upsert, tp.splitColumn ? [lo, hi] : []);
+      // Row locks only: each lock wait within the budget, the statements as long as they take (a
+      // table without an integer key to split by goes back in one such transaction).
+      await tx.long(range.delete, tp.splitColumn ? [lo, hi] : []);
+      await tx.long(range.upsert, tp.splitColumn ? [lo, hi] : []);
     });
     heartbeat({ restoreBatch: n, from: lo });
     if (hi === null) break;
     lo = hi;
   }
   const logged = restoreLoggedSql(tp);
-  const putBack = async (tx: LockedTx, upTo: string) => {
+  // Under the table's lock every statement within the budget (q); outside it, row locks only (long).
+  const putBack = async (tx: LockedTx, upTo: string, run: LockedTx['q']) => {
     await ours(tx);
-    await tx.q(logged.delete, [t, upTo]);
-    await tx.q(logged.upsert, [t, upTo]);
-    await tx.q(logged.forget, [t, upTo]);
+    await run(logged.delete, [t, upTo]);
+    await run(logged.upsert, [t, upTo]);
+    await run(logged.forget, [t, upTo]);
   };
   for (let round = 1; ; round++) {
     throwIfCancelled();
@@ -110,7 +113,7 @@ export async function restoreBackup(pool: pg.Pool, tp: TablePlan, lockTimeoutMs:
       const done = await lockedTx(pool, { ...what('the last writes, under the lock'), attempts: 2 }, async (tx) => {
         await tx.q(`LOCK TABLE ${t} IN SHARE ROW EXCLUSIVE MODE`);
         const upTo = (await tx.q(`SELECT coalesce(max(seq), 0)::text AS upto FROM partition_switchover.restore_keys WHERE table_oid = $1::regclass`, [t])).rows[0].upto;
-        await putBack(tx, upTo);
+        await putBack(tx, upTo, tx.q);
       }).then(
         () => true,
         (err) => {
@@ -121,7 +124,7 @@ export async function restoreBackup(pool: pg.Pool, tp: TablePlan, lockTimeoutMs:
       );
       if (done) break;
     }
-    await lockedTx(pool, what('writes made meanwhile'), (tx) => putBack(tx, log.upto));
+    await lockedTx(pool, what('writes made meanwhile'), (tx) => putBack(tx, log.upto, tx.long));
     heartbeat({ restoreRound: round, logged: log.n });
   }
   await lockedTx(pool, what('log trigger off'), (tx) => tx.q(`DROP TRIGGER IF EXISTS ${sql.ident(RESTORE_TRIGGER)} ON ${t}`));

@@ -432,13 +432,14 @@ async function lockTableNote(db: pg.ClientBase, tp: TablePlan): Promise<string[]
     )
   ).rows[0];
   const batch = partitionsPerTransaction(r.locks, relationsPerPartition(tp.indexes.length));
+  const indexes = relationsPerPartition(tp.indexes.length) - 3;
   const n = tp.partitions.length + (tp.defaultPartition ? 1 : 0);
   if (n <= batch) return [];
   const k = Math.ceil(n / batch);
   return [
     `${tp.schema}.${tp.table} gets ${n} partitions: prepare creates ${tp.names.partitioned} in one transaction, then its partitions ${batch} per transaction ` +
       `(${k} transactions), and a rollback drops them the same way before the table itself: each transaction locks every relation of its partitions ` +
-      `(table, TOAST table and index, ${relationsPerPartition(tp.indexes.length) - 3} index(es)) until it ends, and the server's lock table ` +
+      `(table, TOAST table and index, ${indexes} ${indexes === 1 ? 'index' : 'indexes'}) until it ends, and the server's lock table ` +
       `(max_locks_per_transaction ${r.locks} × (max_connections ${r.conns} + max_prepared_transactions ${r.prepared}) = ${r.locks * (r.conns + r.prepared)} locks) is shared by every session`,
   ];
 }
