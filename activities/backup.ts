@@ -7,7 +7,7 @@ import { sqlFile, withTx } from '../src/db';
 import { fail } from '../src/errors';
 import { fitName } from '../src/partitions';
 import * as sql from '../src/sqlgen';
-import { backupKeyIndexSql, RESTORE_TRIGGER, restoreLoggedSql, restoreNextBoundSql, restoreRangeSql, restoreTriggerSql } from '../src/restoresql';
+import { backupKeyIndexSql, RESTORE_TRIGGER, restoreLockSql, restoreLoggedSql, restoreNextBoundSql, restoreRangeSql, restoreTriggerOffSql, restoreTriggerSql } from '../src/restoresql';
 import type { StageRecord, TablePlan } from '../src/types';
 import { audit, checksum, Deps, keepAlive, stage, throwIfCancelled, workflowId } from './context';
 import { lockedTx, type LockedTx } from './locks';
@@ -111,7 +111,7 @@ export async function restoreBackup(pool: pg.Pool, tp: TablePlan, lockTimeoutMs:
     const log = (await pool.query(`SELECT coalesce(max(seq), 0)::text AS upto, count(*)::int AS n FROM partition_switchover.restore_keys WHERE table_oid = $1::regclass`, [t])).rows[0];
     if (log.n <= LAST_WRITES) {
       const done = await lockedTx(pool, { ...what('the last writes, under the lock'), attempts: 2 }, async (tx) => {
-        await tx.q(`LOCK TABLE ${t} IN SHARE ROW EXCLUSIVE MODE`);
+        await tx.q(restoreLockSql(tp));
         const upTo = (await tx.q(`SELECT coalesce(max(seq), 0)::text AS upto FROM partition_switchover.restore_keys WHERE table_oid = $1::regclass`, [t])).rows[0].upto;
         await putBack(tx, upTo, tx.q);
       }).then(
@@ -127,7 +127,7 @@ export async function restoreBackup(pool: pg.Pool, tp: TablePlan, lockTimeoutMs:
     await lockedTx(pool, what('writes made meanwhile'), (tx) => putBack(tx, log.upto, tx.long));
     heartbeat({ restoreRound: round, logged: log.n });
   }
-  await lockedTx(pool, what('log trigger off'), (tx) => tx.q(`DROP TRIGGER IF EXISTS ${sql.ident(RESTORE_TRIGGER)} ON ${t}`));
+  await lockedTx(pool, what('log trigger off'), (tx) => tx.q(restoreTriggerOffSql(tp)));
   await pool.query(`DELETE FROM partition_switchover.restore_keys WHERE table_oid = $1::regclass`, [t]);
   return rows;
 }

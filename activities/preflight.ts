@@ -360,7 +360,7 @@ export function renderPlanSql(tp: TablePlan): Record<string, string[]> {
  * sized to the server's lock table: activities/prepare.ts). A partition made after the keys gets
  * its indexes from the parent's, under the same names as when the keys come last.
  */
-export function prepareSteps(tp: TablePlan): { head: string[]; partitions: string[][] } {
+export function prepareSteps(tp: TablePlan): { head: string[]; partitions: { name: string; sql: string[] }[] } {
   const part = sql.qname(tp.schema, tp.names.partitioned);
   const owner = (name: string) => (tp.owner ? [`ALTER TABLE ${sql.qname(tp.schema, name)} OWNER TO ${sql.ident(tp.owner)}`] : []);
   return {
@@ -377,15 +377,15 @@ export function prepareSteps(tp: TablePlan): { head: string[]; partitions: strin
       ...(tp.policies ?? []),
     ],
     partitions: [
-      ...tp.partitions.map((p) => [sql.partitionSql(tp, tp.names.partitioned, p), ...owner(sql.partitionNameFor(tp, p))]),
-      ...(tp.defaultPartition ? [[sql.defaultPartitionSql(tp, tp.names.partitioned), ...owner(sql.defaultPartitionName(tp))]] : []),
+      ...tp.partitions.map((p) => ({ name: sql.partitionNameFor(tp, p), sql: [sql.partitionSql(tp, tp.names.partitioned, p), ...owner(sql.partitionNameFor(tp, p))] })),
+      ...(tp.defaultPartition ? [{ name: sql.defaultPartitionName(tp), sql: [sql.defaultPartitionSql(tp, tp.names.partitioned), ...owner(sql.defaultPartitionName(tp))] }] : []),
     ],
   };
 }
 
 export function prepareSql(tp: TablePlan): string[] {
   const { head, partitions } = prepareSteps(tp);
-  return [...head, ...partitions.flat()];
+  return [...head, ...partitions.flatMap((p) => p.sql)];
 }
 
 const PRIVILEGES: Record<string, string> = {

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { sqlFile, withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
 import * as sql from '../src/sqlgen';
+import { carryRollbackSql } from '../src/carry';
 import { batches, partitionsPerTransaction, relationsPerPartition } from '../src/partitions';
 import { prepareSteps } from './preflight';
 import type { TablePlan } from '../src/types';
@@ -62,15 +63,16 @@ export function prepareActivities({ pools }: Deps) {
             for (const statement of steps.head) await c.query(statement);
             await recordCreated(c, tp, tp.names.partitioned, 'partitioned');
           }
-          return { done: null, batch: await partitionBatch(c, tp) };
+          const made = new Set((await c.query(sqlFile('catalog/partitions_of'), [sql.qname(tp.schema, tp.names.partitioned)])).rows.map((r) => r.name as string));
+          return { done: null, batch: await partitionBatch(c, tp), made };
         });
         if (head.done) return head.done;
-        // CREATE TABLE IF NOT EXISTS: a batch a crash cut short is done again, the rest skipped.
-        const chunks = batches(steps.partitions, head.batch!);
+        // A retry resumes at the first partition not made yet (each batch commits whole).
+        const chunks = batches(steps.partitions.filter((p) => !head.made!.has(p.name)), head.batch!);
         for (const [i, chunk] of chunks.entries()) {
           throwIfCancelled();
           await withTx(pool, async (c) => {
-            for (const statement of chunk.flat()) await c.query(statement);
+            for (const statement of chunk.flatMap((p) => p.sql)) await c.query(statement);
           });
           heartbeat({ partitionBatch: i + 1, of: chunks.length });
         }
@@ -104,10 +106,8 @@ export async function dropPrepared(pool: pg.Pool, tp: TablePlan, opts: { left: s
     const oid = String((await c.query(sqlFile('catalog/relation_oid'), [tp.schema, tp.names.partitioned])).rows[0].oid);
     return { oid, batch: await partitionBatch(c, tp) };
   });
-  if (!found) {
-    // A retry after the table went: only the sequences' names may be left to do (same transaction as the drop, so done too).
-    return false;
-  }
+  // Gone already (the sequences' names went back in the drop's own transaction), or not ours.
+  if (!found) return false;
   const { oid, batch } = found;
   const locked = (what: string, body: (tx: LockedTx) => Promise<unknown>) =>
     lockedTx(pool, { what: `${what} (rollback of ${tp.schema}.${tp.table})`, lockTimeoutMs: opts.lockTimeoutMs }, body);
@@ -115,8 +115,9 @@ export async function dropPrepared(pool: pg.Pool, tp: TablePlan, opts: { left: s
   for (const fk of fks) {
     await locked(`drop foreign key ${fk.conname} of ${part}`, async (tx) => {
       // The locks first, under the budget; the drop (on every partition) then waits on nothing.
-      await tx.q(`LOCK TABLE ONLY ${part}, ONLY ${sql.qname(fk.ref_schema, fk.ref_table)} IN ACCESS EXCLUSIVE MODE`);
-      await tx.long(`ALTER TABLE ${part} DROP CONSTRAINT IF EXISTS ${sql.ident(fk.conname)}`);
+      const [lock, drop] = sql.dropForeignKeySql(tp, { name: fk.conname, refSchema: fk.ref_schema, refTable: fk.ref_table });
+      await tx.q(lock);
+      await tx.long(drop);
     });
     heartbeat({ droppedForeignKey: fk.conname });
   }
@@ -124,9 +125,9 @@ export async function dropPrepared(pool: pg.Pool, tp: TablePlan, opts: { left: s
     throwIfCancelled();
     const dropped = (
       await locked(`drop partitions of ${part}`, async (tx) => {
-        await tx.q(`LOCK TABLE ONLY ${part} IN ACCESS EXCLUSIVE MODE`);
+        await tx.q(sql.lockPartitionedOnlySql(tp));
         const names = (await tx.client.query(sqlFile('catalog/partitions_of'), [oid])).rows.slice(0, batch).map((r) => r.name as string);
-        if (names.length) await tx.long(`DROP TABLE ${names.map((x) => sql.qname(tp.schema, x)).join(', ')}`);
+        if (names.length) await tx.long(sql.dropPartitionsSql(tp, names));
         return names.length;
       })
     ).value;
@@ -138,9 +139,10 @@ export async function dropPrepared(pool: pg.Pool, tp: TablePlan, opts: { left: s
     if (!o.ours) return;
     await tx.q(sql.dropTableSql(tp, tp.names.partitioned));
     // After a cutover: the copy's identity sequences went with it; the plain table's take their names back.
-    for (const i of tp.identities ?? []) {
+    const renames = carryRollbackSql(tp).afterDrop;
+    for (const [n, i] of (tp.identities ?? []).entries()) {
       const r = (await tx.client.query(`select to_regclass($1) is not null as legacy, to_regclass($2) is not null as taken`, [sql.qname(tp.schema, i.legacySequence), sql.qname(tp.schema, i.sequence)])).rows[0];
-      if (r.legacy && !r.taken) await tx.q(`ALTER SEQUENCE ${sql.qname(tp.schema, i.legacySequence)} RENAME TO ${sql.ident(i.sequence)}`);
+      if (r.legacy && !r.taken) await tx.q(renames[n]);
     }
     await release(tx.client, o.ours.id);
   });

@@ -20,6 +20,16 @@ export function restoreTriggerSql(tp: TablePlan): string {
   );
 }
 
+/** The trigger off, once the rows are back. */
+export function restoreTriggerOffSql(tp: TablePlan): string {
+  return `DROP TRIGGER IF EXISTS ${ident(RESTORE_TRIGGER)} ON ${table(tp)}`;
+}
+
+/** The lock under which the last logged writes are put back: writers wait for it, readers do not. */
+export function restoreLockSql(tp: TablePlan): string {
+  return `LOCK TABLE ${table(tp)} IN SHARE ROW EXCLUSIVE MODE`;
+}
+
 /** An index on the backup's key, so that batches and the last writes find their rows. */
 export function backupKeyIndexSql(tp: TablePlan, name: string): string {
   return `CREATE INDEX IF NOT EXISTS ${ident(name)} ON ${backup(tp)} (${list(tp.primaryKey)})`;

@@ -1,5 +1,5 @@
 // The restore from backup's SQL (src/restoresql.ts), pinned as exact strings.
-import { backupKeyIndexSql, restoreLoggedSql, restoreNextBoundSql, restoreRangeSql, restoreTriggerSql } from '../src/restoresql';
+import { backupKeyIndexSql, restoreLockSql, restoreLoggedSql, restoreNextBoundSql, restoreRangeSql, restoreTriggerOffSql, restoreTriggerSql } from '../src/restoresql';
 import { col, revenuesPlan } from './fixtures';
 
 const tp = revenuesPlan(col('amount_cents', 'bigint'));
@@ -8,6 +8,8 @@ test('log trigger and backup key index', () => {
   expect(restoreTriggerSql(tp)).toBe(
     `CREATE TRIGGER "ps_restore_log" AFTER INSERT OR UPDATE OR DELETE ON "public"."revenues" FOR EACH ROW EXECUTE FUNCTION partition_switchover.restore_log('id')`,
   );
+  expect(restoreTriggerOffSql(tp)).toBe('DROP TRIGGER IF EXISTS "ps_restore_log" ON "public"."revenues"');
+  expect(restoreLockSql(tp)).toBe('LOCK TABLE "public"."revenues" IN SHARE ROW EXCLUSIVE MODE');
   expect(backupKeyIndexSql(tp, 'revenues_backup_ps_key')).toBe('CREATE INDEX IF NOT EXISTS "revenues_backup_ps_key" ON "public"."revenues_backup" ("id")');
 });
 
