@@ -2,6 +2,10 @@
 // with a text column (a TOAST table and its index per partition) on the server's default lock
 // table (max_locks_per_transaction 64). Prepare creates the partitions and the rollback drops
 // them in transactions sized to the lock table, as the plan says; the switchover completes too.
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../activities';
+import { createPools } from '../src/db';
+import { switchoverInput } from '../src/input';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { dump } from './failure-helpers';
@@ -75,3 +79,37 @@ test('over 3,000 day partitions: the whole switchover completes', async () => {
   expect(await partitions('daily_all')).toBe(n);
   expect(await tableRows(db.pool, 'daily_all')).toEqual(before);
 }, 900_000);
+
+test('prepare and the rollback resume where a crash left them, batch by batch', async () => {
+  await db.pool.query(`create table resumed (id bigint primary key, at timestamptz not null, note text not null);
+    insert into resumed select g, now() - g * interval '1 day', 'n' || g from generate_series(1, 200) g`);
+  const pools = createPools({ default: db.url });
+  const acts = createActivities({ pools });
+  const mock = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('resume'), runId: 'r1' } });
+  const run = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R>;
+  const names = async () => (await db.pool.query(`select c.relname as n from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'resumed_partitioned'::regclass order by 1`)).rows.map((r) => r.n as string);
+  try {
+    const plan = await run(acts.preflight, switchoverInput.parse({ tables: [{ table: 'resumed', partitionKey: 'at', interval: 'day' }] }));
+    const tp = plan.tables[0];
+    await run(acts.ensureState, 'default');
+    await run(acts.claimTables, 'default', plan.tables);
+    const first = await run(acts.prepareTable, 'default', tp);
+    expect(first.transactions).toBe(1 + Math.ceil(tp.partitions.length / 32));
+    // As if the worker died after the first batches: the last 100 partitions and PREPARED missing.
+    const all = await names();
+    expect(all.length).toBe(tp.partitions.length);
+    await db.pool.query(`drop table ${all.slice(-100).join(', ')}`);
+    await db.pool.query(`delete from partition_switchover.audit where table_name = 'resumed' and stage = 'PREPARED'`);
+    const again = await run(acts.prepareTable, 'default', tp);
+    expect(again.transactions).toBe(1 + Math.ceil(100 / 32));
+    expect(await names()).toEqual(all);
+    // The rollback's drop cut short after some batches: the next run drops what is left.
+    await db.pool.query(`drop table ${all.slice(0, 50).join(', ')}`);
+    const rb = await run(acts.rollbackTable, 'default', tp, { restoreBackup: false, lockTimeoutMs: 2000 });
+    expect(rb.from).toBe('prepared');
+    expect((await db.pool.query(`select to_regclass('resumed_partitioned') is null as gone`)).rows[0].gone).toBe(true);
+    expect((await db.pool.query(`select count(*)::int as n from pg_class where relname like 'resumed%' and relkind in ('r', 'p')`)).rows[0].n).toBe(1);
+  } finally {
+    await pools.end();
+  }
+}, 300_000);
