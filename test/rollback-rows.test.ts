@@ -6,6 +6,11 @@
 // they move under the lock; the rollback completes (it gave up after every try before), and the
 // writer's longest wait is reported, not bounded by the budget.
 import pg from 'pg';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../activities';
+import { createPools, sqlFile } from '../src/db';
+import { switchoverInput } from '../src/input';
+import { restoreTriggerSql } from '../src/restoresql';
 import type { RollbackReport } from '../workflows/rollback';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { createTestDb, startTestWorker, uniqueId, type TestDb, type TestWorker } from './helpers';
@@ -131,3 +136,34 @@ test('attach rollback after cutover with 200,000 rows written since into new par
   expect((await db.pool.query(`select count(*)::int as n, sum(amount)::text as s from visits`)).rows[0]).toEqual(before);
   console.log(`attach rollback moving ${ROWS} rows under the lock: the writer's longest wait ${seen.longestMs.toFixed(1)} ms over ${seen.writes} writes`);
 }, 600_000);
+
+test('a restore cut short (its log trigger left on the table, keys logged) is finished by the next run', async () => {
+  await db.pool.query(`create table small (id bigint primary key, at timestamptz not null, v text not null);
+    insert into small select g, now() - g * interval '1 day', 'v' || g from generate_series(1, 5000) g`);
+  const pools = createPools({ default: db.url });
+  const acts = createActivities({ pools });
+  const mock = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('restore-resume'), runId: 'r1' } });
+  const run = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R>;
+  const rows = async () => (await db.pool.query(`select id, at::text, v from small order by id`)).rows;
+  try {
+    const before = await rows();
+    const plan = await run(acts.preflight, switchoverInput.parse({ tables: [{ table: 'small', partitionKey: 'at', interval: 'month' }] }));
+    const tp = plan.tables[0];
+    await run(acts.ensureState, 'default');
+    await run(acts.claimTables, 'default', plan.tables);
+    await run(acts.backupTable, 'default', tp);
+    await run(acts.prepareTable, 'default', tp);
+    // A restore that died after its trigger went on and some writes were logged (and made).
+    await db.pool.query(sqlFile('bookkeeping/restore_log'));
+    await db.pool.query(restoreTriggerSql(tp));
+    await db.pool.query(`update small set v = 'changed' where id <= 300; delete from small where id > 4900; insert into small values (9001, now(), 'new')`);
+    expect((await db.pool.query(`select count(*)::int as n from partition_switchover.restore_keys`)).rows[0].n).toBeGreaterThan(300);
+    const rb = await run(acts.rollbackTable, 'default', tp, { restoreBackup: true, lockTimeoutMs: 2000 });
+    expect(rb).toMatchObject({ from: 'prepared', restoredRows: 5000 });
+    expect(await rows()).toEqual(before);
+    expect((await db.pool.query(`select count(*)::int as n from pg_trigger where tgrelid = 'small'::regclass and not tgisinternal`)).rows[0].n).toBe(0);
+    expect((await db.pool.query(`select count(*)::int as n from partition_switchover.restore_keys`)).rows[0].n).toBe(0);
+  } finally {
+    await pools.end();
+  }
+}, 300_000);
