@@ -290,8 +290,18 @@ export async function rollbackAttached(u: UndoContext): Promise<AttachState> {
   if (from === 'missing') throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
   if (from === 'cutover') {
     const undo = undoAfterCutoverSql(tp);
+    // The rows written since cutover can only enter the history partition once it is detached, so
+    // they move under the lock. Every lock the rest needs is taken first, within the budget: the
+    // tables the parent's foreign keys reference (dropping it drops its triggers there), after the
+    // table, as writers lock them. From the move on, a statement that would still wait gives way
+    // at once (LockedTx.long past the budget): no statement of ours waits on a writer after it.
+    for (const fk of (await c.query(sqlFile('catalog/foreign_keys_referencing'), [sql.qname(tp.schema, tp.table)])).rows) {
+      await tx.q(`LOCK TABLE ${sql.qname(fk.ref_schema, fk.ref_table)} IN ACCESS EXCLUSIVE MODE`);
+    }
+    let moved = false;
+    const run = (s: string) => (moved || s.startsWith('INSERT') ? tx.long(s) : tx.q(s));
     for (const s of undo.before) {
-      await (s.startsWith('INSERT') ? tx.long(s) : tx.q(s)).catch((err) => {
+      await run(s).catch((err) => {
         if ((err as { code?: string }).code !== '23505') throw err;
         // A row written since cutover has an id the history partition holds too (the parent's key includes the partition key).
         throw fail(
@@ -302,9 +312,10 @@ export async function rollbackAttached(u: UndoContext): Promise<AttachState> {
           { table: tp.table, stage: 'rollback' },
         );
       });
+      if (s.startsWith('INSERT')) moved = true;
     }
-    await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', u.left, tx.q);
-    for (const s of undo.after) await tx.q(s);
+    await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', u.left, tx.long);
+    for (const s of undo.after) await tx.long(s);
   } else {
     await dropIfOurs(c, tp, tp.names.partitioned, 'partitioned', u.left, tx.q);
     for (const s of undoBeforeCutoverSql(tp)) await tx.q(s);

@@ -11,7 +11,7 @@
 import { Context } from '@temporalio/activity';
 import { lockGiveUp, retryable } from '../src/errors';
 import type pg from 'pg';
-import { inTx, withClient } from '../src/db';
+import { inTx, sqlFile, withClient } from '../src/db';
 import { literal } from '../src/sqlgen';
 import { DEFAULT_LOCK_TIMEOUT_MS } from '../src/input';
 
@@ -47,6 +47,19 @@ export interface LockOpts {
   firstBudgetMs?: number;
   /** Longest wait between tries (ms; default 2 s). */
   maxBackoffMs?: number;
+  /** Where to look, while a statement of ours waits, for the lock it waits for and who holds it (default: the pool it runs on). */
+  probe?: pg.Pool;
+}
+
+/** What a statement of ours waited for, and the sessions blocking it, as seen while it waited. */
+export async function blockersOf(pool: pg.Pool, pid: number): Promise<string | null> {
+  const rows = (await pool.query(sqlFile('catalog/lock_blockers'), [pid])).rows;
+  if (!rows.length) return null;
+  const held = rows.map(
+    (r) => `session ${r.pid} (application ${JSON.stringify(r.application_name ?? '')}, user ${r.usename}, ${r.state}` +
+      `${r.xact_s !== null ? `, in a transaction for ${r.xact_s} s` : ''}: ${JSON.stringify(r.query ?? '')})`,
+  );
+  return `it waited for ${rows[0].mode} on ${rows[0].object}, held by ${held.join(' and ')}`;
 }
 
 /** The server's deadlock_timeout in ms. */
@@ -89,10 +102,26 @@ export async function lockedTx<T>(
   let budgetMs = 0;
   let last: unknown;
   let attempt = 1;
+  // The last thing seen blocking a statement of ours (pg_blocking_pids), for the failure message.
+  let blocked: string | null = null;
+  let slowest = 0;
+  const probePool = opts.probe ?? ('client' in on ? undefined : on);
+  const probe: Probe = {
+    watch(pid, waitMs) {
+      if (!probePool || !pid) return () => undefined;
+      const timer = setTimeout(() => {
+        blockersOf(probePool, pid).then((b) => void (b && (blocked = b)), () => undefined);
+      }, Math.max(1, Math.floor(waitMs / 2)));
+      return () => clearTimeout(timer);
+    },
+    ran(ms) {
+      slowest = Math.max(slowest, ms);
+    },
+  };
   const once = async (c: pg.PoolClient) => {
     budgetMs = budgetFor(opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, await deadlockTimeoutMs(c));
     if (opts.firstBudgetMs) budgetMs = Math.min(budgetMs, opts.firstBudgetMs * 2 ** (attempt - 1));
-    const tx = boundedTx(c, budgetMs, opts.what);
+    const tx = boundedTx(c, budgetMs, opts.what, probe);
     try {
       return await inTx(c, () => body(tx), opts.begin);
     } catch (err) {
@@ -115,13 +144,23 @@ export async function lockedTx<T>(
   throw retryable(
     'LockTimeout',
     `${opts.what} could not take its lock within ${budgetMs} ms (${attempts} tries; lockTimeoutMs, kept below the server's deadlock_timeout ` +
-      `so that an application transaction is never the one that fails). A long transaction holds the table (see pg_stat_activity). ` +
+      `so that an application transaction is never the one that fails). ` +
+      (blocked
+        ? `Last seen: ${blocked}. `
+        : `No other session was seen holding what it waited for: its own statements used the budget (the longest ran ${slowest} ms). `) +
       `Nothing was changed; retrying with backoff`,
     last,
   );
 }
 
-function boundedTx(c: pg.PoolClient, budgetMs: number, what: string): LockedTx {
+interface Probe {
+  /** Looks, halfway through `waitMs`, for what backend `pid` waits for; returns the cancel. */
+  watch(pid: number | undefined, waitMs: number): () => void;
+  /** A statement of ours ran for `ms`. */
+  ran(ms: number): void;
+}
+
+function boundedTx(c: pg.PoolClient, budgetMs: number, what: string, probe?: Probe): LockedTx {
   // The budget counts from the first statement: it bounds the span from our first lock to the end
   // of our last possible lock wait, whatever the statements in between took.
   let deadline: number | undefined;
@@ -142,6 +181,8 @@ function boundedTx(c: pg.PoolClient, budgetMs: number, what: string): LockedTx {
     limited = statementLimit;
     const set =
       `SET LOCAL lock_timeout = ${literal(`${ms}ms`)}; ` + `SET LOCAL statement_timeout = ${literal(statementLimit ? `${ms}ms` : '0')}`;
+    const t0 = Date.now();
+    const stop = probe?.watch((c as unknown as { processID?: number }).processID, ms) ?? (() => undefined);
     try {
       if (params?.length) {
         await c.query(set);
@@ -153,6 +194,9 @@ function boundedTx(c: pg.PoolClient, budgetMs: number, what: string): LockedTx {
       // The statement_timeout we set: the budget ran out while a statement waited or ran.
       if ((err as { code?: string }).code === '57014' && statementLimit) throw Object.assign(spent(), { cause: err });
       throw err;
+    } finally {
+      stop();
+      probe?.ran(Date.now() - t0);
     }
   };
   return {

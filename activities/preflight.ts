@@ -5,7 +5,7 @@ import { sqlFile, withClient } from '../src/db';
 import { Deps, stage } from './context';
 import { fail } from '../src/errors';
 import type { SwitchoverInput, TableSpec } from '../src/input';
-import { coverageLines, fitName, partitionName, partitionRanges, withOpenEnds } from '../src/partitions';
+import { coverageLines, fitName, partitionName, partitionRanges, partitionsPerTransaction, relationsPerPartition, withOpenEnds } from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import { createIndexSql, deferredIndex, indexOn, rangeBatchSql } from '../src/copysql';
 import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
@@ -354,33 +354,38 @@ export function renderPlanSql(tp: TablePlan): Record<string, string[]> {
   };
 }
 
-export function prepareSql(tp: TablePlan): string[] {
+/**
+ * Prepare's statements: the partitioned table with its keys, owner, grants, comment and policies
+ * (`head`, one transaction), then each partition with its owner (`partitions`, in transactions
+ * sized to the server's lock table: activities/prepare.ts). A partition made after the keys gets
+ * its indexes from the parent's, under the same names as when the keys come last.
+ */
+export function prepareSteps(tp: TablePlan): { head: string[]; partitions: { name: string; sql: string[] }[] } {
   const part = sql.qname(tp.schema, tp.names.partitioned);
-  return [
-    sql.createPartitionedTableSql(tp),
-    ...tp.partitions.map((p) => sql.partitionSql(tp, tp.names.partitioned, p)),
-    ...(tp.defaultPartition ? [sql.defaultPartitionSql(tp, tp.names.partitioned)] : []),
-    ...ownerSql(tp),
-    sql.primaryKeySql(tp),
-    // Plain secondary indexes are built after the copy (activities/indexes.ts), not here.
-    ...tp.indexes.filter((i) => !i.isPrimary && !deferredIndex(i)).map((i) => i.createSql),
-    // Foreign keys too: checking each copied row by trigger costs more than the copy itself;
-    // validated per partition after it instead (activities/indexes.ts).
-    ...grantSql(tp),
-    ...(tp.comment !== null ? [`COMMENT ON TABLE ${part} IS ${sql.literal(tp.comment)}`] : []),
-    ...(tp.policies ?? []),
-  ];
+  const owner = (name: string) => (tp.owner ? [`ALTER TABLE ${sql.qname(tp.schema, name)} OWNER TO ${sql.ident(tp.owner)}`] : []);
+  return {
+    head: [
+      sql.createPartitionedTableSql(tp),
+      ...owner(tp.names.partitioned),
+      sql.primaryKeySql(tp),
+      // Plain secondary indexes are built after the copy (activities/indexes.ts), not here.
+      ...tp.indexes.filter((i) => !i.isPrimary && !deferredIndex(i)).map((i) => i.createSql),
+      // Foreign keys too: checking each copied row by trigger costs more than the copy itself;
+      // validated per partition after it instead (activities/indexes.ts).
+      ...grantSql(tp),
+      ...(tp.comment !== null ? [`COMMENT ON TABLE ${part} IS ${sql.literal(tp.comment)}`] : []),
+      ...(tp.policies ?? []),
+    ],
+    partitions: [
+      ...tp.partitions.map((p) => ({ name: sql.partitionNameFor(tp, p), sql: [sql.partitionSql(tp, tp.names.partitioned, p), ...owner(sql.partitionNameFor(tp, p))] })),
+      ...(tp.defaultPartition ? [{ name: sql.defaultPartitionName(tp), sql: [sql.defaultPartitionSql(tp, tp.names.partitioned), ...owner(sql.defaultPartitionName(tp))] }] : []),
+    ],
+  };
 }
 
-/** The legacy table's owner for the partitioned table and each partition (ownership does not recurse). */
-export function ownerSql(tp: TablePlan): string[] {
-  if (!tp.owner) return [];
-  const to = `OWNER TO ${sql.ident(tp.owner)}`;
-  return [
-    `ALTER TABLE ${sql.qname(tp.schema, tp.names.partitioned)} ${to}`,
-    ...tp.partitions.map((p) => `ALTER TABLE ${sql.qname(tp.schema, sql.partitionNameFor(tp, p))} ${to}`),
-    ...(tp.defaultPartition ? [`ALTER TABLE ${sql.qname(tp.schema, sql.defaultPartitionName(tp))} ${to}`] : []),
-  ];
+export function prepareSql(tp: TablePlan): string[] {
+  const { head, partitions } = prepareSteps(tp);
+  return [...head, ...partitions.flatMap((p) => p.sql)];
 }
 
 const PRIVILEGES: Record<string, string> = {
@@ -398,7 +403,7 @@ function parseAclItem(item: string): { grantee: string; privs: string[] } | null
 
 /**
  * GRANTs re-creating the legacy table's ACL and its column ACLs on the partitioned one. An owner-only
- * table (ACL NULL) needs none: the partitioned table has the same owner (ownerSql).
+ * table (ACL NULL) needs none: the partitioned table has the same owner (prepareSteps).
  */
 export function grantSql(tp: TablePlan): string[] {
   const on = sql.qname(tp.schema, tp.names.partitioned);
@@ -416,6 +421,29 @@ export function grantSql(tp: TablePlan): string[] {
   return out;
 }
 
+/**
+ * When a table's partitions take more than one transaction to create (and to drop at rollback):
+ * how many, and why (the server's lock table). Nothing to say for one.
+ */
+async function lockTableNote(db: pg.ClientBase, tp: TablePlan): Promise<string[]> {
+  const r = (
+    await db.query(
+      `select current_setting('max_locks_per_transaction')::int as locks, current_setting('max_connections')::int as conns, current_setting('max_prepared_transactions')::int as prepared`,
+    )
+  ).rows[0];
+  const batch = partitionsPerTransaction(r.locks, relationsPerPartition(tp.indexes.length));
+  const indexes = relationsPerPartition(tp.indexes.length) - 3;
+  const n = tp.partitions.length + (tp.defaultPartition ? 1 : 0);
+  if (n <= batch) return [];
+  const k = Math.ceil(n / batch);
+  return [
+    `${tp.schema}.${tp.table} gets ${n} partitions: prepare creates ${tp.names.partitioned} in one transaction, then its partitions ${batch} per transaction ` +
+      `(${k} transactions), and a rollback drops them the same way before the table itself: each transaction locks every relation of its partitions ` +
+      `(table, TOAST table and index, ${indexes} ${indexes === 1 ? 'index' : 'indexes'}) until it ends, and the server's lock table ` +
+      `(max_locks_per_transaction ${r.locks} × (max_connections ${r.conns} + max_prepared_transactions ${r.prepared}) = ${r.locks * (r.conns + r.prepared)} locks) is shared by every session`,
+  ];
+}
+
 export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): Promise<Plan> {
   const today = (await db.query(`select (now() at time zone 'UTC')::date::text as today`)).rows[0].today as string;
   const tables: TablePlan[] = [];
@@ -431,7 +459,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
     });
     // The attach strategy: its cutoff, indexes and partitions, and what only it refuses.
     if (r.plan && input.strategy === 'attach') r.problems.push(...(await planAttach(db, r.plan, input, today)));
-    else if (r.plan) r.plan.warnings.push(verifyNote(input.verify));
+    else if (r.plan) r.plan.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, r.plan)));
     problems.push(...r.problems);
     if (r.problems.length) refused.push(spec.table);
     else if (r.plan) tables.push(r.plan);

@@ -1,7 +1,9 @@
-// The rollback of one table: the undos of the stages that ran, newest first, in one transaction
-// under the lock budget. Which stages ran is read from the database (the table's state); every
-// undo is idempotent (IF EXISTS, drops only what this switchover recorded as made), so a rollback
-// run again, or after a crash, ends in the same state.
+// The rollback of one table: the undos of the stages that ran, newest first, in one short
+// transaction under the lock budget (renames back, triggers off, the backup); then, outside the
+// table's lock, `<table>_partitioned` is dropped in steps (activities/prepare.ts dropPrepared).
+// Which stages ran is read from the database (the table's state); every undo is idempotent (IF
+// EXISTS, drops only what this switchover recorded as made), so a rollback run again, or after a
+// crash, ends in the same state.
 import { withClient } from '../src/db';
 import { fail } from '../src/errors';
 import type { TablePlan } from '../src/types';
@@ -11,17 +13,15 @@ import { forgetLogged } from './changed';
 import { undoCutover } from './cutover';
 import { tableState, type TableState } from './state';
 import { undoTriggers } from './triggers';
-import { undoPrepare } from './prepare';
-import { undoBackup } from './backup';
+import { dropPrepared } from './prepare';
+import { dropBackup, restoreBackup } from './backup';
 import { rollbackAttached } from './attach';
 import type { Undo, UndoContext } from './undo';
 
-/** The stages' undos, newest stage first. */
+/** The stages' undos in the locked transaction, newest stage first (prepare's follows outside it). */
 const UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolean }[] = [
   { stage: 'cutover', undo: undoCutover, ran: (from) => from === 'cutover' },
   { stage: 'triggers', undo: undoTriggers, ran: () => true },
-  { stage: 'prepare', undo: undoPrepare, ran: () => true },
-  { stage: 'backup', undo: undoBackup, ran: () => true },
 ];
 
 export function rollbackActivities({ pools }: Deps) {
@@ -36,12 +36,10 @@ export function rollbackActivities({ pools }: Deps) {
         const what = `rollback of ${tp.schema}.${tp.table}`;
         const done = await lockedTx(pools.get(database), { what, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
           if (tp.attach) {
-            // The attach strategy (activities/attach.ts): its own undo, then the backup's.
-            const u: UndoContext = { tx, tp, from: 'plain', restoreBackup: opts.restoreBackup, left: [], restored: null };
+            // The attach strategy (activities/attach.ts): its own undo; the backup's follows.
+            const u: UndoContext = { tx, tp, from: 'plain', left: [] };
             const from = await rollbackAttached(u);
-            await undoBackup({ ...u, from });
-            await audit(tx.client, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from, restored: u.restored, left: u.left, strategy: 'attach' } });
-            return { table: tp.table, from: from as TableState, restoredRows: u.restored, ...(u.left.length ? { left: u.left } : {}) };
+            return { table: tp.table, from: from as TableState, left: u.left, attach: true };
           }
           const from = await tableState(tx.client, tp);
           if (from === 'cleaned') {
@@ -51,14 +49,21 @@ export function rollbackActivities({ pools }: Deps) {
           if (from === 'missing') {
             throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
           }
-          const u: UndoContext = { tx, tp, from, restoreBackup: opts.restoreBackup, left: [], restored: null };
+          const u: UndoContext = { tx, tp, from, left: [] };
           for (const s of UNDOS) if (s.ran(from)) await s.undo(u);
-          await audit(tx.client, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details: { from, restored: u.restored, left: u.left } });
-          return { table: tp.table, from, restoredRows: u.restored, ...(u.left.length ? { left: u.left } : {}) };
+          return { table: tp.table, from, left: u.left, attach: false };
         });
+        const r = done.value;
+        const pool = pools.get(database);
+        // Outside the table's lock: nothing writes the partitioned table any more; the backup's rows go back in batches.
+        if (!r.attach) await dropPrepared(pool, tp, { left: r.left, lockTimeoutMs: opts.lockTimeoutMs });
+        const restoredRows = opts.restoreBackup ? await restoreBackup(pool, tp, opts.lockTimeoutMs) : null;
+        await dropBackup(pool, tp, r.left, opts.lockTimeoutMs);
+        const details = { from: r.from, restored: restoredRows, left: r.left, ...(r.attach ? { strategy: 'attach' } : {}) };
+        await withClient(pool, (c) => audit(c, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details }));
         // Outside the lock: the log can be long.
         await withClient(pools.get(database), (c) => forgetLogged(c, tp));
-        return done.value;
+        return { table: r.table, from: r.from, restoredRows, ...(r.left.length ? { left: r.left } : {}) };
       });
     },
   };

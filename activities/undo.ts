@@ -9,11 +9,8 @@ export interface UndoContext {
   tp: TablePlan;
   /** The table's state when the rollback began. */
   from: TableState;
-  restoreBackup: boolean;
   /** Relations under our names that were not dropped (not made by this switchover), and why. */
   left: string[];
-  /** Rows restored from the backup, when asked for. */
-  restored: number | null;
 }
 
 export type Undo = (u: UndoContext) => Promise<void>;

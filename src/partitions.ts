@@ -177,3 +177,29 @@ export function fitName(base: string, suffix: string): string {
   const hash = createHash('md5').update(base).digest('hex').slice(0, 6);
   return `${cutBytes(base, 40)}_${hash}${cutBytes(suffix, 63 - 47)}`;
 }
+
+/**
+ * Relations each partition brings into a transaction that creates or drops it, each one a lock
+ * held until commit: the table, its TOAST table and TOAST index (counted whether or not the
+ * columns need one), and each of its indexes (at least the primary key's).
+ */
+export function relationsPerPartition(indexes: number): number {
+  return 3 + Math.max(1, indexes);
+}
+
+/**
+ * Partitions per transaction when we create or drop them. The server's lock table holds
+ * max_locks_per_transaction × (max_connections + max_prepared_transactions) locks for every
+ * session together (one transaction may take more than its share, but only what is free), so a
+ * batch of ours takes at most 2 × max_locks_per_transaction of them.
+ */
+export function partitionsPerTransaction(maxLocksPerTransaction: number, relations: number): number {
+  return Math.max(1, Math.floor((2 * maxLocksPerTransaction) / Math.max(1, relations)));
+}
+
+/** `items` in consecutive slices of at most `size`. */
+export function batches<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += Math.max(1, size)) out.push(items.slice(i, i + Math.max(1, size)));
+  return out;
+}

@@ -479,3 +479,24 @@ export function dropTableSql(tp: TablePlan, name: string): string {
 export function backupSql(tp: TablePlan): string {
   return `CREATE TABLE ${qname(tp.schema, tp.names.backup)} AS SELECT * FROM ${qname(tp.schema, tp.table)}`;
 }
+
+/**
+ * The rollback's drop of `<table>_partitioned` in steps (activities/prepare.ts dropPrepared): a
+ * foreign key of it (the table, then the one it references, as writers lock them; ONLY: a
+ * partitioned table's LOCK would take every partition), and a batch of its partitions.
+ */
+export function dropForeignKeySql(tp: TablePlan, fk: { name: string; refSchema: string; refTable: string }): string[] {
+  const part = qname(tp.schema, tp.names.partitioned);
+  return [
+    `LOCK TABLE ONLY ${part}, ONLY ${qname(fk.refSchema, fk.refTable)} IN ACCESS EXCLUSIVE MODE`,
+    `ALTER TABLE ${part} DROP CONSTRAINT IF EXISTS ${ident(fk.name)}`,
+  ];
+}
+
+export function lockPartitionedOnlySql(tp: TablePlan): string {
+  return `LOCK TABLE ONLY ${qname(tp.schema, tp.names.partitioned)} IN ACCESS EXCLUSIVE MODE`;
+}
+
+export function dropPartitionsSql(tp: TablePlan, names: string[]): string {
+  return `DROP TABLE ${names.map((x) => qname(tp.schema, x)).join(', ')}`;
+}

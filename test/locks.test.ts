@@ -10,6 +10,7 @@ import pg from 'pg';
 import { rejectSignal } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { injectAfter, type Injection } from './failure-helpers';
+import { lockedTx } from '../activities/locks';
 import { createTestDb, startTestWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
 
 const plan = new Map<string, Injection>();
@@ -33,7 +34,7 @@ async function schema(db: TestDb) {
 }
 
 beforeAll(async () => {
-  for (const n of ['deadlock', 'steps', 'steps2']) {
+  for (const n of ['deadlock', 'steps', 'steps2', 'fkdrop']) {
     dbs[n] = await createTestDb();
     await schema(dbs[n]);
   }
@@ -269,4 +270,56 @@ test('a long transaction holding a row: cutover and cleanup give way within thei
   expectBounded(await cl.done(), CAPPED_MS);
   expect(cleaned.outcome).toBe('cleaned');
   expect((await db.pool.query(`select to_regclass('ledger_legacy') is null as gone`)).rows[0].gone).toBe(true);
+});
+
+test('a lock timeout names the lock it waited for and the session holding it; a budget our own statements spent says so', async () => {
+  const db = dbs.deadlock;
+  const holder = new pg.Client({ connectionString: db.url, application_name: 'holder' });
+  await holder.connect();
+  holder.on('error', () => undefined);
+  const pid = (await holder.query('select pg_backend_pid() as pid')).rows[0].pid;
+  await holder.query('begin');
+  await holder.query('update orgs set name = name where id = 1');
+  const what = 'test lock of public.orgs';
+  const blocked = lockedTx(db.pool, { what, lockTimeoutMs: 200, attempts: 2 }, (tx) => tx.q('LOCK TABLE orgs IN ACCESS EXCLUSIVE MODE'));
+  await expect(blocked.finally(() => holder.query('rollback'))).rejects.toThrow(
+    new RegExp(`^${what} could not take its lock within 200 ms \\(2 tries; .*Last seen: it waited for AccessExclusiveLock on orgs, held by session ${pid} \\(application "holder", user postgres, idle in transaction, in a transaction for [\\d.]+ s: "update orgs set name = name where id = 1"\\)\\. Nothing was changed`),
+  );
+  await holder.end();
+  const spent = lockedTx(db.pool, { what, lockTimeoutMs: 200, attempts: 1 }, (tx) => tx.q('select pg_sleep(1)'));
+  await expect(spent).rejects.toThrow(/No other session was seen holding what it waited for: its own statements used the budget \(the longest ran \d+ ms\)/);
+});
+
+test('rollback before cutover while a transaction holds the referenced table: the table is plain at once; the partitioned copy is dropped (its foreign key first) once it ends', async () => {
+  const db = dbs.fkdrop;
+  const id = uniqueId('fk-drop');
+  const handle = await start('fkdrop', id, { approval: { required: true } });
+  await waitForPhase(handle, 'awaiting_approval');
+  // The foreign key is attached to ledger_partitioned by now (buildIndexes).
+  expect((await db.pool.query(`select count(*)::int as n from pg_constraint where conrelid = 'ledger_partitioned'::regclass and contype = 'f' and conparentid = 0`)).rows[0].n).toBe(1);
+  // An application transaction that holds a row of orgs: dropping the foreign key's triggers there waits for it.
+  const holder = new pg.Client({ connectionString: db.url, application_name: 'holder' });
+  await holder.connect();
+  holder.on('error', () => undefined);
+  await holder.query('begin');
+  await holder.query('update orgs set name = name where id = 1');
+  const w1 = writers(db, 1);
+  try {
+    await handle.signal(rejectSignal, { by: 'bob', reason: 'test' });
+    // The renames and the triggers' removal need nothing of orgs: the table is plain and writable while orgs is held.
+    await waitFor(
+      async () => (await db.pool.query(`select count(*)::int as n from pg_trigger where tgrelid = 'ledger'::regclass and not tgisinternal`)).rows[0].n === 0,
+      'dual-write trigger off',
+    );
+    await sleep(2000);
+    expect((await db.pool.query(`select to_regclass('ledger_partitioned') is not null as there`)).rows[0].there).toBe(true);
+  } finally {
+    await holder.query('rollback');
+    await holder.end();
+  }
+  const report: SwitchoverReport = await handle.result();
+  await w1.stop();
+  expect(w1.failed).toEqual([]);
+  expect(report.outcome).toBe('rejected');
+  expect((await db.pool.query(`select relname from pg_class where relname like 'ledger%' and relkind in ('r', 'p') order by 1`)).rows).toEqual([{ relname: 'ledger' }]);
 });

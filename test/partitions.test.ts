@@ -1,5 +1,5 @@
 // Partition ranges: pure date arithmetic (UTC), every interval.
-import { partitionRanges, floorTo, partitionName, withOpenEnds, coverageLines, isPeriod } from '../src/partitions';
+import { partitionRanges, floorTo, partitionName, withOpenEnds, coverageLines, isPeriod, relationsPerPartition, partitionsPerTransaction, batches } from '../src/partitions';
 import { partitionSql } from '../src/sqlgen';
 import { col, revenuesPlan } from './fixtures';
 
@@ -73,4 +73,18 @@ test('open ends: pmin from MINVALUE, pmax to MAXVALUE, rendered as keywords; the
     'occurred_at from 2024-04-01: revenues_pmax (2024-04-01..MAXVALUE); maintainPartitions splits months out of it as they come',
     'every value of occurred_at has a partition; NULL is refused (the key is NOT NULL)',
   ]);
+});
+
+test('partitions per transaction: sized to the lock table, every partition in exactly one batch', () => {
+  // Default server: max_locks_per_transaction 64; a partition with a primary key: table, TOAST, TOAST index, index.
+  expect(relationsPerPartition(1)).toBe(4);
+  expect(relationsPerPartition(0)).toBe(4);
+  expect(relationsPerPartition(3)).toBe(6);
+  expect(partitionsPerTransaction(64, 4)).toBe(32);
+  expect(partitionsPerTransaction(64, 6)).toBe(21);
+  expect(partitionsPerTransaction(1, 1000)).toBe(1);
+  const b = batches([...Array(3000).keys()], 32);
+  expect(b.length).toBe(94);
+  expect(b.flat()).toEqual([...Array(3000).keys()]);
+  expect(batches([], 32)).toEqual([]);
 });

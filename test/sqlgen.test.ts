@@ -144,11 +144,11 @@ test('owner, table and column grants carried to the partitioned table and each p
   });
   expect(prepareSql(owned).filter((s) => /OWNER TO|GRANT/.test(s))).toEqual([
     'ALTER TABLE "public"."revenues_partitioned" OWNER TO "app"',
-    'ALTER TABLE "public"."revenues_p202401" OWNER TO "app"',
     'GRANT INSERT, SELECT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON "public"."revenues_partitioned" TO "app"',
     'GRANT SELECT ON "public"."revenues_partitioned" TO "reader"',
     'GRANT SELECT ON "public"."revenues_partitioned" TO PUBLIC',
     'GRANT UPDATE ("note") ON "public"."revenues_partitioned" TO "odd ""one"',
+    'ALTER TABLE "public"."revenues_p202401" OWNER TO "app"',
   ]);
 });
 
@@ -175,4 +175,13 @@ test('with the change log (plans since it exists), the dual-write trigger logs t
   expect(fn[9]).toBe("  IF TG_OP = 'DELETE' THEN");
   // The mirror after cutover logs nothing: nothing compares those writes.
   expect(sql.mirrorSql({ ...tp, changeLog: true })[0]).not.toMatch(/changed_keys/);
+});
+
+test("the rollback's drop of the partitioned table in steps: a foreign key (table, then the referenced one), a batch of partitions", () => {
+  expect(sql.dropForeignKeySql(tp, { name: 'revenues_org_fk', refSchema: 'public', refTable: 'orgs' })).toEqual([
+    'LOCK TABLE ONLY "public"."revenues_partitioned", ONLY "public"."orgs" IN ACCESS EXCLUSIVE MODE',
+    'ALTER TABLE "public"."revenues_partitioned" DROP CONSTRAINT IF EXISTS "revenues_org_fk"',
+  ]);
+  expect(sql.lockPartitionedOnlySql(tp)).toBe('LOCK TABLE ONLY "public"."revenues_partitioned" IN ACCESS EXCLUSIVE MODE');
+  expect(sql.dropPartitionsSql(tp, ['revenues_p202401', 'revenues_pmax'])).toBe('DROP TABLE "public"."revenues_p202401", "public"."revenues_pmax"');
 });
