@@ -33,8 +33,9 @@ export function defaultPartitionName(tp: TablePlan): string {
 /**
  * Moves the rows of `from` matching `where` out of it, runs `change` (which makes their new
  * home), and inserts them again through the parent: a physical move, not a write. Replica mode:
- * neither the mirror to `<table>_legacy` nor the application's triggers may take this delete and
- * re-insert for the application's own (needs superuser, like the move itself).
+ * the application's triggers must not take this delete and re-insert for the application's own
+ * (needs superuser, like the move itself). The mirror to `<table>_legacy` is enabled always: it
+ * deletes the rows there and inserts them again, the same rows.
  */
 async function moveRows(c: pg.ClientBase, tp: TablePlan, from: string, where: string, change: () => Promise<void>): Promise<number> {
   const n = Number((await c.query(`SELECT count(*)::bigint AS n FROM ${sql.qname(tp.schema, from)} WHERE ${where}`)).rows[0].n);

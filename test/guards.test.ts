@@ -90,7 +90,7 @@ test('before and after cutover: TRUNCATE refused on both tables, our functions c
   const note = 'the primary key of public.ledger widens from (id) to (id, booked_at): an application statement with ON CONFLICT (id) fails after cutover';
   expect(status.plan!.tables[0].warnings.join('\n')).toContain(note);
   expect((await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails).toMatch(/### Plan notes \(read before approving\)\n\n(- ledger: .*\n)*- ledger: the primary key of public\.ledger widens from \(id\) to \(id, booked_at\)/);
-  expect(await ourTriggers()).toEqual(['ledger:ps_dual_write', 'ledger:ps_no_truncate', 'ledger_partitioned:ps_no_truncate']);
+  expect(await ourTriggers()).toEqual(['ledger:ps_dual_write', 'ledger:ps_no_truncate', 'ledger_partitioned:ps_direct_write', 'ledger_partitioned:ps_no_truncate']);
 
   // Item 7, before cutover: TRUNCATE of either table is refused, and says what to do.
   for (const t of ['ledger', 'ledger_partitioned']) {
