@@ -4,9 +4,10 @@
 import type pg from 'pg';
 import { sqlFile } from '../src/db';
 import { identityOptions, legacySequenceName, policySql, viewSql } from '../src/carry';
-import type { TableNames, TablePlan } from '../src/types';
+import type { PublicationPlan, TableNames, TablePlan } from '../src/types';
+import { ident } from '../src/sql';
 
-type Carried = Required<Pick<TablePlan, 'identities' | 'views' | 'policies' | 'rowSecurity' | 'triggers'>>;
+type Carried = Required<Pick<TablePlan, 'identities' | 'views' | 'policies' | 'rowSecurity' | 'triggers' | 'publications'>>;
 
 /**
  * Runs `fn` with search_path = pg_catalog, so pg_get_viewdef, pg_get_expr and pg_get_triggerdef
@@ -20,6 +21,35 @@ async function qualified<T>(db: pg.ClientBase, fn: () => Promise<T>): Promise<T>
   } finally {
     await db.query(`select set_config('search_path', $1::text, false)`, [saved]);
   }
+}
+
+/**
+ * The publications that publish the table. Named ones (FOR TABLE) are carried: the partitioned
+ * table takes the table's place, with its column list and row filter. Refused: a named one with
+ * publish_via_partition_root = false (the partitioned table's changes would go out under its
+ * partitions' names, tables no subscriber has), and FOR ALL TABLES / FOR TABLES IN SCHEMA ones
+ * that cover the tables the switchover makes.
+ */
+async function readPublications(db: pg.ClientBase, oid: number, t: string, names: TableNames, problems: string[]): Promise<PublicationPlan[]> {
+  const rows = (await db.query(sqlFile('catalog/publications'), [oid])).rows;
+  for (const r of rows.filter((x) => x.how === 'table' && !x.via_root)) {
+    problems.push(
+      `publication ${r.name} publishes ${t} with publish_via_partition_root = false: after the switchover the changes of the partitioned ` +
+        `table would be published under its partitions' names (tables no subscriber has), ` +
+        `so its subscribers would stop. Run ALTER PUBLICATION ${ident(r.name)} SET (publish_via_partition_root = true) ` +
+        `(it changes nothing for a plain table; a partitioned table already in ${r.name} is then published under its own name ` +
+        `instead of its partitions'), then start again`,
+    );
+  }
+  for (const r of rows.filter((x) => x.how !== 'table')) {
+    problems.push(
+      `publication ${r.name} is FOR ${r.how === 'all' ? 'ALL TABLES' : 'TABLES IN SCHEMA'}: it would also publish the tables the switchover ` +
+        `makes (${names.partitioned} and its partitions, ${names.legacy}, the backup, the change log in schema partition_switchover), ` +
+        `and a subscriber stops at the first change of a table it does not have (logical replication target relation ... does not exist). ` +
+        `Publish the tables by name (CREATE PUBLICATION ... FOR TABLE ...) instead, or switch over where no such publication exists, then start again`,
+    );
+  }
+  return rows.filter((x) => x.how === 'table').map((r) => ({ name: r.name, columns: r.columns ?? null, rowFilter: r.row_filter ?? null }));
 }
 
 export async function readCarried(
@@ -66,8 +96,18 @@ export async function readCarried(
       createSql: r.definition as string,
       enabled: r.enabled as string,
     }));
+    const publications = await readPublications(db, oid, t, names, problems);
+    for (const r of (await db.query(sqlFile('catalog/subscriptions'), [oid])).rows) {
+      problems.push(
+        `${t} is a target of subscription ${r.name} (${r.enabled ? 'enabled' : 'disabled'}): its apply worker writes as ` +
+          `session_replication_role = replica, which bypasses the dual-write trigger, so the rows it applies during the switchover ` +
+          `would be missing from the partitioned table, and those it applies after cutover from ${names.legacy}. Switch the table over ` +
+          `on the publisher instead, or take it out of the subscription first (on the publisher: ALTER PUBLICATION ... DROP TABLE ${t}; ` +
+          `here: ALTER SUBSCRIPTION ${ident(r.name)} REFRESH PUBLICATION), then start again`,
+      );
+    }
     return {
-      carried: { identities, views, policies, rowSecurity: { enabled: rls.enabled, forced: rls.forced }, triggers },
+      carried: { identities, views, policies, rowSecurity: { enabled: rls.enabled, forced: rls.forced }, triggers, publications },
       problems,
     };
   });
