@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
 import { fail } from '../src/errors';
 import * as sql from '../src/sqlgen';
-import { addCheckSql, attachCutoverSql, attachIndexSql, attachOf, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql } from '../src/attachsql';
+import { addCheckSql, attachCutoverSql, attachIndexSql, attachOf, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql, validateNotValidSql } from '../src/attachsql';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { switchoverMetrics } from '../src/metrics';
 import { audit, Deps, keepAlive, stage } from './context';
@@ -153,6 +153,17 @@ export function attachActivities({ pools }: Deps) {
         const pool = pools.get(database);
         const what = (s: string) => ({ what: `${s} of ${tp.schema}.${tp.table}`, lockTimeoutMs });
         await withClient(pool, async (c) => {
+          // The table's own NOT VALID constraints (preflight found no row violating them): valid before ATTACH needs them so.
+          for (const s of validateNotValidSql(tp)) {
+            await keepAlive(() => lockedTx({ client: c }, what('constraint validation'), (tx) => tx.long(s))).catch((err) => {
+              const code = (err as { code?: string }).code;
+              if (code !== '23514' && code !== '23503') throw err;
+              throw fail('StateConflict', `${tp.schema}.${tp.table}: ${s} failed (${(err as Error).message}): a row violating it was written since preflight, behind PostgreSQL's checks. The switchover is rolled back; fix the rows and start again`, {
+                table: tp.table,
+                stage: 'check',
+              });
+            });
+          }
           const state = await checkValidated(c, tp, tp.table);
           if (state === true) return;
           if (state === null) await lockedTx({ client: c }, what('CHECK (NOT VALID)'), (tx) => tx.q(addCheckSql(tp)));

@@ -13,6 +13,7 @@ import { readCarried } from './carried';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
 import { referencedTable } from './indexes';
 import { planAttach, renderAttachSql } from './attachplan';
+import { type NotValidConstraint, violationCountSql, violationSelectSql } from '../src/preflightsql';
 
 /**
  * With pg_stat_statements installed: the application statements whose conflict target is the
@@ -72,6 +73,43 @@ interface IndexRow {
   columns: string[];
   has_expressions: boolean;
   using_clause: string;
+}
+
+/** `NEW.<key> :=` or `NEW."<key>" =` as a statement of a trigger function's source (a read, not a parse). */
+export function assignsKey(source: string, key: string): boolean {
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const name = /^[a-z_][a-z0-9_$]*$/.test(key) ? `(?:${esc(key)}|"${esc(key)}")` : `"${esc(key.replace(/"/g, '""'))}"`;
+  // At a statement's start: `IF NEW.at = OLD.at` compares, it does not assign.
+  return new RegExp(`(?:^|;|\\bthen\\b|\\belse\\b|\\bbegin\\b|\\bloop\\b)\\s*new\\s*\\.\\s*${name}\\s*:?=(?!=)`, 'im').test(source);
+}
+
+/**
+ * The application's BEFORE ... FOR EACH ROW triggers on INSERT or UPDATE: on a partitioned table
+ * they run once the row is routed to its partition, and one that changes the partition key to
+ * another partition's range fails the write. Refused when the (PL/pgSQL) function visibly assigns
+ * NEW.<key>; otherwise a plan line naming the trigger.
+ */
+async function beforeRowTriggers(db: pg.ClientBase, oid: number, t: string, key: string): Promise<{ problems: string[]; warnings: string[] }> {
+  const names = namesFor(t.slice(t.indexOf('.') + 1));
+  const rows = (await db.query(sqlFile('catalog/before_row_triggers'), [oid, [names.syncTrigger, names.mirrorTrigger]])).rows;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const fails = `(moving row to another partition during a BEFORE FOR EACH ROW trigger is not supported)`;
+  for (const r of rows) {
+    if (r.language === 'plpgsql' && assignsKey(r.source, key)) {
+      problems.push(
+        `trigger ${r.name} on ${t} is a BEFORE ... FOR EACH ROW trigger whose function ${r.function} assigns NEW.${key}, the partition key: ` +
+          `on the partitioned table a row is routed to its partition before the trigger runs, so after cutover every write whose key it moves to another partition fails ${fails}. ` +
+          `Set ${key} in the application or by a column DEFAULT instead, or drop the trigger, then start again`,
+      );
+    } else {
+      warnings.push(
+        `trigger ${r.name} on ${t} is a BEFORE ... FOR EACH ROW trigger (function ${r.function}${r.language === 'plpgsql' ? ', whose source does not assign NEW.' + key : `, ${r.language}: not read`}): ` +
+          `after cutover it runs once the row is routed to its partition; should it change ${key} to another partition's range, that write fails ${fails}`,
+      );
+    }
+  }
+  return { problems, warnings };
 }
 
 const NO_HASH = '42883'; // could not identify an extended hash function for type ...
@@ -188,12 +226,39 @@ export async function inspectTable(
   for (const c of spec.sumColumns ?? []) {
     if (!columns.some((x) => x.name === c)) problems.push(`sumColumns: column "${c}" does not exist in ${t}`);
   }
+  // NOT VALID constraints: carried validated when no row violates them, else refused before any change.
+  const notValid: NonNullable<TablePlan['notValid']> = [];
+  for (const c of (await db.query(sqlFile('catalog/not_valid'), [rel.oid])).rows as NotValidConstraint[]) {
+    const n = Number((await db.query(violationCountSql(schema, spec.table, c))).rows[0].n);
+    const what = c.type === 'c' ? 'CHECK constraint' : 'foreign key';
+    if (n === 0) {
+      notValid.push({ name: c.name, type: c.type });
+      continue;
+    }
+    problems.push(
+      `${what} ${c.name} on ${t} is NOT VALID and ${n >= 1000 ? 'at least 1000 rows violate' : `${n} row${n === 1 ? ' violates' : 's violate'}`} it ` +
+        `(${violationSelectSql(schema, spec.table, c)}); ${c.type === 'f' ? 'a partitioned table cannot have a NOT VALID foreign key' : 'the partitioned table has it validated'}, ` +
+        `so those rows could not be carried over. Fix or delete them and run ALTER TABLE ${sql.qname(schema, spec.table)} VALIDATE CONSTRAINT ${sql.ident(c.name)} ` +
+        `(or drop the constraint), then start again`,
+    );
+  }
+  const keyTriggers = await beforeRowTriggers(db, rel.oid, t, spec.partitionKey);
+  problems.push(...keyTriggers.problems);
   // Identity, views, row-level security and the application's triggers go along too.
   const carried = await readCarried(db, rel.oid, schema, spec.table, namesFor(spec.table));
   problems.push(...carried.problems);
   if (problems.length || !key || !keyType || !pk) return { problems };
 
-  const warnings: string[] = [];
+  const warnings: string[] = [...keyTriggers.warnings];
+  for (const c of notValid) {
+    warnings.push(
+      `${c.type === 'c' ? 'CHECK constraint' : 'foreign key'} ${c.name} on ${t} is NOT VALID; no row violates it (checked at preflight; PostgreSQL checks every row written since it was added), ` +
+        `so the partitioned table has it validated` +
+        (opts.strategy === 'attach'
+          ? `, and it is validated on ${t} itself before cutover (ALTER TABLE ... VALIDATE CONSTRAINT, a scan under SHARE UPDATE EXCLUSIVE: writes go on); it stays validated after a rollback`
+          : ''),
+    );
+  }
   for (const c of columns.filter((x) => x.hashAs)) {
     warnings.push(`column ${c.name} (${c.type}) has no extended hash function: checksums and verification hash its text form (${c.name}::text), which is exact`);
   }
@@ -297,7 +362,10 @@ export async function inspectTable(
     sumColumns: spec.sumColumns ?? defaultSumColumns(columns),
     indexes: indexPlans,
     sequences: (await db.query(sqlFile('catalog/sequences'), [rel.oid])).rows,
-    foreignKeys: fks.filter((f) => f.direction === 'out').map((f) => ({ name: f.name, definition: f.definition })),
+    foreignKeys: fks
+      .filter((f) => f.direction === 'out')
+      .map((f) => ({ name: f.name, definition: notValid.some((x) => x.name === f.name) ? String(f.definition).replace(/\s+NOT VALID$/, '') : f.definition })),
+    notValid,
     acl: rel.acl ?? [],
     columnAcl: (await db.query(sqlFile('catalog/column_acl'), [rel.oid])).rows,
     owner: rel.owner,

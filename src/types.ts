@@ -120,6 +120,13 @@ export interface TablePlan {
    * root, so subscribers keep seeing the table's own name), the plain one again at rollback.
    */
   publications?: PublicationPlan[];
+  /**
+   * The table's NOT VALID CHECK and foreign key constraints, which preflight found no row to
+   * violate: the partitioned table has them validated (a partitioned table cannot take a NOT
+   * VALID foreign key, nor attach a partition whose CHECK is not valid); the attach strategy
+   * validates them on the table itself before cutover.
+   */
+  notValid?: { name: string; type: 'c' | 'f' }[];
   /** Set for `"strategy": "attach"`: the table becomes the partition of everything before the cutoff. */
   attach?: AttachPlan;
 }
