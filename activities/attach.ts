@@ -15,6 +15,7 @@ import { switchoverMetrics } from '../src/metrics';
 import { audit, Deps, keepAlive, stage } from './context';
 import { lockedTx } from './locks';
 import { lockViews } from './cutover';
+import { CUTOFF_MARGIN_MS, cutoffStatus, humanDuration } from '../src/cutoff';
 import { oneIndexBuild } from './indexes';
 import { grantSql } from './preflight';
 import { auditRow, dropIfOurs, ownership, recordCreated, release, relations } from './state';
@@ -221,6 +222,7 @@ export function attachActivities({ pools }: Deps) {
     async attachCutover(database: string, tp: TablePlan, lockTimeoutMs: number): Promise<CutoverResult> {
       return stage('cutover', tp.table, async () => {
         const what = `cutover of ${tp.schema}.${tp.table}`;
+        await refuseNearCutoff(pools.get(database), tp);
         const { value, attempts } = await lockedTx(pools.get(database), { what, lockTimeoutMs }, async (tx) => {
           const c = tx.client;
           await lockViews(tx, tp);
@@ -278,6 +280,31 @@ export function attachActivities({ pools }: Deps) {
       );
     },
   };
+}
+
+/**
+ * Before the cutover takes its lock: the cutoff must still be more than CUTOFF_MARGIN_MS away
+ * (by the database's clock), or the CHECK would refuse the application's writes before or soon
+ * after this cutover; refused (StateConflict), the switchover rolls back and drops the CHECK. A
+ * cutover already done is not refused (a retry after its commit).
+ */
+async function refuseNearCutoff(pool: pg.Pool, tp: TablePlan): Promise<void> {
+  const a = attachOf(tp);
+  await withClient(pool, async (c) => {
+    const state = await attachState(c, tp);
+    if (state === 'cutover' || state === 'cleaned') return;
+    const now = Number((await c.query(`select (extract(epoch from clock_timestamp()) * 1000)::float8 as ms`)).rows[0].ms);
+    const left = cutoffStatus(a, now);
+    if (left.leftSeconds * 1000 >= CUTOFF_MARGIN_MS) return;
+    const reach = a.aheadDays ? `the application writes up to ${a.aheadDays} days ahead, so its writes reach the cutoff at ${left.deadline}` : `at ${left.deadline}`;
+    throw fail(
+      'StateConflict',
+      `cutover of ${tp.schema}.${tp.table} refused: the attach cutoff ${a.cutoff} ${left.leftSeconds >= 0 ? `is ${left.left} away` : `has ${left.left}`} (${reach}), ` +
+        `less than the ${humanDuration(CUTOFF_MARGIN_MS)} margin: until cutover every write of ${tp.partitionKey} at or after ${a.cutoff} fails the CHECK ${a.check}. ` +
+        `Nothing was changed by the cutover; the switchover rolls back (which drops the CHECK). Start again: preflight picks a later cutoff`,
+      { table: tp.table, stage: 'cutover', cutoff: a.cutoff, deadline: left.deadline },
+    );
+  });
 }
 
 /**
