@@ -1,7 +1,9 @@
 // Issue 21 item 10: the attach cutoff as a deadline. `status` shows the time left until the
 // application's writes reach the cutoff; a cutover with less than the margin left refuses before
 // its lock (StateConflict, naming the cutoff), and the switchover rolls back, dropping the CHECK.
-import type { TablePlan } from '../src/types';
+import { Context } from '@temporalio/activity';
+import type { Activities } from '../activities';
+import type { Plan, TablePlan } from '../src/types';
 import { CUTOFF_MARGIN_MS, cutoffDeadlineMs, cutoffStatus, humanDuration } from '../src/cutoff';
 import { approveSignal, statusQuery } from '../src/shared';
 import { failureOf, injectAfter, type Injection } from './failure-helpers';
@@ -10,10 +12,23 @@ import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type 
 let db: TestDb;
 let w: TestWorker;
 const inject = new Map<string, Injection>();
+/** Per workflow id: how the preflight's plan is changed before the workflow records it. */
+const replan = new Map<string, (plan: Plan) => void>();
 
 beforeAll(async () => {
   db = await createTestDb('cutoff_t');
-  w = await startTestWorker({ default: db.url }, undefined, { wrapActivities: injectAfter(inject) });
+  const wrap = (acts: Activities): Activities => {
+    const wrapped = injectAfter(inject)(acts);
+    return {
+      ...wrapped,
+      async preflight(input) {
+        const plan = await wrapped.preflight(input);
+        replan.get(Context.current().info.workflowExecution?.workflowId ?? '')?.(plan);
+        return plan;
+      },
+    };
+  };
+  w = await startTestWorker({ default: db.url }, undefined, { wrapActivities: wrap });
 });
 afterAll(async () => {
   await w?.stop();
@@ -81,3 +96,32 @@ test('status shows the time left before the cutoff; a cutover with less than the
   const end = await h.query(statusQuery);
   expect(end.cutoffs).toBeUndefined();
 });
+
+test('awaiting approval, the switchover stops an hour before the application writes reach the cutoff, and rolls back (not at the approval timeout)', async () => {
+  await db.pool.query(`
+    create table stays (id bigserial primary key, at timestamptz not null, v int not null);
+    insert into stays (at, v) select now() - interval '10 days' - (g % 60) * interval '1 day', g from generate_series(1, 200) g;
+  `);
+  const before = await tableRows(db.pool, 'stays');
+  const id = uniqueId('deadline');
+  // As if the application wrote far ahead: its writes reach the cutoff 1 h + 15 s from now.
+  replan.set(id, (plan) => {
+    const a = plan.tables[0].attach!;
+    a.aheadDays = (Date.parse(`${a.cutoff}T00:00:00Z`) - (Date.now() + CUTOFF_MARGIN_MS + 15000)) / 86_400_000;
+  });
+  const h = await w.client.workflow.start('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: id,
+    args: [{ strategy: 'attach', backup: 'none', tables: [{ table: 'stays', partitionKey: 'at', interval: 'month' }], approval: { required: true, timeout: '24h' } }],
+  });
+  const s = await waitForPhase(h, 'awaiting_approval');
+  expect(s.cutoffs!.stays.leftSeconds).toBeLessThanOrEqual(CUTOFF_MARGIN_MS / 1000 + 15);
+  const f = await failureOf(h);
+  expect(f.type).toBe('StateConflict');
+  expect(f.message).toMatch(
+    /^nobody approved before the attach cutoff \d{4}-\d{2}-01 of public\.stays came within 1h 0m \(the application's writes reach it at \S+\): until cutover every write of at at or after \d{4}-\d{2}-01 fails the CHECK stays_ps_before_cutoff, so the switchover stops before cutover and rolls back \(which drops the CHECK\)\. Start again \(preflight picks a later cutoff\) and approve within its window\. rollback \S+ completed: stays back to plain/,
+  );
+  expect((await db.pool.query(`select relkind::text as k from pg_class where oid = 'stays'::regclass`)).rows[0].k).toBe('r');
+  expect(await tableRows(db.pool, 'stays')).toEqual(before);
+  expect((await db.pool.query(`select conname::text as n from pg_constraint where conrelid = 'stays'::regclass order by 1`)).rows).toEqual([{ n: 'stays_pkey' }]);
+}, 120000);

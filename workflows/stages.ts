@@ -7,6 +7,7 @@ import type { CopyStream, Plan, TablePlan, TableVerification } from '../src/type
 import { brakeOf, type Run, type Tracked } from './control';
 import { SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import { copyStreamsFor, durationMs, errorMessage, ownFailure } from './util';
+import { CUTOFF_MARGIN_MS, cutoffDeadlineMs, humanDuration } from '../src/cutoff';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
 /**
@@ -216,7 +217,26 @@ export async function approval(run: Run, plan: Plan): Promise<'rejected' | 'time
   if (input.approval.required) {
     if (!run.decision) state.approval = { state: 'waiting', since: new Date().toISOString(), approvers: input.approval.approvers };
     run.setPhase('awaiting_approval');
-    const decided = await condition(() => run.decision !== undefined, durationMs(input.approval.timeout));
+    const timeoutMs = durationMs(input.approval.timeout);
+    // Attach: the wait ends, too, an hour before the application's writes reach a cutoff (they
+    // would fail the CHECK from then until cutover). Runs recorded before this guard wait as they did.
+    const deadline = input.strategy === 'attach' ? attachDeadline(plan) : null;
+    const guarded = deadline !== null && patched('attach-cutoff-deadline');
+    const byDeadline = guarded ? deadline.at - CUTOFF_MARGIN_MS - Date.now() : Infinity;
+    const decided = byDeadline <= 0 ? run.decision !== undefined : await condition(() => run.decision !== undefined, Math.min(timeoutMs, byDeadline));
+    if (!decided && guarded && deadline.at - CUTOFF_MARGIN_MS - Date.now() <= 0) {
+      const tp = deadline.tp;
+      const a = tp.attach!;
+      throw ApplicationFailure.create({
+        type: 'StateConflict',
+        message:
+          `nobody approved before the attach cutoff ${a.cutoff} of ${tp.schema}.${tp.table} came within ${humanDuration(CUTOFF_MARGIN_MS)} ` +
+          `(the application's writes reach it at ${new Date(deadline.at).toISOString()}): until cutover every write of ${tp.partitionKey} at or after ${a.cutoff} ` +
+          `fails the CHECK ${a.check}, so the switchover stops before cutover and rolls back (which drops the CHECK). Start again (preflight picks a later cutoff) and approve within its window`,
+        nonRetryable: true,
+        details: [{ stage: 'awaiting_approval', table: tp.table, cutoff: a.cutoff, deadline: new Date(deadline.at).toISOString() }],
+      });
+    }
     if (!decided) {
       state.approval = { state: 'timed_out', at: new Date().toISOString() };
       if (input.approval.onTimeout === 'rollback') return 'timed_out';
@@ -236,6 +256,17 @@ export async function approval(run: Run, plan: Plan): Promise<'rejected' | 'time
     await auditDecision(run);
   }
   return run.decision === 'rejected' ? 'rejected' : null;
+}
+
+/** The attach table whose cutoff the application's writes reach first, and when (ms). */
+function attachDeadline(plan: Plan): { tp: TablePlan; at: number } | null {
+  let first: { tp: TablePlan; at: number } | null = null;
+  for (const tp of plan.tables) {
+    if (!tp.attach) continue;
+    const at = cutoffDeadlineMs(tp.attach);
+    if (!first || at < first.at) first = { tp, at };
+  }
+  return first;
 }
 
 /** The APPROVAL audit row: who decided, and in which phase when a reject stopped a running stage. */
