@@ -194,3 +194,50 @@ test(`subscription target refused at preflight, naming the subscription (live su
     await sub.drop();
   }
 });
+
+test('live, both strategies (only when wal_level = logical; otherwise it logs that it did not run): every write after cutover and after rollback reaches the subscriber', async () => {
+  if (!logical) {
+    console.log('wal_level is not logical: the live replication test did not run (.ci/run sets wal_level = logical)');
+    return;
+  }
+  const sub = await createTestDb('repl_live');
+  const slot = `ps_${sub.name}`;
+  const tables = ['live_copy', 'live_attach'];
+  const ddl = (t: string) => `create table ${t} (id bigint primary key, at timestamptz not null, v text)`;
+  try {
+    for (const t of tables) {
+      await db.pool.query(`${ddl(t)}; insert into ${t} select g, now() - (g % 50) * interval '1 day', 'v' || g from generate_series(1, 100) g`);
+      await sub.pool.query(ddl(t));
+    }
+    await db.pool.query(`create publication live_pub for table ${tables.join(', ')} with (publish_via_partition_root = true)`);
+    await db.pool.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    const u = new URL(db.url);
+    await sub.pool.query(
+      `create subscription live_s connection 'dbname=${db.name} host=${u.hostname} port=${u.port || 5432} user=${decodeURIComponent(u.username)}' publication live_pub with (create_slot = false, slot_name = '${slot}')`,
+    );
+    const same = (t: string) =>
+      waitFor(async () => {
+        const q = `select coalesce(string_agg(id || ':' || at::text || ':' || v, ',' order by id), '') as s from ${t}`;
+        const [a, b] = await Promise.all([db.pool.query(q), sub.pool.query(q)]);
+        return a.rows[0].s === b.rows[0].s && a.rows[0].s !== '';
+      }, `${t} replicated`);
+    for (const t of tables) await same(t);
+    for (const [i, t] of tables.entries()) {
+      const h = await run({ tables: [{ table: t, partitionKey: 'at', interval: 'month' }], strategy: i === 0 ? 'copy' : 'attach' }, t);
+      expect(((await h.result()) as SwitchoverReport).outcome).toBe('done');
+      // After cutover: an insert now, one a year ahead (a new partition), an update moving a row across partitions, a delete.
+      await db.pool.query(`insert into ${t} values (1001, now(), 'after'), (1002, now() + interval '1 year', 'ahead');
+        update ${t} set at = now() + interval '2 months', v = 'moved' where id = 1; delete from ${t} where id = 2`);
+      await same(t);
+      await rollback(h.workflowId);
+      await db.pool.query(`insert into ${t} values (1003, now(), 'after rollback'); update ${t} set v = 'again' where id = 1002`);
+      await same(t);
+    }
+  } finally {
+    await sub.pool.query(`alter subscription live_s disable`).catch(() => undefined);
+    await sub.pool.query(`alter subscription live_s set (slot_name = none)`).catch(() => undefined);
+    await sub.pool.query(`drop subscription if exists live_s`).catch(() => undefined);
+    await db.pool.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1`, [slot]).catch(() => undefined);
+    await sub.drop();
+  }
+});
