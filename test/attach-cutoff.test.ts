@@ -5,7 +5,7 @@ import { Context } from '@temporalio/activity';
 import type { Activities } from '../activities';
 import type { Plan, TablePlan } from '../src/types';
 import { CUTOFF_MARGIN_MS, cutoffDeadlineMs, cutoffStatus, humanDuration } from '../src/cutoff';
-import { approveSignal, statusQuery } from '../src/shared';
+import { approveSignal, pauseUpdate, statusQuery } from '../src/shared';
 import { failureOf, injectAfter, type Injection } from './failure-helpers';
 import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
 
@@ -124,4 +124,34 @@ test('awaiting approval, the switchover stops an hour before the application wri
   expect((await db.pool.query(`select relkind::text as k from pg_class where oid = 'stays'::regclass`)).rows[0].k).toBe('r');
   expect(await tableRows(db.pool, 'stays')).toEqual(before);
   expect((await db.pool.query(`select conname::text as n from pg_constraint where conrelid = 'stays'::regclass order by 1`)).rows).toEqual([{ n: 'stays_pkey' }]);
+}, 120000);
+
+test('paused after approval, the switchover stops an hour before the application writes reach the cutoff, and rolls back', async () => {
+  await db.pool.query(`
+    create table halts (id bigserial primary key, at timestamptz not null, v int not null);
+    insert into halts (at, v) select now() - interval '10 days' - (g % 60) * interval '1 day', g from generate_series(1, 200) g;
+  `);
+  const before = await tableRows(db.pool, 'halts');
+  const id = uniqueId('paused');
+  replan.set(id, (plan) => {
+    const a = plan.tables[0].attach!;
+    a.aheadDays = (Date.parse(`${a.cutoff}T00:00:00Z`) - (Date.now() + CUTOFF_MARGIN_MS + 30000)) / 86_400_000;
+  });
+  const h = await w.client.workflow.start('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: id,
+    args: [{ strategy: 'attach', backup: 'none', tables: [{ table: 'halts', partitionKey: 'at', interval: 'month' }], approval: { required: true, timeout: '24h' } }],
+  });
+  await waitForPhase(h, 'awaiting_approval');
+  await h.executeUpdate(pauseUpdate, { args: [{ by: 'ops', reason: 'month-end close' }] });
+  await h.signal(approveSignal, { by: 'alice' });
+  const f = await failureOf(h);
+  expect(f.type).toBe('StateConflict');
+  expect(f.message).toMatch(
+    /^the switchover stayed paused before the attach cutoff \d{4}-\d{2}-01 of public\.halts came within 1h 0m \(the application's writes reach it at \S+\): until cutover every write of at at or after \d{4}-\d{2}-01 fails the CHECK halts_ps_before_cutoff, so the switchover stops before cutover and rolls back/,
+  );
+  expect((await db.pool.query(`select relkind::text as k from pg_class where oid = 'halts'::regclass`)).rows[0].k).toBe('r');
+  expect(await tableRows(db.pool, 'halts')).toEqual(before);
+  expect((await db.pool.query(`select conname::text as n from pg_constraint where conrelid = 'halts'::regclass order by 1`)).rows).toEqual([{ n: 'halts_pkey' }]);
+  expect((await db.pool.query(`select to_regclass('halts_partitioned') is null as gone`)).rows[0].gone).toBe(true);
 }, 120000);

@@ -224,19 +224,7 @@ export async function approval(run: Run, plan: Plan): Promise<'rejected' | 'time
     const guarded = deadline !== null && patched('attach-cutoff-deadline');
     const byDeadline = guarded ? deadline.at - CUTOFF_MARGIN_MS - Date.now() : Infinity;
     const decided = byDeadline <= 0 ? run.decision !== undefined : await condition(() => run.decision !== undefined, Math.min(timeoutMs, byDeadline));
-    if (!decided && guarded && deadline.at - CUTOFF_MARGIN_MS - Date.now() <= 0) {
-      const tp = deadline.tp;
-      const a = tp.attach!;
-      throw ApplicationFailure.create({
-        type: 'StateConflict',
-        message:
-          `nobody approved before the attach cutoff ${a.cutoff} of ${tp.schema}.${tp.table} came within ${humanDuration(CUTOFF_MARGIN_MS)} ` +
-          `(the application's writes reach it at ${new Date(deadline.at).toISOString()}): until cutover every write of ${tp.partitionKey} at or after ${a.cutoff} ` +
-          `fails the CHECK ${a.check}, so the switchover stops before cutover and rolls back (which drops the CHECK). Start again (preflight picks a later cutoff) and approve within its window`,
-        nonRetryable: true,
-        details: [{ stage: 'awaiting_approval', table: tp.table, cutoff: a.cutoff, deadline: new Date(deadline.at).toISOString() }],
-      });
-    }
+    if (!decided && guarded && deadline.at - CUTOFF_MARGIN_MS - Date.now() <= 0) throw cutoffFailure(deadline, 'nobody approved');
     if (!decided) {
       state.approval = { state: 'timed_out', at: new Date().toISOString() };
       if (input.approval.onTimeout === 'rollback') return 'timed_out';
@@ -256,6 +244,39 @@ export async function approval(run: Run, plan: Plan): Promise<'rejected' | 'time
     await auditDecision(run);
   }
   return run.decision === 'rejected' ? 'rejected' : null;
+}
+
+/**
+ * Attach: the switchover stopped by its cutoff while it waited (`who`: "nobody approved", "the
+ * switchover stayed paused"); non-retryable, so the switchover rolls back and drops the CHECK.
+ */
+function cutoffFailure(d: { tp: TablePlan; at: number }, who: string): ApplicationFailure {
+  const { tp } = d;
+  const a = tp.attach!;
+  const deadline = new Date(d.at).toISOString();
+  return ApplicationFailure.create({
+    type: 'StateConflict',
+    message:
+      `${who} before the attach cutoff ${a.cutoff} of ${tp.schema}.${tp.table} came within ${humanDuration(CUTOFF_MARGIN_MS)} ` +
+      `(the application's writes reach it at ${deadline}): until cutover every write of ${tp.partitionKey} at or after ${a.cutoff} ` +
+      `fails the CHECK ${a.check}, so the switchover stops before cutover and rolls back (which drops the CHECK). Start again (preflight picks a later cutoff) and approve within its window`,
+    nonRetryable: true,
+    details: [{ table: tp.table, cutoff: a.cutoff, deadline }],
+  });
+}
+
+/**
+ * Attach, before each of its stages and its cutover: waits out the operator's pause, but not past
+ * an hour before the first cutoff's deadline; that reached (paused or not: slow stages), fails,
+ * and the switchover rolls back (dropping the CHECK, if it was added) instead of adding or keeping
+ * a CHECK that refuses the application's writes. A run recorded before this guard: as `run.unpaused()`.
+ */
+export async function unpausedBeforeCutoff(run: Run, plan: Plan): Promise<void> {
+  const d = run.input.strategy === 'attach' ? attachDeadline(plan) : null;
+  if (!d || !patched('attach-cutoff-deadline')) return run.unpaused();
+  const left = () => d.at - CUTOFF_MARGIN_MS - Date.now();
+  if (run.controls.paused && left() > 0) await condition(() => !run.controls.paused, left());
+  if (left() <= 0) throw cutoffFailure(d, run.controls.paused ? 'the switchover stayed paused' : 'the switchover did not reach its cutover');
 }
 
 /** The attach table whose cutoff the application's writes reach first, and when (ms). */
