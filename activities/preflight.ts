@@ -87,16 +87,17 @@ export function assignsKey(source: string, key: string): boolean {
  * The application's BEFORE ... FOR EACH ROW triggers on INSERT or UPDATE: on a partitioned table
  * they run once the row is routed to its partition, and one that changes the partition key to
  * another partition's range fails the write. Refused when the (PL/pgSQL) function visibly assigns
- * NEW.<key>; otherwise a plan line naming the trigger.
+ * NEW.<key> and the trigger is not disabled; otherwise a plan line naming the trigger.
  */
-async function beforeRowTriggers(db: pg.ClientBase, oid: number, t: string, key: string): Promise<{ problems: string[]; warnings: string[] }> {
-  const names = namesFor(t.slice(t.indexOf('.') + 1));
+async function beforeRowTriggers(db: pg.ClientBase, oid: number, t: string, table: string, key: string): Promise<{ problems: string[]; warnings: string[] }> {
+  const names = namesFor(table);
   const rows = (await db.query(sqlFile('catalog/before_row_triggers'), [oid, [names.syncTrigger, names.mirrorTrigger]])).rows;
   const problems: string[] = [];
   const warnings: string[] = [];
   const fails = `(moving row to another partition during a BEFORE FOR EACH ROW trigger is not supported)`;
   for (const r of rows) {
-    if (r.language === 'plpgsql' && assignsKey(r.source, key)) {
+    const assigns = r.language === 'plpgsql' && assignsKey(r.source, key);
+    if (assigns && r.enabled !== 'D') {
       problems.push(
         `trigger ${r.name} on ${t} is a BEFORE ... FOR EACH ROW trigger whose function ${r.function} assigns NEW.${key}, the partition key: ` +
           `on the partitioned table a row is routed to its partition before the trigger runs, so after cutover every write whose key it moves to another partition fails ${fails}. ` +
@@ -104,7 +105,9 @@ async function beforeRowTriggers(db: pg.ClientBase, oid: number, t: string, key:
       );
     } else {
       warnings.push(
-        `trigger ${r.name} on ${t} is a BEFORE ... FOR EACH ROW trigger (function ${r.function}${r.language === 'plpgsql' ? ', whose source does not assign NEW.' + key : `, ${r.language}: not read`}): ` +
+        `trigger ${r.name} on ${t} is a BEFORE ... FOR EACH ROW trigger (function ${r.function}${
+          assigns ? `, disabled, whose source assigns NEW.${key}` : r.language === 'plpgsql' ? ', whose source does not assign NEW.' + key : `, ${r.language}: not read`
+        }): ` +
           `after cutover it runs once the row is routed to its partition; should it change ${key} to another partition's range, that write fails ${fails}`,
       );
     }
@@ -242,7 +245,7 @@ export async function inspectTable(
         `(or drop the constraint), then start again`,
     );
   }
-  const keyTriggers = await beforeRowTriggers(db, rel.oid, t, spec.partitionKey);
+  const keyTriggers = await beforeRowTriggers(db, rel.oid, t, spec.table, spec.partitionKey);
   problems.push(...keyTriggers.problems);
   // Identity, views, row-level security and the application's triggers go along too.
   const carried = await readCarried(db, rel.oid, schema, spec.table, namesFor(spec.table));
