@@ -5,6 +5,7 @@
 // partition key are refused; other BEFORE ROW triggers get a plan line.
 import { assignsKey, preflightPlan } from '../activities/preflight';
 import { switchoverInput } from '../src/input';
+import { violationWhere } from '../src/preflightsql';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { dump, failureOf } from './failure-helpers';
 import { createTestDb, startTestWorker, tableRows, uniqueId, type TestDb, type TestWorker } from './helpers';
@@ -164,3 +165,12 @@ test('assignsKey reads assignments, not comparisons', () => {
   for (const [src, key, want] of cases) expect([src, assignsKey(src, key)]).toEqual([src, want]);
 });
 
+
+test('violation queries: CHECK (NULL passes), foreign key MATCH SIMPLE and MATCH FULL', () => {
+  const fk = { name: 'f', type: 'f' as const, check_expr: null, columns: ['a', 'b'], ref_schema: 's', ref_table: 'r', ref_columns: ['x', 'y'], match: 's' };
+  expect(violationWhere({ ...fk, type: 'c', check_expr: '(q > 0)' })).toBe('NOT ((q > 0))');
+  expect(violationWhere(fk)).toBe('t."a" IS NOT NULL AND t."b" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "s"."r" r WHERE r."x" = t."a" AND r."y" = t."b")');
+  expect(violationWhere({ ...fk, match: 'f' })).toBe(
+    '(t."a" IS NOT NULL OR t."b" IS NOT NULL) AND (NOT (t."a" IS NOT NULL AND t."b" IS NOT NULL) OR NOT EXISTS (SELECT 1 FROM "s"."r" r WHERE r."x" = t."a" AND r."y" = t."b"))',
+  );
+});
