@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { sqlFile } from '../src/db';
 import { identityOptions, legacySequenceName, policySql, viewSql } from '../src/carry';
 import type { PublicationPlan, TableNames, TablePlan } from '../src/types';
-import { ident } from '../src/sql';
+import { ident, qname } from '../src/sql';
 
 type Carried = Required<Pick<TablePlan, 'identities' | 'views' | 'policies' | 'rowSecurity' | 'triggers' | 'publications'>>;
 
@@ -30,8 +30,19 @@ async function qualified<T>(db: pg.ClientBase, fn: () => Promise<T>): Promise<T>
  * partitions' names, tables no subscriber has), and FOR ALL TABLES / FOR TABLES IN SCHEMA ones
  * that cover the tables the switchover makes.
  */
-async function readPublications(db: pg.ClientBase, oid: number, t: string, names: TableNames, problems: string[]): Promise<PublicationPlan[]> {
+async function readPublications(db: pg.ClientBase, oid: number, t: string, tq: string, names: TableNames, partitionKey: string, problems: string[]): Promise<PublicationPlan[]> {
   const rows = (await db.query(sqlFile('catalog/publications'), [oid])).rows;
+  // The partitioned table's replica identity is its primary key, which gains the partition key:
+  // a column list that leaves the key out no longer covers it, and PostgreSQL then refuses every
+  // UPDATE and DELETE of a published table.
+  for (const r of rows.filter((x) => x.how === 'table' && x.columns && x.changes_rows && !x.columns.includes(partitionKey))) {
+    problems.push(
+      `publication ${r.name} publishes ${t} with the column list (${r.columns.join(', ')}), which leaves out the partition key ${partitionKey}: ` +
+        `after the switchover the replica identity is the partitioned table's primary key, which includes ${partitionKey}, and PostgreSQL refuses every ` +
+        `UPDATE and DELETE of a table whose published column list does not cover its replica identity. Add ${partitionKey} to the column list ` +
+        `(ALTER PUBLICATION ${ident(r.name)} DROP TABLE ${tq}, then ALTER PUBLICATION ${ident(r.name)} ADD TABLE ${tq} (${[...r.columns, partitionKey].map(ident).join(', ')})${r.row_filter ? ` WHERE (${r.row_filter})` : ''}; the subscribers' tables need the column), then start again`,
+    );
+  }
   for (const r of rows.filter((x) => x.how === 'table' && !x.via_root)) {
     problems.push(
       `publication ${r.name} publishes ${t} with publish_via_partition_root = false: after the switchover the changes of the partitioned ` +
@@ -58,6 +69,7 @@ export async function readCarried(
   schema: string,
   table: string,
   names: TableNames,
+  partitionKey: string,
 ): Promise<{ carried: Carried; problems: string[] }> {
   const t = `${schema}.${table}`;
   return qualified(db, async () => {
@@ -96,7 +108,16 @@ export async function readCarried(
       createSql: r.definition as string,
       enabled: r.enabled as string,
     }));
-    const publications = await readPublications(db, oid, t, names, problems);
+    const publications = await readPublications(db, oid, t, qname(schema, table), names, partitionKey, problems);
+    const identity = (await db.query(`select relreplident::text as r from pg_catalog.pg_class where oid = $1::oid`, [oid])).rows[0].r as string;
+    if (identity !== 'd') {
+      const shown: Record<string, string> = { f: 'FULL', i: 'USING INDEX', n: 'NOTHING' };
+      problems.push(
+        `${t} has REPLICA IDENTITY ${shown[identity] ?? identity}, which the switchover does not carry: the partitioned table and its partitions would have the default ` +
+          `(their primary key), which changes what logical decoding sends for each UPDATE and DELETE (and a publication's row filter on other columns would then refuse them). ` +
+          `Run ALTER TABLE ${qname(schema, table)} REPLICA IDENTITY DEFAULT first if its consumers accept that (after cutover set it again on the table and each partition), or keep this table plain`,
+      );
+    }
     for (const r of (await db.query(sqlFile('catalog/subscriptions'), [oid])).rows) {
       problems.push(
         `${t} is a target of subscription ${r.name} (${r.enabled ? 'enabled' : 'disabled'}): its apply worker writes as ` +

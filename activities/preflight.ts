@@ -248,7 +248,7 @@ export async function inspectTable(
   const keyTriggers = await beforeRowTriggers(db, rel.oid, t, spec.table, spec.partitionKey);
   problems.push(...keyTriggers.problems);
   // Identity, views, row-level security and the application's triggers go along too.
-  const carried = await readCarried(db, rel.oid, schema, spec.table, namesFor(spec.table));
+  const carried = await readCarried(db, rel.oid, schema, spec.table, namesFor(spec.table), spec.partitionKey);
   problems.push(...carried.problems);
   if (problems.length || !key || !keyType || !pk) return { problems };
 

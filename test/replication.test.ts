@@ -63,17 +63,17 @@ for (const strategy of ['copy', 'attach'] as const) {
     await makeTable(t);
     await db.pool.query(`
       create publication ${t}_all_cols for table ${t} with (publish_via_partition_root = true);
-      create publication ${t}_some for table ${t} (id, occurred_at, amount_cents) where (amount_cents > 10) with (publish_via_partition_root = true);
+      create publication ${t}_some for table ${t} (id, occurred_at, amount_cents) where (id > 10) with (publish_via_partition_root = true);
     `);
     const before = [await published(`${t}_all_cols`), await published(`${t}_some`)];
-    expect(before[1]).toEqual([{ t, cols: 'id,occurred_at,amount_cents', filter: '(amount_cents > 10)' }]);
+    expect(before[1]).toEqual([{ t, cols: 'id,occurred_at,amount_cents', filter: '(id > 10)' }]);
 
     // The dry run's plan says what happens to each publication, and its cutover SQL does it.
     const dry: SwitchoverReport = await (await run({ tables: [{ table: t, partitionKey: 'occurred_at', interval: 'month' }], strategy, dryRun: true }, t)).result();
     expect(dry.plan!.tables[0].warnings.join('\n')).toMatch(
-      new RegExp(`publication ${t}_some \\(publish_via_partition_root = true, columns id, occurred_at, amount_cents, row filter \\(amount_cents > 10\\)\\): at cutover the partitioned table takes public\\.${t}'s place`),
+      new RegExp(`publication ${t}_some \\(publish_via_partition_root = true, columns id, occurred_at, amount_cents, row filter \\(id > 10\\)\\): at cutover the partitioned table takes public\\.${t}'s place`),
     );
-    expect(dry.plan!.sql[t].cutover.join('\n')).toContain(`ALTER PUBLICATION "${t}_some" ADD TABLE "public"."${t}" ("id", "occurred_at", "amount_cents") WHERE ((amount_cents > 10))`);
+    expect(dry.plan!.sql[t].cutover.join('\n')).toContain(`ALTER PUBLICATION "${t}_some" ADD TABLE "public"."${t}" ("id", "occurred_at", "amount_cents") WHERE ((id > 10))`);
 
     const h = await run({ tables: [{ table: t, partitionKey: 'occurred_at', interval: 'month' }], strategy }, t);
     const report: SwitchoverReport = await h.result();
@@ -83,6 +83,8 @@ for (const strategy of ['copy', 'attach'] as const) {
     expect(await published(`${t}_some`)).toEqual(before[1]);
     expect(await members(`${t}_all_cols`)).toEqual([t]);
     expect((await db.pool.query(`select relkind::text as k from pg_class where oid = $1::regclass`, [t])).rows[0].k).toBe('p');
+    // Writes still work (the column list covers the new replica identity, the primary key with the partition key).
+    await db.pool.query(`update ${t} set amount_cents = amount_cents + 1 where id = 20; delete from ${t} where id = 21; insert into ${t} (occurred_at) values (now())`);
 
     const rb = await rollback(h.workflowId);
     expect(rb.tables.map((x) => x.from)).toEqual(['cutover']);
@@ -93,11 +95,18 @@ for (const strategy of ['copy', 'attach'] as const) {
   });
 }
 
-test('refused at preflight, naming the publication, nothing changed: publish_via_partition_root = false, FOR ALL TABLES, FOR TABLES IN SCHEMA', async () => {
+test('refused at preflight, naming the publication, nothing changed: publish_via_partition_root = false, FOR ALL TABLES, FOR TABLES IN SCHEMA, a column list without the partition key, REPLICA IDENTITY FULL', async () => {
   await db.pool.query(`create schema app`);
   await makeTable('pub_noroot');
   await makeTable('app.pub_inschema');
-  await db.pool.query(`create publication noroot for table pub_noroot; create publication inschema for tables in schema app`);
+  await makeTable('pub_nokey');
+  await makeTable('pub_full');
+  await db.pool.query(`
+    create publication noroot for table pub_noroot;
+    create publication inschema for tables in schema app;
+    create publication nokey for table pub_nokey (id, amount_cents) where (id > 0) with (publish_via_partition_root = true);
+    alter table pub_full replica identity full;
+  `);
   const cases: [string, string, RegExp][] = [
     [
       'public',
@@ -105,6 +114,16 @@ test('refused at preflight, naming the publication, nothing changed: publish_via
       /publication noroot publishes public\.pub_noroot with publish_via_partition_root = false: .*Run ALTER PUBLICATION "noroot" SET \(publish_via_partition_root = true\)/,
     ],
     ['app', 'pub_inschema', /publication inschema is FOR TABLES IN SCHEMA: it would also publish the tables the switchover makes \(pub_inschema_partitioned and its partitions/],
+    [
+      'public',
+      'pub_nokey',
+      new RegExp(
+        'publication nokey publishes public\\.pub_nokey with the column list \\(id, amount_cents\\), which leaves out the partition key occurred_at: .*PostgreSQL refuses every ' +
+          'UPDATE and DELETE of a table whose published column list does not cover its replica identity\\. Add occurred_at to the column list \\(ALTER PUBLICATION "nokey" DROP TABLE "public"\\."pub_nokey", ' +
+          'then ALTER PUBLICATION "nokey" ADD TABLE "public"\\."pub_nokey" \\("id", "amount_cents", "occurred_at"\\) WHERE \\(\\(id > 0\\)\\);',
+      ),
+    ],
+    ['public', 'pub_full', /public\.pub_full has REPLICA IDENTITY FULL, which the switchover does not carry: .*Run ALTER TABLE "public"\."pub_full" REPLICA IDENTITY DEFAULT first/],
   ];
   const schemaBefore = await dump(db.url, { schemaOnly: true });
   for (const [schema, table, why] of cases) {
