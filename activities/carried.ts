@@ -109,7 +109,7 @@ export async function readCarried(
       enabled: r.enabled as string,
     }));
     const publications = await readPublications(db, oid, t, qname(schema, table), names, partitionKey, problems);
-    const identity = (await db.query(`select relreplident::text as r from pg_catalog.pg_class where oid = $1::oid`, [oid])).rows[0].r as string;
+    const identity = (await db.query(sqlFile('catalog/replica_identity'), [oid])).rows[0].r as string;
     if (identity !== 'd') {
       const shown: Record<string, string> = { f: 'FULL', i: 'USING INDEX', n: 'NOTHING' };
       problems.push(

@@ -188,7 +188,6 @@ export async function inspectTable(
     generated: r.generated,
     identity: r.identity as ColumnInfo['identity'],
   }));
-  problems.push(...(await hashColumns(db, t, sql.qname(schema, spec.table), columns)));
   const key = columns.find((c) => c.name === spec.partitionKey);
   // format_type() spells a precision inside the name (`timestamp(3) with time zone`): the type is the same.
   const keyType = key ? KEY_TYPES[key.type.replace(/\(\d+\)/, '')] : undefined;
@@ -229,6 +228,15 @@ export async function inspectTable(
   for (const c of spec.sumColumns ?? []) {
     if (!columns.some((x) => x.name === c)) problems.push(`sumColumns: column "${c}" does not exist in ${t}`);
   }
+  const keyTriggers = await beforeRowTriggers(db, rel.oid, t, spec.table, spec.partitionKey);
+  problems.push(...keyTriggers.problems);
+  // Identity, views, row-level security and the application's triggers go along too.
+  const carried = await readCarried(db, rel.oid, schema, spec.table, namesFor(spec.table), spec.partitionKey);
+  problems.push(...carried.problems);
+  if (problems.length || !key || !keyType || !pk) return { problems };
+  // What reads the table itself, once the catalog allows it (a role without SELECT was refused above):
+  // the row hash on the column types, and the rows violating NOT VALID constraints.
+  problems.push(...(await hashColumns(db, t, sql.qname(schema, spec.table), columns)));
   // NOT VALID constraints: carried validated when no row violates them, else refused before any change.
   const notValid: NonNullable<TablePlan['notValid']> = [];
   for (const c of (await db.query(sqlFile('catalog/not_valid'), [rel.oid])).rows as NotValidConstraint[]) {
@@ -245,12 +253,7 @@ export async function inspectTable(
         `(or drop the constraint), then start again`,
     );
   }
-  const keyTriggers = await beforeRowTriggers(db, rel.oid, t, spec.table, spec.partitionKey);
-  problems.push(...keyTriggers.problems);
-  // Identity, views, row-level security and the application's triggers go along too.
-  const carried = await readCarried(db, rel.oid, schema, spec.table, namesFor(spec.table), spec.partitionKey);
-  problems.push(...carried.problems);
-  if (problems.length || !key || !keyType || !pk) return { problems };
+  if (problems.length) return { problems };
 
   const warnings: string[] = [...keyTriggers.warnings];
   for (const c of notValid) {
