@@ -7,7 +7,7 @@ import type { Plan, TablePlan } from '../src/types';
 import { CUTOFF_MARGIN_MS, cutoffDeadlineMs, cutoffStatus, humanDuration } from '../src/cutoff';
 import { approveSignal, pauseUpdate, statusQuery } from '../src/shared';
 import { failureOf, injectAfter, type Injection } from './failure-helpers';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, tableRows, temporalCli, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -69,6 +69,11 @@ test('status shows the time left before the cutoff; a cutover with less than the
   // As of the query (the workflow's clock, at most its last task behind).
   expect(Math.abs(c.leftSeconds - (cutoffDeadlineMs(a) - Date.now()) / 1000)).toBeLessThan(120);
   expect(c.leftSeconds).toBeGreaterThan(CUTOFF_MARGIN_MS / 1000);
+  // The operator's details say it too.
+  const meta = JSON.parse(await temporalCli(['workflow', 'metadata', '--workflow-id', id, '--output', 'json'])).queryResult[0];
+  expect(meta.currentDetails).toContain(
+    `Attach cutoff of bookings: ${a.cutoff}; the application's writes reach it at ${c.deadline}, and the switchover stops (and rolls back) 1h 0m before that if it has not cut over`,
+  );
 
   // The switchover's window has run out (as if the cutover window or a pause had held it past the
   // cutoff): the cutover sees yesterday's cutoff.
