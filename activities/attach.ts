@@ -9,12 +9,13 @@ import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
 import { fail } from '../src/errors';
 import * as sql from '../src/sqlgen';
-import { addCheckSql, attachCutoverSql, attachIndexSql, attachOf, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql } from '../src/attachsql';
+import { addCheckSql, attachCutoverSql, attachIndexSql, attachOf, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql, validateNotValidSql } from '../src/attachsql';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { switchoverMetrics } from '../src/metrics';
 import { audit, Deps, keepAlive, stage } from './context';
 import { lockedTx } from './locks';
 import { lockViews } from './cutover';
+import { CUTOFF_MARGIN_MS, cutoffStatus, humanDuration } from '../src/cutoff';
 import { oneIndexBuild } from './indexes';
 import { grantSql } from './preflight';
 import { auditRow, dropIfOurs, ownership, recordCreated, release, relations } from './state';
@@ -153,6 +154,17 @@ export function attachActivities({ pools }: Deps) {
         const pool = pools.get(database);
         const what = (s: string) => ({ what: `${s} of ${tp.schema}.${tp.table}`, lockTimeoutMs });
         await withClient(pool, async (c) => {
+          // The table's own NOT VALID constraints (preflight found no row violating them): valid before ATTACH needs them so.
+          for (const s of validateNotValidSql(tp)) {
+            await keepAlive(() => lockedTx({ client: c }, what('constraint validation'), (tx) => tx.long(s))).catch((err) => {
+              const code = (err as { code?: string }).code;
+              if (code !== '23514' && code !== '23503') throw err;
+              throw fail('StateConflict', `${tp.schema}.${tp.table}: ${s} failed (${(err as Error).message}): a row violating it was written since preflight, behind PostgreSQL's checks. The switchover is rolled back; fix the rows and start again`, {
+                table: tp.table,
+                stage: 'check',
+              });
+            });
+          }
           const state = await checkValidated(c, tp, tp.table);
           if (state === true) return;
           if (state === null) await lockedTx({ client: c }, what('CHECK (NOT VALID)'), (tx) => tx.q(addCheckSql(tp)));
@@ -210,6 +222,7 @@ export function attachActivities({ pools }: Deps) {
     async attachCutover(database: string, tp: TablePlan, lockTimeoutMs: number): Promise<CutoverResult> {
       return stage('cutover', tp.table, async () => {
         const what = `cutover of ${tp.schema}.${tp.table}`;
+        await refuseNearCutoff(pools.get(database), tp);
         const { value, attempts } = await lockedTx(pools.get(database), { what, lockTimeoutMs }, async (tx) => {
           const c = tx.client;
           await lockViews(tx, tp);
@@ -267,6 +280,31 @@ export function attachActivities({ pools }: Deps) {
       );
     },
   };
+}
+
+/**
+ * Before the cutover takes its lock: the cutoff must still be more than CUTOFF_MARGIN_MS away
+ * (by the database's clock), or the CHECK would refuse the application's writes before or soon
+ * after this cutover; refused (StateConflict), the switchover rolls back and drops the CHECK. A
+ * cutover already done is not refused (a retry after its commit).
+ */
+async function refuseNearCutoff(pool: pg.Pool, tp: TablePlan): Promise<void> {
+  const a = attachOf(tp);
+  await withClient(pool, async (c) => {
+    const state = await attachState(c, tp);
+    if (state === 'cutover' || state === 'cleaned') return;
+    const now = Number((await c.query(`select (extract(epoch from clock_timestamp()) * 1000)::float8 as ms`)).rows[0].ms);
+    const left = cutoffStatus(a, now);
+    if (left.leftSeconds * 1000 >= CUTOFF_MARGIN_MS) return;
+    const reach = a.aheadDays ? `the application writes up to ${a.aheadDays} days ahead, so its writes reach the cutoff at ${left.deadline}` : `at ${left.deadline}`;
+    throw fail(
+      'StateConflict',
+      `cutover of ${tp.schema}.${tp.table} refused: the attach cutoff ${a.cutoff} ${left.leftSeconds >= 0 ? `is ${left.left} away` : `has ${left.left}`} (${reach}), ` +
+        `less than the ${humanDuration(CUTOFF_MARGIN_MS)} margin: until cutover every write of ${tp.partitionKey} at or after ${a.cutoff} fails the CHECK ${a.check}. ` +
+        `Nothing was changed by the cutover; the switchover rolls back (which drops the CHECK). Start again: preflight picks a later cutoff`,
+      { table: tp.table, stage: 'cutover', cutoff: a.cutoff, deadline: left.deadline },
+    );
+  });
 }
 
 /**

@@ -5,7 +5,7 @@ import type pg from 'pg';
 import type { SwitchoverInput } from '../src/input';
 import { MAXVALUE, MINVALUE, addIntervals, fitName, floorTo, isoDay, partitionName, partitionRanges, withOpenEnds } from '../src/partitions';
 import * as sql from '../src/sqlgen';
-import { addCheckSql, attachCutoverSql, attachIndexSql, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql } from '../src/attachsql';
+import { addCheckSql, attachCutoverSql, attachIndexSql, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql, validateNotValidSql } from '../src/attachsql';
 import type { AttachPlan, TablePlan } from '../src/types';
 
 const DAY_MS = 86_400_000;
@@ -136,7 +136,7 @@ export function renderAttachSql(tp: TablePlan, grants: string[]): Record<string,
   return {
     indexes: attachIndexSql(tp).map((i) => i.sql),
     parent: attachParentSql(tp, grants),
-    check: [addCheckSql(tp), validateCheckSql(tp)],
+    check: [...validateNotValidSql(tp), addCheckSql(tp), validateCheckSql(tp)],
     verify: [attachVerifySql(tp)],
     cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned]), ...attachCutoverSql(tp)],
     rollbackBeforeCutover: [`DROP TABLE ${sql.qname(tp.schema, tp.names.partitioned)}`, ...undoBeforeCutoverSql(tp), ...[tp.attach!.keyIndex, tp.attach!.pkIndex].filter((x): x is string => !!x).map((n) => `DROP INDEX ${sql.qname(tp.schema, n)}`)],

@@ -13,6 +13,7 @@ import { readCarried } from './carried';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
 import { referencedTable } from './indexes';
 import { planAttach, renderAttachSql } from './attachplan';
+import { type NotValidConstraint, violationCountSql, violationSelectSql } from '../src/preflightsql';
 
 /**
  * With pg_stat_statements installed: the application statements whose conflict target is the
@@ -72,6 +73,75 @@ interface IndexRow {
   columns: string[];
   has_expressions: boolean;
   using_clause: string;
+}
+
+/** `NEW.<key> :=` or `NEW."<key>" =` as a statement of a trigger function's source (a read, not a parse). */
+export function assignsKey(source: string, key: string): boolean {
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const name = /^[a-z_][a-z0-9_$]*$/.test(key) ? `(?:${esc(key)}|"${esc(key)}")` : `"${esc(key.replace(/"/g, '""'))}"`;
+  // At a statement's start: `IF NEW.at = OLD.at` compares, it does not assign.
+  return new RegExp(`(?:^|;|\\bthen\\b|\\belse\\b|\\bbegin\\b|\\bloop\\b)\\s*new\\s*\\.\\s*${name}\\s*:?=(?!=)`, 'im').test(source);
+}
+
+/**
+ * The application's BEFORE ... FOR EACH ROW triggers on INSERT or UPDATE: on a partitioned table
+ * they run once the row is routed to its partition, and one that changes the partition key to
+ * another partition's range fails the write. Refused when the (PL/pgSQL) function visibly assigns
+ * NEW.<key> and the trigger is not disabled; otherwise a plan line naming the trigger.
+ */
+async function beforeRowTriggers(db: pg.ClientBase, oid: number, t: string, table: string, key: string): Promise<{ problems: string[]; warnings: string[] }> {
+  const names = namesFor(table);
+  const rows = (await db.query(sqlFile('catalog/before_row_triggers'), [oid, [names.syncTrigger, names.mirrorTrigger]])).rows;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const fails = `(moving row to another partition during a BEFORE FOR EACH ROW trigger is not supported)`;
+  for (const r of rows) {
+    const assigns = r.language === 'plpgsql' && assignsKey(r.source, key);
+    if (assigns && r.enabled !== 'D') {
+      problems.push(
+        `trigger ${r.name} on ${t} is a BEFORE ... FOR EACH ROW trigger whose function ${r.function} assigns NEW.${key}, the partition key: ` +
+          `on the partitioned table a row is routed to its partition before the trigger runs, so after cutover every write whose key it moves to another partition fails ${fails}. ` +
+          `Set ${key} in the application or by a column DEFAULT instead, or drop the trigger, then start again`,
+      );
+    } else {
+      warnings.push(
+        `trigger ${r.name} on ${t} is a BEFORE ... FOR EACH ROW trigger (function ${r.function}${
+          assigns ? `, disabled, whose source assigns NEW.${key}` : r.language === 'plpgsql' ? ', whose source does not assign NEW.' + key : `, ${r.language}: not read`
+        }): ` +
+          `after cutover it runs once the row is routed to its partition; should it change ${key} to another partition's range, that write fails ${fails}`,
+      );
+    }
+  }
+  return { problems, warnings };
+}
+
+const NO_HASH = '42883'; // could not identify an extended hash function for type ...
+
+/**
+ * Whether the row hash the checksums and verification use works on this table's column types:
+ * evaluated on one all-NULL row of the table's type (the hash function is looked up per type,
+ * NULL or not), so a type with no extended hash function (bit, varbit, a domain over json or
+ * point, an array of them) is found before any change, not at the first checksum. Such a column
+ * is hashed as its text (exact: the same value always prints the same), set in `hashAs`.
+ */
+async function hashColumns(db: pg.ClientBase, t: string, tq: string, columns: ColumnInfo[]): Promise<string[]> {
+  const probe = (expr: string) => db.query(`SELECT ${expr} AS h FROM (SELECT * FROM ${tq} LIMIT 0) t RIGHT JOIN (VALUES (1)) v(ps_probe) ON true`);
+  const fails = async (expr: string) => {
+    try {
+      await probe(expr);
+      return null;
+    } catch (err) {
+      if ((err as { code?: string }).code !== NO_HASH) throw err;
+      return (err as Error).message;
+    }
+  };
+  if (!(await fails(sql.rowHashExpr({ columns } as TablePlan)))) return [];
+  for (const c of columns) {
+    if (await fails(sql.rowHashExpr({ columns: [c] } as TablePlan))) c.hashAs = 'text';
+  }
+  const still = await fails(sql.rowHashExpr({ columns } as TablePlan));
+  if (still) return [`${t}: the row hash of the checksums and verification fails (${still}), even with its columns read as text; drop or change the column's type`];
+  return [];
 }
 
 /** Inspects one table. Returns the plan, or the list of reasons it cannot be migrated. */
@@ -158,12 +228,53 @@ export async function inspectTable(
   for (const c of spec.sumColumns ?? []) {
     if (!columns.some((x) => x.name === c)) problems.push(`sumColumns: column "${c}" does not exist in ${t}`);
   }
+  const keyTriggers = await beforeRowTriggers(db, rel.oid, t, spec.table, spec.partitionKey);
+  problems.push(...keyTriggers.problems);
   // Identity, views, row-level security and the application's triggers go along too.
-  const carried = await readCarried(db, rel.oid, schema, spec.table, namesFor(spec.table));
+  const carried = await readCarried(db, rel.oid, schema, spec.table, namesFor(spec.table), spec.partitionKey);
   problems.push(...carried.problems);
   if (problems.length || !key || !keyType || !pk) return { problems };
+  // What reads the table itself, once the catalog allows it (a role without SELECT was refused above):
+  // the row hash on the column types, and the rows violating NOT VALID constraints.
+  problems.push(...(await hashColumns(db, t, sql.qname(schema, spec.table), columns)));
+  // NOT VALID constraints: carried validated when no row violates them, else refused before any change.
+  const notValid: NonNullable<TablePlan['notValid']> = [];
+  for (const c of (await db.query(sqlFile('catalog/not_valid'), [rel.oid])).rows as NotValidConstraint[]) {
+    const n = Number((await db.query(violationCountSql(schema, spec.table, c))).rows[0].n);
+    const what = c.type === 'c' ? 'CHECK constraint' : 'foreign key';
+    if (n === 0) {
+      notValid.push({ name: c.name, type: c.type });
+      continue;
+    }
+    problems.push(
+      `${what} ${c.name} on ${t} is NOT VALID and ${n >= 1000 ? 'at least 1000 rows violate' : `${n} row${n === 1 ? ' violates' : 's violate'}`} it ` +
+        `(${violationSelectSql(schema, spec.table, c)}); ${c.type === 'f' ? 'a partitioned table cannot have a NOT VALID foreign key' : 'the partitioned table has it validated'}, ` +
+        `so those rows could not be carried over. Fix or delete them and run ALTER TABLE ${sql.qname(schema, spec.table)} VALIDATE CONSTRAINT ${sql.ident(c.name)} ` +
+        `(or drop the constraint), then start again`,
+    );
+  }
+  if (problems.length) return { problems };
 
-  const warnings: string[] = [];
+  const warnings: string[] = [...keyTriggers.warnings];
+  for (const c of notValid) {
+    warnings.push(
+      `${c.type === 'c' ? 'CHECK constraint' : 'foreign key'} ${c.name} on ${t} is NOT VALID; no row violates it (checked at preflight; PostgreSQL checks every row written since it was added), ` +
+        `so the partitioned table has it validated` +
+        (opts.strategy === 'attach'
+          ? `, and it is validated on ${t} itself before cutover (ALTER TABLE ... VALIDATE CONSTRAINT, a scan under SHARE UPDATE EXCLUSIVE: writes go on); it stays validated after a rollback`
+          : ''),
+    );
+  }
+  for (const c of columns.filter((x) => x.hashAs)) {
+    warnings.push(`column ${c.name} (${c.type}) has no extended hash function: checksums and verification hash its text form (${c.name}::text), which is exact`);
+  }
+  for (const p of carried.carried.publications) {
+    warnings.push(
+      `publication ${p.name} (publish_via_partition_root = true${p.columns ? `, columns ${p.columns.join(', ')}` : ''}${p.rowFilter !== null ? `, row filter ${p.rowFilter}` : ''}): ` +
+        `at cutover the partitioned table takes ${t}'s place in it, in the same transaction, so its subscribers keep receiving every change ` +
+        `under the name ${t} (the partitions' changes are published as the root's); the rollback gives the place back to the plain table`,
+    );
+  }
   const k = sql.ident(spec.partitionKey);
   const tq = sql.qname(schema, spec.table);
   const day = (e: string) => (keyType === 'timestamptz' ? `(${e} at time zone 'UTC')::date` : `${e}::date`);
@@ -257,7 +368,10 @@ export async function inspectTable(
     sumColumns: spec.sumColumns ?? defaultSumColumns(columns),
     indexes: indexPlans,
     sequences: (await db.query(sqlFile('catalog/sequences'), [rel.oid])).rows,
-    foreignKeys: fks.filter((f) => f.direction === 'out').map((f) => ({ name: f.name, definition: f.definition })),
+    foreignKeys: fks
+      .filter((f) => f.direction === 'out')
+      .map((f) => ({ name: f.name, definition: notValid.some((x) => x.name === f.name) ? String(f.definition).replace(/\s+NOT VALID$/, '') : f.definition })),
+    notValid,
     acl: rel.acl ?? [],
     columnAcl: (await db.query(sqlFile('catalog/column_acl'), [rel.oid])).rows,
     owner: rel.owner,

@@ -37,6 +37,15 @@ export function validateCheckSql(tp: TablePlan): string {
   return `ALTER TABLE ${table(tp)} VALIDATE CONSTRAINT ${ident(attachOf(tp).check)}`;
 }
 
+/**
+ * The table's NOT VALID constraints that preflight found no row to violate, validated on the table
+ * itself before cutover: the parent has them valid, and ATTACH PARTITION refuses a partition whose
+ * matching CHECK is not (42P17). A no-op for one already valid.
+ */
+export function validateNotValidSql(tp: TablePlan): string[] {
+  return (tp.notValid ?? []).map((c) => `ALTER TABLE ${table(tp)} VALIDATE CONSTRAINT ${ident(c.name)}`);
+}
+
 /** Rows, rows outside the history partition's bound, and the key's range: one statement, one snapshot. */
 export function attachVerifySql(tp: TablePlan): string {
   const k = ident(tp.partitionKey);

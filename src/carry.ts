@@ -2,8 +2,8 @@
 // row-level security and the application's own triggers. Pure rendering from the plan (the
 // catalog is read by activities/carried.ts); sqlgen's cutover and rollback call in here.
 // Imports only the SQL helpers, so sqlgen can import this module without a cycle.
-import { ident, literal, qname } from './sql';
-import type { IdentityPlan, TablePlan } from './types';
+import { ident, list, literal, qname } from './sql';
+import type { IdentityPlan, PublicationPlan, TablePlan } from './types';
 import { fitName } from './partitions';
 
 const integer = (x: string) => {
@@ -58,6 +58,38 @@ export function triggerStateSql(schema: string, table: string, name: string, ena
   return `ALTER TABLE ${qname(schema, table)} ${how[enabled] ?? 'ENABLE'} TRIGGER ${ident(name)}`;
 }
 
+/**
+ * Moves one publication's membership from table `from` to table `to` (both in `schema`), with its
+ * column list and row filter: one DO block, so it is a no-op where it was done already or where
+ * the operator dropped the publication or the table from it since preflight (a cutover or
+ * rollback must not fail on that).
+ */
+export function publicationMoveSql(schema: string, p: PublicationPlan, from: string, to: string): string {
+  const pub = literal(p.name);
+  const member = (t: string) =>
+    `EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid ` +
+    `WHERE p.pubname = ${pub} AND r.prrelid = pg_catalog.to_regclass(${literal(qname(schema, t))}))`;
+  const add =
+    `ALTER PUBLICATION ${ident(p.name)} ADD TABLE ${qname(schema, to)}` +
+    (p.columns ? ` (${list(p.columns)})` : '') +
+    (p.rowFilter !== null ? ` WHERE (${p.rowFilter})` : '');
+  const body =
+    ` BEGIN IF ${member(from)} THEN ALTER PUBLICATION ${ident(p.name)} DROP TABLE ${qname(schema, from)}; END IF; ` +
+    `IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = ${pub}) AND NOT ${member(to)} THEN ${add}; END IF; END `;
+  if (body.includes('$ps_pub$')) throw new Error(`publication ${p.name}: its statement contains the DO block's quote`);
+  return `DO $ps_pub$${body}$ps_pub$`;
+}
+
+/** Every recorded publication moved from `from` to `to` (cutover: legacy to new; rollback: back). */
+export function publicationsSql(tp: TablePlan, from: string, to: string): string[] {
+  return (tp.publications ?? []).map((p) => publicationMoveSql(tp.schema, p, from, to));
+}
+
+/** The table's old self after the cutover's renames: `<table>_legacy`, or the attach strategy's history partition. */
+function oldSelf(tp: TablePlan): string {
+  return tp.attach ? tp.attach.history : tp.names.legacy;
+}
+
 function identitySql(tp: TablePlan, i: IdentityPlan): string[] {
   const s = tp.schema;
   return [
@@ -87,6 +119,9 @@ export function carryCutoverSql(tp: TablePlan): string[] {
     ]),
     ...(tp.rowSecurity?.enabled ? [`ALTER TABLE ${qname(s, tp.table)} ENABLE ROW LEVEL SECURITY`] : []),
     ...(tp.rowSecurity?.forced ? [`ALTER TABLE ${qname(s, tp.table)} FORCE ROW LEVEL SECURITY`] : []),
+    // Publications: the partitioned table replaces the old one (whose mirrored writes must not
+    // go out under the legacy name, nor, for attach, the history partition's twice).
+    ...publicationsSql(tp, oldSelf(tp), tp.table),
   ];
 }
 
@@ -104,6 +139,7 @@ export function carryRollbackSql(tp: TablePlan): { beforeDrop: string[]; afterDr
       ),
       ...(tp.views ?? []).map((v) => v.createSql),
       ...(tp.triggers ?? []).map((t) => triggerStateSql(s, tp.table, t.name, t.enabled)),
+      ...publicationsSql(tp, tp.names.partitioned, tp.table),
     ],
     afterDrop: (tp.identities ?? []).map((i) => `ALTER SEQUENCE ${qname(s, i.legacySequence)} RENAME TO ${ident(i.sequence)}`),
   };

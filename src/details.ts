@@ -1,6 +1,7 @@
 // The markdown an operator reads in the UI's "User Metadata" tab and `temporal workflow metadata`.
 // Pure: the workflow renders it from its own state.
 import type { SwitchoverStatus } from './status';
+import { CUTOFF_MARGIN_MS, cutoffDeadlineMs, humanDuration } from './cutoff';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
@@ -12,6 +13,15 @@ function eta(seconds: number | null): string {
 
 export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; namespace: string }): string {
   const lines: string[] = [`## Switchover: ${s.phase}${s.dryRun ? ' (dry run)' : ''}`, '', `Tables: ${s.tables.join(', ')}`, ''];
+  // Attach, until cutover: when the application's writes reach each cutoff (the status query has the time left).
+  const open = ['done', 'rolled_back', 'failed', 'cleanup'].includes(s.phase) ? [] : (s.plan?.tables ?? []).filter((tp) => tp.attach && !s.cutover[tp.table]);
+  for (const tp of open) {
+    lines.push(
+      `Attach cutoff of ${tp.table}: ${tp.attach!.cutoff}; the application's writes reach it at ${new Date(cutoffDeadlineMs(tp.attach!)).toISOString()}, ` +
+        `and the switchover stops (and rolls back) ${humanDuration(CUTOFF_MARGIN_MS)} before that if it has not cut over`,
+    );
+  }
+  if (open.length) lines.push('');
   const progress = Object.values(s.progress);
   if (progress.length) {
     lines.push('| table | rows copied | estimated | rows/s | ETA |', '|---|---:|---:|---:|---:|');

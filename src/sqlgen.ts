@@ -329,7 +329,9 @@ const UNHASHABLE = new Map([
 
 /** A column as the row hash reads it: cast to a hashable type where its own has no hash. */
 function hashable(tp: TablePlan, name: string): string {
-  const type = tp.columns.find((c) => c.name === name)?.type ?? '';
+  const col = tp.columns.find((c) => c.name === name);
+  if (col?.hashAs === 'text') return `${ident(name)}::text`;
+  const type = col?.type ?? '';
   const m = /^(\w+)((?:\[\])*)$/.exec(type);
   const cast = m ? UNHASHABLE.get(m[1]) : undefined;
   return cast ? `${ident(name)}::${cast}${m![2]}` : ident(name);

@@ -114,6 +114,12 @@ export interface SwitchoverStatus {
   error?: string;
   /** The rehearsal's own state (rehearsal workflow only). */
   rehearsal?: RehearsalState;
+  /**
+   * Attach strategy, until cutover: per table the cutoff, the instant the application's writes
+   * reach it (cutoff minus how far ahead it writes) and the time left, as of the query. Once it
+   * is under an hour the cutover refuses and the switchover rolls back.
+   */
+  cutoffs?: Record<string, { cutoff: string; deadline: string; leftSeconds: number; left: string }>;
 }
 
 /** A status with nothing done yet and no approval to wait for (rollback, rehearsal). */

@@ -13,6 +13,12 @@ export interface ColumnInfo {
   generated: boolean;
   /** '' plain, 'a' GENERATED ALWAYS AS IDENTITY, 'd' BY DEFAULT AS IDENTITY. */
   identity: '' | 'a' | 'd';
+  /**
+   * Set by preflight when the column's type has no extended hash function that the row hash
+   * could use (bit, varbit, a domain over json or point...): the row hash reads it as this type
+   * (`text`, exact for every type). Unset: its own type, or the cast src/sqlgen.ts knows by name.
+   */
+  hashAs?: string;
 }
 
 export interface IndexPlan {
@@ -108,8 +114,30 @@ export interface TablePlan {
   rowSecurity?: { enabled: boolean; forced: boolean };
   /** The application's own triggers: made on the partitioned table at cutover, off on the legacy one. */
   triggers?: { name: string; createSql: string; enabled: string }[];
+  /**
+   * Publications naming the table (FOR TABLE), with their column list and row filter: the
+   * partitioned table takes its place in each at cutover (they all publish via the partition
+   * root, so subscribers keep seeing the table's own name), the plain one again at rollback.
+   */
+  publications?: PublicationPlan[];
+  /**
+   * The table's NOT VALID CHECK and foreign key constraints, which preflight found no row to
+   * violate: the partitioned table has them validated (a partitioned table cannot take a NOT
+   * VALID foreign key, nor attach a partition whose CHECK is not valid); the attach strategy
+   * validates them on the table itself before cutover.
+   */
+  notValid?: { name: string; type: 'c' | 'f' }[];
   /** Set for `"strategy": "attach"`: the table becomes the partition of everything before the cutoff. */
   attach?: AttachPlan;
+}
+
+/** One publication's membership of the table, as pg_publication_rel records it. */
+export interface PublicationPlan {
+  name: string;
+  /** Column list (PostgreSQL 15), null for every column. */
+  columns: string[] | null;
+  /** Row filter (pg_get_expr text, schema-qualified), null for none. */
+  rowFilter: string | null;
 }
 
 /** The zero-copy switchover of one table (src/attachsql.ts renders it, activities/attach.ts runs it). */

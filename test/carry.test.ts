@@ -63,3 +63,21 @@ test('policies, views, options and trigger states', () => {
     'ALTER TABLE "s"."t" ENABLE ALWAYS TRIGGER "x"',
   ]);
 });
+
+test('publications: moved from the old table to the new at cutover (column list, row filter), back at rollback, each a guarded DO block', () => {
+  const pubs = { ...tp, publications: [{ name: 'p"1', columns: ['id', 'amount'], rowFilter: '(amount > 0)' }, { name: 'all_cols', columns: null, rowFilter: null }] } as TablePlan;
+  const cut = carryCutoverSql(pubs).filter((s) => s.startsWith('DO'));
+  expect(cut).toEqual([
+    `DO $ps_pub$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid WHERE p.pubname = 'p"1' AND r.prrelid = pg_catalog.to_regclass('"public"."ledger_legacy"')) ` +
+      `THEN ALTER PUBLICATION "p""1" DROP TABLE "public"."ledger_legacy"; END IF; IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = 'p"1') AND NOT ` +
+      `EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid WHERE p.pubname = 'p"1' AND r.prrelid = pg_catalog.to_regclass('"public"."ledger"')) ` +
+      `THEN ALTER PUBLICATION "p""1" ADD TABLE "public"."ledger" ("id", "amount") WHERE ((amount > 0)); END IF; END $ps_pub$`,
+    expect.stringContaining(`THEN ALTER PUBLICATION "all_cols" ADD TABLE "public"."ledger"; END IF; END $ps_pub$`),
+  ]);
+  // Attach: the history partition leaves the publication; rollback: the partitioned table leaves, the plain one comes back.
+  const attach = { ...pubs, attach: { history: 'ledger_history' } } as TablePlan;
+  expect(carryCutoverSql(attach).filter((s) => s.startsWith('DO'))[1]).toContain(`THEN ALTER PUBLICATION "all_cols" DROP TABLE "public"."ledger_history"; END IF;`);
+  const back = carryRollbackSql(pubs).beforeDrop.filter((s) => s.startsWith('DO'));
+  expect(back[1]).toContain(`THEN ALTER PUBLICATION "all_cols" DROP TABLE "public"."ledger_partitioned"; END IF;`);
+  expect(back[1]).toContain(`THEN ALTER PUBLICATION "all_cols" ADD TABLE "public"."ledger"; END IF;`);
+});

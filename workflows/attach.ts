@@ -6,7 +6,7 @@ import { ApplicationFailure, proxyActivities, type ActivityOptions } from '@temp
 import type { Activities } from '../activities';
 import type { Plan } from '../src/types';
 import type { Run } from './control';
-import { opts, shortOpts } from './stages';
+import { opts, shortOpts, unpausedBeforeCutoff } from './stages';
 
 const longOpts: ActivityOptions = { ...shortOpts, startToCloseTimeout: '24 hours' };
 const cutoverOpts: ActivityOptions = {
@@ -18,21 +18,21 @@ const acts = proxyActivities<Activities>(shortOpts);
 
 /** Per table: the unique indexes on (primary key..., key) and on the primary key CONCURRENTLY, the empty parent with the new partitions, then the CHECK NOT VALID and VALIDATE. */
 export async function prepareAttach(run: Run, plan: Plan) {
-  await run.unpaused();
+  await unpausedBeforeCutoff(run, plan);
   run.setPhase('prepare');
   for (const tp of plan.tables) {
     const a = tp.attach!;
-    await run.unpaused();
+    await unpausedBeforeCutoff(run, plan);
     await acts.attachIndexes.executeWithOptions(
       opts(`index ${tp.table}: unique (${tp.partitionedKey.join(', ')}) and unique (${tp.primaryKey.join(', ')}) concurrently`, longOpts),
       [run.input.database, tp],
     );
-    await run.unpaused();
+    await unpausedBeforeCutoff(run, plan);
     await acts.attachParent.executeWithOptions(
       opts(`prepare ${tp.table}: ${tp.names.partitioned} with ${a.partitions.length} ${tp.interval} partitions from ${a.cutoff}`),
       [run.input.database, tp, run.input.lockTimeoutMs],
     );
-    await run.unpaused();
+    await unpausedBeforeCutoff(run, plan);
     await acts.attachCheck.executeWithOptions(opts(`check ${tp.table}: ${tp.partitionKey} < ${a.cutoff} NOT VALID, then VALIDATE`, longOpts), [
       run.input.database,
       tp,
@@ -43,7 +43,7 @@ export async function prepareAttach(run: Run, plan: Plan) {
 
 /** Counts and bounds: no row outside FROM (MINVALUE) TO (cutoff), the CHECK and the indexes valid; anything else fails and rolls back. */
 export async function verifyAttach(run: Run, plan: Plan) {
-  await run.unpaused();
+  await unpausedBeforeCutoff(run, plan);
   run.setPhase('verify');
   const bad: string[] = [];
   for (const tp of plan.tables) {
@@ -63,7 +63,7 @@ export async function verifyAttach(run: Run, plan: Plan) {
 
 /** One short transaction per table under lock_timeout, retried with backoff: the table becomes the history partition. */
 export async function cutoverAttach(run: Run, plan: Plan) {
-  await run.unpaused();
+  await unpausedBeforeCutoff(run, plan);
   run.setPhase('cutover');
   for (const tp of plan.tables) {
     const c = await acts.attachCutover.executeWithOptions(

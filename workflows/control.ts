@@ -22,6 +22,7 @@ import type { ApprovalState, ApproveSignal, Controls, Phase, RejectSignal, Switc
 import { emptyTableReport, type SwitchoverReport, type TableReport } from '../src/reports';
 import type { StageRecord } from '../src/types';
 import { renderDetails } from '../src/details';
+import { cutoffStatus } from '../src/cutoff';
 
 /** Phases in which the operator may pause, resume and retune (everything before cutover). */
 const CONTROLLABLE: Phase[] = ['preflight', 'backup', 'prepare', 'triggers', 'copy', 'verify', 'awaiting_approval'];
@@ -103,8 +104,16 @@ export function track(where: { database: string; schema: string }, state: Switch
       ...extra,
     }),
   };
-  setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
+  setHandler(statusQuery, () => withCutoffs(state), { description: DESCRIPTIONS.status });
   return t;
+}
+
+/** The status with the attach cutoffs' time left (until cutover), computed when queried; no state changes. */
+function withCutoffs(state: SwitchoverStatus): SwitchoverStatus {
+  const tables = (state.plan?.tables ?? []).filter((tp) => tp.attach && !state.cutover[tp.table]);
+  if (!tables.length || ['done', 'rolled_back', 'failed', 'cleanup'].includes(state.phase)) return state;
+  const now = Date.now();
+  return { ...state, cutoffs: Object.fromEntries(tables.map((tp) => [tp.table, cutoffStatus(tp.attach!, now)])) };
 }
 
 /** A switchover's run, with every handler installed. */

@@ -7,6 +7,7 @@ import type { CopyStream, Plan, TablePlan, TableVerification } from '../src/type
 import { brakeOf, type Run, type Tracked } from './control';
 import { SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import { copyStreamsFor, durationMs, errorMessage, ownFailure } from './util';
+import { CUTOFF_MARGIN_MS, cutoffDeadlineMs, humanDuration } from '../src/cutoff';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
 /**
@@ -216,9 +217,22 @@ export async function approval(run: Run, plan: Plan): Promise<'rejected' | 'time
   if (input.approval.required) {
     if (!run.decision) state.approval = { state: 'waiting', since: new Date().toISOString(), approvers: input.approval.approvers };
     run.setPhase('awaiting_approval');
-    const decided = patched('verify-written-while-waiting')
-      ? await waitComparing(run, plan, durationMs(input.approval.timeout))
-      : await condition(() => run.decision !== undefined, durationMs(input.approval.timeout));
+    const timeoutMs = durationMs(input.approval.timeout);
+    let decided: boolean;
+    if (input.strategy === 'attach') {
+      // Attach: the wait ends, too, an hour before the application's writes reach a cutoff (they
+      // would fail the CHECK from then until cutover). Runs recorded before this guard wait as they did.
+      const deadline = attachDeadline(plan);
+      const guarded = deadline !== null && patched('attach-cutoff-deadline');
+      const byDeadline = guarded ? deadline.at - CUTOFF_MARGIN_MS - Date.now() : Infinity;
+      decided = byDeadline <= 0 ? run.decision !== undefined : await condition(() => run.decision !== undefined, Math.min(timeoutMs, byDeadline));
+      if (!decided && guarded && deadline.at - CUTOFF_MARGIN_MS - Date.now() <= 0) throw cutoffFailure(deadline, 'nobody approved');
+    } else {
+      // The rows written meanwhile are compared every approval.verifyEvery (runs recorded before: one wait).
+      decided = patched('verify-written-while-waiting')
+        ? await waitComparing(run, plan, timeoutMs)
+        : await condition(() => run.decision !== undefined, timeoutMs);
+    }
     if (!decided) {
       state.approval = { state: 'timed_out', at: new Date().toISOString() };
       if (input.approval.onTimeout === 'rollback') return 'timed_out';
@@ -272,6 +286,50 @@ async function waitComparing(run: Run, plan: Plan, timeoutMs: number): Promise<b
       }
     }
   }
+}
+
+/**
+ * Attach: the switchover stopped by its cutoff while it waited (`who`: "nobody approved", "the
+ * switchover stayed paused"); non-retryable, so the switchover rolls back and drops the CHECK.
+ */
+function cutoffFailure(d: { tp: TablePlan; at: number }, who: string): ApplicationFailure {
+  const { tp } = d;
+  const a = tp.attach!;
+  const deadline = new Date(d.at).toISOString();
+  return ApplicationFailure.create({
+    type: 'StateConflict',
+    message:
+      `${who} before the attach cutoff ${a.cutoff} of ${tp.schema}.${tp.table} came within ${humanDuration(CUTOFF_MARGIN_MS)} ` +
+      `(the application's writes reach it at ${deadline}): until cutover every write of ${tp.partitionKey} at or after ${a.cutoff} ` +
+      `fails the CHECK ${a.check}, so the switchover stops before cutover and rolls back (which drops the CHECK). Start again (preflight picks a later cutoff) and approve within its window`,
+    nonRetryable: true,
+    details: [{ table: tp.table, cutoff: a.cutoff, deadline }],
+  });
+}
+
+/**
+ * Attach, before each of its stages and its cutover: waits out the operator's pause, but not past
+ * an hour before the first cutoff's deadline; that reached (paused or not: slow stages), fails,
+ * and the switchover rolls back (dropping the CHECK, if it was added) instead of adding or keeping
+ * a CHECK that refuses the application's writes. A run recorded before this guard: as `run.unpaused()`.
+ */
+export async function unpausedBeforeCutoff(run: Run, plan: Plan): Promise<void> {
+  const d = run.input.strategy === 'attach' ? attachDeadline(plan) : null;
+  if (!d || !patched('attach-cutoff-deadline')) return run.unpaused();
+  const left = () => d.at - CUTOFF_MARGIN_MS - Date.now();
+  if (run.controls.paused && left() > 0) await condition(() => !run.controls.paused, left());
+  if (left() <= 0) throw cutoffFailure(d, run.controls.paused ? 'the switchover stayed paused' : 'the switchover did not reach its cutover');
+}
+
+/** The attach table whose cutoff the application's writes reach first, and when (ms). */
+function attachDeadline(plan: Plan): { tp: TablePlan; at: number } | null {
+  let first: { tp: TablePlan; at: number } | null = null;
+  for (const tp of plan.tables) {
+    if (!tp.attach) continue;
+    const at = cutoffDeadlineMs(tp.attach);
+    if (!first || at < first.at) first = { tp, at };
+  }
+  return first;
 }
 
 /** The APPROVAL audit row: who decided, and in which phase when a reject stopped a running stage. */
