@@ -5,6 +5,7 @@
 // it again (or after a crash) ends in the same state.
 import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
+import { viewSql } from '../src/carry';
 import { fail, lockGiveUp } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
@@ -16,8 +17,8 @@ import type { UndoContext } from './undo';
 import { behindTriggers, compareWritten, forgetLogged } from './changed';
 
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
-export async function lockViews(tx: LockedTx, tp: TablePlan): Promise<void> {
-  for (const v of tp.views ?? []) {
+export async function lockViews(tx: LockedTx, tp: TablePlan, more: { createSql: string }[] = []): Promise<void> {
+  for (const v of [...(tp.views ?? []), ...more]) {
     const r = (
       await tx.client.query(
         sqlFile('catalog/view_owner'),
@@ -229,8 +230,66 @@ export function cutoverActivities({ pools }: Deps) {
 /** Names back, mirror off, sequences home, views and trigger states as they were; `<table>_legacy` is the application's again. */
 export async function undoCutover(u: UndoContext): Promise<void> {
   const { tx, tp } = u;
-  await lockViews(tx, tp);
-  for (const s of [...sql.lockSql(tp, [tp.table, tp.names.legacy]), ...sql.undoCutoverSql(tp)]) await tx.q(s);
+  // Views made on the table since cutover (not in the plan): read first, so each is locked alone
+  // before the table, as the plan's are (readers lock a view, then its table).
+  const before = await viewsMadeSince(tx.client, tp);
+  await lockViews(tx, tp, before);
+  for (const s of sql.lockSql(tp, [tp.table, tp.names.legacy])) await tx.q(s);
+  // Under the lock nothing new can come to depend on the table; one made since the read above is read again by the retry.
+  const views = await viewsMadeSince(tx.client, tp);
+  if (views.some((v) => !before.some((b) => b.createSql === v.createSql))) throw lockGiveUp(`rollback of ${tp.schema}.${tp.table}: a view on it was made while the rollback took its locks`);
+  await refuseDependents(tx.client, tp);
+  for (const s of sql.undoCutoverSql(tp)) await tx.q(s);
+  // The names are back: each view's own text (schema-qualified) now reads the plain table.
+  for (const v of views) await tx.q(v.createSql);
   const legacy = await ownership(tx.client, tp, tp.table, 'legacy');
   if (legacy.ours) await release(tx.client, legacy.ours.id);
+}
+
+/**
+ * Views reading the table (the partitioned one, under the table's name since cutover) that the
+ * plan does not carry: made by the application after cutover. Their definitions name relations
+ * with their schemas (read with search_path = pg_catalog, then set back).
+ */
+async function viewsMadeSince(c: pg.ClientBase, tp: TablePlan): Promise<{ name: string; createSql: string }[]> {
+  const path = (await c.query(`select current_setting('search_path') as p`)).rows[0].p as string;
+  await c.query(`select set_config('search_path', 'pg_catalog', true)`);
+  try {
+    const rows = (await c.query(sqlFile('catalog/views'), [await relationOid(c, tp.schema, tp.table)])).rows;
+    const carried = new Set((tp.views ?? []).map((v) => v.name));
+    return rows
+      .filter((v) => v.relkind === 'v' && !carried.has(`${v.schema}.${v.name}`))
+      .map((v) => ({ name: `${v.schema}.${v.name}`, createSql: viewSql(v) }));
+  } finally {
+    await c.query(`select set_config('search_path', $1::text, true)`, [path]);
+  }
+}
+
+/**
+ * What depends on the table and cannot follow it back (a materialized view, another table's rule,
+ * foreign key or policy, a function with a SQL body): after the names are swapped back it would
+ * keep the partitioned table alive under our name, and its drop would refuse. Refused before any
+ * change, naming each and the statements to run.
+ */
+async function refuseDependents(c: pg.ClientBase, tp: TablePlan): Promise<void> {
+  const deps = (await c.query(sqlFile('catalog/dependents'), [await relationOid(c, tp.schema, tp.table)])).rows as {
+    kind: string;
+    name: string;
+    drop_sql: string;
+    create_sql: string | null;
+  }[];
+  if (!deps.length) return;
+  throw fail(
+    'StateConflict',
+    `rollback of ${tp.schema}.${tp.table} refused: since cutover, ${deps.map((d) => `${d.kind} ${d.name}`).join(', ')} ` +
+      `${deps.length === 1 ? 'depends' : 'depend'} on the partitioned table, which the rollback would drop (a view follows the table back; these cannot). ` +
+      `Nothing was changed. Run ${deps.map((d) => `${d.drop_sql};`).join(' ')} then the rollback again` +
+      (deps.some((d) => d.create_sql) ? `, then ${deps.filter((d) => d.create_sql).map((d) => `${d.create_sql};`).join(' ')}` : '') +
+      (deps.some((d) => !d.create_sql) ? ` (make the ${deps.filter((d) => !d.create_sql).map((d) => `${d.kind} ${d.name}`).join(', ')} again as you made ${deps.filter((d) => !d.create_sql).length === 1 ? 'it' : 'them'})` : ''),
+    { table: tp.table, stage: 'rollback', dependents: deps.map((d) => `${d.kind} ${d.name}`) },
+  );
+}
+
+async function relationOid(c: pg.ClientBase, schema: string, table: string): Promise<string> {
+  return (await c.query(`select $1::text::regclass::oid::text as oid`, [sql.qname(schema, table)])).rows[0].oid as string;
 }

@@ -51,7 +51,9 @@ export function isTransient(err: unknown): boolean {
 /** Turns a pg error into a typed failure: transient ones stay retryable, permanent ones do not. */
 export function classify(err: unknown, context: { stage: string; table?: string }): unknown {
   if (err instanceof ApplicationFailure) return err;
-  const e = err as { code?: string; message?: string };
+  const e = err as { code?: string; message?: string; detail?: string; hint?: string };
+  // PostgreSQL's DETAIL and HINT name what the message does not (e.g. the view a DROP refuses over).
+  const more = [e.detail && `DETAIL: ${e.detail}`, e.hint && `HINT: ${e.hint}`].filter(Boolean).join(' ');
   const where = `${context.stage}${context.table ? ` of ${context.table}` : ''}`;
   if (isTransient(err)) {
     return retryable('Transient', `${where}: ${e.message} (SQLSTATE ${e.code ?? 'n/a'}); retrying with backoff`, err);
@@ -70,8 +72,9 @@ export function classify(err: unknown, context: { stage: string; table?: string 
       sqlstate: e.code,
     });
   }
-  if (e.code && /^(42|23|22|0A)/.test(e.code)) {
-    return fail('StateConflict', `${where}: ${e.message} (SQLSTATE ${e.code}). The database is unchanged by this failed statement.`, {
+  // 2BP01: objects depend on what we would drop; a retry finds them again.
+  if (e.code && /^(42|23|22|0A|2B)/.test(e.code)) {
+    return fail('StateConflict', `${where}: ${e.message}${more ? ` (${more})` : ''} (SQLSTATE ${e.code}). The database is unchanged by this failed statement.`, {
       ...context,
       sqlstate: e.code,
     });

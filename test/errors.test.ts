@@ -59,7 +59,21 @@ const PERMANENT: [string, string, string, RegExp][] = [
   ['23514', 'check_violation (no partition for a row)', 'StateConflict', /SQLSTATE 23514/],
   ['22P02', 'invalid_text_representation', 'StateConflict', /SQLSTATE 22P02/],
   ['0A000', 'feature_not_supported', 'StateConflict', /SQLSTATE 0A000/],
+  ['2BP01', 'dependent_objects_still_exist', 'StateConflict', /SQLSTATE 2BP01/],
 ];
+
+test('a refusal keeps PostgreSQL\'s DETAIL and HINT (e.g. the view a DROP refuses over)', () => {
+  const err = Object.assign(pgError('2BP01', 'cannot drop table t_partitioned because other objects depend on it'), {
+    detail: 'view v depends on table t_partitioned',
+    hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+  });
+  const f = classify(err, where) as ApplicationFailure;
+  expect(f).toMatchObject({ type: 'StateConflict', nonRetryable: true });
+  expect(f.message).toBe(
+    'copy of revenues: cannot drop table t_partitioned because other objects depend on it (DETAIL: view v depends on table t_partitioned ' +
+      'HINT: Use DROP ... CASCADE to drop the dependent objects too.) (SQLSTATE 2BP01). The database is unchanged by this failed statement.',
+  );
+});
 
 test.each(PERMANENT)('SQLSTATE %s (%s) fails at once as %s', (code, _name, type, message) => {
   expect(isTransient(pgError(code))).toBe(false);
