@@ -17,7 +17,6 @@ import { lockedTx } from './locks';
 import { lockViews } from './cutover';
 import { CUTOFF_MARGIN_MS, cutoffStatus, humanDuration } from '../src/cutoff';
 import { oneIndexBuild } from './indexes';
-import { grantSql } from './preflight';
 import { auditRow, dropIfOurs, ownership, recordCreated, release, relations } from './state';
 import type { UndoContext } from './undo';
 
@@ -140,7 +139,7 @@ export function attachActivities({ pools }: Deps) {
             });
           }
           // Catalog work on an empty table: every lock wait within the budget, no statement limit.
-          for (const s of attachParentSql(tp, grantSql(tp))) await tx.long(s);
+          for (const s of attachParentSql(tp, sql.grantSql(tp))) await tx.long(s);
           await recordCreated(tx.client, tp, tp.names.partitioned, 'partitioned');
         });
         return { table: tp.table, partitions, ms: Date.now() - t0 };

@@ -34,6 +34,7 @@ export function backupActivities({ pools }: Deps) {
           }
           if (!exists) {
             await keepAlive(() => c.query(sql.backupSql(tp)));
+            for (const s of sql.backupAccessSql(tp)) await c.query(s);
             await recordCreated(c, tp, tp.names.backup, 'backup');
           }
           const sum = await keepAlive(() => checksum(c, tp, tp.names.backup));

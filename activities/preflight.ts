@@ -454,7 +454,7 @@ function tempName(name: string): string {
 /** The statements each stage will run, per table (the dry-run report). */
 export function renderPlanSql(tp: TablePlan): Record<string, string[]> {
   return {
-    backup: [sql.backupSql(tp)],
+    backup: [sql.backupSql(tp), ...sql.backupAccessSql(tp)],
     prepare: prepareSql(tp),
     triggers: sql.dualWriteSql(tp),
     copy: [tp.splitColumn ? rangeBatchSql(tp, { lock: false }) : sql.copyBatchSql(tp, { withCursor: true, lo: false, hi: false })],
@@ -486,7 +486,7 @@ export function prepareSteps(tp: TablePlan): { head: string[]; partitions: { nam
       ...tp.indexes.filter((i) => !i.isPrimary && !deferredIndex(i)).map((i) => i.createSql),
       // Foreign keys too: checking each copied row by trigger costs more than the copy itself;
       // validated per partition after it instead (activities/indexes.ts).
-      ...grantSql(tp),
+      ...sql.grantSql(tp),
       ...(tp.comment !== null ? [`COMMENT ON TABLE ${part} IS ${sql.literal(tp.comment)}`] : []),
       ...(tp.policies ?? []),
     ],
@@ -500,39 +500,6 @@ export function prepareSteps(tp: TablePlan): { head: string[]; partitions: { nam
 export function prepareSql(tp: TablePlan): string[] {
   const { head, partitions } = prepareSteps(tp);
   return [...head, ...partitions.flatMap((p) => p.sql)];
-}
-
-const PRIVILEGES: Record<string, string> = {
-  r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE', D: 'TRUNCATE', x: 'REFERENCES', t: 'TRIGGER',
-};
-
-/** An aclitem's grantee (`PUBLIC` or a quoted role) and privileges, from text `grantee=privs/grantor`. */
-function parseAclItem(item: string): { grantee: string; privs: string[] } | null {
-  const m = /^("(?:[^"]|"")*"|[^=]*)=([^/]*)\//.exec(item);
-  if (!m) return null;
-  const rawGrantee = m[1].startsWith('"') ? m[1].slice(1, -1).replace(/""/g, '"') : m[1];
-  const privs = [...m[2]].filter((ch) => PRIVILEGES[ch]).map((ch) => PRIVILEGES[ch]);
-  return privs.length ? { grantee: rawGrantee === '' ? 'PUBLIC' : sql.ident(rawGrantee), privs } : null;
-}
-
-/**
- * GRANTs re-creating the legacy table's ACL and its column ACLs on the partitioned one. An owner-only
- * table (ACL NULL) needs none: the partitioned table has the same owner (prepareSteps).
- */
-export function grantSql(tp: TablePlan): string[] {
-  const on = sql.qname(tp.schema, tp.names.partitioned);
-  const out: string[] = [];
-  for (const item of tp.acl) {
-    const g = parseAclItem(item);
-    if (g) out.push(`GRANT ${g.privs.join(', ')} ON ${on} TO ${g.grantee}`);
-  }
-  for (const col of tp.columnAcl ?? []) {
-    for (const item of col.acl) {
-      const g = parseAclItem(item);
-      if (g) out.push(`GRANT ${g.privs.map((p) => `${p} (${sql.ident(col.column)})`).join(', ')} ON ${on} TO ${g.grantee}`);
-    }
-  }
-  return out;
 }
 
 /**
@@ -586,7 +553,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
     });
   }
   const planSql: Plan['sql'] = {};
-  for (const tp of tables) planSql[tp.table] = tp.attach ? renderAttachSql(tp, grantSql(tp)) : renderPlanSql(tp);
+  for (const tp of tables) planSql[tp.table] = tp.attach ? renderAttachSql(tp, sql.grantSql(tp)) : renderPlanSql(tp);
   return { schema: input.schema, database: input.database, today, tables, sql: planSql };
 }
 

@@ -478,6 +478,50 @@ export function dropTableSql(tp: TablePlan, name: string): string {
   return `DROP TABLE ${qname(tp.schema, name)}`;
 }
 
+const PRIVILEGES: Record<string, string> = {
+  r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE', D: 'TRUNCATE', x: 'REFERENCES', t: 'TRIGGER',
+};
+
+/** An aclitem's grantee (`PUBLIC` or a quoted role) and privileges, from text `grantee=privs/grantor`. */
+function parseAclItem(item: string): { grantee: string; privs: string[] } | null {
+  const m = /^("(?:[^"]|"")*"|[^=]*)=([^/]*)\//.exec(item);
+  if (!m) return null;
+  const rawGrantee = m[1].startsWith('"') ? m[1].slice(1, -1).replace(/""/g, '"') : m[1];
+  const privs = [...m[2]].filter((ch) => PRIVILEGES[ch]).map((ch) => PRIVILEGES[ch]);
+  return privs.length ? { grantee: rawGrantee === '' ? 'PUBLIC' : ident(rawGrantee), privs } : null;
+}
+
+/**
+ * GRANTs re-creating the legacy table's ACL and its column ACLs on the partitioned one (or `table`; `only` these privileges). An owner-only
+ * table (ACL NULL) needs none: the partitioned table has the same owner (prepareSteps).
+ */
+export function grantSql(tp: TablePlan, opts: { table?: string; only?: string[] } = {}): string[] {
+  const on = qname(tp.schema, opts.table ?? tp.names.partitioned);
+  const keep = (privs: string[]) => privs.filter((p) => !opts.only || opts.only.includes(p));
+  const out: string[] = [];
+  const grants = (item: string, what: (privs: string[]) => string) => {
+    const g = parseAclItem(item);
+    const privs = g ? keep(g.privs) : [];
+    if (g && privs.length) out.push(`GRANT ${what(privs)} ON ${on} TO ${g.grantee}`);
+  };
+  for (const item of tp.acl) grants(item, (privs) => privs.join(', '));
+  for (const col of tp.columnAcl ?? []) {
+    for (const item of col.acl) grants(item, (privs) => privs.map((p) => `${p} (${ident(col.column)})`).join(', '));
+  }
+  return out;
+}
+
+/**
+ * `<table>_backup` is the application's data: the table's owner owns it (the worker's role is a
+ * member of it, preflight checks), and whoever may read the table (or columns of it) may read it.
+ */
+export function backupAccessSql(tp: TablePlan): string[] {
+  return [
+    ...(tp.owner ? [`ALTER TABLE ${qname(tp.schema, tp.names.backup)} OWNER TO ${ident(tp.owner)}`] : []),
+    ...grantSql(tp, { table: tp.names.backup, only: ['SELECT'] }),
+  ];
+}
+
 export function backupSql(tp: TablePlan): string {
   return `CREATE TABLE ${qname(tp.schema, tp.names.backup)} AS SELECT * FROM ${qname(tp.schema, tp.table)}`;
 }

@@ -89,12 +89,12 @@ async function expectAccess(schema: string) {
   expect(owners.rows).toEqual([{ owner: app }]);
 }
 
-async function switchOver(schema: string): Promise<string> {
+async function switchOver(schema: string, extra: Record<string, unknown> = {}): Promise<string> {
   const id = uniqueId('own');
   const handle = await w.client.workflow.start('switchover', {
     taskQueue: w.taskQueue,
     workflowId: id,
-    args: [{ schema, tables: ['t', 'u'].map((table) => ({ table, partitionKey: 'occurred_at', interval: 'month' })), batchSize: 100 }],
+    args: [{ schema, tables: ['t', 'u'].map((table) => ({ table, partitionKey: 'occurred_at', interval: 'month' })), batchSize: 100, ...extra }],
   });
   await waitForPhase(handle, 'awaiting_approval', 90000);
   await handle.signal(approveSignal, { by: 'alice' });
@@ -123,6 +123,20 @@ test('owned by an application role: after cutover and after cleanup, the owner a
   });
   expect(cleaned.outcome).toBe('cleaned');
   await expectAccess('own_a');
+});
+
+test('the backup of a table owned by an application role belongs to that role, and its reader may read it', async () => {
+  await makeTables('own_bk');
+  await switchOver('own_bk', { backup: 'table' });
+  const r = await db.pool.query(
+    `select c.relname::text as t, pg_get_userbyid(c.relowner)::text as owner, has_table_privilege($1, c.oid, 'SELECT') as reads, has_table_privilege($1, c.oid, 'UPDATE') as writes
+     from pg_class c where c.oid in ('own_bk.t_backup'::regclass, 'own_bk.u_backup'::regclass) order by 1`,
+    [reader],
+  );
+  expect(r.rows).toEqual([
+    { t: 't_backup', owner: app, reads: true, writes: false },
+    { t: 'u_backup', owner: app, reads: false, writes: false },
+  ]);
 });
 
 test('owned by an application role: after a rollback past cutover, the owner and the reader keep their access', async () => {

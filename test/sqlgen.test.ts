@@ -150,6 +150,15 @@ test('owner, table and column grants carried to the partitioned table and each p
     'GRANT UPDATE ("note") ON "public"."revenues_partitioned" TO "odd ""one"',
     'ALTER TABLE "public"."revenues_p202401" OWNER TO "app"',
   ]);
+  // The backup: the table's owner, and read access for whoever may read the table or its columns.
+  const withColumnRead = { ...owned, columnAcl: [{ column: 'note', acl: ['"odd ""one"=rw/app'] }] };
+  expect(sql.backupAccessSql(withColumnRead)).toEqual([
+    'ALTER TABLE "public"."revenues_backup" OWNER TO "app"',
+    'GRANT SELECT ON "public"."revenues_backup" TO "app"',
+    'GRANT SELECT ON "public"."revenues_backup" TO "reader"',
+    'GRANT SELECT ON "public"."revenues_backup" TO PUBLIC',
+    'GRANT SELECT ("note") ON "public"."revenues_backup" TO "odd ""one"',
+  ]);
 });
 
 test('rollback and cleanup statements drop no table by name (only recorded ones are dropped, by oid check)', () => {
