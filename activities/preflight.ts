@@ -525,6 +525,50 @@ async function lockTableNote(db: pg.ClientBase, tp: TablePlan): Promise<string[]
   ];
 }
 
+/**
+ * What gets slower: after the switchover a statement that names the table's key without the
+ * partition key (`UPDATE ... WHERE id = $1`) cannot be pruned; it visits every partition and locks
+ * each with its indexes, where the plain table took one relation and its indexes. Said with the
+ * server's lock table, and, where pg_stat_statements is installed, the application's most
+ * frequent statements on the table that do not name the partition key.
+ */
+async function lookupNote(db: pg.ClientBase, tp: TablePlan): Promise<string[]> {
+  const r = (
+    await db.query(
+      `select current_setting('max_locks_per_transaction')::int as locks, current_setting('max_connections')::int as conns, current_setting('max_prepared_transactions')::int as prepared`,
+    )
+  ).rows[0];
+  const n = tp.partitions.length + (tp.defaultPartition ? 1 : 0);
+  const perPartition = 1 + tp.indexes.length;
+  const locks = n * perPartition + 1;
+  const table = r.locks * (r.conns + r.prepared);
+  const key = tp.primaryKey.join(', ');
+  const frequent = await unprunedStatements(db, tp);
+  return [
+    `a statement on ${tp.schema}.${tp.table} that names (${key}) but not ${tp.partitionKey} (e.g. UPDATE ... WHERE ${tp.primaryKey[0]} = $1) visits all ${n} partitions after the switchover ` +
+      `and takes about ${locks} locks (each partition and its ${tp.indexes.length} ${tp.indexes.length === 1 ? 'index' : 'indexes'}; on the plain table: ${perPartition}), ` +
+      `against a lock table of ${table} shared by every session (max_locks_per_transaction ${r.locks} × (max_connections ${r.conns} + max_prepared_transactions ${r.prepared})): ` +
+      `about ${Math.max(1, Math.floor(table / locks))} such statements at once fill it (out of shared memory). Add ${tp.partitionKey} to such statements where the application can` +
+      (frequent === null
+        ? ' (pg_stat_statements is not installed and loaded here: with it, the plan names the most frequent of them)'
+        : frequent.length
+          ? `; the most frequent here that do not name it: ${frequent.join('; ')}`
+          : '; pg_stat_statements shows none here'),
+  ];
+}
+
+/** Up to 5 of pg_stat_statements' most called statements that filter the table on its key but never name its partition key; null without the extension. */
+async function unprunedStatements(db: pg.ClientBase, tp: TablePlan): Promise<string[] | null> {
+  if (!(await db.query(`select to_regclass('pg_stat_statements') is not null as ok`)).rows[0].ok) return null;
+  try {
+    const rows = (await db.query(sqlFile('catalog/unpruned_statements'), [tp.table, tp.partitionKey, tp.primaryKey[0]])).rows;
+    return rows.map((x) => `${x.calls} calls: ${x.query}`);
+  } catch {
+    // Installed but not loaded (shared_preload_libraries): nothing to read.
+    return null;
+  }
+}
+
 export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): Promise<Plan> {
   const today = (await db.query(`select (now() at time zone 'UTC')::date::text as today`)).rows[0].today as string;
   const tables: TablePlan[] = [];
@@ -540,7 +584,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
     });
     // The attach strategy: its cutoff, indexes and partitions, and what only it refuses.
     if (r.plan && input.strategy === 'attach') r.problems.push(...(await planAttach(db, r.plan, input, today)));
-    else if (r.plan) r.plan.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, r.plan)));
+    else if (r.plan) r.plan.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, r.plan)), ...(await lookupNote(db, r.plan)));
     problems.push(...r.problems);
     if (r.problems.length) refused.push(spec.table);
     else if (r.plan) tables.push(r.plan);
