@@ -6,6 +6,7 @@
 // entries forgotten; the cutover compares only what came since; live writers over many pages.
 import pg from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { seed } from '../demo/seed';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
@@ -17,7 +18,7 @@ import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, waitForPha
 import { failureOf } from './failure-helpers';
 
 const REVENUES = [{ table: 'revenues', partitionKey: 'occurred_at', interval: 'month' }];
-const NAMES = ['pages', 'replica', 'direct', 'disabled', 'noop', 'waiting', 'since', 'since_direct', 'since_differ', 'live'] as const;
+const NAMES = ['pages', 'replica', 'direct', 'disabled', 'noop', 'waiting', 'waiting_replay', 'since', 'since_direct', 'since_differ', 'live'] as const;
 const dbs: Record<string, TestDb> = {};
 let w: TestWorker;
 
@@ -192,6 +193,20 @@ test('while approval waits the written rows are compared and their log entries f
   expect(f.type).toBe('ParityMismatch');
   expect(f.message).toMatch(/verification failed while waiting for approval: revenues: 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(DELETE by postgres/);
   expect(await one(d, `select to_regclass('revenues_partitioned') as p`)).toEqual({ p: null });
+});
+
+test('a switchover that compared written rows while it waited, then cut over, replays from its history (deterministic)', async () => {
+  const d = dbs.waiting_replay;
+  const handle = await start('waiting_replay', { approval: { verifyEvery: '1s' } });
+  await waitForPhase(handle, 'awaiting_approval');
+  await d.pool.query(`update revenues set amount_cents = amount_cents + 1 where id between 1 and 5`);
+  await waitFor(async () => ((await handle.query(statusQuery)).written?.revenues?.keys ?? 0) >= 5, 'a comparison of the 5 written rows');
+  await handle.signal(approveSignal, { by: 'test' });
+  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+  const history = await handle.fetchHistory();
+  expect(history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'verifyWritten').length).toBeGreaterThanOrEqual(1);
+  await Worker.runReplayHistory({ workflowBundle: { codePath: process.env.PS_TEST_WORKFLOW_BUNDLE! }, replayName: 'waiting' }, history);
+  await sameAfterCutover(d);
 });
 
 test('the cutover compares only the rows written since verification', async () => {
