@@ -221,10 +221,30 @@ export function cutoverActivities({ pools }: Deps) {
           return { state: 'cleaned' as TableState, dropped, left };
         });
         await withClient(pools.get(database), (c) => forgetLogged(c, tp));
+        await dropPartitionGuards(pools.get(database), tp);
         return done.value;
       });
     },
   };
+}
+
+/** Partitions whose guard one cleanup transaction drops (each DROP TRIGGER locks its partition until commit). */
+const GUARDS_PER_TRANSACTION = 50;
+
+/**
+ * Drops the direct-write guards the partitions kept since prepare (they record nothing since
+ * cutover), a batch of partitions per short transaction under the lock budget: the table's writers
+ * wait at most that long, and only those writing the batch's partitions.
+ */
+async function dropPartitionGuards(pool: pg.Pool, tp: TablePlan): Promise<void> {
+  for (;;) {
+    const { value: n } = await lockedTx(pool, { what: `cleanup of ${tp.schema}.${tp.table}: the direct-write guards of its partitions` }, async (tx) => {
+      const names = (await tx.client.query(sqlFile('catalog/guarded_partitions'), [sql.qname(tp.schema, tp.table), sql.DIRECT_WRITE_TRIGGER, GUARDS_PER_TRANSACTION])).rows.map((r) => r.name as string);
+      for (const s of sql.dropDirectWriteGuardsSql(tp, names)) await tx.q(s);
+      return names.length;
+    });
+    if (n < GUARDS_PER_TRANSACTION) return;
+  }
 }
 
 /** Names back, mirror off, sequences home, views and trigger states as they were; `<table>_legacy` is the application's again. */

@@ -474,9 +474,12 @@ export function renderPlanSql(tp: TablePlan): Record<string, string[]> {
  * sized to the server's lock table: activities/prepare.ts). A partition made after the keys gets
  * its indexes from the parent's, under the same names as when the keys come last.
  */
-export function prepareSteps(tp: TablePlan): { head: string[]; partitions: { name: string; sql: string[] }[] } {
+export function prepareSteps(tp: TablePlan, opts: { guards?: boolean } = {}): { head: string[]; partitions: { name: string; sql: string[] }[] } {
   const part = sql.qname(tp.schema, tp.names.partitioned);
   const owner = (name: string) => (tp.owner ? [`ALTER TABLE ${sql.qname(tp.schema, name)} OWNER TO ${sql.ident(tp.owner)}`] : []);
+  // A statement on one partition is recorded like one on the parent (plans with the change log; the
+  // parent's comes with the triggers). Not listed in the dry-run's statements: two per partition.
+  const guard = (name: string) => (opts.guards && tp.changeLog && !tp.attach ? sql.directWriteGuardSql(tp, name) : []);
   return {
     head: [
       sql.createPartitionedTableSql(tp),
@@ -491,8 +494,8 @@ export function prepareSteps(tp: TablePlan): { head: string[]; partitions: { nam
       ...(tp.policies ?? []),
     ],
     partitions: [
-      ...tp.partitions.map((p) => ({ name: sql.partitionNameFor(tp, p), sql: [sql.partitionSql(tp, tp.names.partitioned, p), ...owner(sql.partitionNameFor(tp, p))] })),
-      ...(tp.defaultPartition ? [{ name: sql.defaultPartitionName(tp), sql: [sql.defaultPartitionSql(tp, tp.names.partitioned), ...owner(sql.defaultPartitionName(tp))] }] : []),
+      ...tp.partitions.map((p) => ({ name: sql.partitionNameFor(tp, p), sql: [sql.partitionSql(tp, tp.names.partitioned, p), ...owner(sql.partitionNameFor(tp, p)), ...guard(sql.partitionNameFor(tp, p))] })),
+      ...(tp.defaultPartition ? [{ name: sql.defaultPartitionName(tp), sql: [sql.defaultPartitionSql(tp, tp.names.partitioned), ...owner(sql.defaultPartitionName(tp)), ...guard(sql.defaultPartitionName(tp))] }] : []),
     ],
   };
 }

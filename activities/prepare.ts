@@ -42,7 +42,7 @@ export function prepareActivities({ pools }: Deps) {
       return stage('prepare', tp.table, async () => {
         const pool = pools.get(database);
         const t0 = Date.now();
-        const steps = prepareSteps(tp);
+        const steps = prepareSteps(tp, { guards: true });
         const partitions = steps.partitions.length;
         // Done when this run recorded PREPARED. A PREPARED of an earlier run under the same id is
         // not: its table was dropped by that run's rollback. A table under the name that this

@@ -99,12 +99,18 @@ create table if not exists partition_switchover.direct_writes (
 );
 create index if not exists direct_writes_table on partition_switchover.direct_writes (table_oid, id);
 
+-- On the partitions too (a statement on one of them), recorded under the partitioned table; once
+-- the parent's trigger is gone (dropped at cutover: the table is the application's) the
+-- partitions' triggers record nothing, until cleanup drops them.
 create or replace function partition_switchover.note_direct_write() returns trigger
   language plpgsql security definer set search_path = pg_catalog, pg_temp as $ps$
+declare
+  root regclass := pg_partition_root(tg_relid);
 begin
-  if coalesce(current_setting('partition_switchover.writer', true), '') = '' then
+  if coalesce(current_setting('partition_switchover.writer', true), '') = ''
+     and exists (select 1 from pg_trigger where tgrelid = root and tgname = tg_name) then
     insert into partition_switchover.direct_writes (table_oid, op, query)
-      values (tg_relid, tg_op, left(current_query(), 200));
+      values (root, tg_op, left(current_query(), 200));
   end if;
   return null;
 end

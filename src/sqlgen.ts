@@ -176,13 +176,18 @@ export const DIRECT_WRITE_TRIGGER = 'ps_direct_write';
  * application's table yet, and a DBA may have a reason), so verification compares every row.
  * Nested statements (our trigger's) are not even evaluated: pg_trigger_depth() is 1 there.
  */
-export function directWriteGuardSql(tp: TablePlan): string[] {
-  const t = qname(tp.schema, tp.names.partitioned);
+export function directWriteGuardSql(tp: TablePlan, table = tp.names.partitioned): string[] {
+  const t = qname(tp.schema, table);
   return [
     `CREATE OR REPLACE TRIGGER ${ident(DIRECT_WRITE_TRIGGER)} BEFORE INSERT OR UPDATE OR DELETE ON ${t} ` +
       `FOR EACH STATEMENT WHEN (pg_trigger_depth() < 1) EXECUTE FUNCTION partition_switchover.note_direct_write()`,
-    alwaysSql(tp.schema, tp.names.partitioned, DIRECT_WRITE_TRIGGER),
+    alwaysSql(tp.schema, table, DIRECT_WRITE_TRIGGER),
   ];
+}
+
+/** Cleanup: the guards the partitions kept since prepare (they record nothing after cutover). */
+export function dropDirectWriteGuardsSql(tp: TablePlan, partitions: string[]): string[] {
+  return partitions.map((p) => `DROP TRIGGER IF EXISTS ${ident(DIRECT_WRITE_TRIGGER)} ON ${qname(tp.schema, p)}`);
 }
 
 /** Set (SET LOCAL) by the copy and the repair, whose writes to the partitioned copy are ours. */

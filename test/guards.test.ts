@@ -66,9 +66,11 @@ async function as(role: string | null, text: string, values: unknown[] = []): Pr
   }
 }
 
+/** Our triggers, a partition's as `<parent>/partitions:<trigger>` (once, however many partitions have it). */
 async function ourTriggers(): Promise<string[]> {
   const r = await db.pool.query(
-    `select tgrelid::regclass::text || ':' || tgname as t from pg_trigger where not tgisinternal and tgparentid = 0 and tgname like 'ps\\_%' order by 1`,
+    `select distinct case when c.relispartition then pg_partition_root(c.oid)::text || '/partitions' else c.oid::regclass::text end || ':' || t.tgname as t
+     from pg_trigger t join pg_class c on c.oid = t.tgrelid where not t.tgisinternal and t.tgparentid = 0 and t.tgname like 'ps\\_%' order by 1`,
   );
   return r.rows.map((x) => x.t);
 }
@@ -90,7 +92,13 @@ test('before and after cutover: TRUNCATE refused on both tables, our functions c
   const note = 'the primary key of public.ledger widens from (id) to (id, booked_at): an application statement with ON CONFLICT (id) fails after cutover';
   expect(status.plan!.tables[0].warnings.join('\n')).toContain(note);
   expect((await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails).toMatch(/### Plan notes \(read before approving\)\n\n(- ledger: .*\n)*- ledger: the primary key of public\.ledger widens from \(id\) to \(id, booked_at\)/);
-  expect(await ourTriggers()).toEqual(['ledger:ps_dual_write', 'ledger:ps_no_truncate', 'ledger_partitioned:ps_direct_write', 'ledger_partitioned:ps_no_truncate']);
+  expect(await ourTriggers()).toEqual([
+    'ledger:ps_dual_write',
+    'ledger:ps_no_truncate',
+    'ledger_partitioned/partitions:ps_direct_write',
+    'ledger_partitioned:ps_direct_write',
+    'ledger_partitioned:ps_no_truncate',
+  ]);
 
   // Item 7, before cutover: TRUNCATE of either table is refused, and says what to do.
   for (const t of ['ledger', 'ledger_partitioned']) {
@@ -114,7 +122,10 @@ test('before and after cutover: TRUNCATE refused on both tables, our functions c
   await handle.signal(approveSignal, { by: 'alice' });
   const report: SwitchoverReport = await handle.result();
   expect(report.outcome).toBe('done');
-  expect(await ourTriggers()).toEqual(['ledger:ps_mirror_to_legacy', 'ledger:ps_no_truncate', 'ledger_legacy:ps_no_truncate']);
+  // The partitions keep their direct-write guards until cleanup (they record nothing since cutover).
+  expect(await ourTriggers()).toEqual(['ledger/partitions:ps_direct_write', 'ledger:ps_mirror_to_legacy', 'ledger:ps_no_truncate', 'ledger_legacy:ps_no_truncate']);
+  await db.pool.query(`update ledger_p${new Date().toISOString().slice(0, 7).replace('-', '')} set note = note where false`);
+  expect((await db.pool.query(`select count(*)::int as n from partition_switchover.direct_writes`)).rows[0].n).toBe(0);
 
   // Item 7, after cutover: still refused on the live (partitioned) table and on the legacy one.
   for (const t of ['ledger', 'ledger_legacy']) {

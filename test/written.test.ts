@@ -18,7 +18,7 @@ import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, waitForPha
 import { failureOf } from './failure-helpers';
 
 const REVENUES = [{ table: 'revenues', partitionKey: 'occurred_at', interval: 'month' }];
-const NAMES = ['pages', 'replica', 'direct', 'disabled', 'noop', 'waiting', 'waiting_replay', 'since', 'since_direct', 'since_differ', 'live'] as const;
+const NAMES = ['pages', 'replica', 'direct', 'partition_direct', 'disabled', 'noop', 'waiting', 'waiting_replay', 'since', 'since_direct', 'since_differ', 'live'] as const;
 const dbs: Record<string, TestDb> = {};
 let w: TestWorker;
 
@@ -157,6 +157,25 @@ test.each([
   expect(await one(d, `select to_regclass('revenues_partitioned') as p`)).toEqual({ p: null });
 });
 
+test('a statement on one partition of the partitioned copy is seen too: every row compared, the id named; cleanup leaves no guard', async () => {
+  const d = dbs.partition_direct;
+  const g = gate('partition_direct');
+  const handle = await start('partition_direct');
+  await g.reached;
+  const part = (await one(d, `select tableoid::regclass::text as p from revenues_partitioned where id = 321`)).p as string;
+  expect((await d.pool.query(`update ${part} set amount_cents = amount_cents + 5 where id = 321`)).rowCount).toBe(1);
+  g.open();
+  const f = await failureOf(handle);
+  expect(f.type).toBe('ParityMismatch');
+  expect(f.message).toMatch(new RegExp(`differs in \\d{4}-\\d{2}-01 \\(ids 321\\) \\(every row compared: 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \\(UPDATE by postgres at [^)]*: update ${part} set`));
+  // A switchover that goes through: after cleanup no partition keeps a guard of ours.
+  const done = await start('partition_direct', { approval: { required: false } });
+  expect(((await done.result()) as SwitchoverReport).outcome).toBe('done');
+  expect((await one(d, `select count(*)::int as n from pg_trigger where tgname = 'ps_direct_write'`)).n).toBeGreaterThan(20);
+  await w.client.workflow.execute('cleanup', { taskQueue: w.taskQueue, workflowId: uniqueId('clean'), args: [{ database: 'partition_direct', tables: ['revenues'] }] });
+  expect(await one(d, `select count(*)::int as n from pg_trigger where tgname = 'ps_direct_write'`)).toEqual({ n: 0 });
+});
+
 test('a statement on the partitioned copy that changes nothing: every row compared, no difference reported, the switchover goes on', async () => {
   const d = dbs.noop;
   const g = gate('noop');
@@ -234,7 +253,7 @@ test('a direct write to the partitioned copy after verification: the cutover ref
   expect(await one(d, `select (select relkind::text from pg_class where oid = 'revenues'::regclass) as k, to_regclass('revenues_partitioned') as p`)).toEqual({ k: 'r', p: null });
 });
 
-test('a row written since verification that differs (changed again in its partition, where no statement trigger is): the cutover refuses naming its id', async () => {
+test('a row written since verification changed again in its partition: the cutover refuses naming the statement and the id', async () => {
   const d = dbs.since_differ;
   const handle = await start('since_differ', { approval: { verifyEvery: '1h' } });
   await waitForPhase(handle, 'awaiting_approval');
@@ -244,7 +263,7 @@ test('a row written since verification that differs (changed again in its partit
   await handle.signal(approveSignal, { by: 'test' });
   const f = await failureOf(handle);
   expect(f.type).toBe('StateConflict');
-  expect(f.message).toMatch(/cutover of public\.revenues refused: since verification, rows written since verification differ between revenues and revenues_partitioned: ids 300 \(2 logged keys compared\)\. Nothing was changed/);
+  expect(f.message).toMatch(/cutover of public\.revenues refused: since verification, 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(UPDATE by postgres at [^)]*: update revenues_p\d{6} set amount_cents = 12 where id = 300\); rows written since verification differ between revenues and revenues_partitioned: ids 300 \(2 logged keys compared\)\. Nothing was changed/);
   expect(await one(d, `select (select relkind::text from pg_class where oid = 'revenues'::regclass) as k, (select amount_cents::int from revenues where id = 300) as a`)).toEqual({ k: 'r', a: 11 });
 });
 
