@@ -252,13 +252,14 @@ export async function undoCutover(u: UndoContext): Promise<void> {
   const { tx, tp } = u;
   // Views made on the table since cutover (not in the plan): read first, so each is locked alone
   // before the table, as the plan's are (readers lock a view, then its table).
-  const before = await viewsMadeSince(tx.client, tp);
+  const oid = String((await tx.client.query(sqlFile('catalog/relation_oid'), [tp.schema, tp.table])).rows[0].oid);
+  const before = await viewsMadeSince(tx.client, tp, oid);
   await lockViews(tx, tp, before);
   for (const s of sql.lockSql(tp, [tp.table, tp.names.legacy])) await tx.q(s);
   // Under the lock nothing new can come to depend on the table; one made since the read above is read again by the retry.
-  const views = await viewsMadeSince(tx.client, tp);
+  const views = await viewsMadeSince(tx.client, tp, oid);
   if (views.some((v) => !before.some((b) => b.createSql === v.createSql))) throw lockGiveUp(`rollback of ${tp.schema}.${tp.table}: a view on it was made while the rollback took its locks`);
-  await refuseDependents(tx.client, tp);
+  await refuseDependents(tx.client, tp, oid);
   for (const s of sql.undoCutoverSql(tp)) await tx.q(s);
   // The names are back: each view's own text (schema-qualified) now reads the plain table.
   for (const v of views) await tx.q(v.createSql);
@@ -271,11 +272,11 @@ export async function undoCutover(u: UndoContext): Promise<void> {
  * plan does not carry: made by the application after cutover. Their definitions name relations
  * with their schemas (read with search_path = pg_catalog, then set back).
  */
-async function viewsMadeSince(c: pg.ClientBase, tp: TablePlan): Promise<{ name: string; createSql: string }[]> {
+async function viewsMadeSince(c: pg.ClientBase, tp: TablePlan, oid: string): Promise<{ name: string; createSql: string }[]> {
   const path = (await c.query(`select current_setting('search_path') as p`)).rows[0].p as string;
   await c.query(`select set_config('search_path', 'pg_catalog', true)`);
   try {
-    const rows = (await c.query(sqlFile('catalog/views'), [await relationOid(c, tp.schema, tp.table)])).rows;
+    const rows = (await c.query(sqlFile('catalog/views'), [oid])).rows;
     const carried = new Set((tp.views ?? []).map((v) => v.name));
     return rows
       .filter((v) => v.relkind === 'v' && !carried.has(`${v.schema}.${v.name}`))
@@ -291,8 +292,8 @@ async function viewsMadeSince(c: pg.ClientBase, tp: TablePlan): Promise<{ name: 
  * keep the partitioned table alive under our name, and its drop would refuse. Refused before any
  * change, naming each and the statements to run.
  */
-async function refuseDependents(c: pg.ClientBase, tp: TablePlan): Promise<void> {
-  const deps = (await c.query(sqlFile('catalog/dependents'), [await relationOid(c, tp.schema, tp.table)])).rows as {
+async function refuseDependents(c: pg.ClientBase, tp: TablePlan, oid: string): Promise<void> {
+  const deps = (await c.query(sqlFile('catalog/dependents'), [oid])).rows as {
     kind: string;
     name: string;
     drop_sql: string;
@@ -308,8 +309,4 @@ async function refuseDependents(c: pg.ClientBase, tp: TablePlan): Promise<void> 
       (deps.some((d) => !d.create_sql) ? ` (make the ${deps.filter((d) => !d.create_sql).map((d) => `${d.kind} ${d.name}`).join(', ')} again as you made ${deps.filter((d) => !d.create_sql).length === 1 ? 'it' : 'them'})` : ''),
     { table: tp.table, stage: 'rollback', dependents: deps.map((d) => `${d.kind} ${d.name}`) },
   );
-}
-
-async function relationOid(c: pg.ClientBase, schema: string, table: string): Promise<string> {
-  return (await c.query(`select $1::text::regclass::oid::text as oid`, [sql.qname(schema, table)])).rows[0].oid as string;
 }

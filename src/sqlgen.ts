@@ -497,8 +497,9 @@ function parseAclItem(item: string): { grantee: string; privs: string[] } | null
 }
 
 /**
- * GRANTs re-creating the legacy table's ACL and its column ACLs on the partitioned one (or `table`; `only` these privileges). An owner-only
- * table (ACL NULL) needs none: the partitioned table has the same owner (prepareSteps).
+ * GRANTs re-creating the legacy table's ACL and its column ACLs on the partitioned one (or
+ * `table`; `only` these privileges). An owner-only table (ACL NULL) needs none: the partitioned
+ * table has the same owner (prepareSteps).
  */
 export function grantSql(tp: TablePlan, opts: { table?: string; only?: string[] } = {}): string[] {
   const on = qname(tp.schema, opts.table ?? tp.names.partitioned);
