@@ -11,6 +11,21 @@ export interface Deps {
   pools: Pools;
 }
 
+/** An activity written as a plain function of the worker's deps and its own arguments. */
+type WithDeps = (deps: Deps, ...args: any[]) => Promise<unknown>;
+/** The same activities as the worker registers them: deps bound, the workflow's arguments left. */
+export type Bound<T extends Record<string, WithDeps>> = {
+  [K in keyof T]: T[K] extends (deps: Deps, ...args: infer A) => infer R ? (...args: A) => R : never;
+};
+
+/**
+ * A module's activities, each a top-level function `(deps, ...args)`, bound to the worker's deps:
+ * `export const copyActivities = (deps: Deps) => bindDeps(deps, { copyRange })`.
+ */
+export function bindDeps<T extends Record<string, WithDeps>>(deps: Deps, fns: T): Bound<T> {
+  return Object.fromEntries(Object.entries(fns).map(([name, fn]) => [name, (...args: unknown[]) => fn(deps, ...args)])) as Bound<T>;
+}
+
 export function workflowId(): string {
   return Context.current().info.workflowExecution!.workflowId;
 }
