@@ -12,7 +12,7 @@ import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporal
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { DEMO_TABLES, seed } from '../demo/seed';
-import { approveSignal, rejectSignal, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
+import { approveSignal, rejectSignal, signoffSignal, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import { devServerExecutable } from '../src/temporal-cli';
 import { createWorker } from '../src/worker';
 
@@ -60,13 +60,22 @@ async function main() {
   const dbUrl = new URL(ADMIN_URL);
   dbUrl.pathname = `/${dbName}`;
   const pool = new pg.Pool({ connectionString: dbUrl.toString(), max: 2 });
+  // The rehearsals' staging target: a second database of the same server.
+  await admin.query(`create database ${dbName}_staging`);
+  const stagingUrl = new URL(dbUrl.toString());
+  stagingUrl.pathname = `/${dbName}_staging`;
+  const staging = new pg.Pool({ connectionString: stagingUrl.toString(), max: 2 });
   const connection = await NativeConnection.connect({ address: env.address });
   try {
     await seed(pool, { rows: 400, years: 1, organizations: 3, endDate: '2025-06-30' });
-    const w = await createWorker({ connection, taskQueue: TASK_QUEUE, targets: { default: dbUrl.toString() }, log: () => undefined });
+    await seed(staging, { rows: 300, years: 1, organizations: 3, endDate: '2025-06-30' });
+    const targets = { default: dbUrl.toString(), staging: stagingUrl.toString() };
+    const w = await createWorker({ connection, taskQueue: TASK_QUEUE, targets, log: () => undefined });
     const running = w.run();
     try {
-      await recordAll(env.client, pool, executable.path, env.address);
+      // `npm run record-histories -- rehearsals`: only the rehearsals (the others stay as recorded).
+      if (!process.argv.includes('rehearsals')) await recordAll(env.client, pool, executable.path, env.address);
+      await recordRehearsals(env.client, staging, executable.path, env.address);
     } finally {
       w.worker.shutdown();
       await running;
@@ -74,6 +83,7 @@ async function main() {
   } finally {
     await connection.close();
     await pool.end();
+    await staging.end();
     // pool.end() does not wait for the server to see the connections go; a forced drop would
     // then kill them under their clients, which throw.
     for (let i = 0; i < 50; i++) {
@@ -82,17 +92,19 @@ async function main() {
       await new Promise((r) => setTimeout(r, 100));
     }
     await admin.query(`drop database if exists ${dbName} with (force)`);
+    await admin.query(`drop database if exists ${dbName}_staging with (force)`);
     await admin.end();
     await env.teardown();
   }
   console.log(`recorded into ${HISTORIES_DIR} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-async function recordAll(client: Client, pool: pg.Pool, cli: string, address: string) {
+/** Saves a workflow's history as test/histories/<workflow id>.json. */
+function saver(cli: string, address: string) {
   mkdirSync(HISTORIES_DIR, { recursive: true });
   // The file is named after the workflow id: the replay test passes it back as the id, which
   // the workflow uses (a child rollback's id is `<switchover id>-rollback`).
-  const save = async (workflowId: string) => {
+  return async (workflowId: string) => {
     const file = `${workflowId}.json`;
     const { stdout } = await run(cli, ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', address], {
       maxBuffer: 64 * 1024 * 1024,
@@ -101,6 +113,10 @@ async function recordAll(client: Client, pool: pg.Pool, cli: string, address: st
     writeFileSync(join(HISTORIES_DIR, file), stdout);
     console.log(`  ${file.padEnd(32)} ${workflowId} (${events} events)`);
   };
+}
+
+async function recordAll(client: Client, pool: pg.Pool, cli: string, address: string) {
+  const save = saver(cli, address);
   const start = (workflowId: string, input: unknown) => client.workflow.start('switchover', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
   const awaitingApproval = async (h: WorkflowHandle) => {
     const deadline = Date.now() + 120_000;
@@ -174,6 +190,39 @@ async function recordAll(client: Client, pool: pg.Pool, cli: string, address: st
   await save('cleanup');
   await client.workflow.execute('cleanup', { taskQueue: TASK_QUEUE, workflowId: 'cleanup-type', args: [{ tables: [DEMO_TABLES[1].table] }] });
   await save('cleanup-type');
+}
+
+/**
+ * Two rehearsals on the staging target, each signed off: the copy strategy on the demo tables and
+ * the attach strategy on a table of bookings, both with the live writer.
+ */
+async function recordRehearsals(client: Client, staging: pg.Pool, cli: string, address: string) {
+  const save = saver(cli, address);
+  const signedOff = async (workflowId: string, input: unknown) => {
+    const h = await client.workflow.start('rehearsal', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      const s = await h.query(statusQuery);
+      if (s.phase === 'awaiting_signoff') break;
+      if (s.phase === 'failed' || Date.now() > deadline) throw new Error(`${workflowId} did not reach awaiting_signoff (phase ${s.phase}: ${s.error})`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await h.signal(signoffSignal, { by: 'dana', comment: 'recording a rehearsal' });
+    await h.result();
+    await save(workflowId);
+  };
+  await signedOff('rehearsal', { tables: DEMO_TABLES.slice(0, 2), database: 'staging', batchSize: 100, load: { ratePerSec: 40, durationMs: 1000 } });
+  await staging.query(`
+    create table bookings (id bigserial primary key, occurred_at timestamptz not null, amount_cents bigint not null default 0);
+    insert into bookings (occurred_at, amount_cents) select now() - (g % 150) * interval '1 day' - g * interval '1 minute', g from generate_series(1, 300) g;
+  `);
+  await signedOff('rehearsal-attach', {
+    strategy: 'attach',
+    backup: 'none',
+    database: 'staging',
+    tables: [{ table: 'bookings', partitionKey: 'occurred_at', interval: 'month' }],
+    load: { ratePerSec: 40, durationMs: 1000 },
+  });
 }
 
 if (require.main === module) {

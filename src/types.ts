@@ -60,7 +60,8 @@ export interface TableNames {
   defaultPartition?: string;
 }
 
-export interface TablePlan {
+/** What every table's plan holds, whatever its strategy. */
+export interface TablePlanBase {
   schema: string;
   table: string;
   partitionKey: string;
@@ -127,8 +128,28 @@ export interface TablePlan {
    * validates them on the table itself before cutover.
    */
   notValid?: { name: string; type: 'c' | 'f' }[];
-  /** Set for `"strategy": "attach"`: the table becomes the partition of everything before the cutoff. */
-  attach?: AttachPlan;
+}
+
+/** The copy strategy (the default): the rows are copied into `<table>_partitioned`, which takes the table's name at cutover. */
+export interface CopyTablePlan extends TablePlanBase {
+  attach?: undefined;
+}
+
+/** The attach strategy: the table itself becomes the partition of everything before the cutoff (no copy). */
+export interface AttachTablePlan extends TablePlanBase {
+  attach: AttachPlan;
+}
+
+/**
+ * A table's plan, by strategy. A recorded plan says its strategy by `attach` (plans recorded
+ * before strategies had names load as they are): `if (tp.attach)` narrows to AttachTablePlan.
+ */
+export type TablePlan = CopyTablePlan | AttachTablePlan;
+
+export type StrategyName = 'copy' | 'attach';
+
+export function strategyOf(tp: TablePlan): StrategyName {
+  return tp.attach ? 'attach' : 'copy';
 }
 
 /** One publication's membership of the table, as pg_publication_rel records it. */
