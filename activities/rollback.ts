@@ -6,7 +6,8 @@
 // crash, ends in the same state.
 import { withClient } from '../src/db';
 import { fail } from '../src/errors';
-import type { TablePlan } from '../src/types';
+import type pg from 'pg';
+import type { StrategyName, TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, stage } from './context';
 import { lockedTx } from './locks';
 import { forgetLogged } from './changed';
@@ -18,11 +19,40 @@ import { dropBackup, restoreBackup } from './backup';
 import { rollbackAttached } from './attach';
 import type { Undo, UndoContext } from './undo';
 
-/** The stages' undos in the locked transaction, newest stage first (prepare's follows outside it). */
-const UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolean }[] = [
+/** The copy strategy's undos in the locked transaction, newest stage first (prepare's follows outside it). */
+const COPY_UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolean }[] = [
   { stage: 'cutover', undo: undoCutover, ran: (from) => from === 'cutover' },
   { stage: 'triggers', undo: undoTriggers, ran: () => true },
 ];
+
+/**
+ * Each strategy's undo: what runs in the short locked transaction (returning where the table
+ * stood), and what runs after it, outside the table's lock.
+ */
+const UNDO: Record<StrategyName, { locked(u: UndoContext): Promise<TableState>; after?(pool: pg.Pool, tp: TablePlan, left: string[], lockTimeoutMs: number): Promise<void> }> = {
+  copy: {
+    async locked(u) {
+      const { tp } = u;
+      const from = await tableState(u.tx.client, tp);
+      if (from === 'cleaned') {
+        throw fail('StateConflict', `${tp.schema}.${tp.table} was cleaned up after its switchover: ${tp.names.legacy} is gone, ` +
+          `so there is no plain table to go back to. The partitioned table holds all data; nothing was changed.`, { table: tp.table, stage: 'rollback' });
+      }
+      if (from === 'missing') {
+        throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
+      }
+      u.from = from;
+      for (const s of COPY_UNDOS) if (s.ran(from)) await s.undo(u);
+      return from;
+    },
+    // Nothing writes the partitioned table any more: dropped in steps (activities/prepare.ts).
+    async after(pool, tp, left, lockTimeoutMs) {
+      await dropPrepared(pool, tp, { left, lockTimeoutMs });
+    },
+  },
+  // The attach strategy (activities/attach.ts): its own undo reads the state and does the rest.
+  attach: { locked: async (u) => (await rollbackAttached(u)) as TableState },
+};
 
 /**
  * Puts the plain table back under its name, from whatever state: after cutover the names are
@@ -31,37 +61,23 @@ const UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolean }[]
  */
 export async function rollbackTable({ pools }: Deps, database: string, tp: TablePlan, opts: { restoreBackup: boolean; lockTimeoutMs: number }) {
   return stage('rollback', tp.table, async () => {
-    const what = `rollback of ${tp.schema}.${tp.table}`;
-    const done = await lockedTx(pools.get(database), { what, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
-      if (tp.attach) {
-        // The attach strategy (activities/attach.ts): its own undo; the backup's follows.
-        const u: UndoContext = { tx, tp, from: 'plain', left: [] };
-        const from = await rollbackAttached(u);
-        return { table: tp.table, from: from as TableState, left: u.left, attach: true };
-      }
-      const from = await tableState(tx.client, tp);
-      if (from === 'cleaned') {
-        throw fail('StateConflict', `${tp.schema}.${tp.table} was cleaned up after its switchover: ${tp.names.legacy} is gone, ` +
-          `so there is no plain table to go back to. The partitioned table holds all data; nothing was changed.`, { table: tp.table, stage: 'rollback' });
-      }
-      if (from === 'missing') {
-        throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
-      }
-      const u: UndoContext = { tx, tp, from, left: [] };
-      for (const s of UNDOS) if (s.ran(from)) await s.undo(u);
-      return { table: tp.table, from, left: u.left, attach: false };
-    });
-    const r = done.value;
+    const strategy = tp.attach ? 'attach' : 'copy';
+    const undo = UNDO[strategy];
     const pool = pools.get(database);
-    // Outside the table's lock: nothing writes the partitioned table any more; the backup's rows go back in batches.
-    if (!r.attach) await dropPrepared(pool, tp, { left: r.left, lockTimeoutMs: opts.lockTimeoutMs });
+    const done = await lockedTx(pool, { what: `rollback of ${tp.schema}.${tp.table}`, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
+      const u: UndoContext = { tx, tp, from: 'plain', left: [] };
+      return { from: await undo.locked(u), left: u.left };
+    });
+    const { from, left } = done.value;
+    await undo.after?.(pool, tp, left, opts.lockTimeoutMs);
+    // The backup's rows go back in batches, outside the table's lock.
     const restoredRows = opts.restoreBackup ? await restoreBackup(pool, tp, opts.lockTimeoutMs) : null;
-    await dropBackup(pool, tp, r.left, opts.lockTimeoutMs);
-    const details = { from: r.from, restored: restoredRows, left: r.left, ...(r.attach ? { strategy: 'attach' } : {}) };
+    await dropBackup(pool, tp, left, opts.lockTimeoutMs);
+    const details = { from, restored: restoredRows, left, ...(strategy === 'attach' ? { strategy } : {}) };
     await withClient(pool, (c) => audit(c, { schema: tp.schema, table: tp.table, stage: 'ROLLBACK', details }));
     // Outside the lock: the log can be long.
     await withClient(pool, (c) => forgetLogged(c, tp));
-    return { table: r.table, from: r.from, restoredRows, ...(r.left.length ? { left: r.left } : {}) };
+    return { table: tp.table, from, restoredRows, ...(left.length ? { left } : {}) };
   });
 }
 

@@ -148,10 +148,6 @@ export type TablePlan = CopyTablePlan | AttachTablePlan;
 
 export type StrategyName = 'copy' | 'attach';
 
-export function strategyOf(tp: TablePlan): StrategyName {
-  return tp.attach ? 'attach' : 'copy';
-}
-
 /** One publication's membership of the table, as pg_publication_rel records it. */
 export interface PublicationPlan {
   name: string;

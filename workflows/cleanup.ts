@@ -7,7 +7,9 @@ import { emptyTableReport, type SwitchoverReport } from '../src/reports';
 import { cleanupInput } from '../src/input';
 import { initialStatus } from '../src/status';
 import { track, type Tracked } from './control';
-import { acts, announce, opts } from './stages';
+import { acts, announce } from './stages';
+import { opts } from './options';
+import { strategyOf } from './strategies';
 import { parseInput } from './util';
 
 /** Workflow type `cleanup`: `{"tables": ["revenues"], "database"?, "schema"?}`. */
@@ -32,10 +34,7 @@ export async function cleanupTables(run: Tracked): Promise<SwitchoverReport> {
       nonRetryable: true,
     });
   }
-  for (const tp of plans) {
-    if (tp.attach) await acts.attachCleanup.executeWithOptions(opts(`cleanup ${tp.table}: bookkeeping only (attach: no legacy copy)`), [input.database, tp]);
-    else await acts.cleanupTable.executeWithOptions(opts(`cleanup ${tp.table}: drop mirror, ${tp.names.legacy}, ${tp.names.backup}`), [input.database, tp]);
-  }
+  for (const tp of plans) await strategyOf(tp).cleanup(run, tp);
   await acts.releaseClaims.executeWithOptions(opts(`cleanup ${names.join(', ')}: release claims`), [input.database, input.schema, names]);
   run.setPhase('done');
   return run.finish('cleaned', { tables: plans.map((tp) => emptyTableReport(tp.table)) });

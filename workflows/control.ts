@@ -68,8 +68,12 @@ export interface Run extends Tracked {
   unpaused(): Promise<void>;
 }
 
-/** A run's tracked state, with its status query. */
-export function track(where: { database: string; schema: string }, state: SwitchoverStatus): Tracked {
+/** A run's tracked state, with its status query; `render` draws the current details (the switchover's by default). */
+export function track(
+  where: { database: string; schema: string },
+  state: SwitchoverStatus,
+  render: (info: { workflowId: string; namespace: string }) => string = (info) => renderDetails(state, info),
+): Tracked {
   const info = workflowInfo();
   const reports = new Map<string, TableReport>();
   let phaseStart = Date.now();
@@ -80,7 +84,7 @@ export function track(where: { database: string; schema: string }, state: Switch
     state,
     phaseMs: {},
     searchAttributes: false,
-    refresh: () => setCurrentDetails(renderDetails(state, { workflowId: info.workflowId, namespace: info.namespace })),
+    refresh: () => setCurrentDetails(render({ workflowId: info.workflowId, namespace: info.namespace })),
     setPhase(phase) {
       t.phaseMs[state.phase] = (t.phaseMs[state.phase] ?? 0) + (Date.now() - phaseStart);
       phaseStart = Date.now();
@@ -110,29 +114,32 @@ export function track(where: { database: string; schema: string }, state: Switch
 
 /** The status with the attach cutoffs' time left (until cutover), computed when queried; no state changes. */
 function withCutoffs(state: SwitchoverStatus): SwitchoverStatus {
-  const tables = (state.plan?.tables ?? []).filter((tp) => tp.attach && !state.cutover[tp.table]);
-  if (!tables.length || ['done', 'rolled_back', 'failed', 'cleanup'].includes(state.phase)) return state;
+  const open = ['done', 'rolled_back', 'failed', 'cleanup'].includes(state.phase) ? [] : (state.plan?.tables ?? []).filter((tp) => !state.cutover[tp.table]);
   const now = Date.now();
-  return { ...state, cutoffs: Object.fromEntries(tables.map((tp) => [tp.table, cutoffStatus(tp.attach!, now)])) };
+  const cutoffs = open.flatMap((tp) => (tp.attach ? [[tp.table, cutoffStatus(tp.attach, now)]] : []));
+  return cutoffs.length ? { ...state, cutoffs: Object.fromEntries(cutoffs) } : state;
 }
 
 /** A switchover's run, with every handler installed. */
 export function startRun(input: SwitchoverInput): Run {
-  const names = input.tables.map((t) => t.table);
-  const state: SwitchoverStatus = {
-    phase: 'preflight',
-    tables: names,
-    dryRun: input.dryRun,
-    progress: {},
-    stages: [],
-    approval: input.approval.required ? { state: 'waiting', since: '', approvers: input.approval.approvers } : { state: 'not_required' },
-    ignoredSignals: [],
-    cutover: {},
-    throttle: { ...input.throttle, copyMode: input.copyMode, batchSize: input.batchSize, paused: null, changes: [] },
-  };
-  const run: Run = Object.assign(track(input, state), {
+  const run = newRun(input, track(input, switchoverStatus(input)));
+  decisionHandlers(run);
+  controlHandlers(run);
+  progressHandler(run);
+  return run;
+}
+
+/**
+ * A run of the switchover's stages over `tracked` (its state and status), without the operator's
+ * handlers: the switchover's own (startRun), or the rehearsal's phases, which run the same stages
+ * under their own phases and status.
+ */
+export function newRun(input: SwitchoverInput, tracked: Tracked): Run {
+  const { state } = tracked;
+  state.throttle ??= { ...input.throttle, copyMode: input.copyMode, batchSize: input.batchSize, paused: null, changes: [] };
+  const run: Run = Object.assign(tracked, {
     input,
-    controls: state.throttle!,
+    controls: state.throttle,
     stages: new CancellationScope(),
     undo: 'nothing' as Undo,
     copyStreams: new Map<string, number>(),
@@ -143,10 +150,22 @@ export function startRun(input: SwitchoverInput): Run {
     },
     unpaused: () => condition(() => !run.controls.paused),
   });
-  decisionHandlers(run);
-  controlHandlers(run);
-  progressHandler(run);
   return run;
+}
+
+function switchoverStatus(input: SwitchoverInput): SwitchoverStatus {
+  const names = input.tables.map((t) => t.table);
+  return {
+    phase: 'preflight',
+    tables: names,
+    dryRun: input.dryRun,
+    progress: {},
+    stages: [],
+    approval: input.approval.required ? { state: 'waiting', since: '', approvers: input.approval.approvers } : { state: 'not_required' },
+    ignoredSignals: [],
+    cutover: {},
+    throttle: { ...input.throttle, copyMode: input.copyMode, batchSize: input.batchSize, paused: null, changes: [] },
+  };
 }
 
 /** Approve and reject, as signals (a refused one is listed in status.ignoredSignals) and as Updates (refused at once). */

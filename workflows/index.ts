@@ -3,4 +3,4 @@ export { switchover } from './switchover';
 export { rollback } from './rollback';
 export { cleanup } from './cleanup';
 export { maintainPartitions } from './maintenance';
-export { rehearsal } from './rehearsal';
+export { rehearsal } from './rehearsal/index';

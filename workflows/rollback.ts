@@ -7,15 +7,11 @@ import { DEFAULT_LOCK_TIMEOUT_MS, rollbackInput } from '../src/input';
 import { DESCRIPTIONS, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import { initialStatus } from '../src/status';
 import type { RollbackReport } from '../src/reports';
+import type { TablePlan } from '../src/types';
+import { ROLLBACK, opts } from './options';
 import { errorMessage, parseInput } from './util';
 
-// Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within 10 s.
-const actOpts = {
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '10s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
-} as const;
-const acts = proxyActivities<Activities>(actOpts);
+const acts = proxyActivities<Activities>(ROLLBACK);
 
 export type { RollbackReport };
 
@@ -25,44 +21,22 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
   const state = initialStatus('rolling_back', names);
   setHandler(statusQuery, () => state, { description: DESCRIPTIONS.status });
   const what = input.switchoverWorkflowId ?? names.join(', ');
-  const searchAttributes = (await acts.capabilities.executeWithOptions({ ...actOpts, summary: `rollback ${what}: worker capabilities` }, [])).searchAttributes;
+  const searchAttributes = (await acts.capabilities.executeWithOptions(opts(`rollback ${what}: worker capabilities`, ROLLBACK), [])).searchAttributes;
   const phase = (p: 'rolling_back' | 'rolled_back' | 'failed', note: string) => {
     state.phase = p;
     if (searchAttributes) upsertSearchAttributes([{ key: SwitchoverPhase, value: p }, { key: SwitchoverTables, value: state.tables }]);
     setCurrentDetails(`## Rollback: ${p}\n\nTables: ${state.tables.join(', ') || '(none recorded)'}\n\n${note}`);
   };
 
-  const plans = await acts.loadPlans.executeWithOptions({ ...actOpts, summary: `rollback ${what}: load recorded plans` }, [
+  const plans = await acts.loadPlans.executeWithOptions(opts(`rollback ${what}: load recorded plans`, ROLLBACK), [
     input.database,
     input.schema,
     { workflowId: input.switchoverWorkflowId, tables: input.tables ? names : undefined },
   ]);
   state.tables = plans.map((p) => p.table);
   phase('rolling_back', input.switchoverWorkflowId ? `Compensating switchover ${input.switchoverWorkflowId}.` : 'Compensating by table.');
-  const report: RollbackReport = { tables: [], nothingToDo: names.filter((n) => !plans.some((p) => p.table === n)) };
-  // Reverse order: undo the last table touched first. A table that cannot be rolled back does not
-  // stop the others: the failure then names both what is plain again and what is not.
-  const failed: string[] = [];
-  for (const tp of [...plans].reverse()) {
-    const r = await acts.rollbackTable.executeWithOptions(
-      {
-        startToCloseTimeout: '10 minutes',
-        heartbeatTimeout: '10s',
-        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
-        summary: `rollback ${tp.table}: back to a plain table${input.restoreBackup ? ', restore from backup' : ''}`,
-      },
-      [input.database, tp, { restoreBackup: input.restoreBackup, lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS }],
-    ).catch((err) => {
-      if (!(err instanceof ActivityFailure)) throw err;
-      failed.push(errorMessage(err).replace(/\.+$/, ''));
-      return undefined;
-    });
-    if (r) report.tables.push(r);
-  }
-  if (report.tables.length) {
-    const tables = report.tables.map((t) => t.table);
-    await acts.releaseClaims.executeWithOptions({ ...actOpts, summary: `rollback ${tables.join(', ')}: release claims` }, [input.database, input.schema, tables]);
-  }
+  const { report, failed } = await rollbackPlans(input.database, input.schema, plans, { restoreBackup: input.restoreBackup, lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS });
+  report.nothingToDo = names.filter((n) => !plans.some((p) => p.table === n));
   const done = report.tables.map((t) => `- ${t.table}: plain again (was ${t.from})`).join('\n');
   if (failed.length) {
     phase('failed', `${done}\n${failed.map((f) => `- ${f}`).join('\n')}`);
@@ -78,4 +52,34 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
   }
   phase('rolled_back', done);
   return report;
+}
+
+/**
+ * Rolls each table back, the last touched first, then releases the claims of those plain again.
+ * A table that cannot be rolled back does not stop the others: `failed` names why, and the
+ * caller says both what is plain again and what is not.
+ */
+export async function rollbackPlans(
+  database: string,
+  schema: string,
+  plans: TablePlan[],
+  o: { restoreBackup: boolean; lockTimeoutMs: number },
+): Promise<{ report: RollbackReport; failed: string[] }> {
+  const report: RollbackReport = { tables: [], nothingToDo: [] };
+  const failed: string[] = [];
+  for (const tp of [...plans].reverse()) {
+    const r = await acts.rollbackTable
+      .executeWithOptions(opts(`rollback ${tp.table}: back to a plain table${o.restoreBackup ? ', restore from backup' : ''}`, ROLLBACK), [database, tp, o])
+      .catch((err) => {
+        if (!(err instanceof ActivityFailure)) throw err;
+        failed.push(errorMessage(err).replace(/\.+$/, ''));
+        return undefined;
+      });
+    if (r) report.tables.push(r);
+  }
+  if (report.tables.length) {
+    const tables = report.tables.map((t) => t.table);
+    await acts.releaseClaims.executeWithOptions(opts(`rollback ${tables.join(', ')}: release claims`, ROLLBACK), [database, schema, tables]);
+  }
+  return { report, failed };
 }

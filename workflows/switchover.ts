@@ -1,15 +1,16 @@
-// The switchover, as its runbook: preflight → claim → backup → prepare → triggers → copy →
-// verify → approval → cutover. Each stage is one function (workflows/stages.ts) over its
-// activities (activities/<stage>.ts); the operator's handlers are in workflows/control.ts. A
-// failure after changes began runs the rollback workflow as compensation (a child that outlives
-// this one).
+// The switchover, as its runbook: preflight → claim → checksums → backup → the strategy's stages
+// (copy: prepare → triggers → copy → verify; workflows/strategies.ts) → approval → cutover. Each
+// stage runs its activities (activities/<stage>.ts) table by table; the operator's handlers are in
+// workflows/control.ts. A failure after changes began runs the rollback workflow as compensation
+// (a child that outlives this one).
 import { ApplicationFailure, CancellationScope, ParentClosePolicy, executeChild, isCancellation, workflowInfo } from '@temporalio/workflow';
 import { switchoverInput } from '../src/input';
 import type { RollbackOutcome, RollbackReport, SwitchoverReport } from '../src/reports';
 import { startRun, type Run } from './control';
-import { announce, approval, auditDecision, backup, claim, copy, cutover, preflight, prepare, triggers, verify } from './stages';
+import { announce, backup, checksums, claim, preflight, runStage } from './stages';
+import { approval, auditDecision } from './approval';
+import { STRATEGIES } from './strategies';
 import { cleanupTables } from './cleanup';
-import { cutoverAttach, prepareAttach, verifyAttach } from './attach';
 import { errorMessage, errorType, ownFailure, parseInput } from './util';
 
 export type { RollbackOutcome, SwitchoverReport, TableReport } from '../src/reports';
@@ -20,25 +21,17 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   if (run.input.mode === 'cleanup') return cleanupTables(run);
   const plan = await preflight(run);
   if (run.input.dryRun) return done(run, 'dry_run', { plan });
+  const strategy = STRATEGIES[run.input.strategy];
   try {
     await run.stages.run(async () => {
       await claim(run, plan);
-      await backup(run, plan);
-      if (run.input.strategy === 'attach') {
-        // Zero copy: the table itself becomes the history partition (workflows/attach.ts).
-        await prepareAttach(run, plan);
-        await verifyAttach(run, plan);
-        return;
-      }
-      await prepare(run, plan);
-      await triggers(run, plan);
-      await copy(run, plan);
-      await verify(run, plan);
+      await checksums(run, plan);
+      if (run.input.backup === 'table') await runStage(run, plan, backup);
+      for (const stage of strategy.stages) await runStage(run, plan, stage);
     });
-    const stop = await approval(run, plan);
+    const stop = await approval(run, plan, strategy);
     if (stop) return done(run, stop, { rollback: await compensate(run, stop === 'rejected' ? 'rejected' : 'approval timed out') });
-    if (run.input.strategy === 'attach') await cutoverAttach(run, plan);
-    else await cutover(run, plan);
+    await runStage(run, plan, strategy.cutover);
     return done(run, 'done');
   } catch (err) {
     return failed(run, err);
