@@ -1,10 +1,11 @@
-// Names shared by client, worker and workflows (the interface contract of design.md): task
+// Names shared by client, worker and workflows, which other tools rely on (README, "The operator's view"): task
 // queue, signals, updates, queries, search attributes. Their payload and status types are in
-// status.ts. No I/O: workflows import this module.
+// status.ts (the rehearsal's in rehearsal.ts). No I/O: workflows import this module.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { CopyProgress } from './types';
 import type { Retune } from './input';
+import type { RehearsalStatus } from './rehearsal';
 import type {
   ApprovalState,
   ApproveSignal,
@@ -23,8 +24,8 @@ export const approveSignal = defineSignal<[ApproveSignal]>('approve');
 export const rejectSignal = defineSignal<[RejectSignal]>('reject');
 export const progressSignal = defineSignal<[CopyProgress]>('progress');
 export const signoffSignal = defineSignal<[SignoffSignal]>('signoff');
-/** Every workflow type's `status`: a rehearsal's also carries `rehearsal`. */
-export const statusQuery = defineQuery<SwitchoverStatus>('status');
+/** Every workflow type's `status`: a rehearsal's also carries `rehearsal` (RehearsalStatus). */
+export const statusQuery = defineQuery<SwitchoverStatus | RehearsalStatus>('status');
 
 // Updates: the operator gets an answer, and a refused request (validator) leaves no event.
 // approve and reject share their names with the signals (separate handler tables).

@@ -2,7 +2,6 @@
 // the phases, and the payloads of signals and updates. Types and constants only: workflows import it.
 import type { Plan, StageRecord, VerifyResult, CutoverResult, WrittenCheck } from './types';
 import type { CopyMode, Throttle } from './input';
-import type { RehearsalState } from './rehearsal';
 
 export interface ApproveSignal {
   by: string;
@@ -112,8 +111,6 @@ export interface SwitchoverStatus {
   throttle?: Controls & { copyMode: CopyMode };
   rollback?: { workflowId: string; state: 'running' | 'completed' | 'failed'; message?: string };
   error?: string;
-  /** The rehearsal's own state (rehearsal workflow only). */
-  rehearsal?: RehearsalState;
   /**
    * Attach strategy, until cutover: per table the cutoff, the instant the application's writes
    * reach it (cutoff minus how far ahead it writes) and the time left, as of the query. Once it
