@@ -9,7 +9,7 @@ const tseslint = require('typescript-eslint');
 
 const nodeBuiltins = builtinModules.filter((m) => !m.startsWith('_'));
 /** Modules of ours that do I/O or read the environment: workers and activities, never workflows. */
-const ioModules = ['db', 'worker', 'config', 'temporal-cli', 'client', 'metrics'];
+const ioModules = ['db', 'config', 'temporal-cli', 'metrics'];
 /** The demo application (demo/): production code never imports it. */
 const noDemo = { regex: '(^|/)demo(/.*)?$', message: 'Production code does not import the demo application (demo/).' };
 
@@ -17,7 +17,7 @@ module.exports = tseslint.config(
   { ignores: ['node_modules/', 'coverage/', 'bench/out/', '.cache/'] },
   {
     // The folders tsconfig.json includes (type-aware rules need the program).
-    files: ['{src,demo,workflows,activities,test,scripts,bench}/**/*.ts'],
+    files: ['{src,bin,demo,workflows,activities,test,scripts,bench}/**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommended],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: __dirname } },
     rules: {
@@ -28,7 +28,7 @@ module.exports = tseslint.config(
     },
   },
   {
-    files: ['{src,activities}/**/*.ts'],
+    files: ['{src,bin,activities}/**/*.ts'],
     rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns: [noDemo] }] },
   },
   {
@@ -48,6 +48,7 @@ module.exports = tseslint.config(
           patterns: [
             noDemo,
             { group: ['node:*'], message: 'Workflow code is replayed: no Node built-ins (do I/O in an activity).' },
+            { regex: '(^|/)bin(/.*)?$', message: 'The entry points (bin/) do I/O; workflow code must not import them.' },
             {
               regex: `(^|/)src/(${ioModules.join('|')})$`,
               message: 'This module does I/O or reads the environment; workflow code must not import it.',

@@ -6,5 +6,5 @@ module.exports = {
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 120000,
-  collectCoverageFrom: ['src/**/*.ts', 'demo/**/*.ts', 'workflows/**/*.ts', 'activities/**/*.ts'],
+  collectCoverageFrom: ['src/**/*.ts', 'bin/**/*.ts', 'demo/**/*.ts', 'workflows/**/*.ts', 'activities/**/*.ts'],
 };

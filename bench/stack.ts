@@ -1,5 +1,5 @@
 // What both benchmarks run the switchover on: the project's Temporal dev server and a worker
-// process (src/worker.ts through tsx, the way users run it), and a client of that server.
+// process (bin/worker.ts through tsx, the way users run it), and a client of that server.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';

@@ -4,14 +4,14 @@
 //   npm run demo -- [--rows N] [--manual-approve] [--no-load] [--rate OPS] [--keep]
 import pg from 'pg';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { connectClient, startSwitchover } from '../src/client';
+import { connectClient, startSwitchover } from '../bin/client';
 import { DEFAULT_DATABASE_URL } from '../src/config';
 import { startDevServer, type DevServer } from './devserver';
 import { startLoad, type LoadHandle } from './load';
 import { DEMO_TABLES, seed } from './seed';
 import { statusQuery } from '../src/shared';
 import type { SwitchoverStatus } from '../src/status';
-import { createWorker } from '../src/worker';
+import { createWorker } from '../bin/worker';
 import type { SwitchoverReport } from '../workflows/switchover';
 
 function flag(name: string): boolean {

@@ -14,7 +14,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { DEMO_TABLES, seed } from '../demo/seed';
 import { approveSignal, rejectSignal, signoffSignal, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import { devServerExecutable } from '../src/temporal-cli';
-import { createWorker } from '../src/worker';
+import { createWorker } from '../bin/worker';
 
 export const HISTORIES_DIR = join(__dirname, '..', 'test', 'histories');
 const ADMIN_URL = process.env.PS_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

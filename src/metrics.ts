@@ -1,5 +1,5 @@
 // Our metrics, recorded through the SDK's metric meter so they are exported with the SDK's own
-// (Prometheus at PROMETHEUS_BIND_ADDRESS, see src/worker.ts). Without a configured exporter the
+// (Prometheus at PROMETHEUS_BIND_ADDRESS, see bin/worker.ts). Without a configured exporter the
 // meter records nothing, so activities call these unconditionally.
 import { Context } from '@temporalio/activity';
 import type { MetricMeter } from '@temporalio/common';

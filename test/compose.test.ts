@@ -55,6 +55,6 @@ test('the worker: npm ci && npm run worker, two replicas, configured by the stan
   expect(durationMs(w.stop_grace_period)).toBeGreaterThan(durationMs(w.environment.WORKER_SHUTDOWN_GRACE_TIME));
   const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
   // `exec` makes tsx, not a shell, receive the SIGTERM that npm forwards.
-  expect(pkg.scripts.worker).toBe('exec tsx src/worker.ts');
+  expect(pkg.scripts.worker).toBe('exec tsx bin/worker.ts');
   expect(pkg.dependencies.tsx).toBeDefined();
 });

@@ -33,7 +33,7 @@ function exited(p: ChildProcess): Promise<void> {
 /** `npm run worker` as a child process: the real entry point, configured by the environment. */
 function workerProcess(env: Record<string, string>): ChildProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DATABASE_URL')));
-  return spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+  return spawn(process.execPath, ['--import', 'tsx', 'bin/worker.ts'], {
     cwd: ROOT,
     env: { ...base, WORKFLOW_BUNDLE: process.env.PS_TEST_WORKFLOW_BUNDLE!, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

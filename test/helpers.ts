@@ -8,7 +8,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { statusQuery } from '../src/shared';
 import type { SwitchoverStatus } from '../src/status';
 import { NativeConnection } from '@temporalio/worker';
-import { createWorker, type StartedWorker } from '../src/worker';
+import { createWorker, type StartedWorker } from '../bin/worker';
 
 export const ADMIN_URL = process.env.PS_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 

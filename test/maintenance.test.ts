@@ -2,7 +2,7 @@
 // Temporal Schedule, and the documented behaviour beyond the premade range with and without a
 // default partition.
 import type { ScheduleDescription } from '@temporalio/client';
-import { ensureMaintenanceSchedule } from '../src/schedule-maintenance';
+import { ensureMaintenanceSchedule } from '../bin/schedule-maintenance';
 import type { MaintenanceReport } from '../workflows/maintenance';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startSwitchover } from '../src/client';
+import { startSwitchover } from '../bin/client';
 import { seed } from '../demo/seed';
 import { statusQuery } from '../src/shared';
 import { createTestDb, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';

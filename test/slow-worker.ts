@@ -3,7 +3,7 @@
 // Configured like `npm run worker`: TEMPORAL_ADDRESS, TASK_QUEUE, DATABASE_URL, WORKFLOW_BUNDLE.
 import { Context } from '@temporalio/activity';
 import { NativeConnection } from '@temporalio/worker';
-import { createWorker } from '../src/worker';
+import { createWorker } from '../bin/worker';
 
 async function main() {
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });

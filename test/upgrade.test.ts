@@ -9,7 +9,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } fro
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { seed } from '../demo/seed';
 import { approveSignal, statusQuery } from '../src/shared';
-import { createWorker, type StartedWorker } from '../src/worker';
+import { createWorker, type StartedWorker } from '../bin/worker';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { createTestDb, startTestWorker, temporalAddress, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
 import { NEW_STEP_PATCH, NEW_STEP_SUMMARY } from './upgrade/new-step';

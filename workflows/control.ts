@@ -289,6 +289,12 @@ function controlHandlers(run: Run) {
       change(r.by, what.length ? what.join(', ') : 'no change');
     },
   );
+  controlsHandler(run);
+}
+
+/** The live settings as each copy stream reads them before its next batch, with the hold of a lower parallelism. */
+function controlsHandler(run: Run) {
+  const { controls } = run;
   setHandler(
     controlsQuery,
     (table, stream) => {

@@ -1,6 +1,6 @@
 // Partition maintenance: for every table a switchover cut over, keep `premake` partitions ready
 // beyond the current period (and optionally a default partition). Run by a Temporal Schedule
-// (src/schedule-maintenance.ts); each run is idempotent, so a missed or doubled run is harmless.
+// (bin/schedule-maintenance.ts); each run is idempotent, so a missed or doubled run is harmless.
 import { proxyActivities, setCurrentDetails, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { PartitionsResult } from '../activities/partitions';

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { taskQueue } from './config';
-import { describeIssues, switchoverInput, type SwitchoverInputRaw } from './input';
+import { taskQueue } from '../src/config';
+import { describeIssues, switchoverInput, type SwitchoverInputRaw } from '../src/input';
 
 export async function connectClient(address?: string): Promise<Client> {
   const config = loadClientConnectConfig();

@@ -4,9 +4,9 @@ import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporal
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { Duration } from '@temporalio/common';
 import { createActivities, type Activities } from '../activities';
-import { databaseTargets, taskQueue } from './config';
-import { createPools, type Pools } from './db';
-import { SEARCH_ATTRIBUTES } from './shared';
+import { databaseTargets, taskQueue } from '../src/config';
+import { createPools, type Pools } from '../src/db';
+import { SEARCH_ATTRIBUTES } from '../src/shared';
 
 /** Whether the namespace has our search attributes; prints the commands to add them when not. */
 export async function checkSearchAttributes(connection: NativeConnection, namespace: string, log = console.warn): Promise<boolean> {

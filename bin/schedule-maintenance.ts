@@ -5,8 +5,8 @@ import { parseArgs } from 'node:util';
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { connectClient } from './client';
-import { taskQueue as defaultTaskQueue } from './config';
-import { describeIssues, maintenanceInput } from './input';
+import { taskQueue as defaultTaskQueue } from '../src/config';
+import { describeIssues, maintenanceInput } from '../src/input';
 
 export function maintenanceScheduleId(database: string): string {
   return `partition-maintenance-${database}`;
