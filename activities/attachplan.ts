@@ -2,10 +2,11 @@
 // the cutoff, the two indexes, the partitions from the cutoff on, the disk it needs, and what
 // only this strategy cannot do. Read-only.
 import type pg from 'pg';
+import { sqlFile } from '../src/db';
 import type { SwitchoverInput } from '../src/input';
-import { MAXVALUE, MINVALUE, addIntervals, fitName, floorTo, isoDay, partitionName, partitionRanges, withOpenEnds } from '../src/partitions';
+import { MAXVALUE, MINVALUE, addIntervals, fitName, floorTo, isoDay, partitionName, partitionRanges, withOpenEnds, type PartitionRange } from '../src/partitions';
 import * as sql from '../src/sqlgen';
-import { addCheckSql, attachCutoverSql, attachIndexSql, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql, validateNotValidSql } from '../src/attachsql';
+import { addCheckSql, attachCutoverSql, attachIndexSql, dropParentSql, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql, validateNotValidSql } from '../src/attachsql';
 import type { AttachPlan, TablePlan } from '../src/types';
 
 const DAY_MS = 86_400_000;
@@ -44,49 +45,46 @@ export function chooseCutoff(opts: { today: string; max: string | null; interval
   return { cutoff, aheadDays, windowDays, why };
 }
 
-/** Plans the attach strategy for one table the copy's preflight accepted: sets `attach`, the partitions and plan lines, or returns why not. */
-export async function planAttach(db: pg.ClientBase, tp: TablePlan, input: SwitchoverInput, today: string): Promise<string[]> {
+/** What refuses the attach strategy before any plan: no primary key (then nothing else), a deferrable one, inheritance. */
+async function attachRefusals(db: pg.ClientBase, tp: TablePlan, tq: string): Promise<{ pk: { bytes: string } | undefined; problems: string[] }> {
   const t = `${tp.schema}.${tp.table}`;
   const problems: string[] = [];
-  const tq = sql.qname(tp.schema, tp.table);
-  const pk = (
-    await db.query(
-      `select c.condeferrable, c.conindid::regclass::text as index, pg_relation_size(c.conindid) as bytes
-         from pg_constraint c where c.conrelid = $1::regclass and c.contype = 'p'`,
-      [tq],
-    )
-  ).rows[0];
-  if (!pk) return [`${t} has no primary key; the attach strategy needs one to build the unique index on (primary key, ${tp.partitionKey})`];
+  const pk = (await db.query(sqlFile('catalog/primary_key_index'), [tq])).rows[0];
+  if (!pk) return { pk, problems: [`${t} has no primary key; the attach strategy needs one to build the unique index on (primary key, ${tp.partitionKey})`] };
   if (pk.condeferrable) {
     problems.push(
       `${t}'s primary key is DEFERRABLE; a deferrable key cannot be the unique index a partitioned table's primary key is checked against. ` +
         `Use "strategy": "copy", or make the key NOT DEFERRABLE first`,
     );
   }
-  const inh = (await db.query(`select exists (select 1 from pg_inherits where inhrelid = $1::regclass or inhparent = $1::regclass) as x`, [tq])).rows[0].x;
+  const inh = (await db.query(sqlFile('catalog/inheritance'), [tq])).rows[0].x;
   if (inh) problems.push(`${t} takes part in table inheritance; a table with inheritance parents or children cannot be attached as a partition`);
+  return { pk, problems };
+}
 
-  const { cutoff, aheadDays, windowDays, why } = chooseCutoff({ today, max: tp.dataRange.max, interval: tp.interval, approvalTimeout: input.approval.timeout });
-  const periods = partitionRanges({ min: cutoff, max: cutoff, today: cutoff, interval: tp.interval, premake: input.premake });
-  const partitions = withOpenEnds(periods)
-    .filter((p) => p.from !== MINVALUE)
-    .map((p) => ({ ...p, name: partitionName(tp.table, p.suffix) }));
-  const history = fitName(tp.table, '_history');
-  const keyInPk = tp.primaryKey.includes(tp.partitionKey);
+/** Disk the two unique indexes take: none when the key is in the primary key, else the primary key index scaled by the key's width. */
+async function indexBytes(db: pg.ClientBase, tp: TablePlan, tq: string, pkBytes: number, keyInPk: boolean): Promise<number> {
   // Widths of the key columns (16 for variable-length ones), to scale the primary key index's size.
-  const widths = (await db.query(`select attname, attlen from pg_attribute where attrelid = $1::regclass and attnum > 0`, [tq])).rows;
+  const widths = (await db.query(sqlFile('catalog/attribute_widths'), [tq])).rows;
   const width = (c: string) => {
     const w = Number(widths.find((x) => x.attname === c)?.attlen ?? -1);
     return w > 0 ? w : 16;
   };
-  const pkBytes = Number(pk.bytes);
   const pkWidth = tp.primaryKey.reduce((a, c) => a + width(c), 0);
-  const diskBytes = keyInPk ? 0 : pkBytes + Math.round((pkBytes * (pkWidth + width(tp.partitionKey))) / pkWidth);
-  const attach: AttachPlan = {
-    cutoff,
-    aheadDays,
-    windowDays,
-    why,
+  return keyInPk ? 0 : pkBytes + Math.round((pkBytes * (pkWidth + width(tp.partitionKey))) / pkWidth);
+}
+
+/** The attach plan's names and partitions from the cutoff on (`periods`: the premade periods from the cutoff). */
+function attachPlanOf(tp: TablePlan, c: ReturnType<typeof chooseCutoff>, periods: PartitionRange[], diskBytes: number, keyInPk: boolean): AttachPlan {
+  const partitions = withOpenEnds(periods)
+    .filter((p) => p.from !== MINVALUE)
+    .map((p) => ({ ...p, name: partitionName(tp.table, p.suffix) }));
+  const history = fitName(tp.table, '_history');
+  return {
+    cutoff: c.cutoff,
+    aheadDays: c.aheadDays,
+    windowDays: c.windowDays,
+    why: c.why,
     history,
     check: fitName(tp.table, '_ps_before_cutoff'),
     keyIndex: keyInPk ? null : fitName(tp.table, '_ps_pkey_key'),
@@ -96,21 +94,31 @@ export async function planAttach(db: pg.ClientBase, tp: TablePlan, input: Switch
     partitions,
     diskBytes,
   };
-  // Every name the strategy makes must be free (the parent's temporary name too).
-  const names = [history, attach.keyIndex, attach.historyPk, attach.pkIndex, tp.names.partitioned, ...attach.historyIndexes.map((h) => h.historyName), ...partitions.map((p) => p.name)].filter(
+}
+
+/** Every name the strategy makes must be free (the parent's temporary name too), and its CHECK's name on the table. */
+async function takenNames(db: pg.ClientBase, tp: TablePlan, tq: string, attach: AttachPlan): Promise<string[]> {
+  const t = `${tp.schema}.${tp.table}`;
+  const problems: string[] = [];
+  const names = [attach.history, attach.keyIndex, attach.historyPk, attach.pkIndex, tp.names.partitioned, ...attach.historyIndexes.map((h) => h.historyName), ...attach.partitions.map((p) => p.name)].filter(
     (x): x is string => !!x,
   );
-  const taken = (await db.query(`select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1::text and c.relname = any($2::text[])`, [tp.schema, names])).rows;
+  const taken = (await db.query(sqlFile('catalog/relations'), [tp.schema, names])).rows;
   for (const r of taken) {
-    problems.push(`${tp.schema}.${r.relname} already exists; the attach switchover of ${t} would create it. Rename or drop it (if it is left from an earlier switchover, run the rollback workflow for that one), then start again`);
+    problems.push(`${tp.schema}.${r.name} already exists; the attach switchover of ${t} would create it. Rename or drop it (if it is left from an earlier switchover, run the rollback workflow for that one), then start again`);
   }
-  const con = (await db.query(`select 1 from pg_constraint where conrelid = $1::regclass and conname = $2::text`, [tq, attach.check])).rows;
+  const con = (await db.query(sqlFile('catalog/constraint_validated'), [tq, attach.check])).rows;
   if (con.length) problems.push(`constraint ${attach.check} already exists on ${t}; the attach switchover would add it. Drop it (or roll back the switchover that made it), then start again`);
-  if (problems.length) return problems;
+  return problems;
+}
 
+/** Sets the accepted plan on `tp`: `attach`, the partitions (the history one first), coverage lines and warnings. */
+function applyAttachPlan(tp: TablePlan, attach: AttachPlan, periods: PartitionRange[], input: SwitchoverInput): void {
+  const t = `${tp.schema}.${tp.table}`;
+  const { cutoff, why, history, diskBytes } = attach;
   const last = periods[periods.length - 1];
   tp.attach = attach;
-  tp.partitions = [{ suffix: 'history', name: history, from: MINVALUE, to: cutoff }, ...partitions];
+  tp.partitions = [{ suffix: 'history', name: history, from: MINVALUE, to: cutoff }, ...attach.partitions];
   tp.coverage = [
     `${tp.partitionKey} before ${cutoff}: ${history}, the table itself (same storage, renamed and attached as FROM (MINVALUE) TO (${cutoff})); ` +
       `data ${tp.dataRange.min ?? 'none'}..${tp.dataRange.max ?? 'none'}`,
@@ -127,6 +135,21 @@ export async function planAttach(db: pg.ClientBase, tp: TablePlan, input: Switch
   if (input.backup === 'table') {
     tp.warnings.push(`"backup": "table" copies every row of ${t} into ${tp.names.backup} (a second table's disk and I/O); give "backup": "none" for a switchover without a copy`);
   }
+}
+
+/** Plans the attach strategy for one table the copy's preflight accepted: sets `attach`, the partitions and plan lines, or returns why not. */
+export async function planAttach(db: pg.ClientBase, tp: TablePlan, input: SwitchoverInput, today: string): Promise<string[]> {
+  const tq = sql.qname(tp.schema, tp.table);
+  const { pk, problems } = await attachRefusals(db, tp, tq);
+  if (!pk) return problems;
+  const chosen = chooseCutoff({ today, max: tp.dataRange.max, interval: tp.interval, approvalTimeout: input.approval.timeout });
+  const periods = partitionRanges({ min: chosen.cutoff, max: chosen.cutoff, today: chosen.cutoff, interval: tp.interval, premake: input.premake });
+  const keyInPk = tp.primaryKey.includes(tp.partitionKey);
+  const diskBytes = await indexBytes(db, tp, tq, Number(pk.bytes), keyInPk);
+  const attach = attachPlanOf(tp, chosen, periods, diskBytes, keyInPk);
+  problems.push(...(await takenNames(db, tp, tq, attach)));
+  if (problems.length) return problems;
+  applyAttachPlan(tp, attach, periods, input);
   return [];
 }
 
@@ -140,7 +163,7 @@ export function renderAttachSql(tp: TablePlan, grants: string[]): Record<string,
     verify: [attachVerifySql(tp)],
     cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned]), ...attachCutoverSql(tp)],
     rollbackBeforeCutover: [`DROP TABLE ${sql.qname(tp.schema, tp.names.partitioned)}`, ...undoBeforeCutoverSql(tp), ...[tp.attach!.keyIndex, tp.attach!.pkIndex].filter((x): x is string => !!x).map((n) => `DROP INDEX ${sql.qname(tp.schema, n)}`)],
-    rollbackAfterCutover: [...sql.lockSql(tp, [tp.table]), ...undo.before, `DROP TABLE ${sql.qname(tp.schema, tp.names.partitioned)}`, ...undo.after],
+    rollbackAfterCutover: [...sql.lockSql(tp, [tp.table]), ...undo.before, dropParentSql(tp), ...undo.after],
     cleanup: [],
   };
 }

@@ -169,3 +169,23 @@ export function undoAfterCutoverSql(tp: TablePlan): { before: string[]; after: s
     ],
   };
 }
+
+/** An index left invalid by a crashed CONCURRENTLY build, dropped before it is built again (outside a transaction). */
+export function dropIndexConcurrentlySql(schema: string, name: string): string {
+  return `DROP INDEX CONCURRENTLY IF EXISTS ${qname(schema, name)}`;
+}
+
+/** An index of ours (the caller checked its recorded oid), dropped by the rollback before cutover. */
+export function dropIndexSql(schema: string, name: string): string {
+  return `DROP INDEX ${qname(schema, name)}`;
+}
+
+/** A table the parent's foreign keys reference, locked by the rollback before the rows move (dropping the parent drops its triggers there). */
+export function lockReferencedSql(schema: string, table: string): string {
+  return `LOCK TABLE ${qname(schema, table)} IN ACCESS EXCLUSIVE MODE`;
+}
+
+/** The parent under its temporary name, for the dry run's rollback after cutover (the rollback drops it only if ours). */
+export function dropParentSql(tp: TablePlan): string {
+  return `DROP TABLE ${qname(tp.schema, tp.names.partitioned)}`;
+}

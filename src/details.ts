@@ -22,6 +22,26 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
     );
   }
   if (open.length) lines.push('');
+  progressSection(s, lines);
+  const ns = ctx.namespace === 'default' ? '' : ` --namespace ${ctx.namespace}`;
+  pausedSection(s, ns, ctx, lines);
+  const changes = s.throttle?.changes ?? [];
+  if (changes.length) lines.push('Operator changes (latest last):', '', ...changes.slice(-5).map((c) => `- ${c.at} ${c.by}: ${c.what}`), '');
+  const notes = (s.plan?.tables ?? []).flatMap((tp) => tp.warnings.map((w) => `- ${tp.table}: ${w}`));
+  if (notes.length && ['preflight', 'backup', 'prepare', 'triggers', 'copy', 'verify', 'awaiting_approval'].includes(s.phase)) {
+    lines.push('### Plan notes (read before approving)', '', ...notes, '');
+  }
+  verificationSection(s, lines);
+  approvalSection(s, ns, ctx, lines);
+  const cut = Object.values(s.cutover);
+  if (cut.length) lines.push(`Cutover lock held: ${cut.map((c) => `${c.table} ${c.lockMs.toFixed(1)} ms`).join(', ')}`, '');
+  if (s.rollback) lines.push(`Rollback ${s.rollback.workflowId}: ${s.rollback.state}${s.rollback.message ? ` (${s.rollback.message})` : ''}`, '');
+  if (s.error) lines.push(`**Error:** ${s.error}`, '');
+  return lines.join('\n');
+}
+
+/** The copy's progress per table, who is braking, and the throttle in force. */
+function progressSection(s: SwitchoverStatus, lines: string[]): void {
   const progress = Object.values(s.progress);
   if (progress.length) {
     lines.push('| table | rows copied | estimated | rows/s | ETA |', '|---|---:|---:|---:|---:|');
@@ -30,24 +50,32 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
     }
     const braking = progress.filter((p) => p.brake);
     if (braking.length) lines.push('', ...braking.map((p) => `Braking ${p.table}: ${p.brake}`));
-    const t = s.throttle;
-    if (t) {
-      const bounds = [
-        t.maxBatchMs !== undefined ? `batch > ${t.maxBatchMs} ms` : null,
-        t.maxLockWaitMs !== undefined ? `lock wait > ${t.maxLockWaitMs} ms` : null,
-        t.maxReplicationLagMs !== undefined ? `replication lag > ${t.maxReplicationLagMs} ms` : null,
-      ].filter(Boolean);
-      const brakes = progress.reduce((a, p) => a + (p.brakes ?? 0), 0);
-      lines.push(
-        '',
-        `Throttle: copy mode ${t.copyMode}, ${t.batchSize !== undefined ? `batches of ${n(t.batchSize)} rows, ` : ''}${t.parallelism} streams, pause ${t.pauseMs} ms per batch; brake ` +
-          (bounds.length ? `${bounds.join(', ')} (pauses ${t.brakePauseMs} ms)` : 'off') +
-          `; adaptive ${t.adaptive ? 'on (slows down, then one stream, while a probe commit takes over twice its time before the copy)' : 'off'}; ${brakes} slowdowns so far`,
-      );
-    }
+    throttleLines(s, progress, lines);
     lines.push('');
   }
-  const ns = ctx.namespace === 'default' ? '' : ` --namespace ${ctx.namespace}`;
+}
+
+/** The throttle's settings and the brake's slowdowns so far. */
+function throttleLines(s: SwitchoverStatus, progress: SwitchoverStatus['progress'][string][], lines: string[]): void {
+  const t = s.throttle;
+  if (t) {
+    const bounds = [
+      t.maxBatchMs !== undefined ? `batch > ${t.maxBatchMs} ms` : null,
+      t.maxLockWaitMs !== undefined ? `lock wait > ${t.maxLockWaitMs} ms` : null,
+      t.maxReplicationLagMs !== undefined ? `replication lag > ${t.maxReplicationLagMs} ms` : null,
+    ].filter(Boolean);
+    const brakes = progress.reduce((a, p) => a + (p.brakes ?? 0), 0);
+    lines.push(
+      '',
+      `Throttle: copy mode ${t.copyMode}, ${t.batchSize !== undefined ? `batches of ${n(t.batchSize)} rows, ` : ''}${t.parallelism} streams, pause ${t.pauseMs} ms per batch; brake ` +
+        (bounds.length ? `${bounds.join(', ')} (pauses ${t.brakePauseMs} ms)` : 'off') +
+        `; adaptive ${t.adaptive ? 'on (slows down, then one stream, while a probe commit takes over twice its time before the copy)' : 'off'}; ${brakes} slowdowns so far`,
+    );
+  }
+}
+
+/** Paused by an operator: who, why, and the command that resumes. */
+function pausedSection(s: SwitchoverStatus, ns: string, ctx: { workflowId: string }, lines: string[]): void {
   if (s.throttle?.paused) {
     const p = s.throttle.paused;
     lines.push(
@@ -59,12 +87,10 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
       '',
     );
   }
-  const changes = s.throttle?.changes ?? [];
-  if (changes.length) lines.push('Operator changes (latest last):', '', ...changes.slice(-5).map((c) => `- ${c.at} ${c.by}: ${c.what}`), '');
-  const notes = (s.plan?.tables ?? []).flatMap((tp) => tp.warnings.map((w) => `- ${tp.table}: ${w}`));
-  if (notes.length && ['preflight', 'backup', 'prepare', 'triggers', 'copy', 'verify', 'awaiting_approval'].includes(s.phase)) {
-    lines.push('### Plan notes (read before approving)', '', ...notes, '');
-  }
+}
+
+/** The verification's result per table. */
+function verificationSection(s: SwitchoverStatus, lines: string[]): void {
   if (s.verification) {
     lines.push(`### Verification: ${s.verification.ok ? 'PASSED' : 'FAILED'}`, '');
     const incremental = s.verification.tables.filter((t) => t.mode === 'incremental').map((t) => t.table);
@@ -96,6 +122,10 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
     }
     lines.push('');
   }
+}
+
+/** The approval: waiting (with the commands), approved or rejected. */
+function approvalSection(s: SwitchoverStatus, ns: string, ctx: { workflowId: string }, lines: string[]): void {
   if (s.approval.state === 'waiting') {
     const written = Object.values(s.written ?? {});
     lines.push(
@@ -127,9 +157,4 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
   } else if (s.approval.state === 'rejected') {
     lines.push(`Rejected by ${s.approval.by}${s.approval.reason ? `: ${s.approval.reason}` : ''}`, '');
   }
-  const cut = Object.values(s.cutover);
-  if (cut.length) lines.push(`Cutover lock held: ${cut.map((c) => `${c.table} ${c.lockMs.toFixed(1)} ms`).join(', ')}`, '');
-  if (s.rollback) lines.push(`Rollback ${s.rollback.workflowId}: ${s.rollback.state}${s.rollback.message ? ` (${s.rollback.message})` : ''}`, '');
-  if (s.error) lines.push(`**Error:** ${s.error}`, '');
-  return lines.join('\n');
 }

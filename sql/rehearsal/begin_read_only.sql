@@ -1,0 +1,2 @@
+-- No parameters: begins a read-only transaction.
+begin read only
