@@ -14,14 +14,15 @@ function eta(seconds: number | null): string {
 export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; namespace: string }): string {
   const lines: string[] = [`## Switchover: ${s.phase}${s.dryRun ? ' (dry run)' : ''}`, '', `Tables: ${s.tables.join(', ')}`, ''];
   // Attach, until cutover: when the application's writes reach each cutoff (the status query has the time left).
-  const open = ['done', 'rolled_back', 'failed', 'cleanup'].includes(s.phase) ? [] : (s.plan?.tables ?? []).filter((tp) => tp.attach && !s.cutover[tp.table]);
-  for (const tp of open) {
+  const open = ['done', 'rolled_back', 'failed', 'cleanup'].includes(s.phase) ? [] : (s.plan?.tables ?? []).filter((tp) => !s.cutover[tp.table]);
+  const cutoffs = open.flatMap((tp) => (tp.attach ? [{ table: tp.table, attach: tp.attach }] : []));
+  for (const tp of cutoffs) {
     lines.push(
-      `Attach cutoff of ${tp.table}: ${tp.attach!.cutoff}; the application's writes reach it at ${new Date(cutoffDeadlineMs(tp.attach!)).toISOString()}, ` +
+      `Attach cutoff of ${tp.table}: ${tp.attach.cutoff}; the application's writes reach it at ${new Date(cutoffDeadlineMs(tp.attach)).toISOString()}, ` +
         `and the switchover stops (and rolls back) ${humanDuration(CUTOFF_MARGIN_MS)} before that if it has not cut over`,
     );
   }
-  if (open.length) lines.push('');
+  if (cutoffs.length) lines.push('');
   progressSection(s, lines);
   const ns = ctx.namespace === 'default' ? '' : ` --namespace ${ctx.namespace}`;
   pausedSection(s, ns, ctx, lines);
