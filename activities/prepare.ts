@@ -10,7 +10,7 @@ import { fail } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import { carryRollbackSql } from '../src/carry';
 import { batches, partitionsPerTransaction, relationsPerPartition } from '../src/partitions';
-import { prepareSteps } from './preflight';
+import { prepareSteps } from '../src/plansql';
 import type { TablePlan } from '../src/types';
 import { audit, Deps, stage, throwIfCancelled, workflowId } from './context';
 import { auditRow, ownership, recordCreated, release } from './state';
