@@ -51,6 +51,11 @@ export interface LockOpts {
   probe?: pg.Pool;
 }
 
+/** LockOpts' `what` for a step on a relation: `rollback of public.revenues`. */
+export function whatOf(step: string, schema: string, name: string): string {
+  return `${step} of ${schema}.${name}`;
+}
+
 /** What a statement of ours waited for, and the sessions blocking it, as seen while it waited. */
 export async function blockersOf(pool: pg.Pool, pid: number): Promise<string | null> {
   const rows = (await pool.query(sqlFile('catalog/lock_blockers'), [pid])).rows;

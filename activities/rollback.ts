@@ -8,7 +8,7 @@ import { withClient } from '../src/db';
 import { fail } from '../src/errors';
 import type { TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, stage } from './context';
-import { lockedTx } from './locks';
+import { lockedTx, whatOf } from './locks';
 import { forgetLogged } from './changed';
 import { undoCutover } from './cutover';
 import { tableState, type TableState } from './state';
@@ -31,7 +31,7 @@ const UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolean }[]
  */
 export async function rollbackTable({ pools }: Deps, database: string, tp: TablePlan, opts: { restoreBackup: boolean; lockTimeoutMs: number }) {
   return stage('rollback', tp.table, async () => {
-    const what = `rollback of ${tp.schema}.${tp.table}`;
+    const what = whatOf('rollback', tp.schema, tp.table);
     const done = await lockedTx(pools.get(database), { what, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
       if (tp.attach) {
         // The attach strategy (activities/attach.ts): its own undo; the backup's follows.
