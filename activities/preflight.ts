@@ -5,15 +5,31 @@ import { sqlFile, withClient } from '../src/db';
 import { bindDeps, Deps, stage } from './context';
 import { fail } from '../src/errors';
 import type { SwitchoverInput, TableSpec } from '../src/input';
-import { coverageLines, fitName, partitionName, partitionRanges, partitionsPerTransaction, relationsPerPartition, withOpenEnds } from '../src/partitions';
+import { partitionsPerTransaction, relationsPerPartition } from '../src/partitions';
 import * as sql from '../src/sqlgen';
-import { createIndexSql } from '../src/copysql';
-import { addConstraintSql, renderPlanSql, tempName } from '../src/plansql';
-import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
+import { renderPlanSql, tempName } from '../src/plansql';
+import type { ColumnInfo, KeyType, Plan, TablePlan } from '../src/types';
 import { readCarried } from './carried';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
 import { referencedTable } from './indexes';
 import { planAttach, renderAttachSql } from './attachplan';
+import {
+  assignsKey,
+  defaultSumColumns,
+  indexPlansFor,
+  indexProblems,
+  type IndexRow,
+  INTEGER_TYPES,
+  type InspectOpts,
+  namesFor,
+  ownerProblems,
+  partitionKeyOf,
+  partitionsFor,
+  plannedNames,
+  referencingProblems,
+  type TableRow,
+  verifyNote,
+} from '../src/preflightchecks';
 import {
   columnRangeSql,
   conflictStatementsSql,
@@ -41,57 +57,6 @@ async function applicationConflicts(db: pg.ClientBase, opts: { table: string; ke
     return [`pg_stat_statements is installed but cannot be read (${(err as Error).message}); the application's ON CONFLICT statements were not checked`];
   }
   return conflictTargetsAffected(queries, opts).slice(0, 10).map((q) => `application statement using the old key as its conflict target (pg_stat_statements): ${q.replace(/\s+/g, ' ').slice(0, 300)}`);
-}
-
-const KEY_TYPES: Record<string, KeyType> = {
-  date: 'date',
-  'timestamp without time zone': 'timestamp',
-  'timestamp with time zone': 'timestamptz',
-};
-const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
-const MONEY_NAME = /(amount|cents|balance|total|price|cost|opening|closing)/i;
-
-/** Names derived from the table's; one that would not fit 63 bytes gets a hash (src/partitions.ts fitName). */
-export function namesFor(table: string): TableNames {
-  const short = (suffix: string) => fitName(table, suffix);
-  return {
-    partitioned: short('_partitioned'),
-    legacy: short('_legacy'),
-    backup: short('_backup'),
-    syncFunction: short('_ps_sync'),
-    syncTrigger: 'ps_dual_write',
-    mirrorFunction: short('_ps_mirror'),
-    mirrorTrigger: 'ps_mirror_to_legacy',
-    guardFunction: short('_ps_guard'),
-    pkConstraint: '',
-    pkTempConstraint: '',
-    defaultPartition: short('_default'),
-  };
-}
-
-export function defaultSumColumns(columns: ColumnInfo[]): string[] {
-  return columns
-    .filter((c) => c.type.startsWith('numeric') || c.type === 'money' || (INTEGER_TYPES.has(c.type) && MONEY_NAME.test(c.name)))
-    .map((c) => c.name);
-}
-
-interface IndexRow {
-  name: string;
-  is_primary: boolean;
-  is_unique: boolean;
-  constraint_type: string | null;
-  constraint_def: string | null;
-  columns: string[];
-  has_expressions: boolean;
-  using_clause: string;
-}
-
-/** `NEW.<key> :=` or `NEW."<key>" =` as a statement of a trigger function's source (a read, not a parse). */
-export function assignsKey(source: string, key: string): boolean {
-  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const name = /^[a-z_][a-z0-9_$]*$/.test(key) ? `(?:${esc(key)}|"${esc(key)}")` : `"${esc(key.replace(/"/g, '""'))}"`;
-  // At a statement's start: `IF NEW.at = OLD.at` compares, it does not assign.
-  return new RegExp(`(?:^|;|\\bthen\\b|\\belse\\b|\\bbegin\\b|\\bloop\\b)\\s*new\\s*\\.\\s*${name}\\s*:?=(?!=)`, 'im').test(source);
 }
 
 /**
@@ -155,17 +120,6 @@ async function hashColumns(db: pg.ClientBase, t: string, schema: string, table: 
   return [];
 }
 
-/** The plan's line on which verification runs before approval. */
-export function verifyNote(mode: SwitchoverInput['verify']): string {
-  return mode === 'full'
-    ? 'verification "full": counts, sums and the hash of every row of both tables (the slowest; catches any difference, also one made behind the triggers)'
-    : 'verification "incremental": row counts of both tables in one snapshot, and every row written during the switchover compared row by row; ' +
-        'a row updated behind the triggers (session_replication_role = replica, a disabled trigger) is not caught: "verify": "full" re-reads every row';
-}
-
-/** The table's catalog row (sql/catalog/table.sql). */
-type TableRow = Record<string, any>;
-
 /** The table as the catalog has it, with the reasons found so far that it cannot be migrated. */
 interface CatalogRead {
   rel: TableRow;
@@ -177,27 +131,6 @@ interface CatalogRead {
   fks: Record<string, any>[];
   keyTriggers: { problems: string[]; warnings: string[] };
   carried: Awaited<ReturnType<typeof readCarried>>;
-}
-
-/**
- * The new table gets the legacy table's owner (and so can own its serial sequence): the worker's
- * role must be able to give it away.
- */
-function ownerProblems(rel: TableRow, t: string, schema: string): string[] {
-  if (rel.superuser || rel.owner === rel.me) return [];
-  if (!rel.acts_as_owner) {
-    return [
-      `${t} is owned by role ${rel.owner}, and the worker's role ${rel.me} is neither superuser nor a member of it, ` +
-        `so it cannot give the new table the same owner; run GRANT ${sql.ident(rel.owner)} TO ${sql.ident(rel.me)} and start again`,
-    ];
-  }
-  if (!rel.owner_can_create) {
-    return [
-      `${t} is owned by role ${rel.owner}, which has no CREATE privilege on schema ${schema}, so the new table cannot be given to it; ` +
-        `run GRANT CREATE ON SCHEMA ${sql.ident(schema)} TO ${sql.ident(rel.owner)} and start again`,
-    ];
-  }
-  return [];
 }
 
 /** The table's catalog row, or why it is not one to migrate (missing, partitioned, not a table). */
@@ -217,48 +150,6 @@ async function readColumns(db: pg.ClientBase, oid: number): Promise<ColumnInfo[]
     generated: r.generated,
     identity: r.identity as ColumnInfo['identity'],
   }));
-}
-
-/** The partition key's column and its type, with what is wrong with it. */
-function partitionKeyOf(columns: ColumnInfo[], spec: TableSpec, t: string): { key?: ColumnInfo; keyType?: KeyType; problems: string[] } {
-  const key = columns.find((c) => c.name === spec.partitionKey);
-  // format_type() spells a precision inside the name (`timestamp(3) with time zone`): the type is the same.
-  const keyType = key ? KEY_TYPES[key.type.replace(/\(\d+\)/, '')] : undefined;
-  if (!key) return { problems: [`partition key column "${spec.partitionKey}" does not exist in ${t}`] };
-  if (!keyType) return { key, problems: [`partition key ${t}.${spec.partitionKey} is of type ${key.type}; it must be date, timestamp or timestamptz`] };
-  return { key, keyType, problems: [] };
-}
-
-/** The primary key, and the unique indexes and exclusion constraints a partitioned table cannot have. */
-function indexProblems(indexes: IndexRow[], t: string, partitionKey: string): string[] {
-  const problems: string[] = [];
-  const pk = indexes.find((i) => i.is_primary);
-  if (!pk) problems.push(`${t} has no primary key; add one (the copy, triggers and verification match rows by it)`);
-  else if (pk.has_expressions) problems.push(`${t}'s primary key uses expressions, which cannot be carried over`);
-  for (const i of indexes) {
-    if (i.is_primary) continue;
-    if (i.is_unique && !i.columns.includes(partitionKey)) {
-      problems.push(
-        `unique index ${i.name} on ${t} (${i.columns.join(', ') || 'expressions'}) does not include the partition key ` +
-          `${partitionKey}; PostgreSQL cannot enforce it on a partitioned table. Add ${partitionKey} to it or drop it first`,
-      );
-    }
-    if (i.constraint_type === 'x') problems.push(`exclusion constraint ${i.name} on ${t} cannot be carried onto a partitioned table`);
-  }
-  return problems;
-}
-
-/** Foreign keys of other tables that reference this one: refused, by strategy. */
-function referencingProblems(fks: Record<string, any>[], t: string, partitionKey: string, strategy?: SwitchoverInput['strategy']): string[] {
-  return fks
-    .filter((f) => f.direction === 'in')
-    .map((fk) =>
-      strategy === 'attach'
-        ? `foreign key ${fk.name} on ${fk.from_table} references ${t}; the attach strategy replaces ${t}'s primary key by one that ` +
-          `includes ${partitionKey} and turns ${t} into a partition, which a foreign key cannot reference. Drop the foreign key before the switchover and re-create it afterwards`
-        : `foreign key ${fk.name} on ${fk.from_table} references ${t}; a partitioned table cannot take the referenced side ` +
-          `while it is renamed under it. Drop the foreign key before the switchover and re-create it afterwards`,
-    );
 }
 
 /**
@@ -373,30 +264,6 @@ async function estimateRows(db: pg.ClientBase, schema: string, table: string, re
   return rows < 0 ? Number((await db.query(rowCountSql(schema, table))).rows[0].n) : rows;
 }
 
-/** The plan of each index: its temporary and legacy names, and the statement that makes it on the partitioned copy. */
-function indexPlansFor(indexes: IndexRow[], schema: string, names: TableNames): IndexPlan[] {
-  return indexes.map((i) => {
-    const plan = { name: i.name, tempName: tempName(i.name), legacyName: fitName(i.name, '_legacy'), isPrimary: i.is_primary };
-    if (i.is_primary) return { ...plan, createSql: '' };
-    if (i.constraint_type === 'u') {
-      return { ...plan, createSql: addConstraintSql(schema, names.partitioned, plan.tempName, i.constraint_def!) };
-    }
-    const index = { unique: i.is_unique, using: `USING ${i.using_clause}` };
-    return { ...plan, index, createSql: createIndexSql(index, { name: plan.tempName, on: sql.qname(schema, names.partitioned) }) };
-  });
-}
-
-type InspectOpts = { today: string; premake: number; defaultPartition: boolean; backup?: boolean; strategy?: SwitchoverInput['strategy'] };
-
-/** The partitions that cover the data's range through `premake` periods ahead, with open ends, and the plan's coverage lines. */
-function partitionsFor(spec: TableSpec, range: { min: string | null; max: string | null }, opts: InspectOpts) {
-  const partitions = withOpenEnds(
-    partitionRanges({ min: range.min, max: range.max, today: opts.today, interval: spec.interval, premake: opts.premake }),
-  ).map((p) => ({ ...p, name: partitionName(spec.table, p.suffix) }));
-  const coverage = coverageLines({ table: spec.table, partitionKey: spec.partitionKey, interval: spec.interval, partitions, dataRange: { min: range.min, max: range.max }, premake: opts.premake });
-  return { partitions, coverage };
-}
-
 /** Inspects one table. Returns the plan, or the list of reasons it cannot be migrated. */
 export async function inspectTable(db: pg.ClientBase, schema: string, spec: TableSpec, opts: InspectOpts): Promise<{ plan?: TablePlan; problems: string[] }> {
   const t = `${schema}.${spec.table}`;
@@ -504,28 +371,6 @@ async function assemblePlan(
     warnings: found.warnings,
     coverage,
     ...carried.carried,
-  };
-}
-
-/** Every name the switchover would create in the schema, with what it is for. */
-export function plannedNames(tp: TablePlan, backup: boolean): { relations: Map<string, string>; functions: string[]; triggers: string[] } {
-  const relations = new Map<string, string>([
-    [tp.names.partitioned, 'the partitioned copy'],
-    [tp.names.legacy, 'the old table after cutover'],
-    ...(backup ? [[tp.names.backup, 'the backup ("backup": "table")'] as [string, string]] : []),
-    ...tp.partitions.map((p) => [sql.partitionNameFor(tp, p), `partition ${p.from}..${p.to}`] as [string, string]),
-    ...(tp.defaultPartition ? [[sql.defaultPartitionName(tp), 'the default partition'] as [string, string]] : []),
-    ...tp.indexes.flatMap((i) => [
-      [i.tempName, `index ${i.name} on the partitioned copy`] as [string, string],
-      [i.legacyName ?? '', `index ${i.name} of the old table after cutover`] as [string, string],
-    ]),
-    ...(tp.identities ?? []).map((i) => [i.legacySequence, `sequence ${i.sequence} of the old table after cutover`] as [string, string]),
-  ]);
-  relations.delete('');
-  return {
-    relations,
-    functions: [tp.names.syncFunction, tp.names.mirrorFunction, ...(tp.names.guardFunction ? [tp.names.guardFunction] : [])],
-    triggers: [tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER],
   };
 }
 
