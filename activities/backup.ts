@@ -9,41 +9,39 @@ import { fitName } from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import { backupKeyIndexSql, RESTORE_TRIGGER, restoreLockSql, restoreLoggedSql, restoreNextBoundSql, restoreRangeSql, restoreTriggerOffSql, restoreTriggerSql } from '../src/restoresql';
 import type { StageRecord, TablePlan } from '../src/types';
-import { audit, checksum, Deps, keepAlive, stage, throwIfCancelled, workflowId } from './context';
-import { lockedTx, type LockedTx } from './locks';
+import { audit, bindDeps, checksum, Deps, keepAlive, stage, throwIfCancelled, workflowId } from './context';
+import { lockedTx, type LockedTx, whatOf } from './locks';
+import { rowCountSql } from '../src/preflightsql';
 import { auditRow, dropIfOurs, ownership, recordCreated } from './state';
 
-export function backupActivities({ pools }: Deps) {
-  return {
-    /** `<table>_backup` as a plain copy, counted and checksummed (POST-BACKUP). */
-    async backupTable(database: string, tp: TablePlan): Promise<StageRecord> {
-      return stage('backup', tp.table, () =>
-        withTx(pools.get(database), async (c) => {
-          const t0 = Date.now();
-          // Ours when this run recorded it, or (a reset re-runs this) the same workflow made it.
-          const done = await auditRow(c, tp.schema, tp.table, 'POST-BACKUP');
-          const o = await ownership(c, tp, tp.names.backup, 'backup');
-          const exists = o.exists;
-          if (exists && !done && o.ours?.workflowId !== workflowId()) {
-            throw fail(
-              'StateConflict',
-              `backup table ${tp.schema}.${tp.names.backup} already exists and was not made by this switchover; ` +
-                `drop or rename it, or start with "backup": "none". Nothing was changed.`,
-              { table: tp.table, stage: 'backup' },
-            );
-          }
-          if (!exists) {
-            await keepAlive(() => c.query(sql.backupSql(tp)));
-            for (const s of sql.backupAccessSql(tp)) await c.query(s);
-            await recordCreated(c, tp, tp.names.backup, 'backup');
-          }
-          const sum = await keepAlive(() => checksum(c, tp, tp.names.backup));
-          return audit(c, { schema: tp.schema, table: tp.table, stage: 'POST-BACKUP', checksum: sum, ms: Date.now() - t0 });
-        }),
-      );
-    },
-  };
+/** `<table>_backup` as a plain copy, counted and checksummed (POST-BACKUP). */
+export async function backupTable({ pools }: Deps, database: string, tp: TablePlan): Promise<StageRecord> {
+  return stage('backup', tp.table, () =>
+    withTx(pools.get(database), async (c) => {
+      const t0 = Date.now();
+      // Ours when this run recorded it, or (a reset re-runs this) the same workflow made it.
+      const done = await auditRow(c, tp.schema, tp.table, 'POST-BACKUP');
+      const o = await ownership(c, tp, tp.names.backup, 'backup');
+      const exists = o.exists;
+      if (exists && !done && o.ours?.workflowId !== workflowId()) {
+        throw fail(
+          'StateConflict',
+          `backup table ${tp.schema}.${tp.names.backup} already exists and was not made by this switchover; drop or rename it, or start with "backup": "none". Nothing was changed.`,
+          { table: tp.table, stage: 'backup' },
+        );
+      }
+      if (!exists) {
+        await keepAlive(() => c.query(sql.backupSql(tp)));
+        for (const s of sql.backupAccessSql(tp)) await c.query(s);
+        await recordCreated(c, tp, tp.names.backup, 'backup');
+      }
+      const sum = await keepAlive(() => checksum(c, tp, tp.names.backup));
+      return audit(c, { schema: tp.schema, table: tp.table, stage: 'POST-BACKUP', checksum: sum, ms: Date.now() - t0 });
+    }),
+  );
 }
+
+export const backupActivities = (deps: Deps) => bindDeps(deps, { backupTable });
 
 const RESTORE_BATCH = 2000;
 /** Logged application writes put back under the table's lock at most; more are put back outside it first. */
@@ -73,16 +71,16 @@ export async function restoreBackup(pool: pg.Pool, tp: TablePlan, lockTimeoutMs:
     await c.query(sqlFile('bookkeeping/state_lock'));
     await c.query(sqlFile('bookkeeping/restore_log'));
     await keepAlive(() => c.query(backupKeyIndexSql(tp, fitName(tp.names.backup, '_ps_key'))));
-    return Number((await c.query(`SELECT count(*)::bigint AS n FROM ${sql.qname(tp.schema, tp.names.backup)}`)).rows[0].n);
+    return Number((await c.query(rowCountSql(tp.schema, tp.names.backup))).rows[0].n);
   });
   if (rows === null) return null;
   await lockedTx(pool, what('log trigger on'), async (tx) => {
-    const r = (await tx.client.query(`SELECT tgfoid = 'partition_switchover.restore_log'::regproc AS ours FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = $2`, [t, RESTORE_TRIGGER])).rows[0];
+    const r = (await tx.client.query(sqlFile('catalog/restore_trigger_ours'), [t, RESTORE_TRIGGER])).rows[0];
     if (r && !r.ours) throw fail('StateConflict', `${tp.schema}.${tp.table} has a trigger ${RESTORE_TRIGGER} that is not ours; rename it, then run the rollback again`, { table: tp.table });
     if (!r) await tx.q(restoreTriggerSql(tp));
   });
   // Writes of ours are not logged.
-  const ours = (tx: LockedTx) => tx.client.query(`SELECT set_config('partition_switchover.restoring', 'on', true)`);
+  const ours = (tx: LockedTx) => tx.client.query(sqlFile('bookkeeping/restoring_on'));
   const range = restoreRangeSql(tp);
   let lo: string | null = null;
   for (let n = 1; ; n++) {
@@ -109,12 +107,12 @@ export async function restoreBackup(pool: pg.Pool, tp: TablePlan, lockTimeoutMs:
   };
   for (let round = 1; ; round++) {
     throwIfCancelled();
-    const log = (await pool.query(`SELECT coalesce(max(seq), 0)::text AS upto, count(*)::int AS n FROM partition_switchover.restore_keys WHERE table_oid = $1::regclass`, [t])).rows[0];
+    const log = (await pool.query(sqlFile('bookkeeping/restore_keys_logged'), [t])).rows[0];
     // After 20 rounds writers still outpace us: try the lock anyway (it gives up within the budget, and the activity is retried).
     if (log.n <= LAST_WRITES || round >= 20) {
       const done = await lockedTx(pool, { ...what('the last writes, under the lock'), attempts: 2 }, async (tx) => {
         await tx.q(restoreLockSql(tp));
-        const upTo = (await tx.q(`SELECT coalesce(max(seq), 0)::text AS upto FROM partition_switchover.restore_keys WHERE table_oid = $1::regclass`, [t])).rows[0].upto;
+        const upTo = (await tx.q(sqlFile('bookkeeping/restore_keys_upto'), [t])).rows[0].upto;
         await putBack(tx, upTo, tx.q);
       }).then(
         () => true,
@@ -130,11 +128,11 @@ export async function restoreBackup(pool: pg.Pool, tp: TablePlan, lockTimeoutMs:
     heartbeat({ restoreRound: round, logged: log.n });
   }
   await lockedTx(pool, what('log trigger off'), (tx) => tx.q(restoreTriggerOffSql(tp)));
-  await pool.query(`DELETE FROM partition_switchover.restore_keys WHERE table_oid = $1::regclass`, [t]);
+  await pool.query(sqlFile('bookkeeping/restore_keys_forget'), [t]);
   return rows;
 }
 
 /** The backup dropped, if ours (recorded oid). */
 export async function dropBackup(pool: pg.Pool, tp: TablePlan, left: string[], lockTimeoutMs: number): Promise<void> {
-  await lockedTx(pool, { what: `drop of ${tp.schema}.${tp.names.backup}`, lockTimeoutMs }, (tx) => dropIfOurs(tx.client, tp, tp.names.backup, 'backup', left, tx.q));
+  await lockedTx(pool, { what: whatOf('drop', tp.schema, tp.names.backup), lockTimeoutMs }, (tx) => dropIfOurs(tx.client, tp, tp.names.backup, 'backup', left, tx.q));
 }

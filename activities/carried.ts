@@ -14,12 +14,12 @@ type Carried = Required<Pick<TablePlan, 'identities' | 'views' | 'policies' | 'r
  * qualify every name with its schema: the text then means the same in the cutover's session.
  */
 async function qualified<T>(db: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
-  const saved = (await db.query(`select current_setting('search_path') as p`)).rows[0].p as string;
-  await db.query(`select set_config('search_path', 'pg_catalog', false)`);
+  const saved = (await db.query(sqlFile('session/search_path'))).rows[0].p as string;
+  await db.query(sqlFile('session/set_search_path'), ['pg_catalog']);
   try {
     return await fn();
   } finally {
-    await db.query(`select set_config('search_path', $1::text, false)`, [saved]);
+    await db.query(sqlFile('session/set_search_path'), [saved]);
   }
 }
 
@@ -38,8 +38,8 @@ async function readPublications(db: pg.ClientBase, oid: number, t: string, tq: s
   for (const r of rows.filter((x) => x.how === 'table' && x.columns && x.changes_rows && !x.columns.includes(partitionKey))) {
     problems.push(
       `publication ${r.name} publishes ${t} with the column list (${r.columns.join(', ')}), which leaves out the partition key ${partitionKey}: ` +
-        `after the switchover the replica identity is the partitioned table's primary key, which includes ${partitionKey}, and PostgreSQL refuses every ` +
-        `UPDATE and DELETE of a table whose published column list does not cover its replica identity. Add ${partitionKey} to the column list ` +
+        `after the switchover the replica identity is the partitioned table's primary key, which includes ${partitionKey}, and PostgreSQL refuses every UPDATE and DELETE ` +
+        `of a table whose published column list does not cover its replica identity. Add ${partitionKey} to the column list ` +
         `(ALTER PUBLICATION ${ident(r.name)} DROP TABLE ${tq}, then ALTER PUBLICATION ${ident(r.name)} ADD TABLE ${tq} (${[...r.columns, partitionKey].map(ident).join(', ')})${r.row_filter ? ` WHERE (${r.row_filter})` : ''}; the subscribers' tables need the column), then start again`,
     );
   }
@@ -85,8 +85,7 @@ export async function readCarried(
     const viewRows = (await db.query(sqlFile('catalog/views'), [oid])).rows;
     for (const v of viewRows.filter((x) => x.relkind === 'm')) {
       problems.push(
-        `materialized view ${v.schema}.${v.name} reads ${t}; it would keep reading ${names.legacy} and block its cleanup. ` +
-          `Drop it before the switchover and re-create it afterwards`,
+        `materialized view ${v.schema}.${v.name} reads ${t}; it would keep reading ${names.legacy} and block its cleanup. Drop it before the switchover and re-create it afterwards`,
       );
     }
     const views = viewRows.filter((x) => x.relkind === 'v').map((v) => ({ name: `${v.schema}.${v.name}`, createSql: viewSql(v) }));

@@ -169,9 +169,9 @@ export interface Written {
  */
 export async function compareWritten(pool: pg.Pool, tp: TablePlan, lockTimeoutMs: number): Promise<Written | null> {
   try {
-    const { value } = await lockedTx(pool, { what: `comparison of ${tp.schema}.${tp.table} since verification`, lockTimeoutMs, begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ' }, async (tx) => {
+    const { value } = await lockedTx(pool, { what: `comparison of ${tp.schema}.${tp.table} since verification`, lockTimeoutMs, begin: sqlFile('session/begin_repeatable_read') }, async (tx) => {
       // Lock waits (ACCESS SHARE, behind someone's DDL) within the budget; the reads themselves unbounded.
-      await tx.long(`SET LOCAL timezone = 'UTC'`);
+      await tx.long(sqlFile('session/utc'));
       const logged = await keepAlive(() => compareLogged(tx.client, tp));
       const behind = await behindTriggers(tx.client, tp);
       const changes = [...behind.reasons];

@@ -12,7 +12,7 @@ import { Context } from '@temporalio/activity';
 import { lockGiveUp, retryable } from '../src/errors';
 import type pg from 'pg';
 import { inTx, sqlFile, withClient } from '../src/db';
-import { literal } from '../src/sqlgen';
+import { budgetSql } from '../src/lockssql';
 import { DEFAULT_LOCK_TIMEOUT_MS } from '../src/input';
 
 /** Share of deadlock_timeout a budget may use: the rest covers round trips between statements. */
@@ -51,6 +51,11 @@ export interface LockOpts {
   probe?: pg.Pool;
 }
 
+/** LockOpts' `what` for a step on a relation: `rollback of public.revenues`. */
+export function whatOf(step: string, schema: string, name: string): string {
+  return `${step} of ${schema}.${name}`;
+}
+
 /** What a statement of ours waited for, and the sessions blocking it, as seen while it waited. */
 export async function blockersOf(pool: pg.Pool, pid: number): Promise<string | null> {
   const rows = (await pool.query(sqlFile('catalog/lock_blockers'), [pid])).rows;
@@ -64,7 +69,7 @@ export async function blockersOf(pool: pg.Pool, pid: number): Promise<string | n
 
 /** The server's deadlock_timeout in ms. */
 export async function deadlockTimeoutMs(c: pg.ClientBase): Promise<number> {
-  return Number((await c.query(`select extract(epoch from current_setting('deadlock_timeout')::interval) * 1000 as ms`)).rows[0].ms);
+  return Number((await c.query(sqlFile('catalog/deadlock_timeout'))).rows[0].ms);
 }
 
 /** The lock budget: lockTimeoutMs, but never as long as deadlock_timeout. */
@@ -179,16 +184,14 @@ function boundedTx(c: pg.PoolClient, budgetMs: number, what: string, probe?: Pro
       ms = 1;
     }
     limited = statementLimit;
-    const set =
-      `SET LOCAL lock_timeout = ${literal(`${ms}ms`)}; ` + `SET LOCAL statement_timeout = ${literal(statementLimit ? `${ms}ms` : '0')}`;
     const t0 = Date.now();
     const stop = probe?.watch((c as unknown as { processID?: number }).processID, ms) ?? (() => undefined);
     try {
       if (params?.length) {
-        await c.query(set);
+        await c.query(budgetSql(ms, statementLimit));
         return await c.query(text, params);
       }
-      const r = (await c.query(`${set}; ${text}`)) as unknown as pg.QueryResult | pg.QueryResult[];
+      const r = (await c.query(budgetSql(ms, statementLimit, text))) as unknown as pg.QueryResult | pg.QueryResult[];
       return Array.isArray(r) ? r[r.length - 1] : r;
     } catch (err) {
       // The statement_timeout we set: the budget ran out while a statement waited or ran.

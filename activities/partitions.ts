@@ -7,7 +7,9 @@ import { fail } from '../src/errors';
 import { partitionName, partitionRanges, type PartitionRange } from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import type { TablePlan } from '../src/types';
-import { audit, Deps, stage } from './context';
+import { audit, bindDeps, Deps, stage } from './context';
+import { analyzeSql, attachToMaxSql, belowWhere, countWhereSql, detachSql, inRangeWhere, moveBackSql, moveOutSql } from '../src/maintenancesql';
+import { ownerSql } from '../src/plansql';
 import { relations } from './state';
 import { budgetFor, deadlockTimeoutMs } from './locks';
 
@@ -38,31 +40,28 @@ export function defaultPartitionName(tp: TablePlan): string {
  * deletes the rows there and inserts them again, the same rows.
  */
 async function moveRows(c: pg.ClientBase, tp: TablePlan, from: string, where: string, change: () => Promise<void>): Promise<number> {
-  const n = Number((await c.query(`SELECT count(*)::bigint AS n FROM ${sql.qname(tp.schema, from)} WHERE ${where}`)).rows[0].n);
+  const n = Number((await c.query(countWhereSql(tp, from, where))).rows[0].n);
   if (n === 0) {
     await change();
     return 0;
   }
-  const cols = tp.insertColumns.map(sql.ident).join(', ');
-  await c.query(`SET LOCAL session_replication_role = replica`);
-  await c.query(`CREATE TEMP TABLE ps_moved ON COMMIT DROP AS WITH m AS (DELETE FROM ${sql.qname(tp.schema, from)} WHERE ${where} RETURNING *) SELECT * FROM m`);
+  await c.query(sqlFile('session/replica_role'));
+  await c.query(moveOutSql(tp, from, where));
   await change();
-  await c.query(`INSERT INTO ${sql.qname(tp.schema, tp.table)} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM ps_moved`);
-  await c.query(`DROP TABLE ps_moved`);
-  await c.query(`SET LOCAL session_replication_role = origin`);
+  await c.query(moveBackSql(tp));
+  await c.query(sqlFile('session/drop_moved'));
+  await c.query(sqlFile('session/origin_role'));
   return n;
 }
 
 /** Rows of the default partition that belong to `p` go into it. */
 async function createFromDefault(c: pg.ClientBase, tp: TablePlan, p: PartitionRange, defaultName: string): Promise<number> {
-  const k = sql.ident(tp.partitionKey);
-  const inRange = `${k} >= ${sql.boundLiteral(p.from, tp.keyType)} AND ${k} < ${sql.boundLiteral(p.to, tp.keyType)}`;
-  return moveRows(c, tp, defaultName, inRange, async () => void (await c.query(sql.partitionSql(tp, tp.table, p))));
+  return moveRows(c, tp, defaultName, inRangeWhere(tp, p), async () => void (await c.query(sql.partitionSql(tp, tp.table, p))));
 }
 
 /** Lower bound of `<table>_pmax` (YYYY-MM-DD), read from the catalog in UTC. */
 async function maxLowerBound(c: pg.ClientBase, tp: TablePlan, name: string): Promise<string> {
-  await c.query(`SET LOCAL timezone = 'UTC'`);
+  await c.query(sqlFile('session/utc'));
   const bound = (await c.query(sqlFile('catalog/partition_bound'), [sql.qname(tp.schema, name)])).rows[0].b as string;
   const m = /FROM \('(\d{4}-\d{2}-\d{2})/.exec(bound);
   if (!m) throw new Error(`cannot read the lower bound of ${tp.schema}.${name}: ${bound}`);
@@ -77,15 +76,11 @@ async function maxLowerBound(c: pg.ClientBase, tp: TablePlan, name: string): Pro
  */
 async function splitMax(c: pg.ClientBase, tp: TablePlan, maxName: string, ranges: PartitionRange[]): Promise<number> {
   const end = ranges[ranges.length - 1].to;
-  const below = `${sql.ident(tp.partitionKey)} < ${sql.boundLiteral(end, tp.keyType)}`;
-  return moveRows(c, tp, maxName, below, async () => {
-    const parent = sql.qname(tp.schema, tp.table);
-    await c.query(`ALTER TABLE ${parent} DETACH PARTITION ${sql.qname(tp.schema, maxName)}`);
+  return moveRows(c, tp, maxName, belowWhere(tp, end), async () => {
+    await c.query(detachSql(tp, maxName));
     for (const p of ranges) await c.query(sql.partitionSql(tp, tp.table, p));
     // Attaching scans what is left in it (far-future rows only) to check the new bound.
-    await c.query(
-      `ALTER TABLE ${parent} ATTACH PARTITION ${sql.qname(tp.schema, maxName)} FOR VALUES FROM (${sql.boundLiteral(end, tp.keyType)}) TO (MAXVALUE)`,
-    );
+    await c.query(attachToMaxSql(tp, maxName, end));
   });
 }
 
@@ -99,8 +94,8 @@ export async function analyzeTable(c: pg.ClientBase, table: string): Promise<str
   for (let attempt = 1; ; attempt++) {
     try {
       await inTx(c, async () => {
-        await c.query(`SET LOCAL lock_timeout = '500ms'`);
-        await c.query(`ANALYZE ${table}`);
+        await c.query(sqlFile('session/analyze_lock_timeout'));
+        await c.query(analyzeSql(table));
       });
       return null;
     } catch (err) {
@@ -111,107 +106,102 @@ export async function analyzeTable(c: pg.ClientBase, table: string): Promise<str
   }
 }
 
-export function partitionActivities({ pools }: Deps) {
-  return {
-    /** Plans of the tables a switchover cut over and that are partitioned now (latest plan per table). */
-    async switchedOverTables(database: string, schema: string, tables?: string[]): Promise<TablePlan[]> {
-      return stage('maintenance', undefined, () =>
-        withClient(pools.get(database), async (c) => {
-          const ok = (await c.query(`select to_regclass('partition_switchover.audit') is not null as ok`)).rows[0].ok;
-          const rows = !ok
-            ? []
-            : (
-                await c.query(
-                  sqlFile('bookkeeping/switched_over_plans'),
-                  [schema, tables ?? null],
-                )
-              ).rows;
-          const plans = rows.map((r) => r.details as TablePlan);
-          const kinds = await relations(c, schema, plans.map((p) => p.table));
-          const live = plans.filter((p) => kinds.get(p.table) === 'p');
-          const missing = (tables ?? []).filter((t) => !live.some((p) => p.table === t));
-          if (missing.length) {
-            throw fail(
-              'StateConflict',
-              `partition maintenance: ${missing.map((t) => `${schema}.${t}`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} not a table that a ` +
-                `switchover cut over (or it was rolled back); run the switchover first, or leave it out of "tables". Nothing was changed.`,
-              { tables: missing },
-            );
-          }
-          return live;
-        }),
-      );
-    },
-
-    /** Creates the partitions missing from the current period through `premake` more, and the default one if asked. */
-    async ensurePartitions(
-      database: string,
-      tp: TablePlan,
-      opts: { premake: number; defaultPartition: boolean; lockTimeoutMs: number },
-    ): Promise<PartitionsResult> {
-      const result = await stage('maintenance', tp.table, () =>
-        withTx(pools.get(database), async (c) => {
-          // Creating a partition locks the parent; a short timeout keeps writers from queueing long (retried).
-          // Capped below deadlock_timeout, so in a lock cycle with a writer ours is the one that gives up.
-          await c.query(`SELECT set_config('lock_timeout', $1::text, true)`, [`${budgetFor(opts.lockTimeoutMs, await deadlockTimeoutMs(c))}ms`]);
-          const parent = sql.qname(tp.schema, tp.table);
-          const today = (await c.query(`select (now() at time zone 'UTC')::date::text as d`)).rows[0].d as string;
-          const children = (
-            await c.query(
-              sqlFile('catalog/partitions_with_default'),
-              [parent],
-            )
-          ).rows;
-          const existing = new Set(children.map((r) => r.name as string));
-          const maxName = partitionName(tp.table, 'pmax');
-          // With `<table>_pmax`, the periods from its lower bound on are made out of it (none left out between).
-          const maxFrom = existing.has(maxName) ? await maxLowerBound(c, tp, maxName) : null;
-          const from = maxFrom !== null && maxFrom < today ? maxFrom : today;
-          // The attach strategy: everything before the cutoff is the one history partition.
-          const cutoff = tp.attach?.cutoff;
-          const start = cutoff && cutoff > from ? cutoff : from;
-          const ranges = partitionRanges({ min: start, max: start > today ? start : today, today, interval: tp.interval, premake: opts.premake });
-          let defaultName: string | null = children.find((r) => r.is_default)?.name ?? null;
-          const created: string[] = [];
-          let moved = 0;
-          let movedFromMax = 0;
-          const missing = ranges.filter((p) => !existing.has(sql.partitionNameFor(tp, p)));
-          const inMax = maxFrom === null ? [] : missing.filter((p) => p.to > maxFrom);
-          for (const p of missing.filter((x) => !inMax.includes(x))) {
-            moved += defaultName ? await createFromDefault(c, tp, p, defaultName) : (await c.query(sql.partitionSql(tp, tp.table, p)), 0);
-            created.push(sql.partitionNameFor(tp, p));
-          }
-          if (inMax.length) {
-            movedFromMax = await splitMax(c, tp, maxName, inMax);
-            created.push(...inMax.map((p) => sql.partitionNameFor(tp, p)));
-          }
-          if (opts.defaultPartition && !defaultName) {
-            await c.query(sql.defaultPartitionSql(tp, tp.table));
-            defaultName = defaultPartitionName(tp);
-            created.push(defaultName);
-          }
-          // A new partition belongs to whoever made it (ownership does not follow the parent): give
-          // it the table's owner, who may then drop old partitions for retention as before.
-          const owner = (await c.query(sqlFile('catalog/owner'), [parent])).rows[0];
-          if (owner.o !== owner.me) for (const name of created) await c.query(`ALTER TABLE ${sql.qname(tp.schema, name)} OWNER TO ${sql.ident(owner.o)}`);
-          const result: PartitionsResult = {
-            table: tp.table,
-            created,
-            movedFromDefault: moved,
-            movedFromMax,
-            defaultPartition: defaultName,
-            coveredUntil: ranges[ranges.length - 1].to,
-          };
-          if (created.length) await audit(c, { schema: tp.schema, table: tp.table, stage: 'PARTITIONS', details: result });
-          return result;
-        }),
-      );
-      if (!result.created.length) return result;
-      // After the commit (creating partitions locked the parent ACCESS EXCLUSIVE until then): the
-      // parent's statistics, which nothing else refreshes, then cover the new partitions too.
-      // Only when partitions came: ANALYZE of a parent samples every partition again.
-      const skipped = await stage('maintenance', tp.table, () => withClient(pools.get(database), (c) => analyzeTable(c, sql.qname(tp.schema, tp.table))));
-      return skipped ? { ...result, analyzeSkipped: skipped } : result;
-    },
-  };
+/** Plans of the tables a switchover cut over and that are partitioned now (latest plan per table). */
+export async function switchedOverTables({ pools }: Deps, database: string, schema: string, tables?: string[]): Promise<TablePlan[]> {
+  return stage('maintenance', undefined, () =>
+    withClient(pools.get(database), async (c) => {
+      const ok = (await c.query(sqlFile('catalog/relation_exists'), ['partition_switchover.audit'])).rows[0].ok;
+      const rows = !ok ? [] : (await c.query(sqlFile('bookkeeping/switched_over_plans'), [schema, tables ?? null])).rows;
+      const plans = rows.map((r) => r.details as TablePlan);
+      const kinds = await relations(c, schema, plans.map((p) => p.table));
+      const live = plans.filter((p) => kinds.get(p.table) === 'p');
+      const missing = (tables ?? []).filter((t) => !live.some((p) => p.table === t));
+      if (missing.length) {
+        throw fail(
+          'StateConflict',
+          `partition maintenance: ${missing.map((t) => `${schema}.${t}`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} not a table that a ` +
+            `switchover cut over (or it was rolled back); run the switchover first, or leave it out of "tables". Nothing was changed.`,
+          { tables: missing },
+        );
+      }
+      return live;
+    }),
+  );
 }
+
+/**
+ * The periods to have, from the current one (or `<table>_pmax`'s lower bound, or the attach
+ * strategy's cutoff) through `premake` more, and which of them are missing: made out of the default
+ * partition (`fromDefault`) or split out of `<table>_pmax` (`inMax`).
+ */
+async function missingRanges(c: pg.ClientBase, tp: TablePlan, premake: number) {
+  const today = (await c.query(sqlFile('catalog/today'))).rows[0].today as string;
+  const children = (await c.query(sqlFile('catalog/partitions_with_default'), [sql.qname(tp.schema, tp.table)])).rows;
+  const existing = new Set(children.map((r) => r.name as string));
+  const maxName = partitionName(tp.table, 'pmax');
+  // With `<table>_pmax`, the periods from its lower bound on are made out of it (none left out between).
+  const maxFrom = existing.has(maxName) ? await maxLowerBound(c, tp, maxName) : null;
+  const from = maxFrom !== null && maxFrom < today ? maxFrom : today;
+  // The attach strategy: everything before the cutoff is the one history partition.
+  const cutoff = tp.attach?.cutoff;
+  const start = cutoff && cutoff > from ? cutoff : from;
+  const ranges = partitionRanges({ min: start, max: start > today ? start : today, today, interval: tp.interval, premake });
+  const defaultName: string | null = children.find((r) => r.is_default)?.name ?? null;
+  const missing = ranges.filter((p) => !existing.has(sql.partitionNameFor(tp, p)));
+  const inMax = maxFrom === null ? [] : missing.filter((p) => p.to > maxFrom);
+  return { ranges, defaultName, maxName, inMax, fromDefault: missing.filter((x) => !inMax.includes(x)) };
+}
+
+/** The partitions missing, made in the caller's transaction, and the default one if asked; each given the table's owner. */
+async function createMissing(c: pg.ClientBase, tp: TablePlan, opts: { premake: number; defaultPartition: boolean }): Promise<PartitionsResult> {
+  const { ranges, maxName, inMax, fromDefault, ...m } = await missingRanges(c, tp, opts.premake);
+  let defaultName = m.defaultName;
+  const created: string[] = [];
+  let moved = 0;
+  let movedFromMax = 0;
+  for (const p of fromDefault) {
+    moved += defaultName ? await createFromDefault(c, tp, p, defaultName) : (await c.query(sql.partitionSql(tp, tp.table, p)), 0);
+    created.push(sql.partitionNameFor(tp, p));
+  }
+  if (inMax.length) {
+    movedFromMax = await splitMax(c, tp, maxName, inMax);
+    created.push(...inMax.map((p) => sql.partitionNameFor(tp, p)));
+  }
+  if (opts.defaultPartition && !defaultName) {
+    await c.query(sql.defaultPartitionSql(tp, tp.table));
+    defaultName = defaultPartitionName(tp);
+    created.push(defaultName);
+  }
+  // A new partition belongs to whoever made it (ownership does not follow the parent): give
+  // it the table's owner, who may then drop old partitions for retention as before.
+  const owner = (await c.query(sqlFile('catalog/owner'), [sql.qname(tp.schema, tp.table)])).rows[0];
+  if (owner.o !== owner.me) for (const name of created) await c.query(ownerSql(tp.schema, name, owner.o));
+  return { table: tp.table, created, movedFromDefault: moved, movedFromMax, defaultPartition: defaultName, coveredUntil: ranges[ranges.length - 1].to };
+}
+
+/** Creates the partitions missing from the current period through `premake` more, and the default one if asked. */
+export async function ensurePartitions(
+  { pools }: Deps,
+  database: string,
+  tp: TablePlan,
+  opts: { premake: number; defaultPartition: boolean; lockTimeoutMs: number },
+): Promise<PartitionsResult> {
+  const result = await stage('maintenance', tp.table, () =>
+    withTx(pools.get(database), async (c) => {
+      // Creating a partition locks the parent; a short timeout keeps writers from queueing long (retried).
+      // Capped below deadlock_timeout, so in a lock cycle with a writer ours is the one that gives up.
+      await c.query(sqlFile('session/lock_timeout'), [`${budgetFor(opts.lockTimeoutMs, await deadlockTimeoutMs(c))}ms`]);
+      const result = await createMissing(c, tp, opts);
+      if (result.created.length) await audit(c, { schema: tp.schema, table: tp.table, stage: 'PARTITIONS', details: result });
+      return result;
+    }),
+  );
+  if (!result.created.length) return result;
+  // After the commit (creating partitions locked the parent ACCESS EXCLUSIVE until then): the
+  // parent's statistics, which nothing else refreshes, then cover the new partitions too.
+  // Only when partitions came: ANALYZE of a parent samples every partition again.
+  const skipped = await stage('maintenance', tp.table, () => withClient(pools.get(database), (c) => analyzeTable(c, sql.qname(tp.schema, tp.table))));
+  return skipped ? { ...result, analyzeSkipped: skipped } : result;
+}
+
+export const partitionActivities = (deps: Deps) => bindDeps(deps, { switchedOverTables, ensurePartitions });

@@ -2,85 +2,61 @@
 // Read-only: a dry run is preflight alone.
 import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
-import { Deps, stage } from './context';
+import { bindDeps, Deps, stage } from './context';
 import { fail } from '../src/errors';
 import type { SwitchoverInput, TableSpec } from '../src/input';
-import { coverageLines, fitName, partitionName, partitionRanges, partitionsPerTransaction, relationsPerPartition, withOpenEnds } from '../src/partitions';
+import { partitionsPerTransaction, relationsPerPartition } from '../src/partitions';
 import * as sql from '../src/sqlgen';
-import { createIndexSql, deferredIndex, indexOn, rangeBatchSql } from '../src/copysql';
-import type { ColumnInfo, IndexPlan, KeyType, Plan, TableNames, TablePlan } from '../src/types';
+import { renderPlanSql, tempName } from '../src/plansql';
+import type { ColumnInfo, KeyType, Plan, TablePlan } from '../src/types';
 import { readCarried } from './carried';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
 import { referencedTable } from './indexes';
 import { planAttach, renderAttachSql } from './attachplan';
-import { type NotValidConstraint, violationCountSql, violationSelectSql } from '../src/preflightsql';
+import {
+  assignsKey,
+  defaultSumColumns,
+  indexPlansFor,
+  indexProblems,
+  type IndexRow,
+  INTEGER_TYPES,
+  type InspectOpts,
+  namesFor,
+  ownerProblems,
+  partitionKeyOf,
+  partitionsFor,
+  plannedNames,
+  referencingProblems,
+  type TableRow,
+  verifyNote,
+} from '../src/preflightchecks';
+import {
+  columnRangeSql,
+  conflictStatementsSql,
+  distinctSampleSql,
+  hashProbeSql,
+  keyRangeSql,
+  type NotValidConstraint,
+  rowCountSql,
+  violationCountSql,
+  violationSelectSql,
+} from '../src/preflightsql';
 
 /**
  * With pg_stat_statements installed: the application statements whose conflict target is the
  * primary key that widens (they fail, or change meaning, after cutover). Read only.
  */
 async function applicationConflicts(db: pg.ClientBase, opts: { table: string; key: string[]; constraint: string }): Promise<string[]> {
-  const ext = (await db.query(`select n.nspname from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname = 'pg_stat_statements'`)).rows[0];
+  const ext = (await db.query(sqlFile('catalog/stat_statements_schema'))).rows[0];
   if (!ext) return [];
   let queries: string[];
   try {
-    const r = await db.query(`select query from ${sql.qname(ext.nspname, 'pg_stat_statements')} where query ~* 'on\\s+conflict' limit 5000`);
+    const r = await db.query(conflictStatementsSql(ext.nspname));
     queries = r.rows.map((x) => x.query as string);
   } catch (err) {
     return [`pg_stat_statements is installed but cannot be read (${(err as Error).message}); the application's ON CONFLICT statements were not checked`];
   }
   return conflictTargetsAffected(queries, opts).slice(0, 10).map((q) => `application statement using the old key as its conflict target (pg_stat_statements): ${q.replace(/\s+/g, ' ').slice(0, 300)}`);
-}
-
-const KEY_TYPES: Record<string, KeyType> = {
-  date: 'date',
-  'timestamp without time zone': 'timestamp',
-  'timestamp with time zone': 'timestamptz',
-};
-const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
-const MONEY_NAME = /(amount|cents|balance|total|price|cost|opening|closing)/i;
-
-/** Names derived from the table's; one that would not fit 63 bytes gets a hash (src/partitions.ts fitName). */
-export function namesFor(table: string): TableNames {
-  const short = (suffix: string) => fitName(table, suffix);
-  return {
-    partitioned: short('_partitioned'),
-    legacy: short('_legacy'),
-    backup: short('_backup'),
-    syncFunction: short('_ps_sync'),
-    syncTrigger: 'ps_dual_write',
-    mirrorFunction: short('_ps_mirror'),
-    mirrorTrigger: 'ps_mirror_to_legacy',
-    guardFunction: short('_ps_guard'),
-    pkConstraint: '',
-    pkTempConstraint: '',
-    defaultPartition: short('_default'),
-  };
-}
-
-export function defaultSumColumns(columns: ColumnInfo[]): string[] {
-  return columns
-    .filter((c) => c.type.startsWith('numeric') || c.type === 'money' || (INTEGER_TYPES.has(c.type) && MONEY_NAME.test(c.name)))
-    .map((c) => c.name);
-}
-
-interface IndexRow {
-  name: string;
-  is_primary: boolean;
-  is_unique: boolean;
-  constraint_type: string | null;
-  constraint_def: string | null;
-  columns: string[];
-  has_expressions: boolean;
-  using_clause: string;
-}
-
-/** `NEW.<key> :=` or `NEW."<key>" =` as a statement of a trigger function's source (a read, not a parse). */
-export function assignsKey(source: string, key: string): boolean {
-  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const name = /^[a-z_][a-z0-9_$]*$/.test(key) ? `(?:${esc(key)}|"${esc(key)}")` : `"${esc(key.replace(/"/g, '""'))}"`;
-  // At a statement's start: `IF NEW.at = OLD.at` compares, it does not assign.
-  return new RegExp(`(?:^|;|\\bthen\\b|\\belse\\b|\\bbegin\\b|\\bloop\\b)\\s*new\\s*\\.\\s*${name}\\s*:?=(?!=)`, 'im').test(source);
 }
 
 /**
@@ -124,8 +100,8 @@ const NO_HASH = '42883'; // could not identify an extended hash function for typ
  * point, an array of them) is found before any change, not at the first checksum. Such a column
  * is hashed as its text (exact: the same value always prints the same), set in `hashAs`.
  */
-async function hashColumns(db: pg.ClientBase, t: string, tq: string, columns: ColumnInfo[]): Promise<string[]> {
-  const probe = (expr: string) => db.query(`SELECT ${expr} AS h FROM (SELECT * FROM ${tq} LIMIT 0) t RIGHT JOIN (VALUES (1)) v(ps_probe) ON true`);
+async function hashColumns(db: pg.ClientBase, t: string, schema: string, table: string, columns: ColumnInfo[]): Promise<string[]> {
+  const probe = (expr: string) => db.query(hashProbeSql(schema, table, expr));
   const fails = async (expr: string) => {
     try {
       await probe(expr);
@@ -144,87 +120,54 @@ async function hashColumns(db: pg.ClientBase, t: string, tq: string, columns: Co
   return [];
 }
 
-/** Inspects one table. Returns the plan, or the list of reasons it cannot be migrated. */
-/** The plan's line on which verification runs before approval. */
-export function verifyNote(mode: SwitchoverInput['verify']): string {
-  return mode === 'full'
-    ? 'verification "full": counts, sums and the hash of every row of both tables (the slowest; catches any difference, also one made behind the triggers)'
-    : 'verification "incremental": row counts of both tables in one snapshot, and every row written during the switchover compared row by row; ' +
-        'a row updated behind the triggers (session_replication_role = replica, a disabled trigger) is not caught: "verify": "full" re-reads every row';
+/** The table as the catalog has it, with the reasons found so far that it cannot be migrated. */
+interface CatalogRead {
+  rel: TableRow;
+  columns: ColumnInfo[];
+  key: ColumnInfo;
+  keyType: KeyType;
+  indexes: IndexRow[];
+  pk: IndexRow;
+  fks: Record<string, any>[];
+  keyTriggers: { problems: string[]; warnings: string[] };
+  carried: Awaited<ReturnType<typeof readCarried>>;
 }
 
-export async function inspectTable(
-  db: pg.ClientBase,
-  schema: string,
-  spec: TableSpec,
-  opts: { today: string; premake: number; defaultPartition: boolean; backup?: boolean; strategy?: SwitchoverInput['strategy'] },
-): Promise<{ plan?: TablePlan; problems: string[] }> {
-  const problems: string[] = [];
-  const t = `${schema}.${spec.table}`;
-  const rel = (await db.query(sqlFile('catalog/table'), [schema, spec.table])).rows[0];
+/** The table's catalog row, or why it is not one to migrate (missing, partitioned, not a table). */
+async function readTable(db: pg.ClientBase, schema: string, table: string, t: string): Promise<{ rel?: TableRow; problems: string[] }> {
+  const rel = (await db.query(sqlFile('catalog/table'), [schema, table])).rows[0];
   if (!rel) return { problems: [`table ${t} does not exist (check "schema" and "tables[].table")`] };
   if (rel.relkind === 'p') return { problems: [`table ${t} is already partitioned; nothing to migrate`] };
   if (rel.relkind !== 'r') return { problems: [`${t} is not a plain table (relkind ${rel.relkind})`] };
-  // The new table gets the legacy table's owner (and so can own its serial sequence): the worker's
-  // role must be able to give it away.
-  if (!rel.superuser && rel.owner !== rel.me) {
-    if (!rel.acts_as_owner) {
-      problems.push(
-        `${t} is owned by role ${rel.owner}, and the worker's role ${rel.me} is neither superuser nor a member of it, ` +
-          `so it cannot give the new table the same owner; run GRANT ${sql.ident(rel.owner)} TO ${sql.ident(rel.me)} and start again`,
-      );
-    } else if (!rel.owner_can_create) {
-      problems.push(
-        `${t} is owned by role ${rel.owner}, which has no CREATE privilege on schema ${schema}, so the new table cannot be given to it; ` +
-          `run GRANT CREATE ON SCHEMA ${sql.ident(schema)} TO ${sql.ident(rel.owner)} and start again`,
-      );
-    }
-  }
+  return { rel, problems: ownerProblems(rel, t, schema) };
+}
 
-  const columns: ColumnInfo[] = (await db.query(sqlFile('catalog/columns'), [rel.oid])).rows.map((r) => ({
+async function readColumns(db: pg.ClientBase, oid: number): Promise<ColumnInfo[]> {
+  return (await db.query(sqlFile('catalog/columns'), [oid])).rows.map((r) => ({
     name: r.name,
     type: r.type,
     notNull: r.not_null,
     generated: r.generated,
     identity: r.identity as ColumnInfo['identity'],
   }));
-  const key = columns.find((c) => c.name === spec.partitionKey);
-  // format_type() spells a precision inside the name (`timestamp(3) with time zone`): the type is the same.
-  const keyType = key ? KEY_TYPES[key.type.replace(/\(\d+\)/, '')] : undefined;
-  if (!key) problems.push(`partition key column "${spec.partitionKey}" does not exist in ${t}`);
-  else if (!keyType) problems.push(`partition key ${t}.${spec.partitionKey} is of type ${key.type}; it must be date, timestamp or timestamptz`);
+}
 
+/**
+ * Everything preflight reads from the catalog alone (columns, indexes, foreign keys, triggers and
+ * what is carried along), with every reason found there that the table cannot be migrated.
+ */
+async function readCatalog(db: pg.ClientBase, schema: string, spec: TableSpec, strategy?: SwitchoverInput['strategy']): Promise<{ read?: CatalogRead; problems: string[] }> {
+  const t = `${schema}.${spec.table}`;
+  const { rel, problems } = await readTable(db, schema, spec.table, t);
+  if (!rel) return { problems };
+  const columns = await readColumns(db, rel.oid);
+  const { key, keyType, problems: keyProblems } = partitionKeyOf(columns, spec, t);
+  problems.push(...keyProblems);
   const indexes: IndexRow[] = (await db.query(sqlFile('catalog/indexes'), [rel.oid])).rows;
   const pk = indexes.find((i) => i.is_primary);
-  if (!pk) problems.push(`${t} has no primary key; add one (the copy, triggers and verification match rows by it)`);
-  else if (pk.has_expressions) problems.push(`${t}'s primary key uses expressions, which cannot be carried over`);
-
-  for (const i of indexes) {
-    if (i.is_primary) continue;
-    if (i.is_unique && !i.columns.includes(spec.partitionKey)) {
-      problems.push(
-        `unique index ${i.name} on ${t} (${i.columns.join(', ') || 'expressions'}) does not include the partition key ` +
-          `${spec.partitionKey}; PostgreSQL cannot enforce it on a partitioned table. Add ${spec.partitionKey} to it or drop it first`,
-      );
-    }
-    if (i.constraint_type === 'x') problems.push(`exclusion constraint ${i.name} on ${t} cannot be carried onto a partitioned table`);
-  }
-
+  problems.push(...indexProblems(indexes, t, spec.partitionKey));
   const fks = (await db.query(sqlFile('catalog/foreign_keys'), [rel.oid])).rows;
-  for (const fk of fks.filter((f) => f.direction === 'in')) {
-    if (opts.strategy === 'attach') {
-      problems.push(
-        `foreign key ${fk.name} on ${fk.from_table} references ${t}; the attach strategy replaces ${t}'s primary key by one that ` +
-          `includes ${spec.partitionKey} and turns ${t} into a partition, which a foreign key cannot reference. Drop the foreign key before the switchover and re-create it afterwards`,
-      );
-      continue;
-    }
-    problems.push(
-      `foreign key ${fk.name} on ${fk.from_table} references ${t}; a partitioned table cannot take the referenced side ` +
-        `while it is renamed under it. Drop the foreign key before the switchover and re-create it afterwards`,
-    );
-  }
-
+  problems.push(...referencingProblems(fks, t, spec.partitionKey, strategy));
   for (const c of spec.sumColumns ?? []) {
     if (!columns.some((x) => x.name === c)) problems.push(`sumColumns: column "${c}" does not exist in ${t}`);
   }
@@ -234,13 +177,16 @@ export async function inspectTable(
   const carried = await readCarried(db, rel.oid, schema, spec.table, namesFor(spec.table), spec.partitionKey);
   problems.push(...carried.problems);
   if (problems.length || !key || !keyType || !pk) return { problems };
-  // What reads the table itself, once the catalog allows it (a role without SELECT was refused above):
-  // the row hash on the column types, and the rows violating NOT VALID constraints.
-  problems.push(...(await hashColumns(db, t, sql.qname(schema, spec.table), columns)));
-  // NOT VALID constraints: carried validated when no row violates them, else refused before any change.
+  return { read: { rel, columns, key, keyType, indexes, pk, fks, keyTriggers, carried }, problems };
+}
+
+/** NOT VALID constraints: carried validated when no row violates them, else refused before any change. */
+async function checkNotValid(db: pg.ClientBase, schema: string, table: string, oid: number): Promise<{ notValid: NonNullable<TablePlan['notValid']>; problems: string[] }> {
+  const t = `${schema}.${table}`;
   const notValid: NonNullable<TablePlan['notValid']> = [];
-  for (const c of (await db.query(sqlFile('catalog/not_valid'), [rel.oid])).rows as NotValidConstraint[]) {
-    const n = Number((await db.query(violationCountSql(schema, spec.table, c))).rows[0].n);
+  const problems: string[] = [];
+  for (const c of (await db.query(sqlFile('catalog/not_valid'), [oid])).rows as NotValidConstraint[]) {
+    const n = Number((await db.query(violationCountSql(schema, table, c))).rows[0].n);
     const what = c.type === 'c' ? 'CHECK constraint' : 'foreign key';
     if (n === 0) {
       notValid.push({ name: c.name, type: c.type });
@@ -248,43 +194,91 @@ export async function inspectTable(
     }
     problems.push(
       `${what} ${c.name} on ${t} is NOT VALID and ${n >= 1000 ? 'at least 1000 rows violate' : `${n} row${n === 1 ? ' violates' : 's violate'}`} it ` +
-        `(${violationSelectSql(schema, spec.table, c)}); ${c.type === 'f' ? 'a partitioned table cannot have a NOT VALID foreign key' : 'the partitioned table has it validated'}, ` +
-        `so those rows could not be carried over. Fix or delete them and run ALTER TABLE ${sql.qname(schema, spec.table)} VALIDATE CONSTRAINT ${sql.ident(c.name)} ` +
+        `(${violationSelectSql(schema, table, c)}); ${c.type === 'f' ? 'a partitioned table cannot have a NOT VALID foreign key' : 'the partitioned table has it validated'}, ` +
+        `so those rows could not be carried over. Fix or delete them and run ALTER TABLE ${sql.qname(schema, table)} VALIDATE CONSTRAINT ${sql.ident(c.name)} ` +
         `(or drop the constraint), then start again`,
     );
   }
-  if (problems.length) return { problems };
+  return { notValid, problems };
+}
 
-  const warnings: string[] = [...keyTriggers.warnings];
+/** The plan's lines on the NOT VALID constraints carried validated, the columns hashed as text, and the publications carried. */
+function carriedWarnings(t: string, read: CatalogRead, notValid: NonNullable<TablePlan['notValid']>, strategy?: SwitchoverInput['strategy']): string[] {
+  const warnings: string[] = [];
   for (const c of notValid) {
     warnings.push(
       `${c.type === 'c' ? 'CHECK constraint' : 'foreign key'} ${c.name} on ${t} is NOT VALID; no row violates it (checked at preflight; PostgreSQL checks every row written since it was added), ` +
         `so the partitioned table has it validated` +
-        (opts.strategy === 'attach'
+        (strategy === 'attach'
           ? `, and it is validated on ${t} itself before cutover (ALTER TABLE ... VALIDATE CONSTRAINT, a scan under SHARE UPDATE EXCLUSIVE: writes go on); it stays validated after a rollback`
           : ''),
     );
   }
-  for (const c of columns.filter((x) => x.hashAs)) {
+  for (const c of read.columns.filter((x) => x.hashAs)) {
     warnings.push(`column ${c.name} (${c.type}) has no extended hash function: checksums and verification hash its text form (${c.name}::text), which is exact`);
   }
-  for (const p of carried.carried.publications) {
+  for (const p of read.carried.carried.publications) {
     warnings.push(
       `publication ${p.name} (publish_via_partition_root = true${p.columns ? `, columns ${p.columns.join(', ')}` : ''}${p.rowFilter !== null ? `, row filter ${p.rowFilter}` : ''}): ` +
         `at cutover the partitioned table takes ${t}'s place in it, in the same transaction, so its subscribers keep receiving every change ` +
         `under the name ${t} (the partitions' changes are published as the root's); the rollback gives the place back to the plain table`,
     );
   }
-  const k = sql.ident(spec.partitionKey);
-  const tq = sql.qname(schema, spec.table);
-  const day = (e: string) => (keyType === 'timestamptz' ? `(${e} at time zone 'UTC')::date` : `${e}::date`);
-  const range = (
-    await db.query(
-      `select ${day(`min(${k})`)}::text as min, ${day(`max(${k})`)}::text as max` +
-        (key.notNull ? ', false as has_nulls' : `, exists (select 1 from ${tq} where ${k} is null) as has_nulls`) +
-        ` from ${tq}`,
-    )
-  ).rows[0];
+  return warnings;
+}
+
+/**
+ * PostgreSQL <= 17: the parent's foreign key adopts the partitions' validated ones by dropping
+ * their action triggers on the referenced table (RemoveTriggerById: ACCESS EXCLUSIVE there).
+ */
+function referencedWarnings(fks: Record<string, any>[]): string[] {
+  return fks
+    .filter((x) => x.direction === 'out')
+    .map((f) => {
+      const ref = referencedTable(f.definition);
+      return (
+        `foreign key ${f.name} references ${ref}: attaching it to the partitioned table takes ACCESS EXCLUSIVE on ${ref} ` +
+        `(PostgreSQL drops the partitions' triggers there), held for milliseconds under lock_timeout (kept below deadlock_timeout) ` +
+        `and retried with backoff; dropping a table with this foreign key at rollback or cleanup takes the same lock`
+      );
+    });
+}
+
+/** The partition key's first and last day, and whether some row has none. */
+async function readKeyRange(db: pg.ClientBase, schema: string, spec: TableSpec, read: CatalogRead): Promise<{ min: string | null; max: string | null; has_nulls: boolean }> {
+  const q = keyRangeSql(schema, spec.table, spec.partitionKey, { utc: read.keyType === 'timestamptz', notNull: read.key.notNull });
+  return (await db.query(q)).rows[0];
+}
+
+/** The column the copy splits into ranges (src/copysql.ts), and its range; null for keyset batches. */
+async function splitPlan(db: pg.ClientBase, schema: string, table: string, columns: ColumnInfo[], primaryKey: string[]): Promise<Pick<TablePlan, 'splitColumn' | 'splitRange'>> {
+  const splitColumn = (await splitsWell(db, schema, table, columns, primaryKey)) ? primaryKey[0] : null;
+  if (!splitColumn) return { splitColumn, splitRange: null };
+  const r = (await db.query(columnRangeSql(schema, table, splitColumn))).rows[0];
+  return { splitColumn, splitRange: r.min !== null ? { min: r.min, max: r.max } : null };
+}
+
+/** The planner's estimate of the table's rows, counted when the table was never analyzed. */
+async function estimateRows(db: pg.ClientBase, schema: string, table: string, reltuples: unknown): Promise<number> {
+  const rows = Number(reltuples);
+  return rows < 0 ? Number((await db.query(rowCountSql(schema, table))).rows[0].n) : rows;
+}
+
+/** Inspects one table. Returns the plan, or the list of reasons it cannot be migrated. */
+export async function inspectTable(db: pg.ClientBase, schema: string, spec: TableSpec, opts: InspectOpts): Promise<{ plan?: TablePlan; problems: string[] }> {
+  const t = `${schema}.${spec.table}`;
+  const { read, problems } = await readCatalog(db, schema, spec, opts.strategy);
+  if (!read) return { problems };
+  const { rel, columns, key, pk, fks } = read;
+  // What reads the table itself, once the catalog allows it (a role without SELECT was refused above):
+  // the row hash on the column types, and the rows violating NOT VALID constraints.
+  problems.push(...(await hashColumns(db, t, schema, spec.table, columns)));
+  const { notValid, problems: invalid } = await checkNotValid(db, schema, spec.table, rel.oid);
+  problems.push(...invalid);
+  if (problems.length) return { problems };
+
+  const warnings: string[] = [...read.keyTriggers.warnings, ...carriedWarnings(t, read, notValid, opts.strategy)];
+  const range = await readKeyRange(db, schema, spec, read);
   if (range.has_nulls) {
     return {
       problems: [
@@ -293,16 +287,7 @@ export async function inspectTable(
       ],
     };
   }
-  // PostgreSQL <= 17: the parent's foreign key adopts the partitions' validated ones by dropping
-  // their action triggers on the referenced table (RemoveTriggerById: ACCESS EXCLUSIVE there).
-  for (const f of fks.filter((x) => x.direction === 'out')) {
-    const ref = referencedTable(f.definition);
-    warnings.push(
-      `foreign key ${f.name} references ${ref}: attaching it to the partitioned table takes ACCESS EXCLUSIVE on ${ref} ` +
-        `(PostgreSQL drops the partitions' triggers there), held for milliseconds under lock_timeout (kept below deadlock_timeout) ` +
-        `and retried with backoff; dropping a table with this foreign key at rollback or cleanup takes the same lock`,
-    );
-  }
+  warnings.push(...referencedWarnings(fks));
 
   const primaryKey = pk.columns;
   const partitionedKey = primaryKey.includes(spec.partitionKey) ? primaryKey : [...primaryKey, spec.partitionKey];
@@ -313,7 +298,7 @@ export async function inspectTable(
       problems: [
         `${t}.${spec.partitionKey} is nullable; after the switchover it is part of the primary key (${partitionedKey.join(', ')}), ` +
           `which makes it NOT NULL, so an insert with a NULL key that the plain table accepts would fail (a default partition does not change that). ` +
-          `Make it NOT NULL first (alter table ${tq} alter column ${k} set not null) and start again`,
+          `Make it NOT NULL first (alter table ${sql.qname(schema, spec.table)} alter column ${sql.ident(spec.partitionKey)} set not null) and start again`,
       ],
     };
   }
@@ -321,33 +306,40 @@ export async function inspectTable(
     warnings.push(widenedKeyNote({ table: t, key: primaryKey, partitionKey: spec.partitionKey }));
     warnings.push(...(await applicationConflicts(db, { table: spec.table, key: primaryKey, constraint: pk.name })));
   }
-  const splitColumn = (await splitsWell(db, tq, columns, primaryKey)) ? primaryKey[0] : null;
-  let splitRange: TablePlan['splitRange'] = null;
-  if (splitColumn) {
-    const r = (await db.query(`select min(${sql.ident(splitColumn)})::text as min, max(${sql.ident(splitColumn)})::text as max from ${tq}`)).rows[0];
-    if (r.min !== null) splitRange = { min: r.min, max: r.max };
-  }
-  let rowsEstimated = Number(rel.reltuples);
-  if (rowsEstimated < 0) rowsEstimated = Number((await db.query(`select count(*)::bigint as n from ${tq}`)).rows[0].n);
+  const split = await splitPlan(db, schema, spec.table, columns, primaryKey);
+  const rowsEstimated = await estimateRows(db, schema, spec.table, rel.reltuples);
+  const plan = await assemblePlan(db, schema, spec, opts, { read, range, notValid, warnings, partitionedKey, split, rowsEstimated });
+  // A table another switchover holds is refused by claimTables (TableBusy, naming the holder);
+  // its names exist because of that switchover.
+  const conflicts = (await claimed(db, schema, spec.table)) ? [] : await nameConflicts(db, plan, rel.oid, opts.backup ?? true);
+  if (conflicts.length) return { problems: conflicts };
+  return { plan, problems: [] };
+}
 
+/** The table's plan from what preflight found (its sequences and column grants read here). */
+async function assemblePlan(
+  db: pg.ClientBase,
+  schema: string,
+  spec: TableSpec,
+  opts: InspectOpts,
+  found: {
+    read: CatalogRead;
+    range: { min: string | null; max: string | null };
+    notValid: NonNullable<TablePlan['notValid']>;
+    warnings: string[];
+    partitionedKey: string[];
+    split: Pick<TablePlan, 'splitColumn' | 'splitRange'>;
+    rowsEstimated: number;
+  },
+): Promise<TablePlan> {
+  const { rel, columns, keyType, pk, fks, carried } = found.read;
+  const { range, notValid } = found;
   const names = namesFor(spec.table);
   names.pkConstraint = pk.name;
   names.pkTempConstraint = tempName(pk.name);
-  const indexPlans: IndexPlan[] = indexes.map((i) => {
-    const plan = { name: i.name, tempName: tempName(i.name), legacyName: fitName(i.name, '_legacy'), isPrimary: i.is_primary };
-    if (i.is_primary) return { ...plan, createSql: '' };
-    if (i.constraint_type === 'u') {
-      return { ...plan, createSql: `ALTER TABLE ${sql.qname(schema, names.partitioned)} ADD CONSTRAINT ${sql.ident(plan.tempName)} ${i.constraint_def}` };
-    }
-    const index = { unique: i.is_unique, using: `USING ${i.using_clause}` };
-    return { ...plan, index, createSql: createIndexSql(index, { name: plan.tempName, on: sql.qname(schema, names.partitioned) }) };
-  });
-
-  const partitions = withOpenEnds(
-    partitionRanges({ min: range.min, max: range.max, today: opts.today, interval: spec.interval, premake: opts.premake }),
-  ).map((p) => ({ ...p, name: partitionName(spec.table, p.suffix) }));
-  const coverage = coverageLines({ table: spec.table, partitionKey: spec.partitionKey, interval: spec.interval, partitions, dataRange: { min: range.min, max: range.max }, premake: opts.premake });
-  const plan: TablePlan = {
+  const indexPlans = indexPlansFor(found.read.indexes, schema, names);
+  const { partitions, coverage } = partitionsFor(spec, range, opts);
+  return {
     schema,
     table: spec.table,
     partitionKey: spec.partitionKey,
@@ -356,12 +348,12 @@ export async function inspectTable(
     names,
     columns,
     insertColumns: columns.filter((c) => !c.generated).map((c) => c.name),
-    primaryKey,
-    partitionedKey,
+    primaryKey: pk.columns,
+    partitionedKey: found.partitionedKey,
     changeLog: true,
-    splitColumn,
-    splitRange,
-    rowsEstimated,
+    splitColumn: found.split.splitColumn,
+    splitRange: found.split.splitRange,
+    rowsEstimated: found.rowsEstimated,
     dataRange: { min: range.min, max: range.max },
     partitions,
     defaultPartition: opts.defaultPartition,
@@ -376,42 +368,15 @@ export async function inspectTable(
     columnAcl: (await db.query(sqlFile('catalog/column_acl'), [rel.oid])).rows,
     owner: rel.owner,
     comment: rel.comment ?? null,
-    warnings,
+    warnings: found.warnings,
     coverage,
     ...carried.carried,
-  };
-  // A table another switchover holds is refused by claimTables (TableBusy, naming the holder);
-  // its names exist because of that switchover.
-  const conflicts = (await claimed(db, schema, spec.table)) ? [] : await nameConflicts(db, plan, rel.oid, opts.backup ?? true);
-  if (conflicts.length) return { problems: conflicts };
-  return { plan, problems: [] };
-}
-
-/** Every name the switchover would create in the schema, with what it is for. */
-export function plannedNames(tp: TablePlan, backup: boolean): { relations: Map<string, string>; functions: string[]; triggers: string[] } {
-  const relations = new Map<string, string>([
-    [tp.names.partitioned, 'the partitioned copy'],
-    [tp.names.legacy, 'the old table after cutover'],
-    ...(backup ? [[tp.names.backup, 'the backup ("backup": "table")'] as [string, string]] : []),
-    ...tp.partitions.map((p) => [sql.partitionNameFor(tp, p), `partition ${p.from}..${p.to}`] as [string, string]),
-    ...(tp.defaultPartition ? [[sql.defaultPartitionName(tp), 'the default partition'] as [string, string]] : []),
-    ...tp.indexes.flatMap((i) => [
-      [i.tempName, `index ${i.name} on the partitioned copy`] as [string, string],
-      [i.legacyName ?? '', `index ${i.name} of the old table after cutover`] as [string, string],
-    ]),
-    ...(tp.identities ?? []).map((i) => [i.legacySequence, `sequence ${i.sequence} of the old table after cutover`] as [string, string]),
-  ]);
-  relations.delete('');
-  return {
-    relations,
-    functions: [tp.names.syncFunction, tp.names.mirrorFunction, ...(tp.names.guardFunction ? [tp.names.guardFunction] : [])],
-    triggers: [tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER],
   };
 }
 
 async function claimed(db: pg.ClientBase, schema: string, table: string): Promise<boolean> {
-  if (!(await db.query(`select to_regclass('partition_switchover.claims') is not null as ok`)).rows[0].ok) return false;
-  const r = await db.query(`select 1 from partition_switchover.claims where schema_name = $1::text and table_name = $2::text`, [schema, table]);
+  if (!(await db.query(sqlFile('catalog/relation_exists'), ['partition_switchover.claims'])).rows[0].ok) return false;
+  const r = await db.query(sqlFile('bookkeeping/claim_holder'), [schema, table]);
   return r.rows.length > 0;
 }
 
@@ -438,71 +403,11 @@ async function nameConflicts(db: pg.ClientBase, tp: TablePlan, oid: number, back
  * A composite key led by a column of few values (a tenant id) would make each range of
  * `batchSize` values a whole tenant; such tables are copied in keyset batches of the whole key.
  */
-async function splitsWell(db: pg.ClientBase, tq: string, columns: ColumnInfo[], primaryKey: string[]): Promise<boolean> {
+async function splitsWell(db: pg.ClientBase, schema: string, table: string, columns: ColumnInfo[], primaryKey: string[]): Promise<boolean> {
   if (!INTEGER_TYPES.has(columns.find((c) => c.name === primaryKey[0])!.type)) return false;
   if (primaryKey.length === 1) return true;
-  const c = sql.ident(primaryKey[0]);
-  const r = (await db.query(`select count(distinct ${c})::float8 as n_distinct, count(*)::float8 as n from (select ${c} from ${tq} limit 10000) s`)).rows[0];
+  const r = (await db.query(distinctSampleSql(schema, table, primaryKey[0]))).rows[0];
   return r.n === 0 || r.n_distinct >= r.n / 2;
-}
-
-/** `<index>_ps`, hashed when the name would not fit (two long names must not collide). */
-function tempName(name: string): string {
-  return fitName(name, '_ps');
-}
-
-/** The statements each stage will run, per table (the dry-run report). */
-export function renderPlanSql(tp: TablePlan): Record<string, string[]> {
-  return {
-    backup: [sql.backupSql(tp), ...sql.backupAccessSql(tp)],
-    prepare: prepareSql(tp),
-    triggers: sql.dualWriteSql(tp),
-    copy: [tp.splitColumn ? rangeBatchSql(tp, { lock: false }) : sql.copyBatchSql(tp, { withCursor: true, lo: false, hi: false })],
-    index: [
-      ...tp.indexes.filter(deferredIndex).map((i) => indexOn(i, { name: i.tempName, on: sql.qname(tp.schema, tp.names.partitioned) })),
-      ...tp.foreignKeys.map((f) => `ALTER TABLE ${sql.qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${sql.ident(f.name)} ${f.definition}`),
-    ],
-    verify: [sql.checksumByRangeSql(tp, tp.table), sql.checksumByRangeSql(tp, tp.names.partitioned)],
-    cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned]), ...sql.cutoverSql(tp)],
-    cleanup: [...sql.cleanupSql(tp), sql.dropTableSql(tp, tp.names.legacy), sql.dropTableSql(tp, tp.names.backup)],
-  };
-}
-
-/**
- * Prepare's statements: the partitioned table with its keys, owner, grants, comment and policies
- * (`head`, one transaction), then each partition with its owner (`partitions`, in transactions
- * sized to the server's lock table: activities/prepare.ts). A partition made after the keys gets
- * its indexes from the parent's, under the same names as when the keys come last.
- */
-export function prepareSteps(tp: TablePlan, opts: { guards?: boolean } = {}): { head: string[]; partitions: { name: string; sql: string[] }[] } {
-  const part = sql.qname(tp.schema, tp.names.partitioned);
-  const owner = (name: string) => (tp.owner ? [`ALTER TABLE ${sql.qname(tp.schema, name)} OWNER TO ${sql.ident(tp.owner)}`] : []);
-  // A statement on one partition is recorded like one on the parent (plans with the change log; the
-  // parent's comes with the triggers). Not listed in the dry-run's statements: two per partition.
-  const guard = (name: string) => (opts.guards && tp.changeLog && !tp.attach ? sql.directWriteGuardSql(tp, name) : []);
-  return {
-    head: [
-      sql.createPartitionedTableSql(tp),
-      ...owner(tp.names.partitioned),
-      sql.primaryKeySql(tp),
-      // Plain secondary indexes are built after the copy (activities/indexes.ts), not here.
-      ...tp.indexes.filter((i) => !i.isPrimary && !deferredIndex(i)).map((i) => i.createSql),
-      // Foreign keys too: checking each copied row by trigger costs more than the copy itself;
-      // validated per partition after it instead (activities/indexes.ts).
-      ...sql.grantSql(tp),
-      ...(tp.comment !== null ? [`COMMENT ON TABLE ${part} IS ${sql.literal(tp.comment)}`] : []),
-      ...(tp.policies ?? []),
-    ],
-    partitions: [
-      ...tp.partitions.map((p) => ({ name: sql.partitionNameFor(tp, p), sql: [sql.partitionSql(tp, tp.names.partitioned, p), ...owner(sql.partitionNameFor(tp, p)), ...guard(sql.partitionNameFor(tp, p))] })),
-      ...(tp.defaultPartition ? [{ name: sql.defaultPartitionName(tp), sql: [sql.defaultPartitionSql(tp, tp.names.partitioned), ...owner(sql.defaultPartitionName(tp)), ...guard(sql.defaultPartitionName(tp))] }] : []),
-    ],
-  };
-}
-
-export function prepareSql(tp: TablePlan): string[] {
-  const { head, partitions } = prepareSteps(tp);
-  return [...head, ...partitions.flatMap((p) => p.sql)];
 }
 
 /**
@@ -510,11 +415,7 @@ export function prepareSql(tp: TablePlan): string[] {
  * how many, and why (the server's lock table). Nothing to say for one.
  */
 async function lockTableNote(db: pg.ClientBase, tp: TablePlan): Promise<string[]> {
-  const r = (
-    await db.query(
-      `select current_setting('max_locks_per_transaction')::int as locks, current_setting('max_connections')::int as conns, current_setting('max_prepared_transactions')::int as prepared`,
-    )
-  ).rows[0];
+  const r = (await db.query(sqlFile('catalog/lock_settings'))).rows[0];
   const batch = partitionsPerTransaction(r.locks, relationsPerPartition(tp.indexes.length));
   const indexes = relationsPerPartition(tp.indexes.length) - 3;
   const n = tp.partitions.length + (tp.defaultPartition ? 1 : 0);
@@ -536,11 +437,7 @@ async function lockTableNote(db: pg.ClientBase, tp: TablePlan): Promise<string[]
  * frequent statements on the table that do not name the partition key.
  */
 async function lookupNote(db: pg.ClientBase, tp: TablePlan): Promise<string[]> {
-  const r = (
-    await db.query(
-      `select current_setting('max_locks_per_transaction')::int as locks, current_setting('max_connections')::int as conns, current_setting('max_prepared_transactions')::int as prepared`,
-    )
-  ).rows[0];
+  const r = (await db.query(sqlFile('catalog/lock_settings'))).rows[0];
   const n = tp.partitions.length + (tp.defaultPartition ? 1 : 0);
   const perPartition = 1 + tp.indexes.length;
   const locks = n * perPartition + 1;
@@ -562,7 +459,7 @@ async function lookupNote(db: pg.ClientBase, tp: TablePlan): Promise<string[]> {
 
 /** Up to 5 of pg_stat_statements' most called statements that filter the table on its key but never name its partition key; null without the extension. */
 async function unprunedStatements(db: pg.ClientBase, tp: TablePlan): Promise<string[] | null> {
-  if (!(await db.query(`select to_regclass('pg_stat_statements') is not null as ok`)).rows[0].ok) return null;
+  if (!(await db.query(sqlFile('catalog/stat_statements_visible'))).rows[0].ok) return null;
   try {
     const rows = (await db.query(sqlFile('catalog/unpruned_statements'), [tp.table, tp.partitionKey, tp.primaryKey[0]])).rows;
     return rows.map((x) => `${x.calls} calls: ${x.query}`);
@@ -573,7 +470,7 @@ async function unprunedStatements(db: pg.ClientBase, tp: TablePlan): Promise<str
 }
 
 export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): Promise<Plan> {
-  const today = (await db.query(`select (now() at time zone 'UTC')::date::text as today`)).rows[0].today as string;
+  const today = (await db.query(sqlFile('catalog/today'))).rows[0].today as string;
   const tables: TablePlan[] = [];
   const problems: string[] = [];
   const refused: string[] = [];
@@ -604,11 +501,9 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
   return { schema: input.schema, database: input.database, today, tables, sql: planSql };
 }
 
-export function preflightActivities({ pools }: Deps) {
-  return {
-    /** Reads the catalog and returns the plan; refuses (non-retryable, naming why) what it cannot migrate. */
-    async preflight(input: SwitchoverInput): Promise<Plan> {
-      return stage('preflight', undefined, () => withClient(pools.get(input.database), (c) => preflightPlan(c, input)));
-    },
-  };
+/** Reads the catalog and returns the plan; refuses (non-retryable, naming why) what it cannot migrate. */
+export async function preflight({ pools }: Deps, input: SwitchoverInput): Promise<Plan> {
+  return stage('preflight', undefined, () => withClient(pools.get(input.database), (c) => preflightPlan(c, input)));
 }
+
+export const preflightActivities = (deps: Deps) => bindDeps(deps, { preflight });

@@ -9,7 +9,7 @@ import { fail } from '../src/errors';
 import type pg from 'pg';
 import type { StrategyName, TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, stage } from './context';
-import { lockedTx } from './locks';
+import { lockedTx, whatOf } from './locks';
 import { forgetLogged } from './changed';
 import { undoCutover } from './cutover';
 import { tableState, type TableState } from './state';
@@ -64,7 +64,7 @@ export async function rollbackTable({ pools }: Deps, database: string, tp: Table
     const strategy = tp.attach ? 'attach' : 'copy';
     const undo = UNDO[strategy];
     const pool = pools.get(database);
-    const done = await lockedTx(pool, { what: `rollback of ${tp.schema}.${tp.table}`, lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
+    const done = await lockedTx(pool, { what: whatOf('rollback', tp.schema, tp.table), lockTimeoutMs: opts.lockTimeoutMs }, async (tx) => {
       const u: UndoContext = { tx, tp, from: 'plain', left: [] };
       return { from: await undo.locked(u), left: u.left };
     });

@@ -4,7 +4,7 @@ import { sqlFile, withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
 import { dropTableSql } from '../src/sqlgen';
 import type { StageRecord, TablePlan } from '../src/types';
-import { audit, checksum, Deps, keepAlive, runId, stage, workflowId } from './context';
+import { audit, bindDeps, checksum, Deps, keepAlive, runId, stage, workflowId } from './context';
 
 export async function relations(c: pg.ClientBase, schema: string, names: string[]): Promise<Map<string, string>> {
   const rows = (await c.query(sqlFile('catalog/relations'), [schema, names])).rows;
@@ -47,7 +47,7 @@ export async function ownership(
       [tp.schema, name],
     )
   ).rows[0];
-  if (!(await c.query(`select to_regclass('partition_switchover.created') is not null as ok`)).rows[0].ok) {
+  if (!(await c.query(sqlFile('catalog/relation_exists'), ['partition_switchover.created'])).rows[0].ok) {
     return { exists: !!rel, ours: null, moved: [] };
   }
   const recorded = (
@@ -93,105 +93,81 @@ export async function release(c: pg.ClientBase, id: string): Promise<void> {
   await c.query(sqlFile('bookkeeping/release_created'), [id]);
 }
 
-export function stateActivities({ pools }: Deps) {
-  return {
-    /** Creates the `partition_switchover` schema (idempotent: IF NOT EXISTS / OR REPLACE). */
-    async ensureState(database: string): Promise<void> {
-      await stage('state', undefined, () =>
-        withTx(pools.get(database), async (c) => {
-          // Serialize concurrent first runs: CREATE ... IF NOT EXISTS races on the catalog.
-          await c.query(sqlFile('bookkeeping/state_lock'));
-          await c.query(sqlFile('state'));
-        }),
-      );
-    },
-
-    /**
-     * Claims every table for this workflow, or refuses naming the workflow that holds one, and
-     * records each table's plan (PLAN) so a rollback can find what this switchover did.
-     */
-    async claimTables(database: string, plans: TablePlan[]): Promise<void> {
-      const me = workflowId();
-      await stage('claim', undefined, () =>
-        withTx(pools.get(database), async (c) => {
-          for (const tp of plans) {
-            const { schema, table } = tp;
-            await c.query(
-              sqlFile('bookkeeping/claim'),
-              [schema, table, me],
-            );
-            const holder = (
-              await c.query(sqlFile('bookkeeping/claim_holder'), [
-                schema,
-                table,
-              ])
-            ).rows[0].workflow_id;
-            if (holder !== me) {
-              throw fail(
-                'TableBusy',
-                `table ${schema}.${table} is already being migrated by workflow ${holder}. Wait for it to finish, ` +
-                  `or roll it back (temporal workflow start --type rollback --input '{"switchoverWorkflowId":"${holder}"}'), then start again. Nothing was changed.`,
-                { table, holder },
-              );
-            }
-            await audit(c, { schema, table, stage: 'PLAN', details: tp });
-          }
-        }),
-      );
-    },
-
-    /** The plans a switchover recorded (by workflow id), or the latest plan of each named table. */
-    async loadPlans(database: string, schema: string, by: { workflowId?: string; tables?: string[] }): Promise<TablePlan[]> {
-      return stage('rollback', undefined, () =>
-        withClient(pools.get(database), async (c) => {
-          const exists = (await c.query(`select to_regclass('partition_switchover.audit') is not null as ok`)).rows[0].ok;
-          if (!exists) return [];
-          const rows = by.workflowId
-            ? // The latest run's plans: a workflow id may have been used again after a reject.
-              (
-                await c.query(
-                  sqlFile('bookkeeping/plans_of_workflow'),
-                  [by.workflowId],
-                )
-              ).rows
-            : (
-                await c.query(
-                  sqlFile('bookkeeping/plans_of_tables'),
-                  [schema, by.tables ?? []],
-                )
-              ).rows;
-          return rows.map((r) => r.details as TablePlan);
-        }),
-      );
-    },
-
-    async releaseClaims(database: string, schema: string, tables: string[]): Promise<void> {
-      await stage('release', undefined, () =>
-        withClient(pools.get(database), (c) =>
-          c.query(sqlFile('bookkeeping/release_claims'), [schema, tables]),
-        ),
-      );
-    },
-
-    /** Row count, money sums and row hash of one table, recorded as `stageName` (PRE-FLIGHT, PRE-MIGRATION, ...). */
-    async recordChecksum(database: string, tp: TablePlan, stageName: string, table: string): Promise<StageRecord> {
-      return stage(stageName, tp.table, () =>
-        withClient(pools.get(database), async (c) => {
-          const t0 = Date.now();
-          const sum = await keepAlive(() => checksum(c, tp, table));
-          return audit(c, { schema: tp.schema, table: tp.table, stage: stageName, checksum: sum, ms: Date.now() - t0 });
-        }),
-      );
-    },
-
-    /** Records an event without counts (APPROVAL, REJECTED, CUTOVER, ...). */
-    async recordEvent(database: string, schema: string, table: string, event: string, details: Record<string, unknown>): Promise<void> {
-      await stage('audit', table, () =>
-        withClient(pools.get(database), (c) => audit(c, { schema, table, stage: event, details })),
-      );
-    },
-  };
+/** Creates the `partition_switchover` schema (idempotent: IF NOT EXISTS / OR REPLACE). */
+export async function ensureState({ pools }: Deps, database: string): Promise<void> {
+  await stage('state', undefined, () =>
+    withTx(pools.get(database), async (c) => {
+      // Serialize concurrent first runs: CREATE ... IF NOT EXISTS races on the catalog.
+      await c.query(sqlFile('bookkeeping/state_lock'));
+      await c.query(sqlFile('state'));
+    }),
+  );
 }
+
+/**
+ * Claims every table for this workflow, or refuses naming the workflow that holds one, and
+ * records each table's plan (PLAN) so a rollback can find what this switchover did.
+ */
+export async function claimTables({ pools }: Deps, database: string, plans: TablePlan[]): Promise<void> {
+  const me = workflowId();
+  await stage('claim', undefined, () =>
+    withTx(pools.get(database), async (c) => {
+      for (const tp of plans) {
+        const { schema, table } = tp;
+        await c.query(sqlFile('bookkeeping/claim'), [schema, table, me]);
+        const holder = (await c.query(sqlFile('bookkeeping/claim_holder'), [schema, table])).rows[0].workflow_id;
+        if (holder !== me) {
+          throw fail(
+            'TableBusy',
+            `table ${schema}.${table} is already being migrated by workflow ${holder}. Wait for it to finish, ` +
+              `or roll it back (temporal workflow start --type rollback --input '{"switchoverWorkflowId":"${holder}"}'), then start again. Nothing was changed.`,
+            { table, holder },
+          );
+        }
+        await audit(c, { schema, table, stage: 'PLAN', details: tp });
+      }
+    }),
+  );
+}
+
+/** The plans a switchover recorded (by workflow id), or the latest plan of each named table. */
+export async function loadPlans({ pools }: Deps, database: string, schema: string, by: { workflowId?: string; tables?: string[] }): Promise<TablePlan[]> {
+  return stage('rollback', undefined, () =>
+    withClient(pools.get(database), async (c) => {
+      const exists = (await c.query(sqlFile('catalog/relation_exists'), ['partition_switchover.audit'])).rows[0].ok;
+      if (!exists) return [];
+      const rows = by.workflowId
+        ? // The latest run's plans: a workflow id may have been used again after a reject.
+          (await c.query(sqlFile('bookkeeping/plans_of_workflow'), [by.workflowId])).rows
+        : (await c.query(sqlFile('bookkeeping/plans_of_tables'), [schema, by.tables ?? []])).rows;
+      return rows.map((r) => r.details as TablePlan);
+    }),
+  );
+}
+
+export async function releaseClaims({ pools }: Deps, database: string, schema: string, tables: string[]): Promise<void> {
+  await stage('release', undefined, () =>
+    withClient(pools.get(database), (c) => c.query(sqlFile('bookkeeping/release_claims'), [schema, tables])),
+  );
+}
+
+/** Row count, money sums and row hash of one table, recorded as `stageName` (PRE-FLIGHT, PRE-MIGRATION, ...). */
+export async function recordChecksum({ pools }: Deps, database: string, tp: TablePlan, stageName: string, table: string): Promise<StageRecord> {
+  return stage(stageName, tp.table, () =>
+    withClient(pools.get(database), async (c) => {
+      const t0 = Date.now();
+      const sum = await keepAlive(() => checksum(c, tp, table));
+      return audit(c, { schema: tp.schema, table: tp.table, stage: stageName, checksum: sum, ms: Date.now() - t0 });
+    }),
+  );
+}
+
+/** Records an event without counts (APPROVAL, REJECTED, CUTOVER, ...). */
+export async function recordEvent({ pools }: Deps, database: string, schema: string, table: string, event: string, details: Record<string, unknown>): Promise<void> {
+  await stage('audit', table, () => withClient(pools.get(database), (c) => audit(c, { schema, table, stage: event, details })));
+}
+
+export const stateActivities = (deps: Deps) => bindDeps(deps, { ensureState, claimTables, loadPlans, releaseClaims, recordChecksum, recordEvent });
 
 export type TableState = 'plain' | 'prepared' | 'cutover' | 'cleaned' | 'missing';
 

@@ -3,15 +3,16 @@
 // dual-write triggers keep both sides in step transactionally, so one snapshot sees them equal
 // while writers run).
 import { Context } from '@temporalio/activity';
-import { withClient, withTx } from '../src/db';
+import { sqlFile, withClient, withTx } from '../src/db';
+import { rowCountSql } from '../src/preflightsql';
 import { checksumByRangeSql, diffIdsSql, qname } from '../src/sqlgen';
 import type { Checksum, RangeMismatch, TablePlan, TableVerification, VerifyMode, WrittenCheck } from '../src/types';
 import { acceptBehind, behindTriggers, compareLogged, compareWritten, forgetCompared } from './changed';
 import type pg from 'pg';
-import { audit, checksum, Deps, keepAlive, stage, toChecksum } from './context';
+import { audit, bindDeps, checksum, Deps, keepAlive, stage, toChecksum } from './context';
 import { switchoverMetrics } from '../src/metrics';
 import { inSnapshot } from './recheck';
-import { analyzeTable } from './partitions';
+import { analyzeTable as analyzeRelation } from './partitions';
 
 /** Adds two decimal strings exactly (numeric sums can carry fractions). */
 export function addDecimal(a: string, b: string): string {
@@ -44,93 +45,96 @@ export function sameChecksum(a: Checksum | undefined, b: Checksum | undefined): 
   return !!a && !!b && a.rows === b.rows && a.rowHash === b.rowHash && JSON.stringify(a.sums) === JSON.stringify(b.sums);
 }
 
-export function verifyActivities({ pools }: Deps) {
-  return {
-    /**
-     * `opts.mode` "incremental" (plans with the change log): counts of both tables and the rows
-     * written through the triggers; otherwise, and with "full", every row of both. `opts.analyze`
-     * false: the statistics are the separate analyzeTable activity (calls recorded before it: here).
-     */
-    async verifyTable(database: string, tp: TablePlan, opts: { mode?: VerifyMode; analyze?: boolean } = {}): Promise<TableVerification> {
-      const metrics = switchoverMetrics({ table: tp.table });
-      metrics.verifyProgress.set(0);
-      if (opts.analyze !== false) await analyzeFor(pools.get(database), tp);
-      const incremental = opts.mode === 'incremental' && tp.changeLog === true;
-      return stage('verify', tp.table, () =>
-        withTx(
-          pools.get(database),
-          async (c) => {
-            const t0 = Date.now();
-            await c.query(`set local timezone = 'UTC'`);
-            await c.query('SET LOCAL jit = off'); // compiling costs more than it saves on these scans (measured)
-            // The partitioned side is read at the same time on a second connection, in this
-            // transaction's snapshot (exported), so both sides still come from one snapshot.
-            const snapshot = (await c.query('select pg_export_snapshot() as s')).rows[0].s as string;
-            const other = <T>(fn: (c2: pg.ClientBase) => Promise<T>) =>
-              inSnapshot(pools.get(database), snapshot, async (c2) => (await c2.query(`set local timezone = 'UTC'`), fn(c2)));
-            // Writes the change log cannot show (the trigger disabled for a while, a statement on the
-            // partitioned copy itself): then every row is compared, whatever the mode.
-            const behind = tp.changeLog ? await behindTriggers(c, tp) : null;
-            const escalated = incremental && behind?.reasons.length ? behind.reasons : undefined;
-            const found = incremental && !escalated ? await compareIncremental(c, tp, other) : await compareFull(c, tp, other);
-            const { legacy, partitioned, mismatches, sampleIds } = found;
-            metrics.verifyProgress.set(0.5);
-            const result: TableVerification = {
-              table: tp.table,
-              ok: mismatches.length === 0,
-              legacy,
-              partitioned,
-              ranges: found.ranges,
-              mismatches: mismatches.slice(0, 20),
-              sampleIds: sampleIds.slice(0, 20),
-              ms: Date.now() - t0,
-              mode: incremental && !escalated ? 'incremental' : 'full',
-              ...(incremental && !escalated ? { keysChecked: found.keysChecked } : {}),
-              ...(escalated ? { escalated } : {}),
-            };
-            if (result.ok && behind) {
-              // Everything this snapshot saw is compared: the next comparison (the cutover's) reads only what comes after.
-              await forgetCompared(c, tp, found.seq ?? MAX_SEQ);
-              await acceptBehind(c, tp, behind);
-            }
-            metrics.verifyProgress.set(1);
-            metrics.verifyMismatches.set(mismatches.length);
-            // Both stages come from the same snapshot, so their counts are comparable.
-            await audit(c, { schema: tp.schema, table: tp.table, stage: 'PRE-MIGRATION', checksum: result.legacy, ms: result.ms });
-            await audit(c, {
-              schema: tp.schema,
-              table: tp.table,
-              stage: 'POST-MIGRATION',
-              checksum: result.partitioned,
-              ms: result.ms,
-              details: { ok: result.ok, mode: result.mode, keysChecked: result.keysChecked, escalated: result.escalated, mismatchedRanges: mismatches.map((m) => m.range), sampleIds: result.sampleIds },
-            });
-            return result;
-          },
-          'BEGIN ISOLATION LEVEL REPEATABLE READ',
-        ),
-      );
-    },
+type Metrics = ReturnType<typeof switchoverMetrics>;
 
-    /**
-     * While approval waits: the rows written since the last comparison compared (one snapshot, by
-     * the change log), their entries forgotten, and what may have passed the triggers; so the log
-     * stays as large as what is written between two passes, and a difference is known before
-     * anyone approves.
-     */
-    async verifyWritten(database: string, tp: TablePlan, lockTimeoutMs: number): Promise<WrittenCheck> {
-      return stage('verify', tp.table, async () => {
-        const w = await compareWritten(pools.get(database), tp, lockTimeoutMs);
-        return { table: tp.table, ok: !w || w.changes.length === 0, keys: w?.keys ?? 0, logRows: w?.logRows ?? 0, changes: w?.changes ?? [], at: new Date().toISOString() };
-      });
-    },
-
-    /** Statistics before cutover (the verify stage runs it after verifyTable). */
-    async analyzeTable(database: string, tp: TablePlan): Promise<{ skipped: string | null }> {
-      return { skipped: await analyzeFor(pools.get(database), tp) };
-    },
-  };
+/**
+ * `opts.mode` "incremental" (plans with the change log): counts of both tables and the rows
+ * written through the triggers; otherwise, and with "full", every row of both. `opts.analyze`
+ * false: the statistics are the separate analyzeTable activity (calls recorded before it: here).
+ */
+export async function verifyTable({ pools }: Deps, database: string, tp: TablePlan, opts: { mode?: VerifyMode; analyze?: boolean } = {}): Promise<TableVerification> {
+  const metrics = switchoverMetrics({ table: tp.table });
+  metrics.verifyProgress.set(0);
+  if (opts.analyze !== false) await analyzeFor(pools.get(database), tp);
+  const incremental = opts.mode === 'incremental' && tp.changeLog === true;
+  return stage('verify', tp.table, () =>
+    withTx(pools.get(database), (c) => verifyInSnapshot(pools.get(database), c, tp, incremental, metrics), sqlFile('session/begin_repeatable_read')),
+  );
 }
+
+/** Verification in the repeatable-read transaction on `c`: both sides from its one snapshot, recorded (PRE-MIGRATION, POST-MIGRATION). */
+async function verifyInSnapshot(pool: pg.Pool, c: pg.PoolClient, tp: TablePlan, incremental: boolean, metrics: Metrics): Promise<TableVerification> {
+  const t0 = Date.now();
+  await c.query(sqlFile('session/utc'));
+  await c.query(sqlFile('session/no_jit')); // compiling costs more than it saves on these scans (measured)
+  // The partitioned side is read at the same time on a second connection, in this
+  // transaction's snapshot (exported), so both sides still come from one snapshot.
+  const snapshot = (await c.query(sqlFile('session/export_snapshot'))).rows[0].s as string;
+  const other = <T>(fn: (c2: pg.ClientBase) => Promise<T>) =>
+    inSnapshot(pool, snapshot, async (c2) => (await c2.query(sqlFile('session/utc')), fn(c2)));
+  // Writes the change log cannot show (the trigger disabled for a while, a statement on the
+  // partitioned copy itself): then every row is compared, whatever the mode.
+  const behind = tp.changeLog ? await behindTriggers(c, tp) : null;
+  const escalated = incremental && behind?.reasons.length ? behind.reasons : undefined;
+  const found = incremental && !escalated ? await compareIncremental(c, tp, other) : await compareFull(c, tp, other);
+  const { legacy, partitioned, mismatches, sampleIds } = found;
+  metrics.verifyProgress.set(0.5);
+  const result: TableVerification = {
+    table: tp.table,
+    ok: mismatches.length === 0,
+    legacy,
+    partitioned,
+    ranges: found.ranges,
+    mismatches: mismatches.slice(0, 20),
+    sampleIds: sampleIds.slice(0, 20),
+    ms: Date.now() - t0,
+    mode: incremental && !escalated ? 'incremental' : 'full',
+    ...(incremental && !escalated ? { keysChecked: found.keysChecked } : {}),
+    ...(escalated ? { escalated } : {}),
+  };
+  if (result.ok && behind) {
+    // Everything this snapshot saw is compared: the next comparison (the cutover's) reads only what comes after.
+    await forgetCompared(c, tp, found.seq ?? MAX_SEQ);
+    await acceptBehind(c, tp, behind);
+  }
+  metrics.verifyProgress.set(1);
+  metrics.verifyMismatches.set(mismatches.length);
+  await recordVerification(c, tp, result, mismatches);
+  return result;
+}
+
+/** Both stages come from the same snapshot, so their counts are comparable. */
+async function recordVerification(c: pg.ClientBase, tp: TablePlan, result: TableVerification, mismatches: RangeMismatch[]): Promise<void> {
+  await audit(c, { schema: tp.schema, table: tp.table, stage: 'PRE-MIGRATION', checksum: result.legacy, ms: result.ms });
+  await audit(c, {
+    schema: tp.schema,
+    table: tp.table,
+    stage: 'POST-MIGRATION',
+    checksum: result.partitioned,
+    ms: result.ms,
+    details: { ok: result.ok, mode: result.mode, keysChecked: result.keysChecked, escalated: result.escalated, mismatchedRanges: mismatches.map((m) => m.range), sampleIds: result.sampleIds },
+  });
+}
+
+/**
+ * While approval waits: the rows written since the last comparison compared (one snapshot, by
+ * the change log), their entries forgotten, and what may have passed the triggers; so the log
+ * stays as large as what is written between two passes, and a difference is known before
+ * anyone approves.
+ */
+export async function verifyWritten({ pools }: Deps, database: string, tp: TablePlan, lockTimeoutMs: number): Promise<WrittenCheck> {
+  return stage('verify', tp.table, async () => {
+    const w = await compareWritten(pools.get(database), tp, lockTimeoutMs);
+    return { table: tp.table, ok: !w || w.changes.length === 0, keys: w?.keys ?? 0, logRows: w?.logRows ?? 0, changes: w?.changes ?? [], at: new Date().toISOString() };
+  });
+}
+
+/** Statistics before cutover (the verify stage runs it after verifyTable). */
+export async function analyzeTable({ pools }: Deps, database: string, tp: TablePlan): Promise<{ skipped: string | null }> {
+  return { skipped: await analyzeFor(pools.get(database), tp) };
+}
+
+export const verifyActivities = (deps: Deps) => bindDeps(deps, { verifyTable, verifyWritten, analyzeTable });
 
 /**
  * ANALYZE of the partitioned table: the copy wrote the partitions without one, and autovacuum
@@ -139,7 +143,7 @@ export function verifyActivities({ pools }: Deps) {
  */
 async function analyzeFor(pool: pg.Pool, tp: TablePlan): Promise<string | null> {
   const skipped = await stage('verify', tp.table, () =>
-    withClient(pool, (c) => keepAlive(() => analyzeTable(c, qname(tp.schema, tp.names.partitioned)), { analyzing: tp.names.partitioned })),
+    withClient(pool, (c) => keepAlive(() => analyzeRelation(c, qname(tp.schema, tp.names.partitioned)), { analyzing: tp.names.partitioned })),
   );
   if (skipped) Context.current().log.warn(`${skipped}; the partitions of ${tp.table} keep the statistics they have`);
   return skipped;
@@ -192,7 +196,7 @@ async function compareFull(c: pg.ClientBase, tp: TablePlan, other: Other): Promi
  * when it adds or removes rows, and only by "full" when it updates one.
  */
 async function compareIncremental(c: pg.ClientBase, tp: TablePlan, other: Other): Promise<Found> {
-  const count = async (db: pg.ClientBase, table: string) => Number((await db.query(`SELECT count(*) AS n FROM ${qname(tp.schema, table)}`)).rows[0].n);
+  const count = async (db: pg.ClientBase, table: string) => Number((await db.query(rowCountSql(tp.schema, table))).rows[0].n);
   // Three connections in the one snapshot: each count, and the logged rows beside them.
   const [legacyRows, partitionedRows, logged] = await keepAlive(() =>
     Promise.all([count(c, tp.table), other((c2) => count(c2, tp.names.partitioned)), other((c3) => compareLogged(c3, tp))]),

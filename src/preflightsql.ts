@@ -45,3 +45,47 @@ export function violationSelectSql(schema: string, table: string, c: NotValidCon
 }
 
 
+
+/** Up to 5000 of pg_stat_statements' statements (in the extension's schema) with an ON CONFLICT clause. */
+export function conflictStatementsSql(extSchema: string): string {
+  return `select query from ${qname(extSchema, 'pg_stat_statements')} where query ~* 'on\\s+conflict' limit 5000`;
+}
+
+/**
+ * One all-NULL row of the table's type with `expr` evaluated on it: fails (42883) when a column's
+ * type has no extended hash function.
+ */
+export function hashProbeSql(schema: string, table: string, expr: string): string {
+  return `SELECT ${expr} AS h FROM (SELECT * FROM ${qname(schema, table)} LIMIT 0) t RIGHT JOIN (VALUES (1)) v(ps_probe) ON true`;
+}
+
+/**
+ * The days of the partition key's least and greatest values (in UTC for timestamptz), as text,
+ * and whether a row has none (`notNull`: the column cannot, so not read).
+ */
+export function keyRangeSql(schema: string, table: string, key: string, opts: { utc: boolean; notNull: boolean }): string {
+  const k = ident(key);
+  const tq = qname(schema, table);
+  const day = (e: string) => (opts.utc ? `(${e} at time zone 'UTC')::date` : `${e}::date`);
+  return (
+    `select ${day(`min(${k})`)}::text as min, ${day(`max(${k})`)}::text as max` +
+    (opts.notNull ? ', false as has_nulls' : `, exists (select 1 from ${tq} where ${k} is null) as has_nulls`) +
+    ` from ${tq}`
+  );
+}
+
+/** Distinct values of `column` among 10,000 rows of the table, and how many rows were read. */
+export function distinctSampleSql(schema: string, table: string, column: string): string {
+  const c = ident(column);
+  return `select count(distinct ${c})::float8 as n_distinct, count(*)::float8 as n from (select ${c} from ${qname(schema, table)} limit 10000) s`;
+}
+
+/** The least and greatest values of `column`, as text. */
+export function columnRangeSql(schema: string, table: string, column: string): string {
+  return `select min(${ident(column)})::text as min, max(${ident(column)})::text as max from ${qname(schema, table)}`;
+}
+
+/** A table's rows counted (n): preflight's when the table was never analyzed, the backup's, incremental verification's. */
+export function rowCountSql(schema: string, table: string): string {
+  return `SELECT count(*)::bigint AS n FROM ${qname(schema, table)}`;
+}

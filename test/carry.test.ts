@@ -1,6 +1,6 @@
 // What a table carries, as exact SQL (src/carry.ts): pure, no database.
 import { carryCutoverSql, carryRollbackSql, identityOptions, policySql, triggerStateSql, viewSql } from '../src/carry';
-import { namesFor } from '../activities/preflight';
+import { namesFor } from '../src/preflightchecks';
 import type { TablePlan } from '../src/types';
 
 const tp = {

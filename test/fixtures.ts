@@ -1,5 +1,5 @@
 // A revenues-like table plan for the exact-SQL unit tests (no database needed).
-import { namesFor } from '../activities/preflight';
+import { namesFor } from '../src/preflightchecks';
 import type { ColumnInfo, TablePlan } from '../src/types';
 
 export const col = (name: string, type: string): ColumnInfo => ({ name, type, notNull: true, generated: false, identity: '' });

@@ -3,7 +3,8 @@
 // refused naming the constraint and the statement to run. Types with no extended hash (bit,
 // varbit, domains over json or point) are hashed as text. BEFORE ROW triggers that assign the
 // partition key are refused; other BEFORE ROW triggers get a plan line.
-import { assignsKey, preflightPlan } from '../activities/preflight';
+import { preflightPlan } from '../activities/preflight';
+import { assignsKey } from '../src/preflightchecks';
 import { switchoverInput } from '../src/input';
 import { violationWhere } from '../src/preflightsql';
 import type { SwitchoverReport } from '../workflows/switchover';

@@ -1,7 +1,7 @@
 // Generated SQL pinned as exact strings: identifiers always quoted, values always $n.
 import * as sql from '../src/sqlgen';
 import { col, revenuesPlan } from './fixtures';
-import { prepareSql } from '../activities/preflight';
+import { prepareSql } from '../src/plansql';
 
 const tp = revenuesPlan(col('amount_cents', 'bigint'), {
   sumColumns: ['amount_cents'],
