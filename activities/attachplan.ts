@@ -6,7 +6,6 @@ import { sqlFile } from '../src/db';
 import type { SwitchoverInput } from '../src/input';
 import { MAXVALUE, MINVALUE, addIntervals, fitName, floorTo, isoDay, partitionName, partitionRanges, withOpenEnds, type PartitionRange } from '../src/partitions';
 import * as sql from '../src/sqlgen';
-import { addCheckSql, attachCutoverSql, attachIndexSql, dropParentSql, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql, validateNotValidSql } from '../src/attachsql';
 import type { AttachPlan, TablePlan } from '../src/types';
 
 const DAY_MS = 86_400_000;
@@ -153,17 +152,3 @@ export async function planAttach(db: pg.ClientBase, tp: TablePlan, input: Switch
   return [];
 }
 
-/** The statements of the attach strategy per stage, for the dry-run report (`grants`: preflight's grantSql). */
-export function renderAttachSql(tp: TablePlan, grants: string[]): Record<string, string[]> {
-  const undo = undoAfterCutoverSql(tp);
-  return {
-    indexes: attachIndexSql(tp).map((i) => i.sql),
-    parent: attachParentSql(tp, grants),
-    check: [...validateNotValidSql(tp), addCheckSql(tp), validateCheckSql(tp)],
-    verify: [attachVerifySql(tp)],
-    cutover: [...sql.lockSql(tp, [tp.table, tp.names.partitioned]), ...attachCutoverSql(tp)],
-    rollbackBeforeCutover: [`DROP TABLE ${sql.qname(tp.schema, tp.names.partitioned)}`, ...undoBeforeCutoverSql(tp), ...[tp.attach!.keyIndex, tp.attach!.pkIndex].filter((x): x is string => !!x).map((n) => `DROP INDEX ${sql.qname(tp.schema, n)}`)],
-    rollbackAfterCutover: [...sql.lockSql(tp, [tp.table]), ...undo.before, dropParentSql(tp), ...undo.after],
-    cleanup: [],
-  };
-}

@@ -8,11 +8,12 @@ import type { SwitchoverInput, TableSpec } from '../src/input';
 import { partitionsPerTransaction, relationsPerPartition } from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import { renderPlanSql, tempName } from '../src/plansql';
-import type { ColumnInfo, KeyType, Plan, TablePlan } from '../src/types';
+import type { ColumnInfo, KeyType, Plan, StrategyName, TablePlan } from '../src/types';
 import { readCarried } from './carried';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
 import { referencedTable } from './indexes';
-import { planAttach, renderAttachSql } from './attachplan';
+import { planAttach } from './attachplan';
+import { renderAttachSql } from '../src/attachsql';
 import {
   assignsKey,
   defaultSumColumns,
@@ -469,6 +470,22 @@ async function unprunedStatements(db: pg.ClientBase, tp: TablePlan): Promise<str
   }
 }
 
+/**
+ * Each strategy's part of the plan: what it adds to a table's plan (or refuses, returned as
+ * problems), and its statements per stage for the dry-run report.
+ */
+const PLANS: Record<StrategyName, { complete(db: pg.ClientBase, tp: TablePlan, input: SwitchoverInput, today: string): Promise<string[]>; statements(tp: TablePlan): Record<string, string[]> }> = {
+  copy: {
+    async complete(db, tp, input) {
+      tp.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, tp)), ...(await lookupNote(db, tp)));
+      return [];
+    },
+    statements: renderPlanSql,
+  },
+  // Its cutoff, indexes and partitions, and what only it refuses (activities/attachplan.ts).
+  attach: { complete: planAttach, statements: (tp) => renderAttachSql(tp, sql.grantSql(tp)) },
+};
+
 export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): Promise<Plan> {
   const today = (await db.query(sqlFile('catalog/today'))).rows[0].today as string;
   const tables: TablePlan[] = [];
@@ -482,9 +499,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
       backup: input.backup === 'table',
       strategy: input.strategy,
     });
-    // The attach strategy: its cutoff, indexes and partitions, and what only it refuses.
-    if (r.plan && input.strategy === 'attach') r.problems.push(...(await planAttach(db, r.plan, input, today)));
-    else if (r.plan) r.plan.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, r.plan)), ...(await lookupNote(db, r.plan)));
+    if (r.plan) r.problems.push(...(await PLANS[input.strategy].complete(db, r.plan, input, today)));
     problems.push(...r.problems);
     if (r.problems.length) refused.push(spec.table);
     else if (r.plan) tables.push(r.plan);
@@ -497,7 +512,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
     });
   }
   const planSql: Plan['sql'] = {};
-  for (const tp of tables) planSql[tp.table] = tp.attach ? renderAttachSql(tp, sql.grantSql(tp)) : renderPlanSql(tp);
+  for (const tp of tables) planSql[tp.table] = PLANS[input.strategy].statements(tp);
   return { schema: input.schema, database: input.database, today, tables, sql: planSql };
 }
 

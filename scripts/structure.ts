@@ -55,7 +55,7 @@ function nameOf(node: ts.Node, sf: ts.SourceFile): string {
 }
 
 const SQL =
-  /^\s*(select|insert|update|delete|with|create|alter|drop|set|reset|lock|analyze|vacuum|begin|commit|rollback|savepoint|truncate|refresh|comment|grant|revoke|explain|copy|do|notify|listen|show)(?=[\s(;]|$)(?!\s+(of|or|and|it|its|them|the|a|an|to|this|that|is|was|then|before|after|back|again|stuck|failed|incomplete|test)\b)/i;
+  /^\s*(select|insert|update|delete|with|create|alter|drop|set|reset|lock|analyze|vacuum|begin|commit|rollback|savepoint|truncate|refresh|comment|grant|revoke|explain|copy|do|notify|listen|show)(?=[\s(;]|$)(?!\s+(of|or|and|it|its|them|the|a|an|to|this|that|is|was|then|before|after|back|again|stuck|failed|incomplete|test|on)\b)/i;
 
 /** String and template literals in a file that read as SQL statements. */
 export function sqlLiterals(file: string): { line: number; text: string }[] {

@@ -3,7 +3,7 @@
 // a CHECK that proves the partition bound, then one short cutover transaction (rename, new
 // parent, ATTACH without a scan). Run by activities/attach.ts; identifiers through src/sql.ts.
 import { ident, list, literal, qname } from './sql';
-import { boundLiteral, createPartitionedTableSql, partitionNameFor, partitionSql, primaryKeySql, sequenceOwnershipSql } from './sqlgen';
+import { boundLiteral, createPartitionedTableSql, lockSql, partitionNameFor, partitionSql, primaryKeySql, sequenceOwnershipSql } from './sqlgen';
 import { carryCutoverSql, carryRollbackSql, triggerStateSql } from './carry';
 import type { AttachPlan, TablePlan } from './types';
 
@@ -188,4 +188,20 @@ export function lockReferencedSql(schema: string, table: string): string {
 /** The parent under its temporary name, for the dry run's rollback after cutover (the rollback drops it only if ours). */
 export function dropParentSql(tp: TablePlan): string {
   return `DROP TABLE ${qname(tp.schema, tp.names.partitioned)}`;
+}
+
+/** The statements of the attach strategy per stage, for the dry-run report (`grants`: preflight's grantSql). */
+export function renderAttachSql(tp: TablePlan, grants: string[]): Record<string, string[]> {
+  const undo = undoAfterCutoverSql(tp);
+  const a = attachOf(tp);
+  return {
+    indexes: attachIndexSql(tp).map((i) => i.sql),
+    parent: attachParentSql(tp, grants),
+    check: [...validateNotValidSql(tp), addCheckSql(tp), validateCheckSql(tp)],
+    verify: [attachVerifySql(tp)],
+    cutover: [...lockSql(tp, [tp.table, tp.names.partitioned]), ...attachCutoverSql(tp)],
+    rollbackBeforeCutover: [dropParentSql(tp), ...undoBeforeCutoverSql(tp), ...[a.keyIndex, a.pkIndex].flatMap((n) => (n ? [dropIndexSql(tp.schema, n)] : []))],
+    rollbackAfterCutover: [...lockSql(tp, [tp.table]), ...undo.before, dropParentSql(tp), ...undo.after],
+    cleanup: [],
+  };
 }

@@ -1,5 +1,5 @@
 // Plain data passed between workflow and activities (recorded in history: no secrets here).
-import type { Interval } from './input';
+import type { Interval, Strategy } from './input';
 import type { PartitionRange } from './partitions';
 
 export type KeyType = 'date' | 'timestamp' | 'timestamptz';
@@ -146,7 +146,8 @@ export interface AttachTablePlan extends TablePlanBase {
  */
 export type TablePlan = CopyTablePlan | AttachTablePlan;
 
-export type StrategyName = 'copy' | 'attach';
+/** A strategy's name, as the input gives it. */
+export type StrategyName = Strategy;
 
 /** One publication's membership of the table, as pg_publication_rel records it. */
 export interface PublicationPlan {
