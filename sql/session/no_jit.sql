@@ -1,0 +1,2 @@
+-- Settings of this transaction: no JIT compilation (no parameters, no rows).
+set local jit = off
