@@ -85,6 +85,7 @@ async function recheckChunks(pool: pg.Pool, c: pg.PoolClient, tp: TablePlan, chu
         { table: tp.table, stage: 'copy' },
       );
     }
+    // Keys that differ, read in one snapshot; then each set repaired under its row locks.
     const { keys, still } = await differingKeys(c, tp, mismatched, chunkRows);
     if (!keys.length) break;
     await repair(c, tp, keys, repaired);
