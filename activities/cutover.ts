@@ -9,12 +9,13 @@ import { viewSql } from '../src/carry';
 import { fail, lockGiveUp } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
-import { audit, Deps, keepAlive, stage } from './context';
+import { rowCountSql } from '../src/cutoversql';
+import { audit, bindDeps, Deps, keepAlive, stage } from './context';
 import { lockedTx, type LockedTx } from './locks';
 import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, type TableState } from './state';
 import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
-import { behindTriggers, compareWritten, forgetLogged } from './changed';
+import { behindTriggers, compareWritten, forgetLogged, type Written } from './changed';
 
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
 export async function lockViews(tx: LockedTx, tp: TablePlan, more: { createSql: string }[] = []): Promise<void> {
@@ -29,13 +30,16 @@ export async function lockViews(tx: LockedTx, tp: TablePlan, more: { createSql: 
   }
 }
 
+type Counts = { legacy: number; partitioned: number };
+
 /** Row counts of the table and its partitioned copy in one snapshot; null when either is gone (a cutover raced us). */
-async function countBoth(pool: pg.Pool, tp: TablePlan, lockTimeoutMs: number): Promise<{ legacy: number; partitioned: number } | null> {
+async function countBoth(pool: pg.Pool, tp: TablePlan, lockTimeoutMs: number): Promise<Counts | null> {
   try {
-    const { value } = await lockedTx(pool, { what: `row count of ${tp.schema}.${tp.table}`, lockTimeoutMs, begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' }, async (tx) => {
+    const begin = sqlFile('session/begin_repeatable_read_only');
+    const { value } = await lockedTx(pool, { what: `row count of ${tp.schema}.${tp.table}`, lockTimeoutMs, begin }, async (tx) => {
       // One core: the application keeps the others while both tables are read.
-      await tx.client.query('SET LOCAL max_parallel_workers_per_gather = 0');
-      const n = async (t: string) => Number((await keepAlive(() => tx.long(`SELECT count(*) AS n FROM ${sql.qname(tp.schema, t)}`))).rows[0].n);
+      await tx.client.query(sqlFile('session/one_core'));
+      const n = async (t: string) => Number((await keepAlive(() => tx.long(rowCountSql(tp.schema, t)))).rows[0].n);
       return { legacy: await n(tp.table), partitioned: await n(tp.names.partitioned) };
     });
     return value;
@@ -65,9 +69,10 @@ const TRIGGER_STATES: Record<string, string> = { O: 'enabled', D: 'disabled', R:
 /**
  * What changed on the table since the plan was made and verified, read under the cutover's lock:
  * its columns (names, types, order), our dual-write trigger (present, enabled), the application's
- * triggers and their states. Each change is one phrase for the refusal.
+ * triggers and their states. Each change is one phrase for the refusal; `syncTrigger`: whether
+ * one of them is about our dual-write trigger.
  */
-async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
+async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promise<{ changes: string[]; syncTrigger: boolean }> {
   const t = sql.qname(tp.schema, tp.table);
   const shown = `${tp.schema}.${tp.table}`;
   const changes: string[] = [];
@@ -94,6 +99,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
     ).rows.map((r) => [r.name as string, r.enabled as string]),
   );
   const sync = triggers.get(tp.names.syncTrigger);
+  const syncTrigger = sync === undefined || (sync !== 'A' && sync !== 'O');
   if (sync === undefined) changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} was dropped`);
   else if (sync !== 'A' && sync !== 'O') changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} is ${TRIGGER_STATES[sync] ?? sync}, not enabled`);
   // Plans recorded before the application's triggers were read carry none to compare with.
@@ -108,7 +114,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
     }
     for (const name of verified.keys()) if (!triggers.has(name)) changes.push(`trigger ${sql.ident(name)} was dropped from ${shown}`);
   }
-  return changes;
+  return { changes, syncTrigger };
 }
 
 function refuse(tp: TablePlan, changes: string[]) {
@@ -120,113 +126,125 @@ function refuse(tp: TablePlan, changes: string[]) {
   );
 }
 
-export function cutoverActivities({ pools }: Deps) {
-  return {
-    async cutoverTable(database: string, tp: TablePlan, lockTimeoutMs: number): Promise<CutoverResult> {
-      return stage('cutover', tp.table, async () => {
-        const pool = pools.get(database);
-        const what = `cutover of ${tp.schema}.${tp.table}`;
-        // Rows written with the dual-write trigger bypassed (session_replication_role = replica, a
-        // TRUNCATE, a disabled trigger) show as a difference in count. Counted before the lock,
-        // never under it: the lock must stay milliseconds.
-        const before = await withClient(pool, (c) => tableState(c, tp));
-        // Plans with the change log compare what was written since verification; older plans count both tables.
-        const since = before === 'prepared' && tp.changeLog ? await compareWritten(pool, tp, lockTimeoutMs) : null;
-        const counts = before === 'prepared' && !tp.changeLog ? await countBoth(pool, tp, lockTimeoutMs) : null;
-        // An autovacuum of the tables would hold the lock until PostgreSQL cancels it for us, a
-        // deadlock_timeout later, while every writer queues behind our wait: cancelled first.
-        const vacuums = before === 'prepared' ? await withClient(pool, (c) => cancelAutovacuums(c, tp)) : [];
-        // Wait (request → every lock held) and hold (→ commit) of the try that went through:
-        // writers queue behind both.
-        let requested = 0;
-        let acquired = 0;
-        const { value, attempts } = await lockedTx(pool, { what, lockTimeoutMs, attempts: 8, firstBudgetMs: CUTOVER_FIRST_BUDGET_MS, maxBackoffMs: 500 }, async (tx) => {
-          const c = tx.client;
-          requested = performance.now();
-          await lockViews(tx, tp);
-          // The table's name exists in every state; under its lock no other attempt can change the state.
-          for (const s of sql.lockSql(tp, [tp.table])) await tx.q(s);
-          const state = await tableState(c, tp);
-          if (state === 'cutover' || state === 'cleaned') {
-            const prior = await auditRow(c, tp.schema, tp.table, 'CUTOVER');
-            return { table: tp.table, lockMs: prior?.ms ?? 0, attempts: 0, alreadyDone: true, at: new Date(prior?.at ?? Date.now()).toISOString() };
-          }
-          if (state !== 'prepared') {
-            throw fail('StateConflict', `cannot cut over ${tp.schema}.${tp.table}: it is ${state}, not prepared (no ${tp.names.partitioned}). Roll back and start again.`, {
-              table: tp.table,
-              stage: 'cutover',
-            });
-          }
-          // Prepared now but not when counted: another attempt rolled back and prepared again in between; count again.
-          if (!counts && !since) throw lockGiveUp(`${what}: the table changed state while its rows were counted`);
-          for (const s of sql.lockSql(tp, [tp.names.partitioned])) await tx.q(s);
-          acquired = performance.now();
-          const changes = await changesSinceVerification(c, tp);
-          // Under the lock: a statement on the partitioned copy, or the trigger toggled, since the comparison.
-          if (since) {
-            // The trigger's state, when read above, says it better than its toggle's trace.
-            const named = changes.some((x) => x.includes(`dual-write trigger ${tp.names.syncTrigger}`));
-            const behind = new Set([...since.changes, ...(await behindTriggers(c, tp)).reasons]);
-            changes.push(...[...behind].filter((x) => !(named && x.includes(`dual-write trigger ${sql.ident(tp.names.syncTrigger)}`))));
-          }
-          if (counts && counts.legacy !== counts.partitioned) {
-            changes.push(
-              `${tp.schema}.${tp.table} has ${counts.legacy} rows but ${tp.names.partitioned} ${counts.partitioned} ` +
-                `(rows written with the dual-write trigger bypassed: session_replication_role = replica, TRUNCATE, or a disabled trigger)`,
-            );
-          }
-          if (changes.length) throw refuse(tp, changes);
-          const t1 = process.hrtime.bigint();
-          for (const s of sql.cutoverSql(tp)) await tx.q(s);
-          const lockMs = Number(process.hrtime.bigint() - t1) / 1e6;
-          // The legacy table is the application's, but from here on ours to drop at cleanup.
-          await recordCreated(c, tp, tp.names.legacy, 'legacy');
-          await audit(c, { schema: tp.schema, table: tp.table, stage: 'CUTOVER', ms: lockMs, details: { lockMs } });
-          switchoverMetrics({ table: tp.table }).cutoverLock.record(lockMs);
-          // COMMIT releases the lock; its duration is counted by the caller's measurement below.
-          return { table: tp.table, lockMs, attempts: 1, alreadyDone: false, at: new Date().toISOString(), ...(since ? { keysComparedSinceVerification: since.keys } : {}) };
-        });
-        if (value.alreadyDone) return value;
-        // The logged keys served the re-check and the verification; the sync trigger is gone.
-        await withClient(pool, (c) => forgetLogged(c, tp));
-        const lockWaitMs = Math.round((acquired - requested) * 10) / 10;
-        const lockHeldMs = Math.round((performance.now() - acquired) * 10) / 10;
-        return { ...value, attempts, lockWaitMs, lockHeldMs, ...(vacuums.length ? { cancelledAutovacuums: vacuums } : {}) };
-      });
-    },
-
-    /**
-     * Drops the mirror trigger, `<table>_legacy` and the backup of a finished switchover: each only
-     * if it is the relation the switchover recorded (same oid); anything else is left and listed.
-     */
-    async cleanupTable(database: string, tp: TablePlan): Promise<{ state: TableState; dropped: string[]; left: string[] }> {
-      return stage('cleanup', tp.table, async () => {
-        const done = await lockedTx(pools.get(database), { what: `cleanup of ${tp.schema}.${tp.table}` }, async (tx) => {
-          const c = tx.client;
-          const state = await tableState(c, tp);
-          if (state === 'plain' || state === 'prepared' || state === 'missing') {
-            throw fail('StateConflict', `cleanup of ${tp.schema}.${tp.table}: the table is ${state}, not cut over; ` +
-              `nothing to clean up (to undo a switchover that has not cut over, run the rollback workflow)`, { table: tp.table, stage: 'cleanup' });
-          }
-          for (const s of sql.cleanupSql(tp)) await tx.q(s);
-          const dropped: string[] = [];
-          const left: string[] = [];
-          for (const [name, kind] of [[tp.names.legacy, 'legacy'], [tp.names.backup, 'backup']] as const) {
-            if (await dropIfOurs(c, tp, name, kind, left, tx.q)) dropped.push(name);
-          }
-          // The partitioned table is the application's table now.
-          const part = await ownership(c, tp, tp.table, 'partitioned');
-          if (part.ours) await release(c, part.ours.id);
-          await audit(c, { schema: tp.schema, table: tp.table, stage: 'CLEANUP', details: { dropped, left } });
-          return { state: 'cleaned' as TableState, dropped, left };
-        });
-        await withClient(pools.get(database), (c) => forgetLogged(c, tp));
-        await dropPartitionGuards(pools.get(database), tp);
-        return done.value;
-      });
-    },
-  };
+export async function cutoverTable({ pools }: Deps, database: string, tp: TablePlan, lockTimeoutMs: number): Promise<CutoverResult> {
+  return stage('cutover', tp.table, async () => {
+    const pool = pools.get(database);
+    const what = `cutover of ${tp.schema}.${tp.table}`;
+    // Rows written with the dual-write trigger bypassed (session_replication_role = replica, a
+    // TRUNCATE, a disabled trigger) show as a difference in count. Counted before the lock,
+    // never under it: the lock must stay milliseconds.
+    const before = await withClient(pool, (c) => tableState(c, tp));
+    // Plans with the change log compare what was written since verification; older plans count both tables.
+    const since = before === 'prepared' && tp.changeLog ? await compareWritten(pool, tp, lockTimeoutMs) : null;
+    const counts = before === 'prepared' && !tp.changeLog ? await countBoth(pool, tp, lockTimeoutMs) : null;
+    // An autovacuum of the tables would hold the lock until PostgreSQL cancels it for us, a
+    // deadlock_timeout later, while every writer queues behind our wait: cancelled first.
+    const vacuums = before === 'prepared' ? await withClient(pool, (c) => cancelAutovacuums(c, tp)) : [];
+    // Wait (request → every lock held) and hold (→ commit) of the try that went through:
+    // writers queue behind both.
+    const clock = { requested: 0, acquired: 0 };
+    const { value, attempts } = await lockedTx(pool, { what, lockTimeoutMs, attempts: 8, firstBudgetMs: CUTOVER_FIRST_BUDGET_MS, maxBackoffMs: 500 }, (tx) =>
+      cutoverLocked(tx, tp, { what, since, counts, clock }),
+    );
+    if (value.alreadyDone) return value;
+    // The logged keys served the re-check and the verification; the sync trigger is gone.
+    await withClient(pool, (c) => forgetLogged(c, tp));
+    const lockWaitMs = Math.round((clock.acquired - clock.requested) * 10) / 10;
+    const lockHeldMs = Math.round((performance.now() - clock.acquired) * 10) / 10;
+    return { ...value, attempts, lockWaitMs, lockHeldMs, ...(vacuums.length ? { cancelledAutovacuums: vacuums } : {}) };
+  });
 }
+
+/** One try of the cutover under its lock: checks, then the renames; `clock` gets when the locks were asked for and held. */
+async function cutoverLocked(
+  tx: LockedTx,
+  tp: TablePlan,
+  o: { what: string; since: Written | null; counts: Counts | null; clock: { requested: number; acquired: number } },
+): Promise<CutoverResult> {
+  const c = tx.client;
+  o.clock.requested = performance.now();
+  await lockViews(tx, tp);
+  // The table's name exists in every state; under its lock no other attempt can change the state.
+  for (const s of sql.lockSql(tp, [tp.table])) await tx.q(s);
+  const state = await tableState(c, tp);
+  if (state === 'cutover' || state === 'cleaned') {
+    const prior = await auditRow(c, tp.schema, tp.table, 'CUTOVER');
+    return { table: tp.table, lockMs: prior?.ms ?? 0, attempts: 0, alreadyDone: true, at: new Date(prior?.at ?? Date.now()).toISOString() };
+  }
+  if (state !== 'prepared') {
+    throw fail('StateConflict', `cannot cut over ${tp.schema}.${tp.table}: it is ${state}, not prepared (no ${tp.names.partitioned}). Roll back and start again.`, {
+      table: tp.table,
+      stage: 'cutover',
+    });
+  }
+  // Prepared now but not when counted: another attempt rolled back and prepared again in between; count again.
+  if (!o.counts && !o.since) throw lockGiveUp(`${o.what}: the table changed state while its rows were counted`);
+  for (const s of sql.lockSql(tp, [tp.names.partitioned])) await tx.q(s);
+  o.clock.acquired = performance.now();
+  const changes = await refusalReasons(c, tp, o.since, o.counts);
+  if (changes.length) throw refuse(tp, changes);
+  const t1 = process.hrtime.bigint();
+  for (const s of sql.cutoverSql(tp)) await tx.q(s);
+  const lockMs = Number(process.hrtime.bigint() - t1) / 1e6;
+  // The legacy table is the application's, but from here on ours to drop at cleanup.
+  await recordCreated(c, tp, tp.names.legacy, 'legacy');
+  await audit(c, { schema: tp.schema, table: tp.table, stage: 'CUTOVER', ms: lockMs, details: { lockMs } });
+  switchoverMetrics({ table: tp.table }).cutoverLock.record(lockMs);
+  // COMMIT releases the lock; its duration is counted by the caller's measurement below.
+  return { table: tp.table, lockMs, attempts: 1, alreadyDone: false, at: new Date().toISOString(), ...(o.since ? { keysComparedSinceVerification: o.since.keys } : {}) };
+}
+
+/** Why the cutover must refuse, read under its lock (none: it goes on). */
+async function refusalReasons(c: pg.ClientBase, tp: TablePlan, since: Written | null, counts: Counts | null): Promise<string[]> {
+  const { changes, syncTrigger } = await changesSinceVerification(c, tp);
+  // Under the lock: a statement on the partitioned copy, or the trigger toggled, since the comparison.
+  if (since) {
+    const behind = new Set([...since.changes, ...(await behindTriggers(c, tp)).reasons]);
+    // The trigger's state, when read above, says it better than its toggle's trace (behindTriggers' phrase about it).
+    const toggle = `dual-write trigger ${sql.ident(tp.names.syncTrigger)}`;
+    changes.push(...[...behind].filter((x) => !(syncTrigger && x.includes(toggle))));
+  }
+  if (counts && counts.legacy !== counts.partitioned) {
+    changes.push(
+      `${tp.schema}.${tp.table} has ${counts.legacy} rows but ${tp.names.partitioned} ${counts.partitioned} ` +
+        `(rows written with the dual-write trigger bypassed: session_replication_role = replica, TRUNCATE, or a disabled trigger)`,
+    );
+  }
+  return changes;
+}
+
+/**
+ * Drops the mirror trigger, `<table>_legacy` and the backup of a finished switchover: each only
+ * if it is the relation the switchover recorded (same oid); anything else is left and listed.
+ */
+export async function cleanupTable({ pools }: Deps, database: string, tp: TablePlan): Promise<{ state: TableState; dropped: string[]; left: string[] }> {
+  return stage('cleanup', tp.table, async () => {
+    const done = await lockedTx(pools.get(database), { what: `cleanup of ${tp.schema}.${tp.table}` }, async (tx) => {
+      const c = tx.client;
+      const state = await tableState(c, tp);
+      if (state === 'plain' || state === 'prepared' || state === 'missing') {
+        throw fail('StateConflict', `cleanup of ${tp.schema}.${tp.table}: the table is ${state}, not cut over; ` +
+          `nothing to clean up (to undo a switchover that has not cut over, run the rollback workflow)`, { table: tp.table, stage: 'cleanup' });
+      }
+      for (const s of sql.cleanupSql(tp)) await tx.q(s);
+      const dropped: string[] = [];
+      const left: string[] = [];
+      for (const [name, kind] of [[tp.names.legacy, 'legacy'], [tp.names.backup, 'backup']] as const) {
+        if (await dropIfOurs(c, tp, name, kind, left, tx.q)) dropped.push(name);
+      }
+      // The partitioned table is the application's table now.
+      const part = await ownership(c, tp, tp.table, 'partitioned');
+      if (part.ours) await release(c, part.ours.id);
+      await audit(c, { schema: tp.schema, table: tp.table, stage: 'CLEANUP', details: { dropped, left } });
+      return { state: 'cleaned' as TableState, dropped, left };
+    });
+    await withClient(pools.get(database), (c) => forgetLogged(c, tp));
+    await dropPartitionGuards(pools.get(database), tp);
+    return done.value;
+  });
+}
+
+export const cutoverActivities = (deps: Deps) => bindDeps(deps, { cutoverTable, cleanupTable });
 
 /** Partitions whose guard one cleanup transaction drops (each DROP TRIGGER locks its partition until commit). */
 const GUARDS_PER_TRANSACTION = 50;
@@ -273,8 +291,8 @@ export async function undoCutover(u: UndoContext): Promise<void> {
  * with their schemas (read with search_path = pg_catalog, then set back).
  */
 async function viewsMadeSince(c: pg.ClientBase, tp: TablePlan, oid: string): Promise<{ name: string; createSql: string }[]> {
-  const path = (await c.query(`select current_setting('search_path') as p`)).rows[0].p as string;
-  await c.query(`select set_config('search_path', 'pg_catalog', true)`);
+  const path = (await c.query(sqlFile('session/search_path'))).rows[0].p as string;
+  await c.query(sqlFile('session/set_search_path_local'), ['pg_catalog']);
   try {
     const rows = (await c.query(sqlFile('catalog/views'), [oid])).rows;
     const carried = new Set((tp.views ?? []).map((v) => v.name));
@@ -282,7 +300,7 @@ async function viewsMadeSince(c: pg.ClientBase, tp: TablePlan, oid: string): Pro
       .filter((v) => v.relkind === 'v' && !carried.has(`${v.schema}.${v.name}`))
       .map((v) => ({ name: `${v.schema}.${v.name}`, createSql: viewSql(v) }));
   } finally {
-    await c.query(`select set_config('search_path', $1::text, true)`, [path]);
+    await c.query(sqlFile('session/set_search_path_local'), [path]);
   }
 }
 

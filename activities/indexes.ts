@@ -13,10 +13,19 @@ import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
 import { deferredIndex, indexOn, partitionIndexName } from '../src/copysql';
-import { ident, qname } from '../src/sqlgen';
-import { lockedTx } from './locks';
-import type { TablePlan } from '../src/types';
-import { audit, Deps, keepAlive, stage } from './context';
+import { qname } from '../src/sqlgen';
+import {
+  addForeignKeySql,
+  attachPartitionIndexSql,
+  dropIndexConcurrentlySql,
+  isEmptySql,
+  lockAccessExclusiveSql,
+  lockShareRowExclusiveSql,
+  validateConstraintSql,
+} from '../src/indexsql';
+import { lockedTx, type LockOpts } from './locks';
+import type { IndexPlan, TablePlan } from '../src/types';
+import { audit, bindDeps, Deps, keepAlive, stage } from './context';
 
 /** The referenced table of a foreign key definition (pg_get_constraintdef: `... REFERENCES <name>(cols) ...`), as quoted there. */
 export function referencedTable(definition: string): string {
@@ -57,137 +66,147 @@ export async function oneIndexBuild<T>(pool: pg.Pool, tp: TablePlan, build: () =
   }
 }
 
-export function indexActivities({ pools }: Deps) {
-  return {
-    async buildIndexes(
-      database: string,
-      tp: TablePlan,
-      opts: { parallelism?: number; lockTimeoutMs?: number } = {},
-    ): Promise<{ table: string; indexes: number; partitionIndexes: number; foreignKeys: number; ms: number }> {
-      return stage('index', tp.table, async () => {
-        const t0 = Date.now();
-        const pool = pools.get(database);
-        const ctx = Context.current();
-        return oneIndexBuild(pool, tp, async () => {
-          const deferred = tp.indexes.map((i, n) => ({ i, n })).filter(({ i }) => deferredIndex(i));
-          if (!deferred.length && !tp.foreignKeys.length) return { table: tp.table, indexes: 0, partitionIndexes: 0, foreignKeys: 0, ms: 0 };
-          const lockOpts = (what: string) => ({ what, lockTimeoutMs: opts.lockTimeoutMs });
-          const partitions = await withClient(pool, async (c) =>
-            (
-              await c.query(
-                sqlFile('catalog/partitions_of'),
-                [qname(tp.schema, tp.names.partitioned)],
-              )
-            ).rows.map((r) => r.name as string),
-          );
-          // Partitions are shared out to `parallelism` connections; one connection builds all of a
-          // partition's indexes (two concurrent builds on one table would wait for each other).
-          const queue = [...partitions];
-          let built = 0;
-          const worker = () =>
-            withClient(pool, async (c) => {
-              for (let part = queue.shift(); part !== undefined; part = queue.shift()) {
-                ctx.heartbeat({ partition: part, left: queue.length });
-                if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('index build cancelled');
-                for (const { i, n } of deferred) {
-                  const name = partitionIndexName(part, n);
-                  const state = await indexState(c, tp.schema, name);
-                  if (state === 'valid') continue;
-                  if (state === 'invalid') await c.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qname(tp.schema, name)}`);
-                  // An empty partition (one made ahead of time) is indexed at once: its SHARE lock is
-                  // held for a millisecond, where CONCURRENTLY would wait three times for writers.
-                  const empty = (await c.query(`select not exists (select 1 from ${qname(tp.schema, part)}) as empty`)).rows[0].empty as boolean;
-                  if (empty) {
-                    await lockedTx({ client: c }, lockOpts(`index ${name}`), (tx) => tx.q(indexOn(i, { name, on: qname(tp.schema, part) })));
-                  } else {
-                    await keepAlive(() => c.query(indexOn(i, { name, on: qname(tp.schema, part), concurrently: true })), { index: name });
-                  }
-                  built++;
-                }
-                for (const f of tp.foreignKeys) {
-                  const fk = (
-                    await c.query(sqlFile('catalog/constraint_validated'), [qname(tp.schema, part), f.name])
-                  ).rows[0];
-                  if (!fk) {
-                    await lockedTx({ client: c }, lockOpts(`foreign key ${f.name} of ${part}`), (tx) =>
-                      tx.q(`ALTER TABLE ${qname(tp.schema, part)} ADD CONSTRAINT ${ident(f.name)} ${f.definition} NOT VALID`),
-                    );
-                  }
-                  // The scan runs after its locks (SHARE UPDATE EXCLUSIVE here, ROW SHARE on the referenced table) are held.
-                  if (!fk?.convalidated) {
-                    await keepAlive(() =>
-                      lockedTx({ client: c }, lockOpts(`validation of ${f.name} on ${part}`), (tx) =>
-                        tx.long(`ALTER TABLE ${qname(tp.schema, part)} VALIDATE CONSTRAINT ${ident(f.name)}`),
-                      ),
-                    );
-                  }
-                }
-              }
-            });
-          await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? 2, partitions.length)) }, worker));
-          // Two short transactions, each under the lock budget of activities/locks.ts (below
-          // deadlock_timeout, so in any lock cycle with a writer ours gives up first, and is retried).
-          // The indexes' attach needs only our partitioned table.
-          const part = qname(tp.schema, tp.names.partitioned);
-          const lockOf = (what: string) => ({ what: `${what} of ${tp.schema}.${tp.table}`, lockTimeoutMs: opts.lockTimeoutMs });
-          const indexAttach = await lockedTx(pool, lockOf('index attach'), async (tx) => {
-            if (!deferred.length) return;
-            await tx.q(`LOCK TABLE ${part} IN SHARE ROW EXCLUSIVE MODE`);
-            for (const { i, n } of deferred) {
-              await tx.q(indexOn(i, { name: i.tempName, on: part, only: true }));
-              const attached = new Set(
-                (
-                  await tx.q(`select c.relname from pg_inherits h join pg_class c on c.oid = h.inhrelid where h.inhparent = $1::regclass`, [
-                    qname(tp.schema, i.tempName),
-                  ])
-                ).rows.map((r) => r.relname as string),
-              );
-              for (const p of partitions) {
-                const name = partitionIndexName(p, n);
-                if (!attached.has(name)) await tx.q(`ALTER INDEX ${qname(tp.schema, i.tempName)} ATTACH PARTITION ${qname(tp.schema, name)}`);
-              }
-            }
-          });
-          // The foreign keys' attach: adopting the partitions' validated foreign keys drops their
-          // action triggers on the referenced table, which takes ACCESS EXCLUSIVE there (PostgreSQL
-          // <= 17), held for this transaction only. Referenced table first, then ours: a writer's
-          // insert locks them in that order (the table's foreign key check fires before the
-          // dual-write trigger, whose name sorts after "RI_ConstraintTrigger"). Taken the other way
-          // round, every insert in flight held the referenced table and queued behind our lock on
-          // the partitioned table, and the attach never got through under a steady writer.
-          // A writer that locks them the other way (a partition-key move, or an update then an
-          // insert in one transaction) meets the budget: ours gives up.
-          const fkAttach = await lockedTx(pool, lockOf('foreign key attach'), async (tx) => {
-            const parentFks = new Set(
-              (await tx.client.query(sqlFile('catalog/foreign_key_names'), [part])).rows.map(
-                (r) => r.conname as string,
-              ),
-            );
-            const missingFks = tp.foreignKeys.filter((f) => !parentFks.has(f.name));
-            if (!missingFks.length) return;
-            for (const ref of new Set(missingFks.map((f) => referencedTable(f.definition)))) await tx.q(`LOCK TABLE ${ref} IN ACCESS EXCLUSIVE MODE`);
-            await tx.q(`LOCK TABLE ${part} IN SHARE ROW EXCLUSIVE MODE`);
-            for (const f of missingFks) await tx.q(`ALTER TABLE ${part} ADD CONSTRAINT ${ident(f.name)} ${f.definition}`);
-          });
-          await withClient(pool, (c) =>
-            audit(c, {
-              schema: tp.schema,
-              table: tp.table,
-              stage: 'INDEXES',
-              ms: Date.now() - t0,
-              details: {
-                indexes: deferred.map(({ i }) => i.tempName),
-                foreignKeys: tp.foreignKeys.map((f) => f.name),
-                partitions: partitions.length,
-                built,
-                lockAttempts: { indexes: indexAttach.attempts, foreignKeys: fkAttach.attempts },
-              },
-            }),
-          );
-          return { table: tp.table, indexes: deferred.length, partitionIndexes: built, foreignKeys: tp.foreignKeys.length, ms: Date.now() - t0 };
-        });
-      });
-    },
-  };
+type BuildOpts = { parallelism?: number; lockTimeoutMs?: number };
+type IndexResult = { table: string; indexes: number; partitionIndexes: number; foreignKeys: number; ms: number };
+/** A deferred index of the plan and its place in tp.indexes (its partitions' index names end in it). */
+type Deferred = { i: IndexPlan; n: number };
+
+export async function buildIndexes({ pools }: Deps, database: string, tp: TablePlan, opts: BuildOpts = {}): Promise<IndexResult> {
+  return stage('index', tp.table, async () => {
+    const t0 = Date.now();
+    const pool = pools.get(database);
+    return oneIndexBuild(pool, tp, async () => {
+      const deferred = tp.indexes.map((i, n) => ({ i, n })).filter(({ i }) => deferredIndex(i));
+      if (!deferred.length && !tp.foreignKeys.length) return { table: tp.table, indexes: 0, partitionIndexes: 0, foreignKeys: 0, ms: 0 };
+      const partitions = await withClient(pool, async (c) =>
+        (await c.query(sqlFile('catalog/partitions_of'), [qname(tp.schema, tp.names.partitioned)])).rows.map((r) => r.name as string),
+      );
+      const built = await buildOnPartitions(pool, tp, deferred, partitions, opts);
+      // Two short transactions, each under the lock budget of activities/locks.ts (below
+      // deadlock_timeout, so in any lock cycle with a writer ours gives up first, and is retried).
+      const indexAttach = await attachIndexes(pool, tp, deferred, partitions, opts.lockTimeoutMs);
+      const fkAttach = await attachForeignKeys(pool, tp, opts.lockTimeoutMs);
+      await withClient(pool, (c) =>
+        audit(c, {
+          schema: tp.schema,
+          table: tp.table,
+          stage: 'INDEXES',
+          ms: Date.now() - t0,
+          details: {
+            indexes: deferred.map(({ i }) => i.tempName),
+            foreignKeys: tp.foreignKeys.map((f) => f.name),
+            partitions: partitions.length,
+            built,
+            lockAttempts: { indexes: indexAttach.attempts, foreignKeys: fkAttach.attempts },
+          },
+        }),
+      );
+      return { table: tp.table, indexes: deferred.length, partitionIndexes: built, foreignKeys: tp.foreignKeys.length, ms: Date.now() - t0 };
+    });
+  });
 }
 
+export const indexActivities = (deps: Deps) => bindDeps(deps, { buildIndexes });
+
+/**
+ * Partitions are shared out to `parallelism` connections; one connection builds all of a
+ * partition's indexes (two concurrent builds on one table would wait for each other).
+ * Returns the partition indexes built.
+ */
+async function buildOnPartitions(pool: pg.Pool, tp: TablePlan, deferred: Deferred[], partitions: string[], opts: BuildOpts): Promise<number> {
+  const ctx = Context.current();
+  const queue = [...partitions];
+  let built = 0;
+  const worker = () =>
+    withClient(pool, async (c) => {
+      for (let part = queue.shift(); part !== undefined; part = queue.shift()) {
+        ctx.heartbeat({ partition: part, left: queue.length });
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('index build cancelled');
+        const n = await indexPartition(c, tp, part, deferred, opts.lockTimeoutMs);
+        built += n;
+        await foreignKeysOn(c, tp, part, opts.lockTimeoutMs);
+      }
+    });
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? 2, partitions.length)) }, worker));
+  return built;
+}
+
+/** The deferred indexes on one partition; returns how many it built. */
+async function indexPartition(c: pg.PoolClient, tp: TablePlan, part: string, deferred: Deferred[], lockTimeoutMs?: number): Promise<number> {
+  let built = 0;
+  for (const { i, n } of deferred) {
+    const name = partitionIndexName(part, n);
+    const state = await indexState(c, tp.schema, name);
+    if (state === 'valid') continue;
+    if (state === 'invalid') await c.query(dropIndexConcurrentlySql(tp.schema, name));
+    // An empty partition (one made ahead of time) is indexed at once: its SHARE lock is
+    // held for a millisecond, where CONCURRENTLY would wait three times for writers.
+    const empty = (await c.query(isEmptySql(tp.schema, part))).rows[0].empty as boolean;
+    if (empty) {
+      await lockedTx({ client: c }, { what: `index ${name}`, lockTimeoutMs }, (tx) => tx.q(indexOn(i, { name, on: qname(tp.schema, part) })));
+    } else {
+      await keepAlive(() => c.query(indexOn(i, { name, on: qname(tp.schema, part), concurrently: true })), { index: name });
+    }
+    built++;
+  }
+  return built;
+}
+
+/** The plan's foreign keys on one partition: added NOT VALID, then validated. */
+async function foreignKeysOn(c: pg.PoolClient, tp: TablePlan, part: string, lockTimeoutMs?: number): Promise<void> {
+  const lockOpts = (what: string): LockOpts => ({ what, lockTimeoutMs });
+  for (const f of tp.foreignKeys) {
+    const fk = (await c.query(sqlFile('catalog/constraint_validated'), [qname(tp.schema, part), f.name])).rows[0];
+    if (!fk) {
+      await lockedTx({ client: c }, lockOpts(`foreign key ${f.name} of ${part}`), (tx) =>
+        tx.q(addForeignKeySql(qname(tp.schema, part), f, { notValid: true })),
+      );
+    }
+    // The scan runs after its locks (SHARE UPDATE EXCLUSIVE here, ROW SHARE on the referenced table) are held.
+    if (!fk?.convalidated) {
+      await keepAlive(() =>
+        lockedTx({ client: c }, lockOpts(`validation of ${f.name} on ${part}`), (tx) => tx.long(validateConstraintSql(tp.schema, part, f.name))),
+      );
+    }
+  }
+}
+
+/** The parent's indexes, made ON ONLY our partitioned table, with the partitions' indexes attached; needs only that table. */
+function attachIndexes(pool: pg.Pool, tp: TablePlan, deferred: Deferred[], partitions: string[], lockTimeoutMs?: number) {
+  const part = qname(tp.schema, tp.names.partitioned);
+  return lockedTx(pool, { what: `index attach of ${tp.schema}.${tp.table}`, lockTimeoutMs }, async (tx) => {
+    if (!deferred.length) return;
+    await tx.q(lockShareRowExclusiveSql(part));
+    for (const { i, n } of deferred) {
+      await tx.q(indexOn(i, { name: i.tempName, on: part, only: true }));
+      const attached = new Set((await tx.q(sqlFile('catalog/partitions_of'), [qname(tp.schema, i.tempName)])).rows.map((r) => r.name as string));
+      for (const p of partitions) {
+        const name = partitionIndexName(p, n);
+        if (!attached.has(name)) await tx.q(attachPartitionIndexSql(tp.schema, i.tempName, name));
+      }
+    }
+  });
+}
+
+/**
+ * The foreign keys' attach: adopting the partitions' validated foreign keys drops their
+ * action triggers on the referenced table, which takes ACCESS EXCLUSIVE there (PostgreSQL
+ * <= 17), held for this transaction only. Referenced table first, then ours: a writer's
+ * insert locks them in that order (the table's foreign key check fires before the
+ * dual-write trigger, whose name sorts after "RI_ConstraintTrigger"). Taken the other way
+ * round, every insert in flight held the referenced table and queued behind our lock on
+ * the partitioned table, and the attach never got through under a steady writer.
+ * A writer that locks them the other way (a partition-key move, or an update then an
+ * insert in one transaction) meets the budget: ours gives up.
+ */
+function attachForeignKeys(pool: pg.Pool, tp: TablePlan, lockTimeoutMs?: number) {
+  const part = qname(tp.schema, tp.names.partitioned);
+  return lockedTx(pool, { what: `foreign key attach of ${tp.schema}.${tp.table}`, lockTimeoutMs }, async (tx) => {
+    const parentFks = new Set((await tx.client.query(sqlFile('catalog/foreign_key_names'), [part])).rows.map((r) => r.conname as string));
+    const missingFks = tp.foreignKeys.filter((f) => !parentFks.has(f.name));
+    if (!missingFks.length) return;
+    for (const ref of new Set(missingFks.map((f) => referencedTable(f.definition)))) await tx.q(lockAccessExclusiveSql(ref));
+    await tx.q(lockShareRowExclusiveSql(part));
+    for (const f of missingFks) await tx.q(addForeignKeySql(part, f, { notValid: false }));
+  });
+}

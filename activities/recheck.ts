@@ -6,14 +6,14 @@
 // each differing row is rewritten from the legacy table under a row lock. Idempotent: a retry compares again and finds nothing left to repair.
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
-import { inTx, withClient, withTx } from '../src/db';
-import { literal, OUR_WRITE_SQL } from '../src/sqlgen';
+import { inTx, sqlFile, withClient, withTx } from '../src/db';
+import { OUR_WRITE_SQL } from '../src/sqlgen';
 import { fail } from '../src/errors';
-import { chunkBounds, chunkDiffSql, chunkHashSql, keysCompareSql, repairSql } from '../src/copysql';
+import { chunkBounds, chunkDiffSql, chunkHashSql, keysCompareSql, repairSql, setSnapshotSql } from '../src/copysql';
 import { compareLogged } from './changed';
 import { lockedTx } from './locks';
 import type { RecheckResult, TablePlan } from '../src/types';
-import { audit, Deps, keepAlive, stage, throwIfCancelled } from './context';
+import { audit, bindDeps, Deps, keepAlive, stage, throwIfCancelled } from './context';
 
 const MAX_ROUNDS = 10;
 const KEYS_PER_ROUND = 50000;
@@ -25,8 +25,7 @@ const KEYS_PER_REPAIR = 1000;
  */
 export async function waitForOlderTransactions(c: pg.ClientBase): Promise<number> {
   const t0 = Date.now();
-  const running = `select backend_xid::text as xid from pg_stat_activity
-                    where datname = current_database() and backend_xid is not null and pid <> pg_backend_pid()`;
+  const running = sqlFile('catalog/xid_holders');
   const xids = (await c.query(running)).rows.map((r) => r.xid as string);
   while (xids.length) {
     const still = new Set((await c.query(running)).rows.map((r) => r.xid as string));
@@ -41,10 +40,10 @@ export async function waitForOlderTransactions(c: pg.ClientBase): Promise<number
 /** Runs `fn` on another connection of `pool` inside the exported snapshot `snapshot` (read only). */
 export async function inSnapshot<T>(pool: pg.Pool, snapshot: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   return withTx(pool, async (c) => {
-    await c.query(`SET TRANSACTION SNAPSHOT ${literal(snapshot)}`);
-    await c.query('SET LOCAL jit = off'); // compiling costs more than it saves on these scans (measured)
+    await c.query(setSnapshotSql(snapshot));
+    await c.query(sqlFile('session/no_jit')); // compiling costs more than it saves on these scans (measured)
     return fn(c);
-  }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  }, sqlFile('session/begin_repeatable_read_only'));
 }
 
 /** Chunk → "rows:hash" of one side. */
@@ -53,83 +52,90 @@ async function sideHashes(c: pg.ClientBase, sql: string): Promise<Map<string, st
   return new Map(rows.map((r) => [r.chunk, `${r.rows}:${r.hash}`]));
 }
 
-export function recheckActivities({ pools }: Deps) {
-  return {
-    async copyRecheck(database: string, tp: TablePlan, opts: { chunkRows?: number } = {}): Promise<RecheckResult> {
-      const chunkRows = opts.chunkRows ?? 10000;
-      return stage('copy', tp.table, () =>
-        withClient(pools.get(database), async (c) => {
-          const t0 = Date.now();
-          const waitedMs = await waitForOlderTransactions(c);
-          if (tp.changeLog) {
-            const r = await recheckLogged(c, tp);
-            const result: RecheckResult = { table: tp.table, chunks: 0, ...r, waitedMs, ms: Date.now() - t0 };
-            await audit(c, { schema: tp.schema, table: tp.table, stage: 'COPY-RECHECK', ms: result.ms, details: result });
-            return result;
-          }
-          // Plans without the change log: both sides in one snapshot, read at once on two connections.
-          let mismatched: string[] = [];
-          let chunks = 0;
-          await inTx(c, async () => {
-            await c.query(`set local timezone = 'UTC'`);
-            await c.query('SET LOCAL jit = off');
-            const snapshot = (await c.query('select pg_export_snapshot() as s')).rows[0].s as string;
-            // Chunk by chunk at once: under live writes some chunk usually differs, and comparing
-            // whole tables first then costs a second pass (whole tables, then chunks: 9.6 s at 10M rows).
-            const [legacy, partitioned] = await keepAlive(() =>
-              Promise.all([
-                sideHashes(c, chunkHashSql(tp, tp.table, chunkRows)),
-                inSnapshot(pools.get(database), snapshot, async (c2) => {
-                  await c2.query(`set local timezone = 'UTC'`);
-                  return sideHashes(c2, chunkHashSql(tp, tp.names.partitioned, chunkRows));
-                }),
-              ]),
-            );
-            const all = new Set([...legacy.keys(), ...partitioned.keys()]);
-            chunks = all.size;
-            mismatched = [...all].filter((k) => legacy.get(k) !== partitioned.get(k));
-          }, 'BEGIN ISOLATION LEVEL REPEATABLE READ');
-          let repaired = 0;
-          let rounds = 0;
-          const diffParams = (chunk: string) =>
-            tp.splitColumn ? chunkBounds(tp, chunk, chunkRows) : [chunk, null];
-          while (mismatched.length) {
-            if (++rounds > MAX_ROUNDS) {
-              throw fail(
-                'ParityMismatch',
-                `the copy re-check of ${tp.schema}.${tp.table} still finds differing rows after ${MAX_ROUNDS} repair rounds ` +
-                  `(chunks ${mismatched.slice(0, 5).join(', ')}); the legacy table is untouched and authoritative`,
-                { table: tp.table, stage: 'copy' },
-              );
-            }
-            // Keys that differ, read in one snapshot; then each set repaired under its row locks.
-            const keys: string[][] = [];
-            const still: string[] = [];
-            await inTx(c, async () => {
-              await c.query(`set local timezone = 'UTC'`);
-              for (const [i, chunk] of mismatched.entries()) {
-                if (keys.length >= KEYS_PER_ROUND) {
-                  still.push(...mismatched.slice(i)); // the next round reads these
-                  break;
-                }
-                Context.current().heartbeat({ chunk, keys: keys.length });
-                const found = (await keepAlive(() => c.query(chunkDiffSql(tp, chunkRows), [...diffParams(chunk), KEYS_PER_ROUND]))).rows;
-                if (found.length) still.push(chunk);
-                keys.push(...found.map((r) => JSON.parse(r.key as string) as string[]));
-              }
-            }, 'BEGIN ISOLATION LEVEL REPEATABLE READ');
-            if (!keys.length) break;
-            await repair(c, tp, keys, repaired);
-            repaired += keys.length;
-            mismatched = still;
-          }
-          const result: RecheckResult = { table: tp.table, chunks, rounds, repaired, waitedMs, ms: Date.now() - t0 };
-          await audit(c, { schema: tp.schema, table: tp.table, stage: 'COPY-RECHECK', ms: result.ms, details: result });
-          return result;
-        }),
+export async function copyRecheck({ pools }: Deps, database: string, tp: TablePlan, opts: { chunkRows?: number } = {}): Promise<RecheckResult> {
+  const chunkRows = opts.chunkRows ?? 10000;
+  return stage('copy', tp.table, () =>
+    withClient(pools.get(database), async (c) => {
+      const t0 = Date.now();
+      const waitedMs = await waitForOlderTransactions(c);
+      const r = tp.changeLog ? { chunks: 0, ...(await recheckLogged(c, tp)) } : await recheckChunks(pools.get(database), c, tp, chunkRows);
+      const result: RecheckResult = { table: tp.table, ...r, waitedMs, ms: Date.now() - t0 };
+      await audit(c, { schema: tp.schema, table: tp.table, stage: 'COPY-RECHECK', ms: result.ms, details: result });
+      return result;
+    }),
+  );
+}
+
+export const recheckActivities = (deps: Deps) => bindDeps(deps, { copyRecheck });
+
+type Rechecked = Pick<RecheckResult, 'chunks' | 'rounds' | 'repaired'>;
+
+/** Plans without the change log: both sides' chunks compared, then the differing chunks' rows repaired, round by round. */
+async function recheckChunks(pool: pg.Pool, c: pg.PoolClient, tp: TablePlan, chunkRows: number): Promise<Rechecked> {
+  const { chunks, mismatched: first } = await compareChunks(pool, c, tp, chunkRows);
+  let mismatched = first;
+  let repaired = 0;
+  let rounds = 0;
+  while (mismatched.length) {
+    if (++rounds > MAX_ROUNDS) {
+      throw fail(
+        'ParityMismatch',
+        `the copy re-check of ${tp.schema}.${tp.table} still finds differing rows after ${MAX_ROUNDS} repair rounds ` +
+          `(chunks ${mismatched.slice(0, 5).join(', ')}); the legacy table is untouched and authoritative`,
+        { table: tp.table, stage: 'copy' },
       );
-    },
-  };
+    }
+    // Keys that differ, read in one snapshot; then each set repaired under its row locks.
+    const { keys, still } = await differingKeys(c, tp, mismatched, chunkRows);
+    if (!keys.length) break;
+    await repair(c, tp, keys, repaired);
+    repaired += keys.length;
+    mismatched = still;
+  }
+  return { chunks, rounds, repaired };
+}
+
+/** Both sides in one snapshot, read at once on two connections: the chunks, and those that differ. */
+async function compareChunks(pool: pg.Pool, c: pg.PoolClient, tp: TablePlan, chunkRows: number): Promise<{ chunks: number; mismatched: string[] }> {
+  return inTx(c, async () => {
+    await c.query(sqlFile('session/utc'));
+    await c.query(sqlFile('session/no_jit'));
+    const snapshot = (await c.query(sqlFile('session/export_snapshot'))).rows[0].s as string;
+    // Chunk by chunk at once: under live writes some chunk usually differs, and comparing
+    // whole tables first then costs a second pass (whole tables, then chunks: 9.6 s at 10M rows).
+    const [legacy, partitioned] = await keepAlive(() =>
+      Promise.all([
+        sideHashes(c, chunkHashSql(tp, tp.table, chunkRows)),
+        inSnapshot(pool, snapshot, async (c2) => {
+          await c2.query(sqlFile('session/utc'));
+          return sideHashes(c2, chunkHashSql(tp, tp.names.partitioned, chunkRows));
+        }),
+      ]),
+    );
+    const all = new Set([...legacy.keys(), ...partitioned.keys()]);
+    return { chunks: all.size, mismatched: [...all].filter((k) => legacy.get(k) !== partitioned.get(k)) };
+  }, sqlFile('session/begin_repeatable_read'));
+}
+
+/** Keys that differ in the `mismatched` chunks, read in one snapshot, up to KEYS_PER_ROUND; `still`: the chunks to read again. */
+async function differingKeys(c: pg.PoolClient, tp: TablePlan, mismatched: string[], chunkRows: number): Promise<{ keys: string[][]; still: string[] }> {
+  const diffParams = (chunk: string) => (tp.splitColumn ? chunkBounds(tp, chunk, chunkRows) : [chunk, null]);
+  const keys: string[][] = [];
+  const still: string[] = [];
+  await inTx(c, async () => {
+    await c.query(sqlFile('session/utc'));
+    for (const [i, chunk] of mismatched.entries()) {
+      if (keys.length >= KEYS_PER_ROUND) {
+        still.push(...mismatched.slice(i)); // the next round reads these
+        break;
+      }
+      Context.current().heartbeat({ chunk, keys: keys.length });
+      const found = (await keepAlive(() => c.query(chunkDiffSql(tp, chunkRows), [...diffParams(chunk), KEYS_PER_ROUND]))).rows;
+      if (found.length) still.push(chunk);
+      keys.push(...found.map((r) => JSON.parse(r.key as string) as string[]));
+    }
+  }, sqlFile('session/begin_repeatable_read'));
+  return { keys, still };
 }
 
 /** Rewrites the rows of `keys` from the legacy table, KEYS_PER_REPAIR per transaction. */

@@ -4,12 +4,13 @@
 // to succeed without ever being committed: staging keeps exactly what the writer committed.
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { trialTx, withClient } from '../src/db';
+import { sqlFile, trialTx, withClient } from '../src/db';
 import type { SmokeAnswer, SmokeItem, SmokePlan } from '../src/rehearsal';
 import * as sql from '../src/sqlgen';
+import { deleteByKeySql, explainSql, legacyInPlaceSql, rangeScanSql, selectByKeySql, updateByKeySql } from '../src/smokesql';
 import { isPeriod } from '../src/partitions';
 import type { TablePlan } from '../src/types';
-import { Deps, stage } from './context';
+import { bindDeps, Deps, stage } from './context';
 import { cloneInsertSql, keyLiteral, keyLiteralWhere, markerBase, sampleRow, touchColumn } from './marked';
 
 const TIMED_RUNS = 3;
@@ -25,20 +26,17 @@ const TX_CONTROL = /^\s*(begin|commit|end|rollback|abort|start\s+transaction|sav
 async function rolledBack(c: pg.ClientBase, text: string, swap: TablePlan[] = []): Promise<{ result: pg.QueryResult; ms: number }> {
   if (TX_CONTROL.test(text)) throw new Error('transaction control statements are not allowed in smokeSql');
   return trialTx(c, async () => {
-    await c.query(`SET LOCAL statement_timeout = '60s'`);
+    await c.query(sqlFile('session/statement_timeout_60s'));
     if (swap.length) {
       // Under deadlock_timeout (1 s by default): the renames wait on no application lock for long.
-      await c.query(`SET LOCAL lock_timeout = '500ms'`);
-      for (const tp of swap) {
-        await c.query(`ALTER TABLE ${sql.qname(tp.schema, tp.table)} RENAME TO ${sql.ident(`${tp.table.slice(0, 40)}_ps_aside`)}`);
-        await c.query(`ALTER TABLE ${sql.qname(tp.schema, tp.names.legacy)} RENAME TO ${sql.ident(tp.table)}`);
-      }
+      await c.query(sqlFile('session/lock_timeout_500ms'));
+      for (const tp of swap) for (const s of legacyInPlaceSql(tp)) await c.query(s);
     }
     const t0 = performance.now();
     // queryMode extended: PostgreSQL refuses a second statement smuggled after a semicolon.
     const result = await c.query({ text, queryMode: 'extended' } as pg.QueryConfig);
     const ms = performance.now() - t0;
-    await c.query('SET CONSTRAINTS ALL IMMEDIATE');
+    await c.query(sqlFile('session/constraints_immediate'));
     return { result, ms };
   });
 }
@@ -66,102 +64,105 @@ function relationsOf(node: PlanNode, out: Set<string>): Set<string> {
   return out;
 }
 
-export function smokeActivities({ pools }: Deps) {
-  return {
-    /** The built-in set per table: select by id, range scan of one partition's range, insert, update, delete. */
-    async builtinSmoke(database: string, plans: TablePlan[]): Promise<{ items: SmokeItem[]; notes: string[] }> {
-      return stage('application testing', undefined, () =>
-        withClient(pools.get(database), async (c) => {
-          const items: SmokeItem[] = [];
-          const notes: string[] = [];
-          for (const tp of plans) {
-            const t = sql.qname(tp.schema, tp.table);
-            const sample = await sampleRow(c, tp);
-            if (!sample) {
-              notes.push(`${tp.table} is empty: no built-in statements for it`);
-              continue;
-            }
-            const where = keyLiteralWhere(tp, sample.key);
-            const order = tp.primaryKey.map(sql.ident).join(', ');
-            const day = sample.partitionKey.slice(0, 10);
-            const periods = tp.partitions.filter(isPeriod);
-            const range = periods.find((p) => p.from <= day && day < p.to);
-            items.push({ name: `${tp.table}: select by id`, table: tp.table, builtin: true, sql: `SELECT * FROM ${t} WHERE ${where}` });
-            if (range) {
-              items.push({
-                name: `${tp.table}: range scan ${range.from}..${range.to}`,
-                table: tp.table,
-                builtin: true,
-                expectPruning: true,
-                sql:
-                  `SELECT * FROM ${t} WHERE ${sql.ident(tp.partitionKey)} >= ${keyLiteral(tp, range.from)} ` +
-                  `AND ${sql.ident(tp.partitionKey)} < ${keyLiteral(tp, range.to)} ORDER BY ${order}`,
-              });
-            }
-            const base = markerBase(tp);
-            const last = periods[periods.length - 1];
-            // The attach strategy refuses a key at or after its cutoff until cutover: the test row is dated like the sample.
-            if (base !== null) {
-              items.push({ name: `${tp.table}: insert`, table: tp.table, builtin: true, sql: cloneInsertSql(tp, { sampleKey: sample.key, id: base - 1, day: tp.attach ? day : last.from }) });
-            } else notes.push(`${tp.table}: no integer key column to mark a test row with; insert not tested`);
-            const touch = touchColumn(tp);
-            if (touch) items.push({ name: `${tp.table}: update`, table: tp.table, builtin: true, sql: `UPDATE ${t} SET ${touch.set} WHERE ${where}` });
-            items.push({ name: `${tp.table}: delete`, table: tp.table, builtin: true, sql: `DELETE FROM ${t} WHERE ${where}` });
-          }
-          return { items, notes };
-        }),
-      );
-    },
-
-    /** Each statement's answer (rows digest or rows affected), in a rolled-back transaction. */
-    async smokeAnswers(database: string, items: SmokeItem[], legacyOf: TablePlan[] = []): Promise<SmokeAnswer[]> {
-      return withClient(pools.get(database), async (c) => {
-        const out: SmokeAnswer[] = [];
-        for (const item of items) {
-          try {
-            const { result, ms } = await rolledBack(c, item.sql, legacyOf);
-            out.push({ name: item.name, ok: true, command: result.command, rowCount: result.rowCount ?? 0, ...answerOf(result), ms: round(ms) });
-          } catch (err) {
-            out.push({ name: item.name, ok: false, command: '', rowCount: 0, answer: '', preview: '', error: (err as Error).message, ms: 0 });
-          }
+/** The built-in set per table: select by id, range scan of one partition's range, insert, update, delete. */
+export async function builtinSmoke({ pools }: Deps, database: string, plans: TablePlan[]): Promise<{ items: SmokeItem[]; notes: string[] }> {
+  return stage('application testing', undefined, () =>
+    withClient(pools.get(database), async (c) => {
+      const items: SmokeItem[] = [];
+      const notes: string[] = [];
+      for (const tp of plans) {
+        const sample = await sampleRow(c, tp);
+        if (!sample) {
+          notes.push(`${tp.table} is empty: no built-in statements for it`);
+          continue;
         }
-        return out;
-      });
-    },
-
-    /** EXPLAIN (no execution) and the median of timed runs of each statement; partitions in each plan. */
-    async smokePlans(database: string, items: SmokeItem[], plans: TablePlan[]): Promise<SmokePlan[]> {
-      return withClient(pools.get(database), async (c) => {
-        // Partitions of each of our tables as they are now (none before cutover).
-        const parts = new Map<string, Set<string>>();
-        for (const tp of plans) {
-          const r = await c.query(
-            `SELECT k.relname AS name FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid WHERE i.inhparent = to_regclass($1::text)`,
-            [sql.qname(tp.schema, tp.table)],
-          );
-          parts.set(tp.table, new Set(r.rows.map((x) => x.name as string)));
-        }
-        const out: SmokePlan[] = [];
-        for (const item of items) {
-          try {
-            const explained = (await rolledBack(c, `EXPLAIN (FORMAT JSON) ${item.sql}`)).result.rows[0]['QUERY PLAN'][0].Plan as PlanNode;
-            const relations = [...relationsOf(explained, new Set())].sort();
-            const times: number[] = [];
-            for (let i = 0; i < TIMED_RUNS; i++) times.push((await rolledBack(c, item.sql)).ms);
-            times.sort((a, b) => a - b);
-            const partitions = [...parts]
-              .filter(([, set]) => set.size > 0)
-              .map(([table, set]) => ({ table, scanned: relations.filter((r) => set.has(r)).length, total: set.size }))
-              .filter((p) => p.scanned > 0 || relations.includes(p.table));
-            out.push({ name: item.name, ok: true, ms: round(times[Math.floor(times.length / 2)]), runs: TIMED_RUNS, totalCost: explained['Total Cost'] ?? 0, relations, partitions });
-          } catch (err) {
-            out.push({ name: item.name, ok: false, error: (err as Error).message, ms: 0, runs: 0, totalCost: 0, relations: [], partitions: [] });
-          }
-        }
-        return out;
-      });
-    },
-  };
+        items.push(...builtinItems(tp, sample, notes));
+      }
+      return { items, notes };
+    }),
+  );
 }
+
+/** The built-in statements on the sample row of one table; what cannot be tested goes to `notes`. */
+function builtinItems(tp: TablePlan, sample: { key: string[]; partitionKey: string }, notes: string[]): SmokeItem[] {
+  const items: SmokeItem[] = [];
+  const where = keyLiteralWhere(tp, sample.key);
+  const day = sample.partitionKey.slice(0, 10);
+  const periods = tp.partitions.filter(isPeriod);
+  const range = periods.find((p) => p.from <= day && day < p.to);
+  items.push({ name: `${tp.table}: select by id`, table: tp.table, builtin: true, sql: selectByKeySql(tp, where) });
+  if (range) {
+    items.push({
+      name: `${tp.table}: range scan ${range.from}..${range.to}`,
+      table: tp.table,
+      builtin: true,
+      expectPruning: true,
+      sql: rangeScanSql(tp, { from: keyLiteral(tp, range.from), to: keyLiteral(tp, range.to) }),
+    });
+  }
+  const base = markerBase(tp);
+  const last = periods[periods.length - 1];
+  // The attach strategy refuses a key at or after its cutoff until cutover: the test row is dated like the sample.
+  if (base !== null) {
+    items.push({ name: `${tp.table}: insert`, table: tp.table, builtin: true, sql: cloneInsertSql(tp, { sampleKey: sample.key, id: base - 1, day: tp.attach ? day : last.from }) });
+  } else notes.push(`${tp.table}: no integer key column to mark a test row with; insert not tested`);
+  const touch = touchColumn(tp);
+  if (touch) items.push({ name: `${tp.table}: update`, table: tp.table, builtin: true, sql: updateByKeySql(tp, touch.set, where) });
+  items.push({ name: `${tp.table}: delete`, table: tp.table, builtin: true, sql: deleteByKeySql(tp, where) });
+  return items;
+}
+
+/** Each statement's answer (rows digest or rows affected), in a rolled-back transaction. */
+export async function smokeAnswers({ pools }: Deps, database: string, items: SmokeItem[], legacyOf: TablePlan[] = []): Promise<SmokeAnswer[]> {
+  return withClient(pools.get(database), async (c) => {
+    const out: SmokeAnswer[] = [];
+    for (const item of items) {
+      try {
+        const { result, ms } = await rolledBack(c, item.sql, legacyOf);
+        out.push({ name: item.name, ok: true, command: result.command, rowCount: result.rowCount ?? 0, ...answerOf(result), ms: round(ms) });
+      } catch (err) {
+        out.push({ name: item.name, ok: false, command: '', rowCount: 0, answer: '', preview: '', error: (err as Error).message, ms: 0 });
+      }
+    }
+    return out;
+  });
+}
+
+/** EXPLAIN (no execution) and the median of timed runs of each statement; partitions in each plan. */
+export async function smokePlans({ pools }: Deps, database: string, items: SmokeItem[], plans: TablePlan[]): Promise<SmokePlan[]> {
+  return withClient(pools.get(database), async (c) => {
+    // Partitions of each of our tables as they are now (none before cutover).
+    const parts = new Map<string, Set<string>>();
+    for (const tp of plans) {
+      const r = await c.query(sqlFile('catalog/partition_names'), [sql.qname(tp.schema, tp.table)]);
+      parts.set(tp.table, new Set(r.rows.map((x) => x.name as string)));
+    }
+    const out: SmokePlan[] = [];
+    for (const item of items) {
+      try {
+        out.push(await planOf(c, item, parts));
+      } catch (err) {
+        out.push({ name: item.name, ok: false, error: (err as Error).message, ms: 0, runs: 0, totalCost: 0, relations: [], partitions: [] });
+      }
+    }
+    return out;
+  });
+}
+
+/** One statement's plan, the median of its timed runs, and the partitions of `parts` it reads. */
+async function planOf(c: pg.ClientBase, item: SmokeItem, parts: Map<string, Set<string>>): Promise<SmokePlan> {
+  const explained = (await rolledBack(c, explainSql(item.sql))).result.rows[0]['QUERY PLAN'][0].Plan as PlanNode;
+  const relations = [...relationsOf(explained, new Set())].sort();
+  const times: number[] = [];
+  for (let i = 0; i < TIMED_RUNS; i++) times.push((await rolledBack(c, item.sql)).ms);
+  times.sort((a, b) => a - b);
+  const partitions = [...parts]
+    .filter(([, set]) => set.size > 0)
+    .map(([table, set]) => ({ table, scanned: relations.filter((r) => set.has(r)).length, total: set.size }))
+    .filter((p) => p.scanned > 0 || relations.includes(p.table));
+  return { name: item.name, ok: true, ms: round(times[Math.floor(times.length / 2)]), runs: TIMED_RUNS, totalCost: explained['Total Cost'] ?? 0, relations, partitions };
+}
+
+export const smokeActivities = (deps: Deps) => bindDeps(deps, { builtinSmoke, smokeAnswers, smokePlans });
 
 const round = (x: number) => Math.round(x * 100) / 100;

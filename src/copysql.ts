@@ -77,6 +77,11 @@ export function chunkBounds(tp: TablePlan, chunk: string, chunkRows: number): [s
   return [String(lo < min ? min : lo), String(hi > max ? max : hi)];
 }
 
+/** Makes this transaction read the snapshot another exported (pg_export_snapshot): both sides of the re-check see one state. */
+export function setSnapshotSql(snapshot: string): string {
+  return `SET TRANSACTION SNAPSHOT ${literal(snapshot)}`;
+}
+
 /**
  * The re-check compares keys (the partitioned table's primary key), not whole rows: a lock-free
  * batch can only get a row's existence or its partition key wrong. A writer's change of a row's

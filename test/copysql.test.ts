@@ -1,5 +1,5 @@
 // The fast copy's SQL pinned as exact strings (src/copysql.ts): identifiers quoted, values $n.
-import { chunkBounds, chunkDiffSql, chunkHashSql, deferredIndex, indexOn, partitionIndexName, rangeBatchSql, repairSql } from '../src/copysql';
+import { chunkBounds, chunkDiffSql, chunkHashSql, deferredIndex, indexOn, partitionIndexName, rangeBatchSql, repairSql, setSnapshotSql } from '../src/copysql';
 import { referencedTable } from '../activities/indexes';
 import type { IndexPlan } from '../src/types';
 import { col, revenuesPlan } from './fixtures';
@@ -49,6 +49,9 @@ test('the re-check compares keys; the repair locks the legacy rows first', () =>
     `DELETE FROM "public"."revenues_partitioned" WHERE ("id") IN (${keys})`,
     `INSERT INTO "public"."revenues_partitioned" ("id", "occurred_at", "status") SELECT "id", "occurred_at", "status" FROM "public"."revenues" WHERE ("id") IN (${keys})`,
   ]);
+  // The other side of the comparison reads the snapshot the first exported.
+  expect(setSnapshotSql('00000003-0000001B-1')).toBe(`SET TRANSACTION SNAPSHOT '00000003-0000001B-1'`);
+  expect(setSnapshotSql("x'y")).toBe(`SET TRANSACTION SNAPSHOT 'x''y'`);
 });
 
 test('indexes after the copy: per partition concurrently, the parent ON ONLY; foreign keys read for their referenced table', () => {

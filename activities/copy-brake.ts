@@ -1,0 +1,137 @@
+// What a copy stream waits for before each batch: while the operator paused the switchover,
+// while the table's parallelism holds this stream, while a brake bound is exceeded, or while the
+// adaptive throttle (activities/pacer.ts) says the application feels the copy (src/status.ts
+// shows why).
+import { Context } from '@temporalio/activity';
+import type pg from 'pg';
+import { sqlFile } from '../src/db';
+import type { switchoverMetrics } from '../src/metrics';
+import type { StreamControls } from '../src/status';
+import { throwIfCancelled } from './context';
+import type { ProgressReporter, StreamPosition } from './copy-progress';
+import { Pacer } from './pacer';
+
+type ControlOpts = { batchSize: number; pauseMs: number; brake?: StreamControls['brake'] };
+
+/**
+ * The operator's live settings (pause, retune, parallelism), read from the workflow at most once
+ * a second; the last answer stays when the query fails.
+ */
+export class LiveControls {
+  current: StreamControls;
+  private at = 0;
+
+  /** `query`: the workflow's controls query for this stream. */
+  constructor(
+    opts: ControlOpts,
+    private readonly query: () => Promise<StreamControls>,
+    private readonly metrics: ReturnType<typeof switchoverMetrics>,
+  ) {
+    this.current = { paused: null, hold: null, batchSize: opts.batchSize, pauseMs: opts.pauseMs, brake: { ...opts.brake, brakePauseMs: opts.brake?.brakePauseMs ?? 500, adaptive: opts.brake?.adaptive ?? false } };
+  }
+
+  async refresh(): Promise<void> {
+    if (Date.now() - this.at < 1000) return;
+    this.at = Date.now();
+    try {
+      this.current = await this.query();
+      this.metrics.throttlePause.set(this.current.pauseMs);
+      this.metrics.batchSize.set(this.current.batchSize);
+    } catch {
+      /* keep the last answer */
+    }
+  }
+}
+
+/** One look before a batch: why the stream waits (null: it goes on), how long, and whether it looks again. */
+interface Look {
+  why: string | null;
+  waitMs: number;
+  hold: boolean;
+  /** The operator's pause or the parallelism's hold, if that is why. */
+  held: string | null;
+  /** Whether the adaptive throttle decided (it probes again after the wait). */
+  paced: boolean;
+}
+
+export class Brake {
+  private lastBatchMs = 0;
+  private readonly pacer: Pacer;
+  private readonly ctx = Context.current();
+
+  constructor(
+    private readonly c: pg.ClientBase,
+    private readonly controls: LiveControls,
+    private readonly progress: ProgressReporter,
+    private readonly pos: StreamPosition,
+    private readonly stream: { table: string; stream: number },
+  ) {
+    this.pacer = new Pacer(stream.stream);
+  }
+
+  /** The adaptive throttle's baseline, before the stream's first batch. */
+  async calibrate(): Promise<void> {
+    await this.pacer.calibrate(this.c);
+  }
+
+  /** How long the stream's last batch took (ms). */
+  batchTook(ms: number): void {
+    this.lastBatchMs = ms;
+  }
+
+  /** Waits before the next batch as long as something says so. */
+  async wait(): Promise<void> {
+    for (;;) {
+      const { why, waitMs, hold, held, paced } = await this.look();
+      if (why === null) {
+        await this.progress.setBraking(null, false);
+        if (waitMs > 0) await this.ctx.sleep(waitMs); // the slowdown winding down
+        return;
+      }
+      if (held === null) this.progress.brakes++;
+      await this.progress.setBraking(why, held !== null);
+      this.ctx.heartbeat({ ...this.pos, braking: this.progress.braking });
+      await this.ctx.sleep(waitMs);
+      throwIfCancelled();
+      if (paced) {
+        const rebased = await this.pacer.afterWait(this.c);
+        if (rebased !== null) this.ctx.log.info(`copy ${this.stream.table} stream ${this.stream.stream + 1}: the probe takes ${rebased.toFixed(1)} ms while the copy waits too; that is its baseline now`);
+      }
+      if (!hold) return;
+    }
+  }
+
+  private async look(): Promise<Look> {
+    await this.controls.refresh();
+    const live = this.controls.current;
+    const held = live.paused ?? live.hold;
+    const why = held ?? (await brakeReason(this.c, live.brake, this.lastBatchMs));
+    const waitMs = why === null ? 0 : held !== null ? 500 : (live.brake.brakePauseMs ?? 500);
+    const batchMs = this.lastBatchMs;
+    this.lastBatchMs = 0;
+    const paced = why === null && live.brake.adaptive !== false;
+    if (!paced) return { why, waitMs, hold: true, held, paced };
+    return { ...(await this.pacer.next(this.c, batchMs || Infinity)), held, paced };
+  }
+}
+
+/** Why the copy should pause now, or null: the brake's bounds against the last batch and the database. */
+export async function brakeReason(
+  c: pg.ClientBase,
+  b: { maxBatchMs?: number; maxLockWaitMs?: number; maxReplicationLagMs?: number } | undefined,
+  lastBatchMs: number,
+): Promise<string | null> {
+  if (!b) return null;
+  if (b.maxBatchMs !== undefined && lastBatchMs > b.maxBatchMs) return `last batch took ${lastBatchMs} ms (maxBatchMs ${b.maxBatchMs})`;
+  if (b.maxLockWaitMs === undefined && b.maxReplicationLagMs === undefined) return null;
+  // pg_locks.waitstart (PostgreSQL 14+): how long each session of this database has waited for
+  // its lock; our own sessions do not count (the application's waits are what the brake limits).
+  const r = (await c.query(sqlFile('catalog/lock_wait_and_lag'))).rows[0] as { lock_wait_ms: number; lag_ms: number };
+  if (b.maxLockWaitMs !== undefined && r.lock_wait_ms > b.maxLockWaitMs) {
+    return `a session has waited ${Math.round(r.lock_wait_ms)} ms for a lock (maxLockWaitMs ${b.maxLockWaitMs})`;
+  }
+  if (b.maxReplicationLagMs !== undefined && r.lag_ms > b.maxReplicationLagMs) {
+    return `replication lag ${Math.round(r.lag_ms)} ms (maxReplicationLagMs ${b.maxReplicationLagMs})`;
+  }
+  return null;
+}

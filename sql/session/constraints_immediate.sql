@@ -1,0 +1,2 @@
+-- Checks this transaction's deferred constraints now (no parameters, no rows).
+set constraints all immediate
