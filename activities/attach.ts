@@ -288,7 +288,7 @@ async function refuseNearCutoff(pool: pg.Pool, tp: TablePlan): Promise<void> {
   await withClient(pool, async (c) => {
     const state = await attachState(c, tp);
     if (state === 'cutover' || state === 'cleaned') return;
-    const now = Number((await c.query(sqlFile('attach/clock_ms'))).rows[0].ms);
+    const now = Number((await c.query(sqlFile('session/clock_ms'))).rows[0].ms);
     const left = cutoffStatus(a, now);
     if (left.leftSeconds * 1000 >= CUTOFF_MARGIN_MS) return;
     const reach = a.aheadDays ? `the application writes up to ${a.aheadDays} days ahead, so its writes reach the cutoff at ${left.deadline}` : `at ${left.deadline}`;

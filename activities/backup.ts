@@ -11,7 +11,7 @@ import { backupKeyIndexSql, RESTORE_TRIGGER, restoreLockSql, restoreLoggedSql, r
 import type { StageRecord, TablePlan } from '../src/types';
 import { audit, bindDeps, checksum, Deps, keepAlive, stage, throwIfCancelled, workflowId } from './context';
 import { lockedTx, type LockedTx, whatOf } from './locks';
-import { rowCountSql } from '../src/preflightsql';
+import { rowCountSql } from '../src/sqlgen';
 import { auditRow, dropIfOurs, ownership, recordCreated } from './state';
 
 /** `<table>_backup` as a plain copy, counted and checksummed (POST-BACKUP). */

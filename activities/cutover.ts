@@ -9,7 +9,7 @@ import { viewSql } from '../src/carry';
 import { fail, lockGiveUp } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
-import { rowCountSql } from '../src/cutoversql';
+import { rowCountSql } from '../src/sqlgen';
 import { audit, bindDeps, Deps, keepAlive, stage } from './context';
 import { lockedTx, type LockedTx } from './locks';
 import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, type TableState } from './state';

@@ -6,8 +6,6 @@ import type pg from 'pg';
 import { sampleRowSql } from '../src/markedsql';
 import type { TablePlan } from '../src/types';
 
-// The builders live in src/markedsql.ts; re-exported for the rehearsal's and smoke test's imports.
-export { cloneInsertSql, keyLiteral, keyLiteralWhere, markedWhere, markerBase, touchColumn } from '../src/markedsql';
 
 /** The first row by primary key (its key values and partition key, as text), or null for an empty table. */
 export async function sampleRow(c: pg.ClientBase, tp: TablePlan): Promise<{ key: string[]; partitionKey: string } | null> {

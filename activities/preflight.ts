@@ -38,7 +38,6 @@ import {
   hashProbeSql,
   keyRangeSql,
   type NotValidConstraint,
-  rowCountSql,
   violationCountSql,
   violationSelectSql,
 } from '../src/preflightsql';
@@ -262,7 +261,7 @@ async function splitPlan(db: pg.ClientBase, schema: string, table: string, colum
 /** The planner's estimate of the table's rows, counted when the table was never analyzed. */
 async function estimateRows(db: pg.ClientBase, schema: string, table: string, reltuples: unknown): Promise<number> {
   const rows = Number(reltuples);
-  return rows < 0 ? Number((await db.query(rowCountSql(schema, table))).rows[0].n) : rows;
+  return rows < 0 ? Number((await db.query(sql.rowCountSql(schema, table))).rows[0].n) : rows;
 }
 
 /** Inspects one table. Returns the plan, or the list of reasons it cannot be migrated. */

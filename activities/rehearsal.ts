@@ -6,12 +6,13 @@ import type pg from 'pg';
 import { sqlFile, trialTx, withClient, withTx } from '../src/db';
 import { bad, ok, warn, type Check, type TableSizes } from '../src/rehearsal';
 import * as sql from '../src/sqlgen';
-import { countRowsSql, deleteMarkedSql, deleteWhereSql, markedRowsSql, moveMarkedSql, updateMarkedSql } from '../src/rehearsalsql';
+import { deleteMarkedSql, deleteWhereSql, markedRowsSql, moveMarkedSql, updateMarkedSql } from '../src/rehearsalsql';
 import { isPeriod } from '../src/partitions';
 import type { Checksum, TablePlan } from '../src/types';
 import { bindDeps, checksum, Deps, stage } from './context';
 import { relations, tableState } from './state';
-import { cloneInsertSql, keyLiteral, markedWhere, markerBase, sampleRow, touchColumn } from './marked';
+import { sampleRow } from './marked';
+import { cloneInsertSql, keyLiteral, markedWhere, markerBase, touchColumn } from '../src/markedsql';
 import { budgetFor, deadlockTimeoutMs } from './locks';
 import { smokeActivities } from './smoke';
 import { writerActivities } from './writer';
@@ -79,7 +80,7 @@ async function triggerWrites(c: pg.ClientBase, tp: TablePlan, base: number): Pro
   const compare = (op: string, sqlText: string, expectRows: number, extra?: (p: { key: string; part: string }[]) => string | null) =>
     compareWrite(c, tp, checks, op, sqlText, expectRows, extra);
   // Ours gives way in any lock cycle with the staging application (activities/locks.ts).
-  await c.query(sqlFile('rehearsal/set_lock_timeout'), [`${budgetFor(5000, await deadlockTimeoutMs(c))}ms`]);
+  await c.query(sqlFile('session/lock_timeout'), [`${budgetFor(5000, await deadlockTimeoutMs(c))}ms`]);
   const sample = await sampleRow(c, tp);
   if (!sample) return null;
   await compare('insert', cloneInsertSql(tp, { sampleKey: sample.key, id: a, day: last.from }), 1);
@@ -123,7 +124,7 @@ export async function measureTables({ pools }: Deps, database: string, plans: Ta
       const out: TableSizes[] = [];
       for (const tp of plans) {
         const parts = await c.query(sqlFile('rehearsal/partition_tree_size'), [sql.qname(tp.schema, tp.table)]);
-        const rows = await c.query(countRowsSql(tp.schema, tp.table));
+        const rows = await c.query(sql.rowCountSql(tp.schema, tp.table));
         out.push({
           table: tp.table,
           rows: Number(rows.rows[0].n),
@@ -147,7 +148,7 @@ export async function tableTruth({ pools }: Deps, database: string, plans: Table
         for (const tp of plans) out[tp.table] = await checksum(c, tp, tp.table);
         return out;
       },
-      sqlFile('rehearsal/begin_snapshot'),
+      sqlFile('session/begin_repeatable_read_only'),
     ),
   );
 }
@@ -225,12 +226,12 @@ export async function productionRows({ pools }: Deps, database: string, schema: 
           const r = (await c.query(sqlFile('rehearsal/estimated_rows'), [sql.qname(schema, t)])).rows[0];
           if (!r) continue;
           let n = Number(r.n);
-          if (n < 0) n = Number((await c.query(countRowsSql(schema, t))).rows[0].n);
+          if (n < 0) n = Number((await c.query(sql.rowCountSql(schema, t))).rows[0].n);
           out[t] = n;
         }
         return out;
       },
-      sqlFile('rehearsal/begin_read_only'),
+      sqlFile('session/begin_read_only'),
     ),
   );
 }

@@ -11,7 +11,8 @@ import { deleteByKeySql, explainSql, legacyInPlaceSql, rangeScanSql, selectByKey
 import { isPeriod } from '../src/partitions';
 import type { TablePlan } from '../src/types';
 import { bindDeps, Deps, stage } from './context';
-import { cloneInsertSql, keyLiteral, keyLiteralWhere, markerBase, sampleRow, touchColumn } from './marked';
+import { sampleRow } from './marked';
+import { cloneInsertSql, keyLiteral, keyLiteralWhere, markerBase, touchColumn } from '../src/markedsql';
 
 const TIMED_RUNS = 3;
 // A statement that ends or opens a transaction would commit what we roll back.

@@ -4,7 +4,7 @@
 // while writers run).
 import { Context } from '@temporalio/activity';
 import { sqlFile, withClient, withTx } from '../src/db';
-import { rowCountSql } from '../src/preflightsql';
+import { rowCountSql } from '../src/sqlgen';
 import { checksumByRangeSql, diffIdsSql, qname } from '../src/sqlgen';
 import type { Checksum, RangeMismatch, TablePlan, TableVerification, VerifyMode, WrittenCheck } from '../src/types';
 import { acceptBehind, behindTriggers, compareLogged, compareWritten, forgetCompared } from './changed';

@@ -85,7 +85,3 @@ export function columnRangeSql(schema: string, table: string, column: string): s
   return `select min(${ident(column)})::text as min, max(${ident(column)})::text as max from ${qname(schema, table)}`;
 }
 
-/** A table's rows counted (n): preflight's when the table was never analyzed, the backup's, incremental verification's. */
-export function rowCountSql(schema: string, table: string): string {
-  return `SELECT count(*)::bigint AS n FROM ${qname(schema, table)}`;
-}

@@ -31,7 +31,3 @@ export function deleteWhereSql(schema: string, table: string, where: string): st
   return `DELETE FROM ${qname(schema, table)} WHERE ${where}`;
 }
 
-/** The exact row count of a table, as `n`. */
-export function countRowsSql(schema: string, table: string): string {
-  return `SELECT count(*)::bigint AS n FROM ${qname(schema, table)}`;
-}

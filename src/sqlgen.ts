@@ -552,3 +552,8 @@ export function lockPartitionedOnlySql(tp: TablePlan): string {
 export function dropPartitionsSql(tp: TablePlan, names: string[]): string {
   return `DROP TABLE ${names.map((x) => qname(tp.schema, x)).join(', ')}`;
 }
+
+/** A table's exact row count, as n: preflight's when the table was never analyzed, the backup's, verification's, the cutover's, the rehearsal's. */
+export function rowCountSql(schema: string, table: string): string {
+  return `SELECT count(*)::bigint AS n FROM ${qname(schema, table)}`;
+}

@@ -194,3 +194,8 @@ test("the rollback's drop of the partitioned table in steps: a foreign key (tabl
   expect(sql.lockPartitionedOnlySql(tp)).toBe('LOCK TABLE ONLY "public"."revenues_partitioned" IN ACCESS EXCLUSIVE MODE');
   expect(sql.dropPartitionsSql(tp, ['revenues_p202401', 'revenues_pmax'])).toBe('DROP TABLE "public"."revenues_p202401", "public"."revenues_pmax"');
 });
+
+test("a table's exact row count, identifiers quoted", () => {
+  expect(sql.rowCountSql('public', 'a"b')).toBe('SELECT count(*)::bigint AS n FROM "public"."a""b"');
+  expect(sql.rowCountSql('My Schema', 'revenues_partitioned')).toBe('SELECT count(*)::bigint AS n FROM "My Schema"."revenues_partitioned"');
+});
