@@ -17,7 +17,7 @@ import { lockedTx } from './locks';
 import { lockViews } from './cutover';
 import { CUTOFF_MARGIN_MS, cutoffStatus, humanDuration } from '../src/cutoff';
 import { oneIndexBuild } from './indexes';
-import { auditRow, dropIfOurs, ownership, recordCreated, release, relations } from './state';
+import { auditRow, dropIfOurs, ownership, recordCreated, release, relations } from './bookkeeping';
 import type { UndoContext } from './undo';
 
 export type AttachState = 'plain' | 'prepared' | 'cutover' | 'cleaned' | 'missing';

@@ -12,7 +12,7 @@ import type { StageRecord, TablePlan } from '../src/types';
 import { audit, bindDeps, checksum, Deps, keepAlive, stage, throwIfCancelled, workflowId } from './context';
 import { lockedTx, type LockedTx, whatOf } from './locks';
 import { rowCountSql } from '../src/sqlgen';
-import { auditRow, dropIfOurs, ownership, recordCreated } from './state';
+import { auditRow, dropIfOurs, ownership, recordCreated } from './bookkeeping';
 
 /** `<table>_backup` as a plain copy, counted and checksummed (POST-BACKUP). */
 export async function backupTable({ pools }: Deps, database: string, tp: TablePlan): Promise<StageRecord> {

@@ -1,9 +1,9 @@
 // Preflight's reading of what a table carries beyond columns and indexes: identity columns,
 // dependent views, row-level security and the application's triggers. Returns the plan's parts
-// (rendered by src/carry.ts) and what cannot be carried.
+// (rendered by src/carrysql.ts) and what cannot be carried.
 import type pg from 'pg';
 import { sqlFile } from '../src/db';
-import { identityOptions, legacySequenceName, policySql, viewSql } from '../src/carry';
+import { identityOptions, legacySequenceName, policySql, viewSql } from '../src/carrysql';
 import type { PublicationPlan, TableNames, TablePlan } from '../src/types';
 import { ident, qname } from '../src/sql';
 

@@ -5,14 +5,14 @@
 // it again (or after a crash) ends in the same state.
 import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
-import { viewSql } from '../src/carry';
+import { viewSql } from '../src/carrysql';
 import { fail, lockGiveUp } from '../src/errors';
 import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { rowCountSql } from '../src/sqlgen';
 import { audit, bindDeps, Deps, keepAlive, stage } from './context';
 import { lockedTx, type LockedTx } from './locks';
-import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, type TableState } from './state';
+import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, type TableState } from './bookkeeping';
 import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
 import { behindTriggers, compareWritten, forgetLogged, type Written } from './changed';

@@ -5,14 +5,14 @@ import { copyActivities } from './copy';
 import { indexActivities } from './indexes';
 import { recheckActivities } from './recheck';
 import { cutoverActivities } from './cutover';
-import { partitionActivities } from './partitions';
+import { partitionActivities } from './maintain-partitions';
 import { backupActivities } from './backup';
 import { prepareActivities } from './prepare';
 import { triggerActivities } from './triggers';
-import { rollbackActivities } from './rollback';
+import { rollbackActivities } from './rollback-table';
 import { preflightActivities } from './preflight';
-import { rehearsalActivities } from './rehearsal';
-import { stateActivities } from './state';
+import { rehearsalActivities } from './rehearsal-checks';
+import { stateActivities } from './bookkeeping';
 import { verifyActivities } from './verify';
 import { attachActivities } from './attach';
 

@@ -2,18 +2,18 @@
 // transaction (recorded by oid as ours), then its partitions in transactions sized to the
 // server's lock table (each locks a partition's every relation until commit; thousands in one
 // transaction run it out of shared memory), then its audit row (its check, PREPARED), so a retry
-// finds it done or resumes at the first missing partition. Its undo (activities/rollback.ts)
+// finds it done or resumes at the first missing partition. Its undo (activities/rollback-table.ts)
 // drops the table, in the same kind of batches, if it is the one this switchover made.
 import type pg from 'pg';
 import { sqlFile, withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
 import * as sql from '../src/sqlgen';
-import { carryRollbackSql } from '../src/carry';
+import { carryRollbackSql } from '../src/carrysql';
 import { batches, partitionsPerTransaction, relationsPerPartition } from '../src/partitions';
 import { prepareSteps } from '../src/plansql';
 import type { TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, stage, throwIfCancelled, workflowId } from './context';
-import { auditRow, ownership, recordCreated, release } from './state';
+import { auditRow, ownership, recordCreated, release } from './bookkeeping';
 import { lockedTx, type LockedTx } from './locks';
 import { Context } from '@temporalio/activity';
 

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { sqlFile, trialTx, withClient } from '../src/db';
-import type { SmokeAnswer, SmokeItem, SmokePlan } from '../src/rehearsal';
+import type { SmokeAnswer, SmokeItem, SmokePlan } from '../src/rehearsal-report';
 import * as sql from '../src/sqlgen';
 import { deleteByKeySql, explainSql, legacyInPlaceSql, rangeScanSql, selectByKeySql, updateByKeySql } from '../src/smokesql';
 import { isPeriod } from '../src/partitions';

@@ -7,7 +7,7 @@ import * as sql from '../src/sqlgen';
 import type { TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, stage } from './context';
 import { lockedTx } from './locks';
-import { relations } from './state';
+import { relations } from './bookkeeping';
 import type { UndoContext } from './undo';
 
 /** Installs (or upgrades: CREATE OR REPLACE) the dual-write trigger, then checks it is enabled. */

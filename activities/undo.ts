@@ -2,7 +2,7 @@
 // the table stood when the rollback began, and what the undos report back.
 import type { TablePlan } from '../src/types';
 import type { LockedTx } from './locks';
-import type { TableState } from './state';
+import type { TableState } from './bookkeeping';
 
 export interface UndoContext {
   tx: LockedTx;

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { audit, bindDeps, checksum, Deps, keepAlive, stage, toChecksum } from './context';
 import { switchoverMetrics } from '../src/metrics';
 import { inSnapshot } from './recheck';
-import { analyzeTable as analyzeRelation } from './partitions';
+import { analyzeTable as analyzeRelation } from './maintain-partitions';
 
 /** Adds two decimal strings exactly (numeric sums can carry fractions). */
 export function addDecimal(a: string, b: string): string {

@@ -9,7 +9,7 @@ import { sqlFile, withClient } from '../src/db';
 import { fail } from '../src/errors';
 import type { RehearsalInput } from '../src/input';
 import { DEFAULT_LOAD_MIX, planLoad, startLoad, type LoadKind, type LoadMix, type TableLoadPlan } from '../src/tableload';
-import type { WriterReport } from '../src/rehearsal';
+import type { WriterReport } from '../src/rehearsal-report';
 import type { SwitchoverStatus } from '../src/status';
 import { audit, bindDeps, Deps, workflowId } from './context';
 

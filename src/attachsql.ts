@@ -4,7 +4,7 @@
 // parent, ATTACH without a scan). Run by activities/attach.ts; identifiers through src/sql.ts.
 import { ident, list, literal, qname } from './sql';
 import { boundLiteral, createPartitionedTableSql, lockSql, partitionNameFor, partitionSql, primaryKeySql, sequenceOwnershipSql } from './sqlgen';
-import { carryCutoverSql, carryRollbackSql, triggerStateSql } from './carry';
+import { carryCutoverSql, carryRollbackSql, triggerStateSql } from './carrysql';
 import type { AttachPlan, TablePlan } from './types';
 
 export function attachOf(tp: TablePlan): AttachPlan {

@@ -173,7 +173,7 @@ export type RollbackInput = z.infer<typeof rollbackInput>;
 /** The rehearsal load's op kinds (src/tableload.ts LOAD_KINDS; a test pins them equal: tableload.ts does I/O, so not imported here). */
 export const LOAD_OP_KINDS = ['insert', 'update', 'move', 'delete'] as const;
 
-/** The rehearsal (workflows/rehearsal.ts): the switchover input for a staging target, plus what to test. */
+/** The rehearsal (workflows/rehearsal/): the switchover input for a staging target, plus what to test. */
 export const rehearsalInput = switchoverInput
   .safeExtend({
     /** The staging target; never `default` (the worker also refuses a target with the same URL). */

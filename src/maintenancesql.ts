@@ -1,4 +1,4 @@
-// Pure builders of partition maintenance's statements (activities/partitions.ts): moving rows
+// Pure builders of partition maintenance's statements (activities/maintain-partitions.ts): moving rows
 // out of a partition and back through the parent, `<table>_pmax` split, ANALYZE. Identifiers
 // through src/sqlgen.ts.
 import * as sql from './sqlgen';

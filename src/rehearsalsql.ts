@@ -1,4 +1,4 @@
-// The rehearsal's dynamic SQL (activities/rehearsal.ts): the marked rows of one side, the trigger
+// The rehearsal's dynamic SQL (activities/rehearsal-checks.ts): the marked rows of one side, the trigger
 // test's writes, row counts and the sweep of marked rows. Pure rendering from a TablePlan; the
 // marked-row predicate and the SET of the touched column come from activities/marked.ts.
 import { ident, qname } from './sql';

@@ -5,7 +5,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { CopyProgress } from './types';
 import type { Retune } from './input';
-import type { RehearsalStatus } from './rehearsal';
+import type { RehearsalStatus } from './rehearsal-report';
 import type {
   ApprovalState,
   ApproveSignal,

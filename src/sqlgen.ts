@@ -4,7 +4,7 @@
 import { ident, list, literal, qname } from './sql';
 import type { TablePlan, KeyType } from './types';
 import { MAXVALUE, MINVALUE, partitionName, type PartitionRange } from './partitions';
-import { carryCutoverSql, carryRollbackSql } from './carry';
+import { carryCutoverSql, carryRollbackSql } from './carrysql';
 
 export { ident, list, literal, qname };
 
@@ -440,7 +440,7 @@ export function lockSql(tp: TablePlan, tables: string[]): string[] {
   return [`LOCK TABLE ${tables.map((x) => qname(tp.schema, x)).join(', ')} IN ACCESS EXCLUSIVE MODE`];
 }
 
-/** The schema-qualified, quoted name a view's CREATE OR REPLACE VIEW statement (src/carry.ts viewSql) names. */
+/** The schema-qualified, quoted name a view's CREATE OR REPLACE VIEW statement (src/carrysql.ts viewSql) names. */
 export function viewName(createSql: string): string {
   const m = /^CREATE OR REPLACE VIEW ("(?:[^"]|"")*"\."(?:[^"]|"")*")/.exec(createSql);
   if (!m) throw new Error(`cannot read the view name of: ${createSql.slice(0, 80)}`);
@@ -457,7 +457,7 @@ export function viewLockSql(schema: string, view: string, owner: string): string
 }
 
 // Tables are dropped by name only after checking that the relation under the name is the one the
-// switchover recorded (activities/state.ts dropIfOurs), so these lists hold no DROP TABLE.
+// switchover recorded (activities/bookkeeping.ts dropIfOurs), so these lists hold no DROP TABLE.
 
 /** Undo of the cutover: mirror off, names back, sequences home, views and trigger states as they were. */
 export function undoCutoverSql(tp: TablePlan): string[] {

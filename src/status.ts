@@ -62,7 +62,7 @@ export const PHASES = [
   'rolling_back',
   'rolled_back',
   'failed',
-  // The rehearsal's phases (workflows/rehearsal.ts; `prepare` above is shared).
+  // The rehearsal's phases (workflows/rehearsal/; `prepare` above is shared).
   'environment',
   'trigger_behaviour',
   'dry_run',

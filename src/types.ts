@@ -103,7 +103,7 @@ export interface TablePlanBase {
   warnings: string[];
   /** Which partition each range of the key goes to, and what has no home (plan lines). */
   coverage?: string[];
-  // What the table carries beyond columns and indexes (src/carry.ts renders it). Optional, so
+  // What the table carries beyond columns and indexes (src/carrysql.ts renders it). Optional, so
   // plans recorded before these existed still load for a rollback.
   /** Identity columns: re-created on the partitioned table at cutover, continuing the sequence. */
   identities?: IdentityPlan[];

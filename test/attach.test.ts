@@ -11,7 +11,7 @@ import { createPools } from '../src/db';
 import { switchoverInput } from '../src/input';
 import { chooseCutoff } from '../activities/attachplan';
 import { approveSignal, rejectSignal, signoffSignal, statusQuery } from '../src/shared';
-import type { RehearsalStatus } from '../src/rehearsal';
+import type { RehearsalStatus } from '../src/rehearsal-report';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../workflows/rollback';
 import type { MaintenanceReport } from '../workflows/maintenance';

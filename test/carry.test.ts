@@ -1,5 +1,5 @@
-// What a table carries, as exact SQL (src/carry.ts): pure, no database.
-import { carryCutoverSql, carryRollbackSql, identityOptions, policySql, triggerStateSql, viewSql } from '../src/carry';
+// What a table carries, as exact SQL (src/carrysql.ts): pure, no database.
+import { carryCutoverSql, carryRollbackSql, identityOptions, policySql, triggerStateSql, viewSql } from '../src/carrysql';
 import { namesFor } from '../src/preflightchecks';
 import type { TablePlan } from '../src/types';
 

@@ -3,7 +3,7 @@
 // that must come out untouched; and a load that cannot run on a table says why.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { RehearsalReport, RehearsalStatus } from '../src/rehearsal';
+import type { RehearsalReport, RehearsalStatus } from '../src/rehearsal-report';
 import { signoffSignal, statusQuery } from '../src/shared';
 import { createTestDb, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
 

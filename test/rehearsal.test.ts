@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { LOAD_OP_KINDS } from '../src/input';
 import { LOAD_KINDS } from '../src/tableload';
-import { forecastFrom, type RehearsalReport, type RehearsalStatus } from '../src/rehearsal';
+import { forecastFrom, type RehearsalReport, type RehearsalStatus } from '../src/rehearsal-report';
 import { seed, DEMO_TABLES } from '../demo/seed';
 import { signoffSignal, statusQuery } from '../src/shared';
 import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';

@@ -3,7 +3,7 @@
 // (bin/schedule-maintenance.ts); each run is idempotent, so a missed or doubled run is harmless.
 import { proxyActivities, setCurrentDetails, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { PartitionsResult } from '../activities/partitions';
+import type { PartitionsResult } from '../activities/maintain-partitions';
 import { maintenanceInput } from '../src/input';
 import { parseInput } from './util';
 

@@ -15,7 +15,7 @@ export const acts = proxyActivities<Activities>(STEP);
 
 /**
  * One stage of a strategy, as pgroll has an operation: its forward step for one table, and what
- * must hold once every table took it. Its undo is the strategy's in activities/rollback.ts, which
+ * must hold once every table took it. Its undo is the strategy's in activities/rollback-table.ts, which
  * reads from the database which stages ran.
  */
 export interface Stage<R = unknown> {

@@ -1,15 +1,15 @@
 // The strategies, each an ordered list of stages: what the switchover runs between the backup
 // and the approval, its cutover, how it waits for the decision, and what the rehearsal makes and
 // tests of it before the real switchover. Adding a strategy: its stage module here in workflows/,
-// its activities, its undo (activities/rollback.ts) and its dry-run statements (preflight).
-import type { Check } from '../src/rehearsal';
+// its activities, its undo (activities/rollback-table.ts) and its dry-run statements (preflight).
+import type { Check } from '../src/rehearsal-report';
 import type { Plan, StrategyName, TablePlan } from '../src/types';
 import type { Run, Tracked } from './control';
 import * as attach from './attach-strategy';
 import * as copy from './copy-strategy';
 import { opts } from './options';
 import { acts, type Stage } from './stages';
-import { bad, ok } from '../src/rehearsal';
+import { bad, ok } from '../src/rehearsal-report';
 import type { TableReport } from '../src/reports';
 
 export interface Strategy {

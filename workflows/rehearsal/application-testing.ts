@@ -1,8 +1,8 @@
 // Phase 6: the application's statements after cutover give the same answers as before it, and
 // its writes succeed.
-import { bad, ok, warn, type Check, type PhaseOutcome, type SmokeAnswer, type SmokeItem } from '../../src/rehearsal';
+import { bad, ok, warn, type Check, type PhaseOutcome, type SmokeAnswer, type SmokeItem } from '../../src/rehearsal-report';
 import { opts } from '../options';
-import { acts, quiet, type Ctx } from './context';
+import { acts, quiet, type Ctx } from './staging';
 
 export async function applicationTesting(ctx: Ctx): Promise<PhaseOutcome> {
   const db = ctx.input.database;

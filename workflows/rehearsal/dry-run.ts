@@ -1,9 +1,9 @@
 // Phase 4: the switchover's dry run as a child workflow: the plan and its statements, compared
 // with what phase 2 made.
 import { executeChild } from '@temporalio/workflow';
-import { ok, warn, type Check, type PhaseOutcome } from '../../src/rehearsal';
+import { ok, warn, type Check, type PhaseOutcome } from '../../src/rehearsal-report';
 import type { SwitchoverReport } from '../../src/reports';
-import type { Ctx } from './context';
+import type { Ctx } from './staging';
 
 export async function dryRun(ctx: Ctx): Promise<PhaseOutcome> {
   const r: SwitchoverReport = await executeChild('switchover', { args: [{ ...ctx.sw, dryRun: true }], workflowId: `${ctx.id}-dry-run` });

@@ -1,7 +1,7 @@
 // Phase 1: the staging target's version, disk, transactions, timeouts and permissions.
-import type { PhaseOutcome } from '../../src/rehearsal';
+import type { PhaseOutcome } from '../../src/rehearsal-report';
 import { opts } from '../options';
-import { acts, type Ctx } from './context';
+import { acts, type Ctx } from './staging';
 
 export async function environment(ctx: Ctx): Promise<PhaseOutcome> {
   const { database, schema, tables, backup } = ctx.input;

@@ -7,19 +7,19 @@
 // production forecast and waits in `awaiting_signoff` for a `signoff` signal.
 import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import { rehearsalInput, switchoverInput } from '../../src/input';
-import { REHEARSAL_PHASES, bad, ok, renderRehearsal, resultOf, type PhaseOutcome, type PhaseRecord, type RehearsalPhase, type RehearsalReport, type RehearsalStatus } from '../../src/rehearsal';
+import { REHEARSAL_PHASES, bad, ok, renderRehearsal, resultOf, type PhaseOutcome, type PhaseRecord, type RehearsalPhase, type RehearsalReport, type RehearsalStatus } from '../../src/rehearsal-report';
 import { DESCRIPTIONS, signoffSignal } from '../../src/shared';
 import { initialStatus } from '../../src/status';
 import { newRun, track } from '../control';
 import { announce } from '../stages';
 import { STRATEGIES } from '../strategies';
 import { errorMessage, parseInput } from '../util';
-import { acts, type Ctx } from './context';
+import { acts, type Ctx } from './staging';
 import { environment } from './environment';
-import { prepare } from './prepare';
+import { prepare } from './partitioned-tables';
 import { triggerBehaviour } from './trigger-behaviour';
 import { dryRun } from './dry-run';
-import { switchover } from './switchover';
+import { switchover } from './live-switchover';
 import { applicationTesting } from './application-testing';
 import { performance } from './performance';
 import { load } from './load';

@@ -1,8 +1,8 @@
 // Phase 8: the live writer on the switched-over tables for load.durationMs, then stopped: its
 // writes, failures and latencies per segment (copy, verify, awaiting approval, cutover, after).
 import { sleep } from '@temporalio/workflow';
-import { bad, ok, warn, type PhaseOutcome } from '../../src/rehearsal';
-import { steer, stopWriter, type Ctx } from './context';
+import { bad, ok, warn, type PhaseOutcome } from '../../src/rehearsal-report';
+import { steer, stopWriter, type Ctx } from './staging';
 
 export async function load(ctx: Ctx): Promise<PhaseOutcome> {
   if (ctx.loadSkipped) {

@@ -1,8 +1,8 @@
 // Phase 7: every statement's plan and timing after cutover against before it: pruning where a
 // range of one partition was expected, and, per table, the statements that probe every partition.
-import { bad, ok, warn, type Check, type PhaseOutcome } from '../../src/rehearsal';
+import { bad, ok, warn, type Check, type PhaseOutcome } from '../../src/rehearsal-report';
 import { opts } from '../options';
-import { acts, quiet, type Ctx } from './context';
+import { acts, quiet, type Ctx } from './staging';
 
 export async function performance(ctx: Ctx): Promise<PhaseOutcome> {
   const after = await quiet(ctx, () =>

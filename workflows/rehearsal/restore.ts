@@ -1,11 +1,11 @@
 // After a failed phase: staging put back as it was (writer stopped, switchover rejected, every
 // table rolled back, leftovers swept), each step a check of the failure report.
 import { ParentClosePolicy, executeChild } from '@temporalio/workflow';
-import { bad, ok, type Check, type RehearsalReport } from '../../src/rehearsal';
+import { bad, ok, type Check, type RehearsalReport } from '../../src/rehearsal-report';
 import type { RollbackReport } from '../../src/reports';
 import { rejectSignal } from '../../src/shared';
 import { errorMessage } from '../util';
-import { acts, stopWriter, type Ctx } from './context';
+import { acts, stopWriter, type Ctx } from './staging';
 
 /** After a failed phase: writer stopped, switchover rejected, every table rolled back, leftovers swept. */
 export async function restoreStaging(ctx: Ctx): Promise<NonNullable<RehearsalReport['restore']>> {

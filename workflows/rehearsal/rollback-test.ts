@@ -1,10 +1,10 @@
 // Phase 9: the rollback workflow after the cutover, with the writer stopped: the tables must hold
 // exactly what the application saw before it, and nothing of ours may be left.
 import { ParentClosePolicy, executeChild } from '@temporalio/workflow';
-import { bad, ok, type Check, type PhaseOutcome } from '../../src/rehearsal';
+import { bad, ok, type Check, type PhaseOutcome } from '../../src/rehearsal-report';
 import type { RollbackReport } from '../../src/reports';
 import { LONG, opts } from '../options';
-import { acts, type Ctx } from './context';
+import { acts, type Ctx } from './staging';
 
 export async function rollbackTest(ctx: Ctx): Promise<PhaseOutcome> {
   const { database: db, schema } = ctx.input;

@@ -1,7 +1,7 @@
 // Phase 10's forecast: the staging measurements scaled to production's row counts (given, read
 // from a target, or staging's own). The workflow then waits for the sign-off signal.
-import { forecastFrom, type PhaseOutcome } from '../../src/rehearsal';
-import { acts, type Ctx } from './context';
+import { forecastFrom, type PhaseOutcome } from '../../src/rehearsal-report';
+import { acts, type Ctx } from './staging';
 
 export async function signoff(ctx: Ctx): Promise<PhaseOutcome> {
   const { input } = ctx;

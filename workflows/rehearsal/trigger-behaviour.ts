@@ -1,8 +1,8 @@
 // Phase 3: the strategy's dual-write triggers, each tested on marked rows in rolled-back
 // transactions; then everything phase 2 made is removed as a rollback before cutover would.
-import { bad, type Check, type PhaseOutcome } from '../../src/rehearsal';
+import { bad, type Check, type PhaseOutcome } from '../../src/rehearsal-report';
 import { rollbackPlans } from '../rollback';
-import { acts, type Ctx } from './context';
+import { acts, type Ctx } from './staging';
 
 export async function triggerBehaviour(ctx: Ctx): Promise<PhaseOutcome> {
   const { run, strategy, plans } = ctx;

@@ -10,7 +10,7 @@ import type { TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, stage } from './context';
 import { analyzeSql, attachToMaxSql, belowWhere, countWhereSql, detachSql, inRangeWhere, moveBackSql, moveOutSql } from '../src/maintenancesql';
 import { ownerSql } from '../src/plansql';
-import { relations } from './state';
+import { relations } from './bookkeeping';
 import { budgetFor, deadlockTimeoutMs } from './locks';
 
 export interface PartitionsResult {

@@ -1,8 +1,8 @@
 // Phase 2: the switchover's own preflight, claim and the strategy's prepare stage, table by
 // table, each checked (copy: `<table>_partitioned` and its partitions; attach: the parent).
-import { warn, type Check, type PhaseOutcome } from '../../src/rehearsal';
+import { warn, type Check, type PhaseOutcome } from '../../src/rehearsal-report';
 import { claim, preflight } from '../stages';
-import type { Ctx } from './context';
+import type { Ctx } from './staging';
 
 export async function prepare(ctx: Ctx): Promise<PhaseOutcome> {
   const { run, strategy } = ctx;

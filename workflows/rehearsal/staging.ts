@@ -5,7 +5,7 @@ import { proxyActivities, type ChildWorkflowHandle } from '@temporalio/workflow'
 import type { Activities } from '../../activities';
 import type { WriterControl, WriterPlans } from '../../activities/writer';
 import type { RehearsalInput, SwitchoverInput } from '../../src/input';
-import type { RehearsalReport, RehearsalStatus, SmokeAnswer, SmokeItem, SmokePlan, TableSizes, WriterReport } from '../../src/rehearsal';
+import type { RehearsalReport, RehearsalStatus, SmokeAnswer, SmokeItem, SmokePlan, TableSizes, WriterReport } from '../../src/rehearsal-report';
 import type { TablePlan } from '../../src/types';
 import type { SwitchoverReport } from '../../src/reports';
 import type { Run, Tracked } from '../control';

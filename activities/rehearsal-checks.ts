@@ -1,22 +1,22 @@
 // The rehearsal's own activities: which target it may touch and the environment checks
-// (activities/rehearsalenv.ts), the trigger behaviour test, sizes, the tables' truth before and
+// (activities/rehearsal-environment.ts), the trigger behaviour test, sizes, the tables' truth before and
 // after the rollback, and the final "nothing of ours left" check. The switchover's own stages are
 // reused as they are.
 import type pg from 'pg';
 import { sqlFile, trialTx, withClient, withTx } from '../src/db';
-import { bad, ok, warn, type Check, type TableSizes } from '../src/rehearsal';
+import { bad, ok, warn, type Check, type TableSizes } from '../src/rehearsal-report';
 import * as sql from '../src/sqlgen';
 import { deleteMarkedSql, deleteWhereSql, markedRowsSql, moveMarkedSql, updateMarkedSql } from '../src/rehearsalsql';
 import { isPeriod } from '../src/partitions';
 import type { Checksum, TablePlan } from '../src/types';
 import { bindDeps, checksum, Deps, stage } from './context';
-import { relations, tableState } from './state';
+import { relations, tableState } from './bookkeeping';
 import { sampleRow } from './marked';
 import { cloneInsertSql, keyLiteral, markedWhere, markerBase, touchColumn } from '../src/markedsql';
 import { budgetFor, deadlockTimeoutMs } from './locks';
 import { smokeActivities } from './smoke';
 import { writerActivities } from './writer';
-import { rehearsalEnvironment, rehearsalTarget } from './rehearsalenv';
+import { rehearsalEnvironment, rehearsalTarget } from './rehearsal-environment';
 
 /** hash of every marked row, by key, on one side. */
 async function markedRows(c: pg.ClientBase, tp: TablePlan, table: string): Promise<{ key: string; hash: string; part: string }[]> {

@@ -2,11 +2,11 @@
 // writing through it: the application's statements and their plans are read before cutover,
 // then the rehearsal approves, and the cutover's outcome is checked per table.
 import { ParentClosePolicy, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
-import { bad, ok, type Check, type PhaseOutcome } from '../../src/rehearsal';
+import { bad, ok, type Check, type PhaseOutcome } from '../../src/rehearsal-report';
 import type { SwitchoverReport } from '../../src/reports';
 import { approveSignal } from '../../src/shared';
 import { LONG, opts } from '../options';
-import { acts, startWriter, steer, type Ctx } from './context';
+import { acts, startWriter, steer, type Ctx } from './staging';
 
 export async function switchover(ctx: Ctx): Promise<PhaseOutcome> {
   if (ctx.input.load) await planLoad(ctx);

@@ -12,7 +12,7 @@ import { audit, bindDeps, Deps, stage } from './context';
 import { lockedTx, whatOf } from './locks';
 import { forgetLogged } from './changed';
 import { undoCutover } from './cutover';
-import { tableState, type TableState } from './state';
+import { tableState, type TableState } from './bookkeeping';
 import { undoTriggers } from './triggers';
 import { dropPrepared } from './prepare';
 import { dropBackup, restoreBackup } from './backup';

@@ -1,11 +1,11 @@
-// The rehearsal's first phase (activities/rehearsal.ts registers these): which target it may
+// The rehearsal's first phase (activities/rehearsal-checks.ts registers these): which target it may
 // touch, and the environment checks (server, extensions, disk, long transactions, timeouts,
 // permissions). Read only.
 import { statfs } from 'node:fs/promises';
 import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
 import { fail } from '../src/errors';
-import { bad, ok, warn, type Check, type PhaseOutcome } from '../src/rehearsal';
+import { bad, ok, warn, type Check, type PhaseOutcome } from '../src/rehearsal-report';
 import { Deps, stage } from './context';
 
 /**
