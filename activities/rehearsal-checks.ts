@@ -1,7 +1,7 @@
-// The rehearsal's own activities: which target it may touch and the environment checks
-// (activities/rehearsal-environment.ts), the trigger behaviour test, sizes, the tables' truth before and
-// after the rollback, and the final "nothing of ours left" check. The switchover's own stages are
-// reused as they are.
+// The rehearsal's own activities: the checks of what phase 2 made, the trigger behaviour test,
+// sizes, the tables' truth before and after the rollback, and the final "nothing of ours left"
+// check; it registers the target and environment checks (activities/rehearsal-environment.ts),
+// the smoke and writer activities. The switchover's own stages are reused as they are.
 import type pg from 'pg';
 import { sqlFile, trialTx, withClient, withTx } from '../src/db';
 import { bad, ok, warn, type Check, type TableSizes } from '../src/rehearsal-report';
