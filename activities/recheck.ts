@@ -68,6 +68,15 @@ export async function copyRecheck({ pools }: Deps, database: string, tp: TablePl
 
 export const recheckActivities = (deps: Deps) => bindDeps(deps, { copyRecheck });
 
+/** The re-check gives up: repairs do not converge (a writer outside the triggers?); `which` names the first differing chunks or keys. */
+function stillDiffering(tp: TablePlan, which: string) {
+  return fail(
+    'ParityMismatch',
+    `the copy re-check of ${tp.schema}.${tp.table} still finds differing rows after ${MAX_ROUNDS} repair rounds (${which}); the legacy table is untouched and authoritative`,
+    { table: tp.table, stage: 'copy' },
+  );
+}
+
 type Rechecked = Pick<RecheckResult, 'chunks' | 'rounds' | 'repaired'>;
 
 /** Plans without the change log: both sides' chunks compared, then the differing chunks' rows repaired, round by round. */
@@ -77,14 +86,7 @@ async function recheckChunks(pool: pg.Pool, c: pg.PoolClient, tp: TablePlan, chu
   let repaired = 0;
   let rounds = 0;
   while (mismatched.length) {
-    if (++rounds > MAX_ROUNDS) {
-      throw fail(
-        'ParityMismatch',
-        `the copy re-check of ${tp.schema}.${tp.table} still finds differing rows after ${MAX_ROUNDS} repair rounds ` +
-          `(chunks ${mismatched.slice(0, 5).join(', ')}); the legacy table is untouched and authoritative`,
-        { table: tp.table, stage: 'copy' },
-      );
-    }
+    if (++rounds > MAX_ROUNDS) throw stillDiffering(tp, `chunks ${mismatched.slice(0, 5).join(', ')}`);
     // Keys that differ, read in one snapshot; then each set repaired under its row locks.
     const { keys, still } = await differingKeys(c, tp, mismatched, chunkRows);
     if (!keys.length) break;
@@ -165,14 +167,7 @@ async function recheckLogged(c: pg.PoolClient, tp: TablePlan): Promise<Pick<Rech
   let repaired = 0;
   let rounds = 0;
   while (differ.length) {
-    if (++rounds > MAX_ROUNDS) {
-      throw fail(
-        'ParityMismatch',
-        `the copy re-check of ${tp.schema}.${tp.table} still finds differing rows after ${MAX_ROUNDS} repair rounds ` +
-          `(keys ${differ.slice(0, 5).map((k) => k.join(',')).join('; ')}); the legacy table is untouched and authoritative`,
-        { table: tp.table, stage: 'copy' },
-      );
-    }
+    if (++rounds > MAX_ROUNDS) throw stillDiffering(tp, `keys ${differ.slice(0, 5).map((k) => k.join(',')).join('; ')}`);
     await repair(c, tp, differ, repaired);
     repaired += differ.length;
     // The repaired ids again, at every key logged for them.

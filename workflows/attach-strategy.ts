@@ -8,7 +8,7 @@ import type { AttachTablePlan, Plan, TablePlan } from '../src/types';
 import { CUTOFF_MARGIN_MS, cutoffDeadlineMs, humanDuration } from '../src/cutoff';
 import type { Run } from './control';
 import { CUTOVER, LONG, opts } from './options';
-import { acts, type Stage } from './stages';
+import { acts, cutOver, type Stage } from './stages';
 
 /** The plan of an attach stage's table (preflight plans every table of a run with the run's strategy). */
 function attached(tp: TablePlan): AttachTablePlan {
@@ -119,13 +119,8 @@ export const cutover: Stage = {
   async forward(run, table) {
     const tp = attached(table);
     const a = tp.attach;
-    const c = await acts.attachCutover.executeWithOptions(opts(`cutover ${tp.table}: attach as ${a.history} FROM (MINVALUE) TO (${a.cutoff}), ${a.partitions.length} new partitions`, CUTOVER), [
-      run.input.database,
-      tp,
-      run.input.lockTimeoutMs,
-    ]);
-    run.state.cutover[tp.table] = c;
-    run.table(tp.table).cutover = c;
+    const summary = `cutover ${tp.table}: attach as ${a.history} FROM (MINVALUE) TO (${a.cutoff}), ${a.partitions.length} new partitions`;
+    cutOver(run, tp.table, await acts.attachCutover.executeWithOptions(opts(summary, CUTOVER), [run.input.database, tp, run.input.lockTimeoutMs]));
   },
 };
 

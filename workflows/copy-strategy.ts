@@ -7,7 +7,7 @@ import type { Activities } from '../activities';
 import type { CopyStream, Plan, TablePlan, TableVerification } from '../src/types';
 import { brakeOf, type Run } from './control';
 import { CUTOVER, LONG, opts } from './options';
-import { acts, type Stage } from './stages';
+import { acts, cutOver, type Stage } from './stages';
 import { copyStreamsFor, durationMs } from './util';
 
 /** A copy stream's key range for its summary, inclusive: `id 1..500`, the last open-ended `id 501..1000+`. */
@@ -135,13 +135,8 @@ export const verify: Stage<TableVerification> = {
 export const cutover: Stage = {
   phase: 'cutover',
   async forward(run, tp) {
-    const c = await acts.cutoverTable.executeWithOptions(opts(`cutover ${tp.table}: rename to ${tp.names.legacy}, ${tp.names.partitioned} → ${tp.table}, mirror on`, CUTOVER), [
-      run.input.database,
-      tp,
-      run.input.lockTimeoutMs,
-    ]);
-    run.state.cutover[tp.table] = c;
-    run.table(tp.table).cutover = c;
+    const summary = `cutover ${tp.table}: rename to ${tp.names.legacy}, ${tp.names.partitioned} → ${tp.table}, mirror on`;
+    cutOver(run, tp.table, await acts.cutoverTable.executeWithOptions(opts(summary, CUTOVER), [run.input.database, tp, run.input.lockTimeoutMs]));
   },
 };
 

@@ -4,7 +4,7 @@
 // code: no I/O.
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { Plan, TablePlan } from '../src/types';
+import type { CutoverResult, Plan, TablePlan } from '../src/types';
 import type { Phase } from '../src/status';
 import { SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import type { Run, Tracked } from './control';
@@ -88,6 +88,12 @@ export async function checksums(run: Run, plan: Plan) {
   for (const tp of plan.tables) {
     run.record(await acts.recordChecksum.executeWithOptions(opts(`checksum ${tp.table}: PRE-FLIGHT rows, sums and row hash`, LONG), [run.input.database, tp, 'PRE-FLIGHT', tp.table]));
   }
+}
+
+/** A table's cutover as its strategy's cutover stage reports it: in the status and the table's report. */
+export function cutOver(run: Run, table: string, c: CutoverResult): void {
+  run.state.cutover[table] = c;
+  run.table(table).cutover = c;
 }
 
 /** `<table>_backup`, a full copy of each table (input.backup "table"). */
