@@ -9,7 +9,21 @@ import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
 import { fail } from '../src/errors';
 import * as sql from '../src/sqlgen';
-import { addCheckSql, attachCutoverSql, dropIndexConcurrentlySql, dropIndexSql, lockReferencedSql, attachIndexSql, attachOf, attachParentSql, attachVerifySql, undoAfterCutoverSql, undoBeforeCutoverSql, validateCheckSql, validateNotValidSql } from '../src/attachsql';
+import {
+  addCheckSql,
+  attachCutoverSql,
+  dropIndexConcurrentlySql,
+  dropIndexSql,
+  lockReferencedSql,
+  attachIndexSql,
+  attachOf,
+  attachParentSql,
+  attachVerifySql,
+  undoAfterCutoverSql,
+  undoBeforeCutoverSql,
+  validateCheckSql,
+  validateNotValidSql,
+} from '../src/attachsql';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { switchoverMetrics } from '../src/metrics';
 import { audit, bindDeps, Deps, keepAlive, stage } from './context';
@@ -54,7 +68,11 @@ export async function attachState(c: pg.ClientBase, tp: TablePlan): Promise<Atta
   const main = rels.get(tp.table);
   if (!main) return 'missing';
   if (main === 'p') return (await ownership(c, tp, tp.table, 'partitioned')).ours ? 'cutover' : 'cleaned';
-  const ours = await relations(c, tp.schema, [a.keyIndex, a.pkIndex, tp.names.partitioned].filter((x): x is string => !!x));
+  const ours = await relations(
+    c,
+    tp.schema,
+    [a.keyIndex, a.pkIndex, tp.names.partitioned].filter((x): x is string => !!x),
+  );
   return ours.size || (await checkValidated(c, tp, tp.table)) !== null ? 'prepared' : 'plain';
 }
 
@@ -73,9 +91,7 @@ async function columnChanges(c: pg.ClientBase, tp: TablePlan): Promise<string[]>
   if (now !== planned) changes.push(`the columns of ${shown} changed since preflight (now: ${now}; planned: ${planned})`);
   const a = attachOf(tp);
   const ours = new Set([a.keyIndex, a.pkIndex].filter(Boolean));
-  const indexes = (await c.query(sqlFile('catalog/table_index_names'), [t])).rows
-    .map((r) => r.name as string)
-    .filter((n) => !ours.has(n));
+  const indexes = (await c.query(sqlFile('catalog/table_index_names'), [t])).rows.map((r) => r.name as string).filter((n) => !ours.has(n));
   const plannedIdx = new Set(tp.indexes.map((i) => i.name));
   for (const n of indexes) if (!plannedIdx.has(n)) changes.push(`index ${n} was added to ${shown}`);
   for (const n of plannedIdx) if (!indexes.includes(n)) changes.push(`index ${n} was dropped from ${shown}`);
@@ -123,7 +139,12 @@ export async function attachIndexes({ pools }: Deps, database: string, tp: Table
  * indexes, foreign keys, grants: made before cutover so the cutover's lock does not pay for it.
  * One transaction under the lock budget (LIKE reads the table; a foreign key locks the table it references).
  */
-export async function attachParent({ pools }: Deps, database: string, tp: TablePlan, lockTimeoutMs: number): Promise<{ table: string; partitions: number; ms: number }> {
+export async function attachParent(
+  { pools }: Deps,
+  database: string,
+  tp: TablePlan,
+  lockTimeoutMs: number,
+): Promise<{ table: string; partitions: number; ms: number }> {
   return stage('prepare', tp.table, async () => {
     const t0 = Date.now();
     const partitions = attachOf(tp).partitions.length;
@@ -131,10 +152,14 @@ export async function attachParent({ pools }: Deps, database: string, tp: TableP
       const o = await ownership(tx.client, tp, tp.names.partitioned, 'partitioned');
       if (o.ours) return;
       if (o.exists) {
-        throw fail('StateConflict', `${tp.schema}.${tp.names.partitioned} already exists and was not made by this switchover; roll back the switchover that made it, or drop it. Nothing was changed.`, {
-          table: tp.table,
-          stage: 'prepare',
-        });
+        throw fail(
+          'StateConflict',
+          `${tp.schema}.${tp.names.partitioned} already exists and was not made by this switchover; roll back the switchover that made it, or drop it. Nothing was changed.`,
+          {
+            table: tp.table,
+            stage: 'prepare',
+          },
+        );
       }
       // Catalog work on an empty table: every lock wait within the budget, no statement limit.
       for (const s of attachParentSql(tp, sql.grantSql(tp))) await tx.long(s);
@@ -156,26 +181,32 @@ export async function attachCheck({ pools }: Deps, database: string, tp: TablePl
         await keepAlive(() => lockedTx({ client: c }, what('constraint validation'), (tx) => tx.long(s))).catch((err) => {
           const code = (err as { code?: string }).code;
           if (code !== '23514' && code !== '23503') throw err;
-          throw fail('StateConflict', `${tp.schema}.${tp.table}: ${s} failed (${(err as Error).message}): a row violating it was written since preflight, behind PostgreSQL's checks. The switchover is rolled back; fix the rows and start again`, {
-            table: tp.table,
-            stage: 'check',
-          });
+          throw fail(
+            'StateConflict',
+            `${tp.schema}.${tp.table}: ${s} failed (${(err as Error).message}): a row violating it was written since preflight, behind PostgreSQL's checks. The switchover is rolled back; fix the rows and start again`,
+            {
+              table: tp.table,
+              stage: 'check',
+            },
+          );
         });
       }
       const state = await checkValidated(c, tp, tp.table);
       if (state === true) return;
       if (state === null) await lockedTx({ client: c }, what('CHECK (NOT VALID)'), (tx) => tx.q(addCheckSql(tp)));
       // The scan runs once its SHARE UPDATE EXCLUSIVE lock is held: no statement limit.
-      await keepAlive(() => lockedTx({ client: c }, what('CHECK validation'), (tx) => tx.long(validateCheckSql(tp))), { validate: attachOf(tp).check }).catch((err) => {
-        if ((err as { code?: string }).code !== '23514') throw err;
-        // A row at or after the cutoff (or a NULL key) was written between preflight and the CHECK.
-        throw fail(
-          'StateConflict',
-          `${tp.schema}.${tp.table} has rows with ${tp.partitionKey} NULL or at or after the cutoff ${attachOf(tp).cutoff}, written since preflight ` +
-            `(the application writes further ahead than preflight measured). The switchover is rolled back; start again, and preflight picks a later cutoff`,
-          { table: tp.table, stage: 'check' },
-        );
-      });
+      await keepAlive(() => lockedTx({ client: c }, what('CHECK validation'), (tx) => tx.long(validateCheckSql(tp))), { validate: attachOf(tp).check }).catch(
+        (err) => {
+          if ((err as { code?: string }).code !== '23514') throw err;
+          // A row at or after the cutoff (or a NULL key) was written between preflight and the CHECK.
+          throw fail(
+            'StateConflict',
+            `${tp.schema}.${tp.table} has rows with ${tp.partitionKey} NULL or at or after the cutoff ${attachOf(tp).cutoff}, written since preflight ` +
+              `(the application writes further ahead than preflight measured). The switchover is rolled back; start again, and preflight picks a later cutoff`,
+            { table: tp.table, stage: 'check' },
+          );
+        },
+      );
     });
     return { table: tp.table, ms: Date.now() - t0 };
   });
@@ -233,14 +264,19 @@ export async function attachCutover({ pools }: Deps, database: string, tp: Table
       const changes = await columnChanges(c, tp);
       if ((await checkValidated(c, tp, tp.table)) !== true) changes.push(`the CHECK ${a.check} is missing or not validated`);
       for (const n of [a.keyIndex, a.pkIndex]) if (n && (await indexValid(c, tp.schema, n)) !== true) changes.push(`the index ${n} is missing or invalid`);
-      if (!(await ownership(c, tp, tp.names.partitioned, 'partitioned')).ours) changes.push(`${tp.names.partitioned}, the parent this switchover made, is gone`);
+      if (!(await ownership(c, tp, tp.names.partitioned, 'partitioned')).ours)
+        changes.push(`${tp.names.partitioned}, the parent this switchover made, is gone`);
       else for (const s of sql.lockSql(tp, [tp.names.partitioned])) await tx.q(s);
       if (changes.length) {
-        throw fail('StateConflict', `cutover of ${tp.schema}.${tp.table} refused: ${changes.join('; ')}. Nothing was changed; roll back (a failed switchover does so itself) and start again`, {
-          table: tp.table,
-          stage: 'cutover',
-          changes,
-        });
+        throw fail(
+          'StateConflict',
+          `cutover of ${tp.schema}.${tp.table} refused: ${changes.join('; ')}. Nothing was changed; roll back (a failed switchover does so itself) and start again`,
+          {
+            table: tp.table,
+            stage: 'cutover',
+            changes,
+          },
+        );
       }
       const t1 = process.hrtime.bigint();
       for (const s of attachCutoverSql(tp)) await tx.q(s);
@@ -259,10 +295,14 @@ export async function attachCleanup({ pools }: Deps, database: string, tp: Table
     withClient(pools.get(database), async (c) => {
       const state = await attachState(c, tp);
       if (state !== 'cutover' && state !== 'cleaned') {
-        throw fail('StateConflict', `cleanup of ${tp.schema}.${tp.table}: the table is ${state}, not cut over; nothing to clean up (to undo a switchover that has not cut over, run the rollback workflow)`, {
-          table: tp.table,
-          stage: 'cleanup',
-        });
+        throw fail(
+          'StateConflict',
+          `cleanup of ${tp.schema}.${tp.table}: the table is ${state}, not cut over; nothing to clean up (to undo a switchover that has not cut over, run the rollback workflow)`,
+          {
+            table: tp.table,
+            stage: 'cleanup',
+          },
+        );
       }
       for (const kind of ['partitioned', 'index'] as const) {
         for (const name of [tp.table, attachOf(tp).keyIndex, attachOf(tp).pkIndex]) {
@@ -291,7 +331,9 @@ async function refuseNearCutoff(pool: pg.Pool, tp: TablePlan): Promise<void> {
     const now = Number((await c.query(sqlFile('session/clock_ms'))).rows[0].ms);
     const left = cutoffStatus(a, now);
     if (left.leftSeconds * 1000 >= CUTOFF_MARGIN_MS) return;
-    const reach = a.aheadDays ? `the application writes up to ${a.aheadDays} days ahead, so its writes reach the cutoff at ${left.deadline}` : `at ${left.deadline}`;
+    const reach = a.aheadDays
+      ? `the application writes up to ${a.aheadDays} days ahead, so its writes reach the cutoff at ${left.deadline}`
+      : `at ${left.deadline}`;
     throw fail(
       'StateConflict',
       `cutover of ${tp.schema}.${tp.table} refused: the attach cutoff ${a.cutoff} ${left.leftSeconds >= 0 ? `is ${left.left} away` : `has ${left.left}`} (${reach}), ` +
@@ -315,12 +357,17 @@ export async function rollbackAttached(u: UndoContext): Promise<AttachState> {
   for (const s of sql.lockSql(tp, [tp.table])) await tx.q(s);
   const from = await attachState(c, tp);
   if (from === 'cleaned') {
-    throw fail('StateConflict', `${tp.schema}.${tp.table} was cleaned up after its switchover; its partitioned table is the application's now. Nothing was changed.`, {
-      table: tp.table,
-      stage: 'rollback',
-    });
+    throw fail(
+      'StateConflict',
+      `${tp.schema}.${tp.table} was cleaned up after its switchover; its partitioned table is the application's now. Nothing was changed.`,
+      {
+        table: tp.table,
+        stage: 'rollback',
+      },
+    );
   }
-  if (from === 'missing') throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
+  if (from === 'missing')
+    throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
   if (from === 'cutover') {
     const undo = undoAfterCutoverSql(tp);
     // The rows written since cutover can only enter the history partition once it is detached, so

@@ -4,7 +4,18 @@
 import type pg from 'pg';
 import { sqlFile } from '../src/db';
 import type { SwitchoverInput } from '../src/input';
-import { MAXVALUE, MINVALUE, addIntervals, fitName, floorTo, isoDay, partitionName, partitionRanges, withOpenEnds, type PartitionRange } from '../src/partitions';
+import {
+  MAXVALUE,
+  MINVALUE,
+  addIntervals,
+  fitName,
+  floorTo,
+  isoDay,
+  partitionName,
+  partitionRanges,
+  withOpenEnds,
+  type PartitionRange,
+} from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import type { AttachPlan, TablePlan } from '../src/types';
 
@@ -99,15 +110,26 @@ function attachPlanOf(tp: TablePlan, c: ReturnType<typeof chooseCutoff>, periods
 async function takenNames(db: pg.ClientBase, tp: TablePlan, tq: string, attach: AttachPlan): Promise<string[]> {
   const t = `${tp.schema}.${tp.table}`;
   const problems: string[] = [];
-  const names = [attach.history, attach.keyIndex, attach.historyPk, attach.pkIndex, tp.names.partitioned, ...attach.historyIndexes.map((h) => h.historyName), ...attach.partitions.map((p) => p.name)].filter(
-    (x): x is string => !!x,
-  );
+  const names = [
+    attach.history,
+    attach.keyIndex,
+    attach.historyPk,
+    attach.pkIndex,
+    tp.names.partitioned,
+    ...attach.historyIndexes.map((h) => h.historyName),
+    ...attach.partitions.map((p) => p.name),
+  ].filter((x): x is string => !!x);
   const taken = (await db.query(sqlFile('catalog/relations'), [tp.schema, names])).rows;
   for (const r of taken) {
-    problems.push(`${tp.schema}.${r.name} already exists; the attach switchover of ${t} would create it. Rename or drop it (if it is left from an earlier switchover, run the rollback workflow for that one), then start again`);
+    problems.push(
+      `${tp.schema}.${r.name} already exists; the attach switchover of ${t} would create it. Rename or drop it (if it is left from an earlier switchover, run the rollback workflow for that one), then start again`,
+    );
   }
   const con = (await db.query(sqlFile('catalog/constraint_validated'), [tq, attach.check])).rows;
-  if (con.length) problems.push(`constraint ${attach.check} already exists on ${t}; the attach switchover would add it. Drop it (or roll back the switchover that made it), then start again`);
+  if (con.length)
+    problems.push(
+      `constraint ${attach.check} already exists on ${t}; the attach switchover would add it. Drop it (or roll back the switchover that made it), then start again`,
+    );
   return problems;
 }
 
@@ -132,7 +154,9 @@ function applyAttachPlan(tp: TablePlan, attach: AttachPlan, periods: PartitionRa
     `disk needed: about ${Math.ceil(diskBytes / 1048576)} MB for the two unique indexes (no second table)`,
   );
   if (input.backup === 'table') {
-    tp.warnings.push(`"backup": "table" copies every row of ${t} into ${tp.names.backup} (a second table's disk and I/O); give "backup": "none" for a switchover without a copy`);
+    tp.warnings.push(
+      `"backup": "table" copies every row of ${t} into ${tp.names.backup} (a second table's disk and I/O); give "backup": "none" for a switchover without a copy`,
+    );
   }
 }
 
@@ -151,4 +175,3 @@ export async function planAttach(db: pg.ClientBase, tp: TablePlan, input: Switch
   applyAttachPlan(tp, attach, periods, input);
   return [];
 }
-

@@ -7,7 +7,16 @@ import { sqlFile, withTx } from '../src/db';
 import { fail } from '../src/errors';
 import { fitName } from '../src/partitions';
 import * as sql from '../src/sqlgen';
-import { backupKeyIndexSql, RESTORE_TRIGGER, restoreLockSql, restoreLoggedSql, restoreNextBoundSql, restoreRangeSql, restoreTriggerOffSql, restoreTriggerSql } from '../src/restoresql';
+import {
+  backupKeyIndexSql,
+  RESTORE_TRIGGER,
+  restoreLockSql,
+  restoreLoggedSql,
+  restoreNextBoundSql,
+  restoreRangeSql,
+  restoreTriggerOffSql,
+  restoreTriggerSql,
+} from '../src/restoresql';
 import type { StageRecord, TablePlan } from '../src/types';
 import { audit, bindDeps, checksum, Deps, keepAlive, stage, throwIfCancelled, workflowId } from './context';
 import { lockedTx, type LockedTx, whatOf } from './locks';
@@ -76,7 +85,10 @@ export async function restoreBackup(pool: pg.Pool, tp: TablePlan, lockTimeoutMs:
   if (rows === null) return null;
   await lockedTx(pool, what('log trigger on'), async (tx) => {
     const r = (await tx.client.query(sqlFile('catalog/restore_trigger_ours'), [t, RESTORE_TRIGGER])).rows[0];
-    if (r && !r.ours) throw fail('StateConflict', `${tp.schema}.${tp.table} has a trigger ${RESTORE_TRIGGER} that is not ours; rename it, then run the rollback again`, { table: tp.table });
+    if (r && !r.ours)
+      throw fail('StateConflict', `${tp.schema}.${tp.table} has a trigger ${RESTORE_TRIGGER} that is not ours; rename it, then run the rollback again`, {
+        table: tp.table,
+      });
     if (!r) await tx.q(restoreTriggerSql(tp));
   });
   // Writes of ours are not logged.
@@ -134,5 +146,7 @@ export async function restoreBackup(pool: pg.Pool, tp: TablePlan, lockTimeoutMs:
 
 /** The backup dropped, if ours (recorded oid). */
 export async function dropBackup(pool: pg.Pool, tp: TablePlan, left: string[], lockTimeoutMs: number): Promise<void> {
-  await lockedTx(pool, { what: whatOf('drop', tp.schema, tp.names.backup), lockTimeoutMs }, (tx) => dropIfOurs(tx.client, tp, tp.names.backup, 'backup', left, tx.q));
+  await lockedTx(pool, { what: whatOf('drop', tp.schema, tp.names.backup), lockTimeoutMs }, (tx) =>
+    dropIfOurs(tx.client, tp, tp.names.backup, 'backup', left, tx.q),
+  );
 }

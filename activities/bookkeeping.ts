@@ -12,12 +12,7 @@ export async function relations(c: pg.ClientBase, schema: string, names: string[
 }
 
 export async function auditRow(c: pg.ClientBase, schema: string, table: string, stageName: string) {
-  return (
-    await c.query(
-      sqlFile('bookkeeping/audit_row'),
-      [workflowId(), schema, table, stageName, runId()],
-    )
-  ).rows[0];
+  return (await c.query(sqlFile('bookkeeping/audit_row'), [workflowId(), schema, table, stageName, runId()])).rows[0];
 }
 
 /** `index`: an index the attach strategy built on the application's table (activities/attach.ts). */
@@ -25,10 +20,7 @@ export type CreatedKind = 'backup' | 'partitioned' | 'legacy' | 'index';
 
 /** Records that this run made (or, for `legacy`, took over) the relation now named `name`; call in the transaction that made it. */
 export async function recordCreated(c: pg.ClientBase, tp: TablePlan, name: string, kind: CreatedKind): Promise<void> {
-  await c.query(
-    sqlFile('bookkeeping/record_created'),
-    [workflowId(), runId(), tp.schema, tp.table, name, kind],
-  );
+  await c.query(sqlFile('bookkeeping/record_created'), [workflowId(), runId(), tp.schema, tp.table, name, kind]);
 }
 
 /**
@@ -41,21 +33,11 @@ export async function ownership(
   name: string,
   kind: CreatedKind,
 ): Promise<{ exists: boolean; ours: { id: string; workflowId: string } | null; moved: string[] }> {
-  const rel = (
-    await c.query(
-      sqlFile('catalog/relation_oid'),
-      [tp.schema, name],
-    )
-  ).rows[0];
+  const rel = (await c.query(sqlFile('catalog/relation_oid'), [tp.schema, name])).rows[0];
   if (!(await c.query(sqlFile('catalog/relation_exists'), ['partition_switchover.created'])).rows[0].ok) {
     return { exists: !!rel, ours: null, moved: [] };
   }
-  const recorded = (
-    await c.query(
-      sqlFile('bookkeeping/created_of'),
-      [tp.schema, tp.table, kind],
-    )
-  ).rows;
+  const recorded = (await c.query(sqlFile('bookkeeping/created_of'), [tp.schema, tp.table, kind])).rows;
   const mine = rel ? recorded.find((r) => r.oid === String(rel.oid)) : undefined;
   return {
     exists: !!rel,
@@ -146,9 +128,7 @@ export async function loadPlans({ pools }: Deps, database: string, schema: strin
 }
 
 export async function releaseClaims({ pools }: Deps, database: string, schema: string, tables: string[]): Promise<void> {
-  await stage('release', undefined, () =>
-    withClient(pools.get(database), (c) => c.query(sqlFile('bookkeeping/release_claims'), [schema, tables])),
-  );
+  await stage('release', undefined, () => withClient(pools.get(database), (c) => c.query(sqlFile('bookkeeping/release_claims'), [schema, tables])));
 }
 
 /** Row count, money sums and row hash of one table, recorded as `stageName` (PRE-FLIGHT, PRE-MIGRATION, ...). */
@@ -163,7 +143,14 @@ export async function recordChecksum({ pools }: Deps, database: string, tp: Tabl
 }
 
 /** Records an event without counts (APPROVAL, REJECTED, CUTOVER, ...). */
-export async function recordEvent({ pools }: Deps, database: string, schema: string, table: string, event: string, details: Record<string, unknown>): Promise<void> {
+export async function recordEvent(
+  { pools }: Deps,
+  database: string,
+  schema: string,
+  table: string,
+  event: string,
+  details: Record<string, unknown>,
+): Promise<void> {
   await stage('audit', table, () => withClient(pools.get(database), (c) => audit(c, { schema, table, stage: event, details })));
 }
 

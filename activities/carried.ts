@@ -30,7 +30,15 @@ async function qualified<T>(db: pg.ClientBase, fn: () => Promise<T>): Promise<T>
  * partitions' names, tables no subscriber has), and FOR ALL TABLES / FOR TABLES IN SCHEMA ones
  * that cover the tables the switchover makes.
  */
-async function readPublications(db: pg.ClientBase, oid: number, t: string, tq: string, names: TableNames, partitionKey: string, problems: string[]): Promise<PublicationPlan[]> {
+async function readPublications(
+  db: pg.ClientBase,
+  oid: number,
+  t: string,
+  tq: string,
+  names: TableNames,
+  partitionKey: string,
+  problems: string[],
+): Promise<PublicationPlan[]> {
   const rows = (await db.query(sqlFile('catalog/publications'), [oid])).rows;
   // The partitioned table's replica identity is its primary key, which gains the partition key:
   // a column list that leaves the key out no longer covers it, and PostgreSQL then refuses every

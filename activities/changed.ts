@@ -136,7 +136,9 @@ export async function behindTriggers(c: pg.ClientBase, tp: TablePlan): Promise<B
     }
     const d = (await c.query(sqlFile('bookkeeping/direct_writes'), [qname(tp.schema, tp.names.partitioned)])).rows[0];
     if (d.n > 0) {
-      out.reasons.push(`${d.n} statement${d.n === 1 ? '' : 's'} wrote ${tp.names.partitioned} directly, not through the dual-write trigger (${(d.first as string[]).join('; ')})`);
+      out.reasons.push(
+        `${d.n} statement${d.n === 1 ? '' : 's'} wrote ${tp.names.partitioned} directly, not through the dual-write trigger (${(d.first as string[]).join('; ')})`,
+      );
       out.lastDirectWrite = d.last;
     }
   } catch (err) {
@@ -169,25 +171,31 @@ export interface Written {
  */
 export async function compareWritten(pool: pg.Pool, tp: TablePlan, lockTimeoutMs: number): Promise<Written | null> {
   try {
-    const { value } = await lockedTx(pool, { what: `comparison of ${tp.schema}.${tp.table} since verification`, lockTimeoutMs, begin: sqlFile('session/begin_repeatable_read') }, async (tx) => {
-      // Lock waits (ACCESS SHARE, behind someone's DDL) within the budget; the reads themselves unbounded.
-      await tx.long(sqlFile('session/utc'));
-      const logged = await keepAlive(() => compareLogged(tx.client, tp));
-      const behind = await behindTriggers(tx.client, tp);
-      const changes = [...behind.reasons];
-      if (logged.differ.length) {
-        changes.push(
-          `rows written since verification differ between ${tp.table} and ${tp.names.partitioned}: ` +
-            `ids ${logged.differ.slice(0, 10).map((k) => k.join(',')).join('; ')}${logged.differ.length > 10 ? ` and ${logged.differ.length - 10} more` : ''} (${logged.keys} logged keys compared)`,
-        );
-      }
-      if (!changes.length) await forgetCompared(tx.client, tp, logged.seq);
-      return { changes, keys: logged.keys, logRows: await loggedCount(tx.client, tp) };
-    });
+    const { value } = await lockedTx(
+      pool,
+      { what: `comparison of ${tp.schema}.${tp.table} since verification`, lockTimeoutMs, begin: sqlFile('session/begin_repeatable_read') },
+      async (tx) => {
+        // Lock waits (ACCESS SHARE, behind someone's DDL) within the budget; the reads themselves unbounded.
+        await tx.long(sqlFile('session/utc'));
+        const logged = await keepAlive(() => compareLogged(tx.client, tp));
+        const behind = await behindTriggers(tx.client, tp);
+        const changes = [...behind.reasons];
+        if (logged.differ.length) {
+          changes.push(
+            `rows written since verification differ between ${tp.table} and ${tp.names.partitioned}: ` +
+              `ids ${logged.differ
+                .slice(0, 10)
+                .map((k) => k.join(','))
+                .join('; ')}${logged.differ.length > 10 ? ` and ${logged.differ.length - 10} more` : ''} (${logged.keys} logged keys compared)`,
+          );
+        }
+        if (!changes.length) await forgetCompared(tx.client, tp, logged.seq);
+        return { changes, keys: logged.keys, logRows: await loggedCount(tx.client, tp) };
+      },
+    );
     return value;
   } catch (err) {
     if ((err as { code?: string }).code === '42P01') return null;
     throw err;
   }
 }
-

@@ -81,21 +81,18 @@ export async function audit(
   rec: { schema: string; table: string; stage: string; checksum?: Checksum; ms?: number; details?: unknown },
 ): Promise<StageRecord> {
   const row = (
-    await db.query(
-      sqlFile('bookkeeping/audit'),
-      [
-        workflowId(),
-        rec.schema,
-        rec.table,
-        rec.stage,
-        rec.checksum?.rows ?? null,
-        JSON.stringify(rec.checksum?.sums ?? {}),
-        rec.checksum?.rowHash ?? null,
-        rec.ms === undefined ? null : Math.round(rec.ms),
-        JSON.stringify(rec.details ?? {}),
-        runId(),
-      ],
-    )
+    await db.query(sqlFile('bookkeeping/audit'), [
+      workflowId(),
+      rec.schema,
+      rec.table,
+      rec.stage,
+      rec.checksum?.rows ?? null,
+      JSON.stringify(rec.checksum?.sums ?? {}),
+      rec.checksum?.rowHash ?? null,
+      rec.ms === undefined ? null : Math.round(rec.ms),
+      JSON.stringify(rec.details ?? {}),
+      runId(),
+    ])
   ).rows[0];
   return {
     stage: rec.stage,

@@ -27,7 +27,13 @@ export class LiveControls {
     private readonly query: () => Promise<StreamControls>,
     private readonly metrics: ReturnType<typeof switchoverMetrics>,
   ) {
-    this.current = { paused: null, hold: null, batchSize: opts.batchSize, pauseMs: opts.pauseMs, brake: { ...opts.brake, brakePauseMs: opts.brake?.brakePauseMs ?? 500, adaptive: opts.brake?.adaptive ?? false } };
+    this.current = {
+      paused: null,
+      hold: null,
+      batchSize: opts.batchSize,
+      pauseMs: opts.pauseMs,
+      brake: { ...opts.brake, brakePauseMs: opts.brake?.brakePauseMs ?? 500, adaptive: opts.brake?.adaptive ?? false },
+    };
   }
 
   async refresh(): Promise<void> {
@@ -95,7 +101,10 @@ export class Brake {
       throwIfCancelled();
       if (paced) {
         const rebased = await this.pacer.afterWait(this.c);
-        if (rebased !== null) this.ctx.log.info(`copy ${this.stream.table} stream ${this.stream.stream + 1}: the probe takes ${rebased.toFixed(1)} ms while the copy waits too; that is its baseline now`);
+        if (rebased !== null)
+          this.ctx.log.info(
+            `copy ${this.stream.table} stream ${this.stream.stream + 1}: the probe takes ${rebased.toFixed(1)} ms while the copy waits too; that is its baseline now`,
+          );
       }
       if (!hold) return;
     }

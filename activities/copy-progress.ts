@@ -45,7 +45,16 @@ export class ProgressReporter {
     const bucket = Math.min(10, Math.floor((10 * copied) / Math.max(1, this.stream.estimatedRows)));
     if (!done && !force && bucket === this.lastBucket) return;
     this.lastBucket = bucket;
-    const p: CopyProgress = { table: this.stream.table, stream: this.stream.stream, rowsCopied: copied, rowsPerSec: Math.round(rate), cursor, done, brakes: this.brakes, brake: this.braking };
+    const p: CopyProgress = {
+      table: this.stream.table,
+      stream: this.stream.stream,
+      rowsCopied: copied,
+      rowsPerSec: Math.round(rate),
+      cursor,
+      done,
+      brakes: this.brakes,
+      brake: this.braking,
+    };
     // Progress is best effort: a closed or unreachable workflow must not fail the copy.
     await this.send(p).catch(() => undefined);
   }

@@ -50,8 +50,18 @@ export async function copyRange({ pools }: Deps, database: string, tp: TablePlan
       const pos: StreamPosition = { cursor: saved?.cursor ?? null, copied: Number(saved?.rows_copied ?? 0), batches: Number(saved?.batches ?? 0) };
       const resumedFrom = pos.cursor;
       const handle = () => ctx.client.workflow.getHandle(key.wf);
-      const controls = new LiveControls(opts, () => ctx.client.withDeadline(Date.now() + 5000, () => handle().query(controlsQuery, tp.table, s.stream)), metrics);
-      const progress = new ProgressReporter({ table: tp.table, stream: s.stream, estimatedRows: opts.estimatedRows }, pos, metrics, (p) => handle().signal(progressSignal, p), t0);
+      const controls = new LiveControls(
+        opts,
+        () => ctx.client.withDeadline(Date.now() + 5000, () => handle().query(controlsQuery, tp.table, s.stream)),
+        metrics,
+      );
+      const progress = new ProgressReporter(
+        { table: tp.table, stream: s.stream, estimatedRows: opts.estimatedRows },
+        pos,
+        metrics,
+        (p) => handle().signal(progressSignal, p),
+        t0,
+      );
       const brake = new Brake(c, controls, progress, pos, { table: tp.table, stream: s.stream });
       await brake.calibrate();
       const run = new StreamCopy(c, tp, s, key, (opts.mode ?? DEFAULT_COPY_MODE) === 'lock', pos, { controls, progress, brake, metrics });
@@ -170,7 +180,11 @@ class StreamCopy {
     const done = step.isDone(r);
     // The stream's position moves only once this transaction commits.
     const moved = r.rows > 0 || done;
-    const at = { cursor: moved ? (step.next(r) ?? pos.cursor) : pos.cursor, copied: pos.copied + (moved ? r.inserted : 0), batches: pos.batches + (r.rows > 0 ? 1 : 0) };
+    const at = {
+      cursor: moved ? (step.next(r) ?? pos.cursor) : pos.cursor,
+      copied: pos.copied + (moved ? r.inserted : 0),
+      batches: pos.batches + (r.rows > 0 ? 1 : 0),
+    };
     await c.query(sqlFile('bookkeeping/copy_progress'), [key.wf, key.runId, key.table, key.stream, at.cursor, at.copied, at.batches, done]);
     return { r, at };
   }

@@ -20,12 +20,7 @@ import { behindTriggers, compareWritten, forgetLogged, type Written } from './ch
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
 export async function lockViews(tx: LockedTx, tp: TablePlan, more: { createSql: string }[] = []): Promise<void> {
   for (const v of [...(tp.views ?? []), ...more]) {
-    const r = (
-      await tx.client.query(
-        sqlFile('catalog/view_owner'),
-        [sql.viewName(v.createSql)],
-      )
-    ).rows[0];
+    const r = (await tx.client.query(sqlFile('catalog/view_owner'), [sql.viewName(v.createSql)])).rows[0];
     if (r) await tx.q(sql.viewLockSql(r.schema, r.name, r.owner));
   }
 }
@@ -60,7 +55,9 @@ export const CUTOVER_FIRST_BUDGET_MS = 100;
  * or pg_signal_autovacuum_worker on PostgreSQL 17+); without it, nothing is cancelled.
  */
 async function cancelAutovacuums(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
-  const r = await c.query(sqlFile('catalog/cancel_autovacuum'), [[sql.qname(tp.schema, tp.table), sql.qname(tp.schema, tp.names.partitioned)]]).catch(() => ({ rows: [] }));
+  const r = await c
+    .query(sqlFile('catalog/cancel_autovacuum'), [[sql.qname(tp.schema, tp.table), sql.qname(tp.schema, tp.names.partitioned)]])
+    .catch(() => ({ rows: [] }));
   return r.rows.filter((x) => x.cancelled).map((x) => x.relation as string);
 }
 
@@ -76,12 +73,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
   const t = sql.qname(tp.schema, tp.table);
   const shown = `${tp.schema}.${tp.table}`;
   const changes: string[] = [];
-  const cols = (
-    await c.query(
-      sqlFile('catalog/column_types'),
-      [t],
-    )
-  ).rows as { name: string; type: string }[];
+  const cols = (await c.query(sqlFile('catalog/column_types'), [t])).rows as { name: string; type: string }[];
   const planned = new Map(tp.columns.map((x) => [x.name, x.type]));
   const now = new Map(cols.map((x) => [x.name, x.type]));
   for (const x of cols) {
@@ -90,18 +82,22 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
   }
   for (const x of tp.columns) if (!now.has(x.name)) changes.push(`column ${sql.ident(x.name)} was dropped from ${shown}`);
   const kept = cols.map((x) => x.name).filter((n) => planned.has(n));
-  if (!changes.length && kept.join('\0') !== tp.columns.map((x) => x.name).filter((n) => now.has(n)).join('\0')) {
+  if (
+    !changes.length &&
+    kept.join('\0') !==
+      tp.columns
+        .map((x) => x.name)
+        .filter((n) => now.has(n))
+        .join('\0')
+  ) {
     changes.push(`the columns of ${shown} are in another order`);
   }
-  const triggers = new Map(
-    (
-      await c.query(sqlFile('catalog/trigger_states'), [t])
-    ).rows.map((r) => [r.name as string, r.enabled as string]),
-  );
+  const triggers = new Map((await c.query(sqlFile('catalog/trigger_states'), [t])).rows.map((r) => [r.name as string, r.enabled as string]));
   const sync = triggers.get(tp.names.syncTrigger);
   const syncTrigger = sync === undefined || (sync !== 'A' && sync !== 'O');
   if (sync === undefined) changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} was dropped`);
-  else if (sync !== 'A' && sync !== 'O') changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} is ${TRIGGER_STATES[sync] ?? sync}, not enabled`);
+  else if (sync !== 'A' && sync !== 'O')
+    changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} is ${TRIGGER_STATES[sync] ?? sync}, not enabled`);
   // Plans recorded before the application's triggers were read carry none to compare with.
   if (tp.triggers) {
     const ours = new Set([tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER]);
@@ -110,7 +106,8 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
       if (ours.has(name)) continue;
       const was = verified.get(name);
       if (was === undefined) changes.push(`trigger ${sql.ident(name)} was added to ${shown}`);
-      else if (was !== enabled) changes.push(`trigger ${sql.ident(name)} on ${shown} is ${TRIGGER_STATES[enabled] ?? enabled}, was ${TRIGGER_STATES[was] ?? was}`);
+      else if (was !== enabled)
+        changes.push(`trigger ${sql.ident(name)} on ${shown} is ${TRIGGER_STATES[enabled] ?? enabled}, was ${TRIGGER_STATES[was] ?? was}`);
     }
     for (const name of verified.keys()) if (!triggers.has(name)) changes.push(`trigger ${sql.ident(name)} was dropped from ${shown}`);
   }
@@ -172,10 +169,14 @@ async function cutoverLocked(
     return { table: tp.table, lockMs: prior?.ms ?? 0, attempts: 0, alreadyDone: true, at: new Date(prior?.at ?? Date.now()).toISOString() };
   }
   if (state !== 'prepared') {
-    throw fail('StateConflict', `cannot cut over ${tp.schema}.${tp.table}: it is ${state}, not prepared (no ${tp.names.partitioned}). Roll back and start again.`, {
-      table: tp.table,
-      stage: 'cutover',
-    });
+    throw fail(
+      'StateConflict',
+      `cannot cut over ${tp.schema}.${tp.table}: it is ${state}, not prepared (no ${tp.names.partitioned}). Roll back and start again.`,
+      {
+        table: tp.table,
+        stage: 'cutover',
+      },
+    );
   }
   // Prepared now but not when counted: another attempt rolled back and prepared again in between; count again.
   if (!o.counts && !o.since) throw lockGiveUp(`${o.what}: the table changed state while its rows were counted`);
@@ -191,7 +192,14 @@ async function cutoverLocked(
   await audit(c, { schema: tp.schema, table: tp.table, stage: 'CUTOVER', ms: lockMs, details: { lockMs } });
   switchoverMetrics({ table: tp.table }).cutoverLock.record(lockMs);
   // COMMIT releases the lock; its duration is counted by the caller's measurement below.
-  return { table: tp.table, lockMs, attempts: 1, alreadyDone: false, at: new Date().toISOString(), ...(o.since ? { keysComparedSinceVerification: o.since.keys } : {}) };
+  return {
+    table: tp.table,
+    lockMs,
+    attempts: 1,
+    alreadyDone: false,
+    at: new Date().toISOString(),
+    ...(o.since ? { keysComparedSinceVerification: o.since.keys } : {}),
+  };
 }
 
 /** Why the cutover must refuse, read under its lock (none: it goes on). */
@@ -223,13 +231,20 @@ export async function cleanupTable({ pools }: Deps, database: string, tp: TableP
       const c = tx.client;
       const state = await tableState(c, tp);
       if (state === 'plain' || state === 'prepared' || state === 'missing') {
-        throw fail('StateConflict', `cleanup of ${tp.schema}.${tp.table}: the table is ${state}, not cut over; ` +
-          `nothing to clean up (to undo a switchover that has not cut over, run the rollback workflow)`, { table: tp.table, stage: 'cleanup' });
+        throw fail(
+          'StateConflict',
+          `cleanup of ${tp.schema}.${tp.table}: the table is ${state}, not cut over; ` +
+            `nothing to clean up (to undo a switchover that has not cut over, run the rollback workflow)`,
+          { table: tp.table, stage: 'cleanup' },
+        );
       }
       for (const s of sql.cleanupSql(tp)) await tx.q(s);
       const dropped: string[] = [];
       const left: string[] = [];
-      for (const [name, kind] of [[tp.names.legacy, 'legacy'], [tp.names.backup, 'backup']] as const) {
+      for (const [name, kind] of [
+        [tp.names.legacy, 'legacy'],
+        [tp.names.backup, 'backup'],
+      ] as const) {
         if (await dropIfOurs(c, tp, name, kind, left, tx.q)) dropped.push(name);
       }
       // The partitioned table is the application's table now.
@@ -257,7 +272,9 @@ const GUARDS_PER_TRANSACTION = 50;
 async function dropPartitionGuards(pool: pg.Pool, tp: TablePlan): Promise<void> {
   for (;;) {
     const { value: n } = await lockedTx(pool, { what: `cleanup of ${tp.schema}.${tp.table}: the direct-write guards of its partitions` }, async (tx) => {
-      const names = (await tx.client.query(sqlFile('catalog/guarded_partitions'), [sql.qname(tp.schema, tp.table), sql.DIRECT_WRITE_TRIGGER, GUARDS_PER_TRANSACTION])).rows.map((r) => r.name as string);
+      const names = (
+        await tx.client.query(sqlFile('catalog/guarded_partitions'), [sql.qname(tp.schema, tp.table), sql.DIRECT_WRITE_TRIGGER, GUARDS_PER_TRANSACTION])
+      ).rows.map((r) => r.name as string);
       for (const s of sql.dropDirectWriteGuardsSql(tp, names)) await tx.q(s);
       return names.length;
     });
@@ -276,7 +293,8 @@ export async function undoCutover(u: UndoContext): Promise<void> {
   for (const s of sql.lockSql(tp, [tp.table, tp.names.legacy])) await tx.q(s);
   // Under the lock nothing new can come to depend on the table; one made since the read above is read again by the retry.
   const views = await viewsMadeSince(tx.client, tp, oid);
-  if (views.some((v) => !before.some((b) => b.createSql === v.createSql))) throw lockGiveUp(`rollback of ${tp.schema}.${tp.table}: a view on it was made while the rollback took its locks`);
+  if (views.some((v) => !before.some((b) => b.createSql === v.createSql)))
+    throw lockGiveUp(`rollback of ${tp.schema}.${tp.table}: a view on it was made while the rollback took its locks`);
   await refuseDependents(tx.client, tp, oid);
   for (const s of sql.undoCutoverSql(tp)) await tx.q(s);
   // The names are back: each view's own text (schema-qualified) now reads the plain table.
@@ -323,8 +341,18 @@ async function refuseDependents(c: pg.ClientBase, tp: TablePlan, oid: string): P
     `rollback of ${tp.schema}.${tp.table} refused: since cutover, ${deps.map((d) => `${d.kind} ${d.name}`).join(', ')} ` +
       `${deps.length === 1 ? 'depends' : 'depend'} on the partitioned table, which the rollback would drop (a view follows the table back; these cannot). ` +
       `Nothing was changed. Run ${deps.map((d) => `${d.drop_sql};`).join(' ')} then the rollback again` +
-      (deps.some((d) => d.create_sql) ? `, then ${deps.filter((d) => d.create_sql).map((d) => `${d.create_sql};`).join(' ')}` : '') +
-      (deps.some((d) => !d.create_sql) ? ` (make the ${deps.filter((d) => !d.create_sql).map((d) => `${d.kind} ${d.name}`).join(', ')} again as you made ${deps.filter((d) => !d.create_sql).length === 1 ? 'it' : 'them'})` : ''),
+      (deps.some((d) => d.create_sql)
+        ? `, then ${deps
+            .filter((d) => d.create_sql)
+            .map((d) => `${d.create_sql};`)
+            .join(' ')}`
+        : '') +
+      (deps.some((d) => !d.create_sql)
+        ? ` (make the ${deps
+            .filter((d) => !d.create_sql)
+            .map((d) => `${d.kind} ${d.name}`)
+            .join(', ')} again as you made ${deps.filter((d) => !d.create_sql).length === 1 ? 'it' : 'them'})`
+        : ''),
     { table: tp.table, stage: 'rollback', dependents: deps.map((d) => `${d.kind} ${d.name}`) },
   );
 }

@@ -35,12 +35,7 @@ export function referencedTable(definition: string): string {
 }
 
 async function indexState(c: pg.ClientBase, schema: string, name: string): Promise<'missing' | 'valid' | 'invalid'> {
-  const r = (
-    await c.query(
-      sqlFile('catalog/index_valid'),
-      [schema, name],
-    )
-  ).rows[0];
+  const r = (await c.query(sqlFile('catalog/index_valid'), [schema, name])).rows[0];
   return !r ? 'missing' : r.indisvalid ? 'valid' : 'invalid';
 }
 

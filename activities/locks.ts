@@ -61,7 +61,8 @@ export async function blockersOf(pool: pg.Pool, pid: number): Promise<string | n
   const rows = (await pool.query(sqlFile('catalog/lock_blockers'), [pid])).rows;
   if (!rows.length) return null;
   const held = rows.map(
-    (r) => `session ${r.pid} (application ${JSON.stringify(r.application_name ?? '')}, user ${r.usename}, ${r.state}` +
+    (r) =>
+      `session ${r.pid} (application ${JSON.stringify(r.application_name ?? '')}, user ${r.usename}, ${r.state}` +
       `${r.xact_s !== null ? `, in a transaction for ${r.xact_s} s` : ''}: ${JSON.stringify(r.query ?? '')})`,
   );
   return `it waited for ${rows[0].mode} on ${rows[0].object}, held by ${held.join(' and ')}`;
@@ -114,9 +115,15 @@ export async function lockedTx<T>(
   const probe: Probe = {
     watch(pid, waitMs) {
       if (!probePool || !pid) return () => undefined;
-      const timer = setTimeout(() => {
-        blockersOf(probePool, pid).then((b) => void (b && (blocked = b)), () => undefined);
-      }, Math.max(1, Math.floor(waitMs / 2)));
+      const timer = setTimeout(
+        () => {
+          blockersOf(probePool, pid).then(
+            (b) => void (b && (blocked = b)),
+            () => undefined,
+          );
+        },
+        Math.max(1, Math.floor(waitMs / 2)),
+      );
       return () => clearTimeout(timer);
     },
     ran(ms) {
@@ -173,8 +180,7 @@ function boundedTx(c: pg.PoolClient, budgetMs: number, what: string, probe?: Pro
     deadline ??= Date.now() + budgetMs;
     return deadline - Date.now();
   };
-  const spent = () =>
-    lockGiveUp(`${what}: lock budget of ${budgetMs} ms spent before the transaction could finish its locked statements`);
+  const spent = () => lockGiveUp(`${what}: lock budget of ${budgetMs} ms spent before the transaction could finish its locked statements`);
   let limited = false;
   const run = async (text: string, params: unknown[] | undefined, statementLimit: boolean) => {
     let ms = Math.floor(left());

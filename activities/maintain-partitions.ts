@@ -113,7 +113,11 @@ export async function switchedOverTables({ pools }: Deps, database: string, sche
       const ok = (await c.query(sqlFile('catalog/relation_exists'), ['partition_switchover.audit'])).rows[0].ok;
       const rows = !ok ? [] : (await c.query(sqlFile('bookkeeping/switched_over_plans'), [schema, tables ?? null])).rows;
       const plans = rows.map((r) => r.details as TablePlan);
-      const kinds = await relations(c, schema, plans.map((p) => p.table));
+      const kinds = await relations(
+        c,
+        schema,
+        plans.map((p) => p.table),
+      );
       const live = plans.filter((p) => kinds.get(p.table) === 'p');
       const missing = (tables ?? []).filter((t) => !live.some((p) => p.table === t));
       if (missing.length) {

@@ -6,7 +6,6 @@ import type pg from 'pg';
 import { sampleRowSql } from '../src/markedsql';
 import type { TablePlan } from '../src/types';
 
-
 /** The first row by primary key (its key values and partition key, as text), or null for an empty table. */
 export async function sampleRow(c: pg.ClientBase, tp: TablePlan): Promise<{ key: string[]; partitionKey: string } | null> {
   const r = await c.query({ text: sampleRowSql(tp), rowMode: 'array' });

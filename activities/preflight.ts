@@ -56,7 +56,9 @@ async function applicationConflicts(db: pg.ClientBase, opts: { table: string; ke
   } catch (err) {
     return [`pg_stat_statements is installed but cannot be read (${(err as Error).message}); the application's ON CONFLICT statements were not checked`];
   }
-  return conflictTargetsAffected(queries, opts).slice(0, 10).map((q) => `application statement using the old key as its conflict target (pg_stat_statements): ${q.replace(/\s+/g, ' ').slice(0, 300)}`);
+  return conflictTargetsAffected(queries, opts)
+    .slice(0, 10)
+    .map((q) => `application statement using the old key as its conflict target (pg_stat_statements): ${q.replace(/\s+/g, ' ').slice(0, 300)}`);
 }
 
 /**
@@ -82,7 +84,11 @@ async function beforeRowTriggers(db: pg.ClientBase, oid: number, t: string, tabl
     } else {
       warnings.push(
         `trigger ${r.name} on ${t} is a BEFORE ... FOR EACH ROW trigger (function ${r.function}${
-          assigns ? `, disabled, whose source assigns NEW.${key}` : r.language === 'plpgsql' ? ', whose source does not assign NEW.' + key : `, ${r.language}: not read`
+          assigns
+            ? `, disabled, whose source assigns NEW.${key}`
+            : r.language === 'plpgsql'
+              ? ', whose source does not assign NEW.' + key
+              : `, ${r.language}: not read`
         }): ` +
           `after cutover it runs once the row is routed to its partition; should it change ${key} to another partition's range, that write fails ${fails}`,
       );
@@ -116,7 +122,8 @@ async function hashColumns(db: pg.ClientBase, t: string, schema: string, table: 
     if (await fails(sql.rowHashExpr({ columns: [c] } as TablePlan))) c.hashAs = 'text';
   }
   const still = await fails(sql.rowHashExpr({ columns } as TablePlan));
-  if (still) return [`${t}: the row hash of the checksums and verification fails (${still}), even with its columns read as text; drop or change the column's type`];
+  if (still)
+    return [`${t}: the row hash of the checksums and verification fails (${still}), even with its columns read as text; drop or change the column's type`];
   return [];
 }
 
@@ -156,7 +163,12 @@ async function readColumns(db: pg.ClientBase, oid: number): Promise<ColumnInfo[]
  * Everything preflight reads from the catalog alone (columns, indexes, foreign keys, triggers and
  * what is carried along), with every reason found there that the table cannot be migrated.
  */
-async function readCatalog(db: pg.ClientBase, schema: string, spec: TableSpec, strategy?: SwitchoverInput['strategy']): Promise<{ read?: CatalogRead; problems: string[] }> {
+async function readCatalog(
+  db: pg.ClientBase,
+  schema: string,
+  spec: TableSpec,
+  strategy?: SwitchoverInput['strategy'],
+): Promise<{ read?: CatalogRead; problems: string[] }> {
   const t = `${schema}.${spec.table}`;
   const { rel, problems } = await readTable(db, schema, spec.table, t);
   if (!rel) return { problems };
@@ -181,7 +193,12 @@ async function readCatalog(db: pg.ClientBase, schema: string, spec: TableSpec, s
 }
 
 /** NOT VALID constraints: carried validated when no row violates them, else refused before any change. */
-async function checkNotValid(db: pg.ClientBase, schema: string, table: string, oid: number): Promise<{ notValid: NonNullable<TablePlan['notValid']>; problems: string[] }> {
+async function checkNotValid(
+  db: pg.ClientBase,
+  schema: string,
+  table: string,
+  oid: number,
+): Promise<{ notValid: NonNullable<TablePlan['notValid']>; problems: string[] }> {
   const t = `${schema}.${table}`;
   const notValid: NonNullable<TablePlan['notValid']> = [];
   const problems: string[] = [];
@@ -215,7 +232,9 @@ function carriedWarnings(t: string, read: CatalogRead, notValid: NonNullable<Tab
     );
   }
   for (const c of read.columns.filter((x) => x.hashAs)) {
-    warnings.push(`column ${c.name} (${c.type}) has no extended hash function: checksums and verification hash its text form (${c.name}::text), which is exact`);
+    warnings.push(
+      `column ${c.name} (${c.type}) has no extended hash function: checksums and verification hash its text form (${c.name}::text), which is exact`,
+    );
   }
   for (const p of read.carried.carried.publications) {
     warnings.push(
@@ -245,13 +264,24 @@ function referencedWarnings(fks: Record<string, any>[]): string[] {
 }
 
 /** The partition key's first and last day, and whether some row has none. */
-async function readKeyRange(db: pg.ClientBase, schema: string, spec: TableSpec, read: CatalogRead): Promise<{ min: string | null; max: string | null; has_nulls: boolean }> {
+async function readKeyRange(
+  db: pg.ClientBase,
+  schema: string,
+  spec: TableSpec,
+  read: CatalogRead,
+): Promise<{ min: string | null; max: string | null; has_nulls: boolean }> {
   const q = keyRangeSql(schema, spec.table, spec.partitionKey, { utc: read.keyType === 'timestamptz', notNull: read.key.notNull });
   return (await db.query(q)).rows[0];
 }
 
 /** The column the copy splits into ranges (src/copysql.ts), and its range; null for keyset batches. */
-async function splitPlan(db: pg.ClientBase, schema: string, table: string, columns: ColumnInfo[], primaryKey: string[]): Promise<Pick<TablePlan, 'splitColumn' | 'splitRange'>> {
+async function splitPlan(
+  db: pg.ClientBase,
+  schema: string,
+  table: string,
+  columns: ColumnInfo[],
+  primaryKey: string[],
+): Promise<Pick<TablePlan, 'splitColumn' | 'splitRange'>> {
   const splitColumn = (await splitsWell(db, schema, table, columns, primaryKey)) ? primaryKey[0] : null;
   if (!splitColumn) return { splitColumn, splitRange: null };
   const r = (await db.query(columnRangeSql(schema, table, splitColumn))).rows[0];
@@ -392,7 +422,8 @@ async function nameConflicts(db: pg.ClientBase, tp: TablePlan, oid: number, back
         `Rename or drop it (if it is left from an earlier switchover, run the rollback workflow for that one), then start again`
       );
     }
-    if (r.what === 'function') return `function ${tp.schema}.${r.name} already exists; the switchover of ${t} would replace it with its trigger function. Rename or drop it, then start again`;
+    if (r.what === 'function')
+      return `function ${tp.schema}.${r.name} already exists; the switchover of ${t} would replace it with its trigger function. Rename or drop it, then start again`;
     return `trigger ${r.name} already exists on ${t}; the switchover would replace it. If it is left from an earlier switchover, run the rollback workflow for that one, then start again`;
   });
 }
@@ -473,7 +504,10 @@ async function unprunedStatements(db: pg.ClientBase, tp: TablePlan): Promise<str
  * Each strategy's part of the plan: what it adds to a table's plan (or refuses, returned as
  * problems), and its statements per stage for the dry-run report.
  */
-const PLANS: Record<StrategyName, { complete(db: pg.ClientBase, tp: TablePlan, input: SwitchoverInput, today: string): Promise<string[]>; statements(tp: TablePlan): Record<string, string[]> }> = {
+const PLANS: Record<
+  StrategyName,
+  { complete(db: pg.ClientBase, tp: TablePlan, input: SwitchoverInput, today: string): Promise<string[]>; statements(tp: TablePlan): Record<string, string[]> }
+> = {
   copy: {
     async complete(db, tp, input) {
       tp.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, tp)), ...(await lookupNote(db, tp)));

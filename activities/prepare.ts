@@ -45,7 +45,10 @@ export async function prepareTable({ pools }: Deps, database: string, tp: TableP
     const head = await prepareHead(pool, tp, steps.head);
     if (head.done) return head.done;
     // A retry resumes at the first partition not made yet (each batch commits whole).
-    const chunks = batches(steps.partitions.filter((p) => !head.made!.has(p.name)), head.batch!);
+    const chunks = batches(
+      steps.partitions.filter((p) => !head.made!.has(p.name)),
+      head.batch!,
+    );
     for (const [i, chunk] of chunks.entries()) {
       throwIfCancelled();
       await withTx(pool, async (c) => {
@@ -106,7 +109,8 @@ export async function dropPrepared(pool: pg.Pool, tp: TablePlan, opts: { left: s
   const part = sql.qname(tp.schema, tp.names.partitioned);
   const found = await withClient(pool, async (c) => {
     const o = await ownership(c, tp, tp.names.partitioned, 'partitioned');
-    for (const m of o.moved) opts.left.push(`${m}: made by a switchover as ${tp.schema}.${tp.names.partitioned}, renamed since; left in place, drop it yourself if it is not needed`);
+    for (const m of o.moved)
+      opts.left.push(`${m}: made by a switchover as ${tp.schema}.${tp.names.partitioned}, renamed since; left in place, drop it yourself if it is not needed`);
     if (o.exists && !o.ours) opts.left.push(`${tp.schema}.${tp.names.partitioned}: not made by this switchover (its oid is not recorded); left in place`);
     if (!o.ours) return null;
     const oid = String((await c.query(sqlFile('catalog/relation_oid'), [tp.schema, tp.names.partitioned])).rows[0].oid);

@@ -39,11 +39,15 @@ export async function waitForOlderTransactions(c: pg.ClientBase): Promise<number
 
 /** Runs `fn` on another connection of `pool` inside the exported snapshot `snapshot` (read only). */
 export async function inSnapshot<T>(pool: pg.Pool, snapshot: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  return withTx(pool, async (c) => {
-    await c.query(setSnapshotSql(snapshot));
-    await c.query(sqlFile('session/no_jit')); // compiling costs more than it saves on these scans (measured)
-    return fn(c);
-  }, sqlFile('session/begin_repeatable_read_only'));
+  return withTx(
+    pool,
+    async (c) => {
+      await c.query(setSnapshotSql(snapshot));
+      await c.query(sqlFile('session/no_jit')); // compiling costs more than it saves on these scans (measured)
+      return fn(c);
+    },
+    sqlFile('session/begin_repeatable_read_only'),
+  );
 }
 
 /** Chunk → "rows:hash" of one side. */
@@ -99,24 +103,28 @@ async function recheckChunks(pool: pg.Pool, c: pg.PoolClient, tp: TablePlan, chu
 
 /** Both sides in one snapshot, read at once on two connections: the chunks, and those that differ. */
 async function compareChunks(pool: pg.Pool, c: pg.PoolClient, tp: TablePlan, chunkRows: number): Promise<{ chunks: number; mismatched: string[] }> {
-  return inTx(c, async () => {
-    await c.query(sqlFile('session/utc'));
-    await c.query(sqlFile('session/no_jit'));
-    const snapshot = (await c.query(sqlFile('session/export_snapshot'))).rows[0].s as string;
-    // Chunk by chunk at once: under live writes some chunk usually differs, and comparing
-    // whole tables first then costs a second pass (whole tables, then chunks: 9.6 s at 10M rows).
-    const [legacy, partitioned] = await keepAlive(() =>
-      Promise.all([
-        sideHashes(c, chunkHashSql(tp, tp.table, chunkRows)),
-        inSnapshot(pool, snapshot, async (c2) => {
-          await c2.query(sqlFile('session/utc'));
-          return sideHashes(c2, chunkHashSql(tp, tp.names.partitioned, chunkRows));
-        }),
-      ]),
-    );
-    const all = new Set([...legacy.keys(), ...partitioned.keys()]);
-    return { chunks: all.size, mismatched: [...all].filter((k) => legacy.get(k) !== partitioned.get(k)) };
-  }, sqlFile('session/begin_repeatable_read'));
+  return inTx(
+    c,
+    async () => {
+      await c.query(sqlFile('session/utc'));
+      await c.query(sqlFile('session/no_jit'));
+      const snapshot = (await c.query(sqlFile('session/export_snapshot'))).rows[0].s as string;
+      // Chunk by chunk at once: under live writes some chunk usually differs, and comparing
+      // whole tables first then costs a second pass (whole tables, then chunks: 9.6 s at 10M rows).
+      const [legacy, partitioned] = await keepAlive(() =>
+        Promise.all([
+          sideHashes(c, chunkHashSql(tp, tp.table, chunkRows)),
+          inSnapshot(pool, snapshot, async (c2) => {
+            await c2.query(sqlFile('session/utc'));
+            return sideHashes(c2, chunkHashSql(tp, tp.names.partitioned, chunkRows));
+          }),
+        ]),
+      );
+      const all = new Set([...legacy.keys(), ...partitioned.keys()]);
+      return { chunks: all.size, mismatched: [...all].filter((k) => legacy.get(k) !== partitioned.get(k)) };
+    },
+    sqlFile('session/begin_repeatable_read'),
+  );
 }
 
 /** Keys that differ in the `mismatched` chunks, read in one snapshot, up to KEYS_PER_ROUND; `still`: the chunks to read again. */
@@ -124,19 +132,23 @@ async function differingKeys(c: pg.PoolClient, tp: TablePlan, mismatched: string
   const diffParams = (chunk: string) => (tp.splitColumn ? chunkBounds(tp, chunk, chunkRows) : [chunk, null]);
   const keys: string[][] = [];
   const still: string[] = [];
-  await inTx(c, async () => {
-    await c.query(sqlFile('session/utc'));
-    for (const [i, chunk] of mismatched.entries()) {
-      if (keys.length >= KEYS_PER_ROUND) {
-        still.push(...mismatched.slice(i)); // the next round reads these
-        break;
+  await inTx(
+    c,
+    async () => {
+      await c.query(sqlFile('session/utc'));
+      for (const [i, chunk] of mismatched.entries()) {
+        if (keys.length >= KEYS_PER_ROUND) {
+          still.push(...mismatched.slice(i)); // the next round reads these
+          break;
+        }
+        Context.current().heartbeat({ chunk, keys: keys.length });
+        const found = (await keepAlive(() => c.query(chunkDiffSql(tp, chunkRows), [...diffParams(chunk), KEYS_PER_ROUND]))).rows;
+        if (found.length) still.push(chunk);
+        keys.push(...found.map((r) => JSON.parse(r.key as string) as string[]));
       }
-      Context.current().heartbeat({ chunk, keys: keys.length });
-      const found = (await keepAlive(() => c.query(chunkDiffSql(tp, chunkRows), [...diffParams(chunk), KEYS_PER_ROUND]))).rows;
-      if (found.length) still.push(chunk);
-      keys.push(...found.map((r) => JSON.parse(r.key as string) as string[]));
-    }
-  }, sqlFile('session/begin_repeatable_read'));
+    },
+    sqlFile('session/begin_repeatable_read'),
+  );
   return { keys, still };
 }
 
@@ -167,7 +179,14 @@ async function recheckLogged(c: pg.PoolClient, tp: TablePlan): Promise<Pick<Rech
   let repaired = 0;
   let rounds = 0;
   while (differ.length) {
-    if (++rounds > MAX_ROUNDS) throw stillDiffering(tp, `keys ${differ.slice(0, 5).map((k) => k.join(',')).join('; ')}`);
+    if (++rounds > MAX_ROUNDS)
+      throw stillDiffering(
+        tp,
+        `keys ${differ
+          .slice(0, 5)
+          .map((k) => k.join(','))
+          .join('; ')}`,
+      );
     await repair(c, tp, differ, repaired);
     repaired += differ.length;
     // The repaired ids again, at every key logged for them.

@@ -33,7 +33,10 @@ export async function rehearsalPrepareCheck({ pools }: Deps, database: string, t
       const wanted = tp.partitions.length + (tp.defaultPartition ? 1 : 0);
       const checks = [
         r.kind === 'p' && r.partitions === wanted
-          ? ok(`${tp.table} partitions`, `${tp.names.partitioned}: ${r.partitions} ${tp.interval} partitions ${tp.partitions[0].from}..${tp.partitions[tp.partitions.length - 1].to}`)
+          ? ok(
+              `${tp.table} partitions`,
+              `${tp.names.partitioned}: ${r.partitions} ${tp.interval} partitions ${tp.partitions[0].from}..${tp.partitions[tp.partitions.length - 1].to}`,
+            )
           : bad(`${tp.table} partitions`, `${tp.names.partitioned} is relkind ${r.kind} with ${r.partitions} partitions; the plan has ${wanted}`),
         JSON.stringify(r.pk) === JSON.stringify(tp.partitionedKey)
           ? ok(`${tp.table} primary key`, `(${tp.partitionedKey.join(', ')})`)
@@ -87,7 +90,9 @@ async function triggerWrites(c: pg.ClientBase, tp: TablePlan, base: number): Pro
   if (touch) await compare('update', updateMarkedSql(tp, touch.set, a), 1);
   const prevPart = sql.partitionNameFor(tp, prev);
   await compare('key-moving update', moveMarkedSql(tp, keyLiteral(tp, prev.from), a), 1, (p) =>
-    p.length === 1 && p[0].part.replace(/^.*\./, '').replace(/"/g, '') === prevPart ? null : `row did not move to ${prevPart} (found in ${p.map((x) => x.part).join(', ')})`,
+    p.length === 1 && p[0].part.replace(/^.*\./, '').replace(/"/g, '') === prevPart
+      ? null
+      : `row did not move to ${prevPart} (found in ${p.map((x) => x.part).join(', ')})`,
   );
   await compare('upsert (insert)', cloneInsertSql(tp, { sampleKey: sample.key, id: b, day: last.from, upsert: true }), 2);
   await compare('upsert (update)', cloneInsertSql(tp, { sampleKey: sample.key, id: a, day: prev.from, upsert: true }), 2);
@@ -158,17 +163,28 @@ async function leftoversOf(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
   const attachNames = tp.attach ? [tp.attach.history, tp.attach.keyIndex, ...tp.attach.partitions.map((p) => p.name)].filter((x): x is string => !!x) : [];
   const left = [...(await relations(c, tp.schema, [tp.names.partitioned, tp.names.legacy, tp.names.backup, ...attachNames])).keys()];
   const fns = (
-    await c.query(sqlFile('rehearsal/functions_named'), [tp.schema, [tp.names.syncFunction, tp.names.mirrorFunction, ...(tp.names.guardFunction ? [tp.names.guardFunction] : [])]])
+    await c.query(sqlFile('rehearsal/functions_named'), [
+      tp.schema,
+      [tp.names.syncFunction, tp.names.mirrorFunction, ...(tp.names.guardFunction ? [tp.names.guardFunction] : [])],
+    ])
   ).rows.map((r) => r.name);
   const triggers = (
-    await c.query(sqlFile('rehearsal/triggers_named'), [sql.qname(tp.schema, tp.table), [tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER]])
+    await c.query(sqlFile('rehearsal/triggers_named'), [
+      sql.qname(tp.schema, tp.table),
+      [tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER],
+    ])
   ).rows.map((r) => r.name);
   const sequences = [];
   for (const s of tp.sequences) {
     const owner = (await c.query(sqlFile('rehearsal/serial_sequence'), [sql.qname(tp.schema, tp.table), s.column])).rows[0].seq;
     if (!owner) sequences.push(`${s.sequence} is not owned by ${tp.table}.${s.column}`);
   }
-  return [...left.map((x) => `${x} still exists`), ...fns.map((f) => `function ${f}() still exists`), ...triggers.map((g) => `trigger ${g} still on ${tp.table}`), ...sequences];
+  return [
+    ...left.map((x) => `${x} still exists`),
+    ...fns.map((f) => `function ${f}() still exists`),
+    ...triggers.map((g) => `trigger ${g} still on ${tp.table}`),
+    ...sequences,
+  ];
 }
 
 /** One table's end state and leftovers as checks; its committed marked rows dropped (how many). */
@@ -176,7 +192,11 @@ async function sweepTable(c: pg.ClientBase, tp: TablePlan, checks: Check[]): Pro
   const state = await tableState(c, tp);
   const problems = await leftoversOf(c, tp);
   checks.push(state !== 'plain' ? bad(`${tp.table} state`, `${tp.table} is ${state}, not a plain table`) : ok(`${tp.table} state`, 'plain table'));
-  checks.push(problems.length ? bad(`${tp.table} leftovers`, problems.join('; ')) : ok(`${tp.table} leftovers`, 'no copy, legacy, backup, trigger or function of ours; sequences owned by the table'));
+  checks.push(
+    problems.length
+      ? bad(`${tp.table} leftovers`, problems.join('; '))
+      : ok(`${tp.table} leftovers`, 'no copy, legacy, backup, trigger or function of ours; sequences owned by the table'),
+  );
   if (markerBase(tp) !== null && state !== 'missing') {
     return (await c.query(deleteWhereSql(tp.schema, tp.table, markedWhere(tp)))).rowCount ?? 0;
   }
@@ -209,7 +229,11 @@ export async function rehearsalLeftovers(
       let droppedMarked = 0;
       for (const tp of plans) droppedMarked += await sweepTable(c, tp, checks);
       const droppedProgress = await sweepBookkeeping(c, plans, workflowIds, checks);
-      checks.push(droppedMarked ? warn('marked rows', `${droppedMarked} committed test row(s) of ours found and dropped`) : ok('marked rows', 'none of our test rows in the tables'));
+      checks.push(
+        droppedMarked
+          ? warn('marked rows', `${droppedMarked} committed test row(s) of ours found and dropped`)
+          : ok('marked rows', 'none of our test rows in the tables'),
+      );
       return { checks, droppedMarked, droppedProgress };
     }),
   );

@@ -122,7 +122,10 @@ async function longTransactionCheck(c: pg.ClientBase, checks: Check[]) {
   const long = (await c.query(sqlFile('rehearsal/long_transactions'))).rows;
   checks.push(
     long.length
-      ? warn('long transactions', `${long.map((l) => `pid ${l.pid} (${l.usename}/${l.application_name}, ${l.state}) open ${l.seconds} s`).join('; ')}: they would hold up the cutover's lock`)
+      ? warn(
+          'long transactions',
+          `${long.map((l) => `pid ${l.pid} (${l.usename}/${l.application_name}, ${l.state}) open ${l.seconds} s`).join('; ')}: they would hold up the cutover's lock`,
+        )
       : ok('long transactions', 'none open longer than 60 s'),
   );
   return long;
@@ -147,7 +150,11 @@ async function permissionCheck(c: pg.ClientBase, input: EnvironmentInput, checks
     ...perm.filter((p) => p.exists && !p.owner).map((p) => `ownership of ${p.table} (renames and triggers)`),
     ...perm.filter((p) => p.exists && !p.dml).map((p) => `SELECT/INSERT/UPDATE/DELETE on ${p.table}`),
   ];
-  checks.push(missing.length ? bad('permissions', `role ${role.role} lacks ${missing.join('; ')}`) : ok('permissions', `role ${role.role} owns every table and may create in ${input.schema}`));
+  checks.push(
+    missing.length
+      ? bad('permissions', `role ${role.role} lacks ${missing.join('; ')}`)
+      : ok('permissions', `role ${role.role} owns every table and may create in ${input.schema}`),
+  );
 }
 
 /** Phase 1: server version, extensions, disk, long transactions, timeouts, permissions. Read only. */

@@ -29,14 +29,21 @@ const COPY_UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolea
  * Each strategy's undo: what runs in the short locked transaction (returning where the table
  * stood), and what runs after it, outside the table's lock.
  */
-const UNDO: Record<StrategyName, { locked(u: UndoContext): Promise<TableState>; after?(pool: pg.Pool, tp: TablePlan, left: string[], lockTimeoutMs: number): Promise<void> }> = {
+const UNDO: Record<
+  StrategyName,
+  { locked(u: UndoContext): Promise<TableState>; after?(pool: pg.Pool, tp: TablePlan, left: string[], lockTimeoutMs: number): Promise<void> }
+> = {
   copy: {
     async locked(u) {
       const { tp } = u;
       const from = await tableState(u.tx.client, tp);
       if (from === 'cleaned') {
-        throw fail('StateConflict', `${tp.schema}.${tp.table} was cleaned up after its switchover: ${tp.names.legacy} is gone, ` +
-          `so there is no plain table to go back to. The partitioned table holds all data; nothing was changed.`, { table: tp.table, stage: 'rollback' });
+        throw fail(
+          'StateConflict',
+          `${tp.schema}.${tp.table} was cleaned up after its switchover: ${tp.names.legacy} is gone, ` +
+            `so there is no plain table to go back to. The partitioned table holds all data; nothing was changed.`,
+          { table: tp.table, stage: 'rollback' },
+        );
       }
       if (from === 'missing') {
         throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });

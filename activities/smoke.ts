@@ -105,7 +105,12 @@ function builtinItems(tp: TablePlan, sample: { key: string[]; partitionKey: stri
   const last = periods[periods.length - 1];
   // The attach strategy refuses a key at or after its cutoff until cutover: the test row is dated like the sample.
   if (base !== null) {
-    items.push({ name: `${tp.table}: insert`, table: tp.table, builtin: true, sql: cloneInsertSql(tp, { sampleKey: sample.key, id: base - 1, day: tp.attach ? day : last.from }) });
+    items.push({
+      name: `${tp.table}: insert`,
+      table: tp.table,
+      builtin: true,
+      sql: cloneInsertSql(tp, { sampleKey: sample.key, id: base - 1, day: tp.attach ? day : last.from }),
+    });
   } else notes.push(`${tp.table}: no integer key column to mark a test row with; insert not tested`);
   const touch = touchColumn(tp);
   if (touch) items.push({ name: `${tp.table}: update`, table: tp.table, builtin: true, sql: updateByKeySql(tp, touch.set, where) });
@@ -161,7 +166,15 @@ async function planOf(c: pg.ClientBase, item: SmokeItem, parts: Map<string, Set<
     .filter(([, set]) => set.size > 0)
     .map(([table, set]) => ({ table, scanned: relations.filter((r) => set.has(r)).length, total: set.size }))
     .filter((p) => p.scanned > 0 || relations.includes(p.table));
-  return { name: item.name, ok: true, ms: round(times[Math.floor(times.length / 2)]), runs: TIMED_RUNS, totalCost: explained['Total Cost'] ?? 0, relations, partitions };
+  return {
+    name: item.name,
+    ok: true,
+    ms: round(times[Math.floor(times.length / 2)]),
+    runs: TIMED_RUNS,
+    totalCost: explained['Total Cost'] ?? 0,
+    relations,
+    partitions,
+  };
 }
 
 export const smokeActivities = (deps: Deps) => bindDeps(deps, { builtinSmoke, smokeAnswers, smokePlans });

@@ -33,8 +33,12 @@ export async function installTriggers({ pools }: Deps, database: string, tp: Tab
       for (const statement of sql.dualWriteSql(tp)) await tx.q(statement);
       const row = (await c.query(sqlFile('catalog/trigger_enabled'), [sql.qname(tp.schema, tp.table), tp.names.syncTrigger])).rows[0];
       if (!row || row.enabled !== 'A') {
-        throw fail('StateConflict', `dual-write trigger ${tp.names.syncTrigger} on ${tp.schema}.${tp.table} is not enabled always (tgenabled=${row?.enabled}); ` +
-          `check ALTER TABLE ... ENABLE ALWAYS TRIGGER`, { table: tp.table, stage: 'triggers' });
+        throw fail(
+          'StateConflict',
+          `dual-write trigger ${tp.names.syncTrigger} on ${tp.schema}.${tp.table} is not enabled always (tgenabled=${row?.enabled}); ` +
+            `check ALTER TABLE ... ENABLE ALWAYS TRIGGER`,
+          { table: tp.table, stage: 'triggers' },
+        );
       }
       // The trigger as installed, in this transaction: one disabled and enabled again later is another row version.
       if (tp.changeLog) await c.query(sqlFile('bookkeeping/sync_baseline_record'), [sql.qname(tp.schema, tp.table), tp.names.syncTrigger]);

@@ -52,7 +52,12 @@ type Metrics = ReturnType<typeof switchoverMetrics>;
  * written through the triggers; otherwise, and with "full", every row of both. `opts.analyze`
  * false: the statistics are the separate analyzeTable activity (calls recorded before it: here).
  */
-export async function verifyTable({ pools }: Deps, database: string, tp: TablePlan, opts: { mode?: VerifyMode; analyze?: boolean } = {}): Promise<TableVerification> {
+export async function verifyTable(
+  { pools }: Deps,
+  database: string,
+  tp: TablePlan,
+  opts: { mode?: VerifyMode; analyze?: boolean } = {},
+): Promise<TableVerification> {
   const metrics = switchoverMetrics({ table: tp.table });
   metrics.verifyProgress.set(0);
   if (opts.analyze !== false) await analyzeFor(pools.get(database), tp);
@@ -70,8 +75,7 @@ async function verifyInSnapshot(pool: pg.Pool, c: pg.PoolClient, tp: TablePlan, 
   // The partitioned side is read at the same time on a second connection, in this
   // transaction's snapshot (exported), so both sides still come from one snapshot.
   const snapshot = (await c.query(sqlFile('session/export_snapshot'))).rows[0].s as string;
-  const other = <T>(fn: (c2: pg.ClientBase) => Promise<T>) =>
-    inSnapshot(pool, snapshot, async (c2) => (await c2.query(sqlFile('session/utc')), fn(c2)));
+  const other = <T>(fn: (c2: pg.ClientBase) => Promise<T>) => inSnapshot(pool, snapshot, async (c2) => (await c2.query(sqlFile('session/utc')), fn(c2)));
   // Writes the change log cannot show (the trigger disabled for a while, a statement on the
   // partitioned copy itself): then every row is compared, whatever the mode.
   const behind = tp.changeLog ? await behindTriggers(c, tp) : null;
@@ -112,7 +116,14 @@ async function recordVerification(c: pg.ClientBase, tp: TablePlan, result: Table
     stage: 'POST-MIGRATION',
     checksum: result.partitioned,
     ms: result.ms,
-    details: { ok: result.ok, mode: result.mode, keysChecked: result.keysChecked, escalated: result.escalated, mismatchedRanges: mismatches.map((m) => m.range), sampleIds: result.sampleIds },
+    details: {
+      ok: result.ok,
+      mode: result.mode,
+      keysChecked: result.keysChecked,
+      escalated: result.escalated,
+      mismatchedRanges: mismatches.map((m) => m.range),
+      sampleIds: result.sampleIds,
+    },
   });
 }
 
@@ -125,7 +136,14 @@ async function recordVerification(c: pg.ClientBase, tp: TablePlan, result: Table
 export async function verifyWritten({ pools }: Deps, database: string, tp: TablePlan, lockTimeoutMs: number): Promise<WrittenCheck> {
   return stage('verify', tp.table, async () => {
     const w = await compareWritten(pools.get(database), tp, lockTimeoutMs);
-    return { table: tp.table, ok: !w || w.changes.length === 0, keys: w?.keys ?? 0, logRows: w?.logRows ?? 0, changes: w?.changes ?? [], at: new Date().toISOString() };
+    return {
+      table: tp.table,
+      ok: !w || w.changes.length === 0,
+      keys: w?.keys ?? 0,
+      logRows: w?.logRows ?? 0,
+      changes: w?.changes ?? [],
+      at: new Date().toISOString(),
+    };
   });
 }
 
@@ -204,7 +222,12 @@ async function compareIncremental(c: pg.ClientBase, tp: TablePlan, other: Other)
   const legacy: Checksum = { rows: legacyRows, sums: {}, rowHash: String(logged.legacyHash) };
   const partitioned: Checksum = { rows: partitionedRows, sums: {}, rowHash: String(logged.partitionedHash) };
   const mismatches: RangeMismatch[] = [];
-  if (legacyRows !== partitionedRows) mismatches.push({ range: `all rows (count: ${legacyRows} in ${tp.table}, ${partitionedRows} in ${tp.names.partitioned}; "verify": "full" names the rows)`, legacy: { ...legacy, rowHash: '0' }, partitioned: { ...partitioned, rowHash: '0' } });
+  if (legacyRows !== partitionedRows)
+    mismatches.push({
+      range: `all rows (count: ${legacyRows} in ${tp.table}, ${partitionedRows} in ${tp.names.partitioned}; "verify": "full" names the rows)`,
+      legacy: { ...legacy, rowHash: '0' },
+      partitioned: { ...partitioned, rowHash: '0' },
+    });
   if (logged.differ.length) {
     mismatches.push({
       range: `rows written during the switchover (${logged.differ.length} of ${logged.keys} keys differ)`,
@@ -212,5 +235,13 @@ async function compareIncremental(c: pg.ClientBase, tp: TablePlan, other: Other)
       partitioned: { rows: logged.partitionedRows, sums: {}, rowHash: String(logged.partitionedHash) },
     });
   }
-  return { legacy, partitioned, ranges: 1, mismatches, sampleIds: logged.differ.slice(0, 20).map((k) => k.join(',')), keysChecked: logged.keys, seq: logged.seq };
+  return {
+    legacy,
+    partitioned,
+    ranges: 1,
+    mismatches,
+    sampleIds: logged.differ.slice(0, 20).map((k) => k.join(',')),
+    keysChecked: logged.keys,
+    seq: logged.seq,
+  };
 }

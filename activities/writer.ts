@@ -53,7 +53,14 @@ export interface WriterPlans {
  * Plans the load on each table (read only); run before the switchover, on the plain tables.
  * `before`: per table, the day its keys stay before (the attach strategy's cutoff).
  */
-export async function planWriterLoad({ pools }: Deps, database: string, schema: string, tables: RehearsalInput['tables'], mix?: LoadMix, before?: Record<string, string>): Promise<WriterPlans> {
+export async function planWriterLoad(
+  { pools }: Deps,
+  database: string,
+  schema: string,
+  tables: RehearsalInput['tables'],
+  mix?: LoadMix,
+  before?: Record<string, string>,
+): Promise<WriterPlans> {
   const pool = pools.get(database);
   const skipped: string[] = [];
   const unplanned: string[] = [];
@@ -83,7 +90,13 @@ export async function planWriterLoad({ pools }: Deps, database: string, schema: 
 }
 
 /** Runs the load on `plans` against `database` until told to stop (or the workflow goes away). */
-export async function runWriter({ pools }: Deps, database: string, schema: string, plans: TableLoadPlan[], load: NonNullable<RehearsalInput['load']>): Promise<WriterReport> {
+export async function runWriter(
+  { pools }: Deps,
+  database: string,
+  schema: string,
+  plans: TableLoadPlan[],
+  load: NonNullable<RehearsalInput['load']>,
+): Promise<WriterReport> {
   const pool = pools.get(database);
   const connectionString = pool.options.connectionString;
   if (!connectionString) throw fail('StateConflict', `database target "${database}" has no connection string the writer can use`);

@@ -22,8 +22,6 @@ const log = (msg: string) => console.error(`[bench:attach ${new Date().toISOStri
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
 
-
-
 /** Disk now: the database's size and the sum of its relations' sizes (tables, indexes, TOAST). */
 async function disk(c: pg.Client): Promise<{ database: number; relations: number }> {
   await c.query('checkpoint');
@@ -89,7 +87,9 @@ async function runOne(client: Client, tpl: string, strategy: StrategyRun['strate
 function markdown(rows: number, pg: string, runs: StrategyRun[], tableMb: number): string {
   const line = (r: StrategyRun) =>
     `| ${r.strategy} | ${r.toApprovalSeconds} | ${r.cutoverLockMs} (${r.cutoverAttempts} attempt${r.cutoverAttempts === 1 ? '' : 's'}) | ${r.extraDatabaseMb} | ${r.extraRelationsMb} | ${r.totalSeconds} | ` +
-    `${Object.entries(r.phases).map(([k, v]) => `${k} ${v}`).join(', ')} |`;
+    `${Object.entries(r.phases)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')} |`;
   return [
     `# Attach against copy, ${rows.toLocaleString('en-US')} rows`,
     '',

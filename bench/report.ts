@@ -148,10 +148,12 @@ const bareSeconds = (c: Ceiling) => c.bareInsertSeconds + c.bareIndexSeconds + c
 /** The headline figures: medians over repeats of the default-settings run, ratios paired within each repeat. */
 export function summary(r: BenchResult) {
   const pair = (fn: (rep: Repeat, o: OursRun) => number) =>
-    median(r.runs.map((rep) => {
-      const o = headOf(rep);
-      return o ? fn(rep, o) : NaN;
-    }));
+    median(
+      r.runs.map((rep) => {
+        const o = headOf(rep);
+        return o ? fn(rep, o) : NaN;
+      }),
+    );
   const head = heads(r);
   return {
     version: 2 as const,
@@ -202,7 +204,7 @@ function scalingTable(all: Scaling[]): string[] {
   if (all.length < 2) return [];
   const L = [
     '',
-    '#### As rows grow (each row count\'s latest run on this machine)',
+    "#### As rows grow (each row count's latest run on this machine)",
     '',
     '| rows | copy stage vs ceiling | vs pg_partman | verification / count(*) | verification / index-only count | writer p99 copy / before | cutover writer p99 − lock | history events | worker memory |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -273,8 +275,16 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = [], svgName =
     const m = median(vals);
     L.push(`| ${what} | ${f(m, d)}${finite(m) && unit ? ` ${unit}` : ''} | ${perRepeat(vals, d)} |`);
   };
-  row('ceiling: one `INSERT INTO <partitioned, final primary key and secondary indexes, no foreign keys> SELECT * FROM revenues`', r.runs.map((x) => x.ceiling.seconds), 's');
-  row('&nbsp;&nbsp;the same with the foreign keys present', r.runs.map((x) => x.ceiling.withFkSeconds), 's');
+  row(
+    'ceiling: one `INSERT INTO <partitioned, final primary key and secondary indexes, no foreign keys> SELECT * FROM revenues`',
+    r.runs.map((x) => x.ceiling.seconds),
+    's',
+  );
+  row(
+    '&nbsp;&nbsp;the same with the foreign keys present',
+    r.runs.map((x) => x.ceiling.withFkSeconds),
+    's',
+  );
   row(
     '&nbsp;&nbsp;bare table (keys only) `INSERT … SELECT *`, then `CREATE INDEX`, then `ADD FOREIGN KEY` (both block writers)',
     r.runs.map((x) => bareSeconds(x.ceiling)),
@@ -286,28 +296,94 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = [], svgName =
   } else {
     L.push(`| pg_partman \`partition_data_proc\` | not run | ${(r.partmanNote ?? 'skipped').replace(/\n/g, ' ')} |`);
   }
-  row('ours: copy stage (first copy activity start → last index / foreign key built)', head.map((o) => o.copyStageSeconds), 's');
-  row(`ours: verification (${[...new Set(head.flatMap((o) => o.verifyTypes))].join(', ') || 'none'})`, head.map((o) => o.verifySeconds), 's');
-  if (head.some((o) => o.parts.analyze !== null)) row('ours: analyze', head.map((o) => o.parts.analyze), 's');
-  row('`count(*)` of the legacy table, then of the partitioned one, when the workflow waits for approval (median of 3)', head.map((o) => o.counts?.countSeconds), 's', 3);
+  row(
+    'ours: copy stage (first copy activity start → last index / foreign key built)',
+    head.map((o) => o.copyStageSeconds),
+    's',
+  );
+  row(
+    `ours: verification (${[...new Set(head.flatMap((o) => o.verifyTypes))].join(', ') || 'none'})`,
+    head.map((o) => o.verifySeconds),
+    's',
+  );
+  if (head.some((o) => o.parts.analyze !== null))
+    row(
+      'ours: analyze',
+      head.map((o) => o.parts.analyze),
+      's',
+    );
+  row(
+    '`count(*)` of the legacy table, then of the partitioned one, when the workflow waits for approval (median of 3)',
+    head.map((o) => o.counts?.countSeconds),
+    's',
+    3,
+  );
   row(
     `&nbsp;&nbsp;the same after \`VACUUM\` of both, index-only (${head.every((o) => o.counts?.indexOnlyPlan) ? 'Index Only Scan' : 'plan not always Index Only Scan'})`,
     head.map((o) => o.counts?.indexOnlyCountSeconds),
     's',
     3,
   );
-  row('writer p99, baseline (before the switchover)', head.map((o) => o.writer.baseline.p99), 'ms');
-  row('writer p99 during the copy stage', head.map((o) => o.writer.copy.p99), 'ms');
-  row('cutover lock held (`lockMs`)', head.map((o) => o.cutover.lockMs), 'ms', 1);
-  row('cutover lock wait (`lockWaitMs`)', head.map((o) => o.cutover.lockWaitMs), 'ms', 1);
-  row('cutover attempts', head.map((o) => o.cutover.attempts), '', 0);
-  row('approve → done', head.map((o) => o.cutover.windowMs), 'ms', 0);
-  row('writer p99 from approve to done', head.map((o) => o.writer.cutover.p99), 'ms');
-  row('writer max latency from approve to done', head.map((o) => o.writer.cutover.max), 'ms');
-  row('history events per switchover', head.map((o) => o.historyEvents), '', 0);
-  row('worker resident memory during the switchover (max)', head.map((o) => o.worker.rssMb), 'MB', 0);
+  row(
+    'writer p99, baseline (before the switchover)',
+    head.map((o) => o.writer.baseline.p99),
+    'ms',
+  );
+  row(
+    'writer p99 during the copy stage',
+    head.map((o) => o.writer.copy.p99),
+    'ms',
+  );
+  row(
+    'cutover lock held (`lockMs`)',
+    head.map((o) => o.cutover.lockMs),
+    'ms',
+    1,
+  );
+  row(
+    'cutover lock wait (`lockWaitMs`)',
+    head.map((o) => o.cutover.lockWaitMs),
+    'ms',
+    1,
+  );
+  row(
+    'cutover attempts',
+    head.map((o) => o.cutover.attempts),
+    '',
+    0,
+  );
+  row(
+    'approve → done',
+    head.map((o) => o.cutover.windowMs),
+    'ms',
+    0,
+  );
+  row(
+    'writer p99 from approve to done',
+    head.map((o) => o.writer.cutover.p99),
+    'ms',
+  );
+  row(
+    'writer max latency from approve to done',
+    head.map((o) => o.writer.cutover.max),
+    'ms',
+  );
+  row(
+    'history events per switchover',
+    head.map((o) => o.historyEvents),
+    '',
+    0,
+  );
+  row(
+    'worker resident memory during the switchover (max)',
+    head.map((o) => o.worker.rssMb),
+    'MB',
+    0,
+  );
   L.push(`| worker peak memory, whole run (VmHWM; includes bundling the workflow code at start) | ${f(r.workerPeakMb, 0)} MB | |`);
-  L.push(`| writer ops / failed ops, all runs of ours | ${r.runs.flatMap((x) => x.ours).reduce((a, o) => a + o.writer.total, 0)} / ${r.runs.flatMap((x) => x.ours).reduce((a, o) => a + o.writer.failures, 0)} | ${[...new Set(r.runs.flatMap((x) => x.ours.flatMap((o) => o.writer.errors)))].slice(0, 3).join('; ')} |`);
+  L.push(
+    `| writer ops / failed ops, all runs of ours | ${r.runs.flatMap((x) => x.ours).reduce((a, o) => a + o.writer.total, 0)} / ${r.runs.flatMap((x) => x.ours).reduce((a, o) => a + o.writer.failures, 0)} | ${[...new Set(r.runs.flatMap((x) => x.ours.flatMap((o) => o.writer.errors)))].slice(0, 3).join('; ')} |`,
+  );
 
   for (const x of r.failedRuns ?? []) L.push(`| **FAILED** run of ours (repeat ${x.repeat}, ${x.label}) | – | ${x.error.replace(/\|/g, '/')} |`);
 
@@ -316,24 +392,40 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = [], svgName =
   const at10M = r.rows >= 10_000_000 ? '' : ' (the issue reads it at 10M rows)';
   L.push('', '#### Targets (issue 15)', '', '| goal | measured | met |', '|---|---:|---|');
   const ok = (x: number, test: (x: number) => boolean) => (finite(x) ? test(x) : null);
-  L.push(`| copy stage ≥ 1.0x the ceiling (INSERT … SELECT into the final table without foreign keys / our copy stage) | ${f(s.copyVsCeiling)}x (${f(s.ceilingSeconds)} s vs ${f(s.copyStageSeconds)} s) | ${met(ok(s.copyVsCeiling, (x) => x >= 1))} |`);
-  L.push(`| &nbsp;&nbsp;beside it: against the ceiling with foreign keys / the bare-table ceiling | ${f(s.copyVsCeilingWithFk)}x / ${f(s.copyVsBare)}x | (reported) |`);
-  L.push(`| verification ≤ 1.0x \`count(*)\` of both tables | ${f(s.verifyVsCount)}x (${f(s.verifySeconds)} s vs ${f(s.countSeconds, 3)} s) | ${met(ok(s.verifyVsCount, (x) => x <= 1))} |`);
+  L.push(
+    `| copy stage ≥ 1.0x the ceiling (INSERT … SELECT into the final table without foreign keys / our copy stage) | ${f(s.copyVsCeiling)}x (${f(s.ceilingSeconds)} s vs ${f(s.copyStageSeconds)} s) | ${met(ok(s.copyVsCeiling, (x) => x >= 1))} |`,
+  );
+  L.push(
+    `| &nbsp;&nbsp;beside it: against the ceiling with foreign keys / the bare-table ceiling | ${f(s.copyVsCeilingWithFk)}x / ${f(s.copyVsBare)}x | (reported) |`,
+  );
+  L.push(
+    `| verification ≤ 1.0x \`count(*)\` of both tables | ${f(s.verifyVsCount)}x (${f(s.verifySeconds)} s vs ${f(s.countSeconds, 3)} s) | ${met(ok(s.verifyVsCount, (x) => x <= 1))} |`,
+  );
   L.push(`| verification ≤ 10% of the copy stage | ${f(s.verifyShareOfCopy * 100, 1)}% | ${met(ok(s.verifyShareOfCopy, (x) => x <= 0.1))} |`);
-  L.push(`| &nbsp;&nbsp;beside it: verification / index-only count on vacuumed tables | ${f(s.verifyVsIndexOnly)}x (${f(s.indexOnlyCountSeconds, 3)} s) | (reported) |`);
-  L.push(`| writer p99 during the copy stage ≤ 2x its p99 in the ${r.baselineSeconds} s before (${r.writerRatePerSec}/s, one connection, default settings) | ${f(s.p99Ratio)}x (${f(s.p99Copy)} ms vs ${f(s.p99Baseline)} ms) | ${met(ok(s.p99Ratio, (x) => x <= 2))} |`);
+  L.push(
+    `| &nbsp;&nbsp;beside it: verification / index-only count on vacuumed tables | ${f(s.verifyVsIndexOnly)}x (${f(s.indexOnlyCountSeconds, 3)} s) | (reported) |`,
+  );
+  L.push(
+    `| writer p99 during the copy stage ≤ 2x its p99 in the ${r.baselineSeconds} s before (${r.writerRatePerSec}/s, one connection, default settings) | ${f(s.p99Ratio)}x (${f(s.p99Copy)} ms vs ${f(s.p99Baseline)} ms) | ${met(ok(s.p99Ratio, (x) => x <= 2))} |`,
+  );
   L.push(`| &nbsp;&nbsp;with the copy stage still ≥ 0.8x the ceiling | ${f(s.copyVsCeiling)}x | ${met(ok(s.copyVsCeiling, (x) => x >= 0.8))} |`);
   L.push(
     `| writer p99 from approve to done ≤ the lock time + 20 ms${at10M} | ${f(s.cutoverP99)} ms vs ${f(s.lockMs, 1)} ms held (wait ${f(s.lockWaitMs, 1)} ms); max ${f(s.cutoverMax)} ms | ${met(ok(s.cutoverP99OverLock, (x) => x <= 20))} |`,
   );
-  L.push(`| copy stage ≥ 4x faster than pg_partman 4.7 \`partition_data_proc\` | ${f(s.partmanVsOurs)}x | ${Number.isFinite(s.partmanVsOurs) ? met(s.partmanVsOurs >= 4) : 'not run'} |`);
+  L.push(
+    `| copy stage ≥ 4x faster than pg_partman 4.7 \`partition_data_proc\` | ${f(s.partmanVsOurs)}x | ${Number.isFinite(s.partmanVsOurs) ? met(s.partmanVsOurs >= 4) : 'not run'} |`,
+  );
   L.push(
     `| history events per switchover flat (±10) from 1M to 10M rows | ${hist ? `${n(hist.at1M)} → ${n(hist.at10M)} (latest 1M and 10M runs)` : `${n(s.historyEvents)} here; needs runs at 1M and 10M rows`} | ${hist ? met(Math.abs(hist.at10M - hist.at1M) <= 10) : 'not measured'} |`,
   );
   L.push(`| writer failed ops (correctness) | ${s.writerFailures} | ${met(s.writerFailures === 0)} |`);
 
   // The writer's windows.
-  L.push('', `#### The writer (${r.writerRatePerSec} single-row statements/s, one connection; latency = statement sent → answered; "from due" adds the wait behind the previous op)`, '');
+  L.push(
+    '',
+    `#### The writer (${r.writerRatePerSec} single-row statements/s, one connection; latency = statement sent → answered; "from due" adds the wait behind the previous op)`,
+    '',
+  );
   L.push('| window | ops | p50 | p99 | max | p99 from due | failed |', '|---|---:|---:|---:|---:|---:|---:|');
   for (const [name, pick] of [
     [`${r.baselineSeconds} s before the switchover`, (o: OursRun) => o.writer.baseline],
@@ -341,14 +433,24 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = [], svgName =
     ['approve → done', (o: OursRun) => o.writer.cutover],
   ] as const) {
     const w = head.map(pick);
-    L.push(`| ${name} | ${n(median(w.map((x) => x.ops)))} | ${f(median(w.map((x) => x.p50)))} ms | ${f(median(w.map((x) => x.p99)))} ms | ${f(median(w.map((x) => x.max)))} ms | ${f(median(w.map((x) => x.p99FromDue)))} ms | ${w.reduce((a, x) => a + x.failures, 0)} |`);
+    L.push(
+      `| ${name} | ${n(median(w.map((x) => x.ops)))} | ${f(median(w.map((x) => x.p50)))} ms | ${f(median(w.map((x) => x.p99)))} ms | ${f(median(w.map((x) => x.max)))} ms | ${f(median(w.map((x) => x.p99FromDue)))} ms | ${w.reduce((a, x) => a + x.failures, 0)} |`,
+    );
   }
   const extras = r.runs.flatMap((rep) => rep.ours.filter((o) => !o.headline));
   if (extras.length) {
-    L.push('', '#### Other settings (first repeat only)', '', '| run | copy stage | vs ceiling | verification | writer p99 before → copy stage | ratio |', '|---|---:|---:|---:|---:|---:|');
+    L.push(
+      '',
+      '#### Other settings (first repeat only)',
+      '',
+      '| run | copy stage | vs ceiling | verification | writer p99 before → copy stage | ratio |',
+      '|---|---:|---:|---:|---:|---:|',
+    );
     const ceil = r.runs[0].ceiling.seconds;
     for (const o of extras) {
-      L.push(`| ${o.label} | ${f(o.copyStageSeconds)} s | ${f(ceil / o.copyStageSeconds)}x | ${f(o.verifySeconds)} s | ${f(o.writer.baseline.p99)} → ${f(o.writer.copy.p99)} ms | ${f(num(o.writer.copy.p99) / num(o.writer.baseline.p99))}x |`);
+      L.push(
+        `| ${o.label} | ${f(o.copyStageSeconds)} s | ${f(ceil / o.copyStageSeconds)}x | ${f(o.verifySeconds)} s | ${f(o.writer.baseline.p99)} → ${f(o.writer.copy.p99)} ms | ${f(num(o.writer.copy.p99) / num(o.writer.baseline.p99))}x |`,
+      );
     }
   }
   L.push(...whereTimeGoes(r));
@@ -367,7 +469,8 @@ export function renderSvg(r: BenchResult): string {
   // Panel 1: bars.
   const bars: { label: string; parts: { v: number; color: string; name: string }[] }[] = [];
   bars.push({ label: 'ceiling INSERT…SELECT (no FK)', parts: [{ v: median(r.runs.map((x) => x.ceiling.seconds)), color: '#888', name: 'insert' }] });
-  if (r.runs.some((x) => x.ceiling.withFkSeconds !== null)) bars.push({ label: 'ceiling with foreign keys', parts: [{ v: median(r.runs.map((x) => x.ceiling.withFkSeconds)), color: '#aaa', name: 'insert' }] });
+  if (r.runs.some((x) => x.ceiling.withFkSeconds !== null))
+    bars.push({ label: 'ceiling with foreign keys', parts: [{ v: median(r.runs.map((x) => x.ceiling.withFkSeconds)), color: '#aaa', name: 'insert' }] });
   bars.push({
     label: 'bare insert, then indexes, FKs',
     parts: [
@@ -376,7 +479,8 @@ export function renderSvg(r: BenchResult): string {
       { v: median(r.runs.map((x) => x.ceiling.bareFkSeconds)), color: '#9bd', name: 'foreign keys' },
     ],
   });
-  if (r.runs.some((x) => 'seconds' in x.partman)) bars.push({ label: 'pg_partman partition_data_proc', parts: [{ v: median(r.runs.map(partmanSeconds)), color: '#c44', name: 'partman' }] });
+  if (r.runs.some((x) => 'seconds' in x.partman))
+    bars.push({ label: 'pg_partman partition_data_proc', parts: [{ v: median(r.runs.map(partmanSeconds)), color: '#c44', name: 'partman' }] });
   const labels = [...new Set(r.runs.flatMap((rep) => rep.ours.map((o) => o.label)))];
   for (const label of labels) {
     const o = r.runs.flatMap((rep) => rep.ours.filter((x) => x.label === label));
@@ -399,7 +503,12 @@ export function renderSvg(r: BenchResult): string {
   const x0 = 250;
   const bw = W - x0 - 80;
   let y = 50;
-  text(20, 28, `${r.rows.toLocaleString('en-US')} rows, ${r.machine.nproc} cores, PostgreSQL ${r.machine.postgres}: seconds (median of ${r.repeats})`, 'font-weight="bold"');
+  text(
+    20,
+    28,
+    `${r.rows.toLocaleString('en-US')} rows, ${r.machine.nproc} cores, PostgreSQL ${r.machine.postgres}: seconds (median of ${r.repeats})`,
+    'font-weight="bold"',
+  );
   for (const b of bars) {
     text(x0 - 8, y + 13, b.label, 'text-anchor="end"');
     let x = x0;
@@ -407,14 +516,21 @@ export function renderSvg(r: BenchResult): string {
     for (const p of b.parts) {
       if (!Number.isFinite(p.v) || p.v <= 0) continue;
       const w = (p.v / maxV) * bw;
-      out.push(`<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="18" fill="${p.color}"><title>${esc(`${p.name} ${p.v.toFixed(2)} s`)}</title></rect>`);
+      out.push(
+        `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="18" fill="${p.color}"><title>${esc(`${p.name} ${p.v.toFixed(2)} s`)}</title></rect>`,
+      );
       x += w;
       total += p.v;
     }
     text(x + 6, y + 13, `${total.toFixed(2)} s`);
     y += 26;
   }
-  const legend = [['#2a7', 'copy'], ['#7c5', 're-check + repair'], ['#49c', 'indexes'], ['#ddd', 'rest of the copy stage']];
+  const legend = [
+    ['#2a7', 'copy'],
+    ['#7c5', 're-check + repair'],
+    ['#49c', 'indexes'],
+    ['#ddd', 'rest of the copy stage'],
+  ];
   legend.forEach(([c, l], i) => {
     out.push(`<rect x="${x0 + i * 160}" y="${y}" width="12" height="12" fill="${c}"/>`);
     text(x0 + i * 160 + 18, y + 11, l);
@@ -444,9 +560,13 @@ export function renderSvg(r: BenchResult): string {
       });
       // The copy stage (history) as a frame, the baseline as a grey band.
       const [c0, c1] = tl.copyStage;
-      out.push(`<rect x="${tx(c0).toFixed(1)}" y="${top}" width="${Math.max(1, tx(c1) - tx(c0)).toFixed(1)}" height="${h}" fill="none" stroke="#2a7" stroke-dasharray="4 2"/>`);
+      out.push(
+        `<rect x="${tx(c0).toFixed(1)}" y="${top}" width="${Math.max(1, tx(c1) - tx(c0)).toFixed(1)}" height="${h}" fill="none" stroke="#2a7" stroke-dasharray="4 2"/>`,
+      );
       text(tx(c0) + 2, top + h - 4, 'copy stage', 'font-size="10" fill="#2a7"');
-      out.push(`<rect x="${tx(firstPhase - r.baselineSeconds).toFixed(1)}" y="${top}" width="${Math.max(1, tx(firstPhase) - tx(firstPhase - r.baselineSeconds)).toFixed(1)}" height="${h}" fill="#f4f4f4"/>`);
+      out.push(
+        `<rect x="${tx(firstPhase - r.baselineSeconds).toFixed(1)}" y="${top}" width="${Math.max(1, tx(firstPhase) - tx(firstPhase - r.baselineSeconds)).toFixed(1)}" height="${h}" fill="#f4f4f4"/>`,
+      );
       text(tx(firstPhase - r.baselineSeconds) + 2, top + 11, 'baseline', 'font-size="10" fill="#555"');
       const vMax = Math.max(1e-9, ...series.flatMap((s) => s.pts.map(([, v]) => v)));
       out.push(`<rect x="${px0}" y="${top}" width="${pw}" height="${h}" fill="none" stroke="#999"/>`);
@@ -455,7 +575,10 @@ export function renderSvg(r: BenchResult): string {
       text(px0 - 6, top + h / 2, unit, 'text-anchor="end" font-size="10"');
       for (const s of series) {
         if (!s.pts.length) continue;
-        const d = s.pts.filter(([t]) => t >= tMin).map(([t, v], i) => `${i ? 'L' : 'M'}${tx(t).toFixed(1)},${(top + h - (v / vMax) * h).toFixed(1)}`).join(' ');
+        const d = s.pts
+          .filter(([t]) => t >= tMin)
+          .map(([t, v], i) => `${i ? 'L' : 'M'}${tx(t).toFixed(1)},${(top + h - (v / vMax) * h).toFixed(1)}`)
+          .join(' ');
         out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`);
       }
       series.forEach((s, i) => {
@@ -470,10 +593,15 @@ export function renderSvg(r: BenchResult): string {
     const copied: [number, number][] = tl.throughput.map((p) => [p.t, p.rows]);
     const copySpan = run.parts.copy && run.rows ? `, ${Math.round(run.rows / run.parts.copy).toLocaleString('en-US')} rows/s over the copy activities` : '';
     panel(`rows copied, ours ${run.label} (the slope is the throughput${copySpan})`, 120, [{ pts: copied, color: '#2a7', name: 'rows copied' }], 'rows');
-    panel(`application writer latency, ${r.writerRatePerSec} single-row statements/s on one connection (per 1 s window)`, 140, [
-      { pts: tl.writer.filter((w) => w.ops).map((w) => [w.t, w.p50]), color: '#49c', name: 'p50 ms' },
-      { pts: tl.writer.filter((w) => w.ops).map((w) => [w.t, w.p99]), color: '#c44', name: 'p99 ms' },
-    ], 'ms');
+    panel(
+      `application writer latency, ${r.writerRatePerSec} single-row statements/s on one connection (per 1 s window)`,
+      140,
+      [
+        { pts: tl.writer.filter((w) => w.ops).map((w) => [w.t, w.p50]), color: '#49c', name: 'p50 ms' },
+        { pts: tl.writer.filter((w) => w.ops).map((w) => [w.t, w.p99]), color: '#c44', name: 'p99 ms' },
+      ],
+      'ms',
+    );
   }
   const H = y + 10;
   return [

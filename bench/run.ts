@@ -62,13 +62,11 @@ const median = (xs: number[]) => {
 const r2 = (x: number) => Math.round(x * 100) / 100;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
-
 async function timed(c: pg.Client, sql: string): Promise<number> {
   const t = performance.now();
   await c.query(sql);
   return (performance.now() - t) / 1000;
 }
-
 
 async function clone(tpl: string, name: string): Promise<void> {
   await admin(`drop database if exists ${name} with (force)`);
@@ -122,7 +120,14 @@ async function ceiling(tpl: string, db: string, withFk: boolean): Promise<Ceilin
       t = performance.now();
       for (const s of fks) await c.query(s);
       const bareFkSeconds = (performance.now() - t) / 1000;
-      return { seconds: r3(seconds), withFkSeconds: withFkSeconds === null ? null : r3(withFkSeconds), bareInsertSeconds: r3(bareInsertSeconds), bareIndexSeconds: r3(bareIndexSeconds), bareFkSeconds: r3(bareFkSeconds), rows };
+      return {
+        seconds: r3(seconds),
+        withFkSeconds: withFkSeconds === null ? null : r3(withFkSeconds),
+        bareInsertSeconds: r3(bareInsertSeconds),
+        bareIndexSeconds: r3(bareIndexSeconds),
+        bareFkSeconds: r3(bareFkSeconds),
+        rows,
+      };
     });
   } finally {
     await drop(db);
@@ -142,7 +147,8 @@ async function partman(tpl: string, db: string): Promise<Repeat['partman']> {
       await c.query(`create table revenues_pm (like revenues including defaults including constraints) partition by range (occurred_at)`);
       await c.query(`alter table revenues_pm add primary key (id, occurred_at)`);
       for (const f of tp.foreignKeys) await c.query(`alter table revenues_pm add constraint "pm_${f.name}" ${f.definition}`);
-      for (const i of tp.indexes.filter(deferredIndex)) await c.query(i.createSql.replace(qname(tp.schema, tp.names.partitioned), 'revenues_pm').replace(/INDEX IF NOT EXISTS "[^"]+"/, 'INDEX'));
+      for (const i of tp.indexes.filter(deferredIndex))
+        await c.query(i.createSql.replace(qname(tp.schema, tp.names.partitioned), 'revenues_pm').replace(/INDEX IF NOT EXISTS "[^"]+"/, 'INDEX'));
       const major = Number(version.split('.')[0]);
       if (major >= 5) {
         await c.query(`select partman.create_parent('public.revenues_pm', 'occurred_at', '1 month', p_premake := 6, p_start_partition := $1)`, [min]);
@@ -150,7 +156,10 @@ async function partman(tpl: string, db: string): Promise<Repeat['partman']> {
         await c.query(`select partman.create_parent('public.revenues_pm', 'occurred_at', 'native', 'monthly', p_premake := 6, p_start_partition := $1)`, [min]);
       }
       await c.query('checkpoint');
-      const seconds = await timed(c, `call partman.partition_data_proc('public.revenues_pm', p_wait := 0, p_source_table := 'public.revenues', p_quiet := true)`);
+      const seconds = await timed(
+        c,
+        `call partman.partition_data_proc('public.revenues_pm', p_wait := 0, p_source_table := 'public.revenues', p_quiet := true)`,
+      );
       const rows = Number((await c.query('select count(*) from revenues_pm')).rows[0].count);
       const left = Number((await c.query('select count(*) from revenues')).rows[0].count);
       if (left !== 0) throw new Error(`pg_partman left ${left} rows in the source table`);
@@ -176,7 +185,11 @@ function memoryOf(pid: number): { peakMb: number; rssMb: number } {
 
 const evMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
-interface Span { type: string; started: number; ended: number }
+interface Span {
+  type: string;
+  started: number;
+  ended: number;
+}
 /** Activity spans (last attempt started → completed) from the history, by activity type. */
 function activitySpans(events: any[]): Span[] {
   const scheduled = new Map<string, string>();
@@ -230,7 +243,9 @@ function stages(spans: Span[]) {
   const cutoverStart = extent(of('cutover'))?.start ?? Infinity;
   const verify = of('verify').filter((s) => s.started >= copyEnd);
   const others = new Map<string, Span[]>();
-  const inside = of('verify').filter((s) => s.started < copyEnd).map((s) => ({ ...s, type: `${s.type} (inside the copy stage)` }));
+  const inside = of('verify')
+    .filter((s) => s.started < copyEnd)
+    .map((s) => ({ ...s, type: `${s.type} (inside the copy stage)` }));
   for (const s of [...of('other').filter((x) => x.started < cutoverStart), ...inside]) others.set(s.type, [...(others.get(s.type) ?? []), s]);
   return {
     copyStart,
@@ -251,7 +266,10 @@ function stages(spans: Span[]) {
 
 /** The writer child (bench/writer.ts): resolves once it writes; stop() returns every op it measured. */
 async function startWriter(url: string, rate: number): Promise<{ stop: () => Promise<WriterResult>; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'writer.ts'), url, String(rate)], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'writer.ts'), url, String(rate)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   let result: WriterResult | undefined;
   const got = new Promise<WriterResult>((resolve, reject) => {
     child.on('message', (m: any) => {
@@ -339,7 +357,10 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
     let countFigures: Awaited<ReturnType<typeof counts>> | undefined;
     const result = handle.result();
     let finished = false;
-    result.then(() => (finished = true), () => (finished = true));
+    result.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
     while (!finished) {
       const s = await handle.query(statusQuery).catch(() => undefined);
       if (s && s.phase !== phase) {
@@ -376,7 +397,20 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
     const outDir = join(__dirname, 'out');
     mkdirSync(outDir, { recursive: true });
     const opsFile = join(outDir, `writer-${workflowId}.json`);
-    writeFileSync(opsFile, JSON.stringify({ workflowId, label: run.label, t0, workflowStart: wfStart, copyStage: [st.copyStart, st.copyEnd], approveAt, doneAt, columns: ['sentAtEpochMs', 'dueAtEpochMs', 'latencyMs', 'kind (insert, update, delete)', 'ok'], ops: writerResult.ops }));
+    writeFileSync(
+      opsFile,
+      JSON.stringify({
+        workflowId,
+        label: run.label,
+        t0,
+        workflowStart: wfStart,
+        copyStage: [st.copyStart, st.copyEnd],
+        approveAt,
+        doneAt,
+        columns: ['sentAtEpochMs', 'dueAtEpochMs', 'latencyMs', 'kind (insert, update, delete)', 'ok'],
+        ops: writerResult.ops,
+      }),
+    );
     const table = done.tables[0] as any;
     const cut = table?.cutover ?? null;
     const ops = writerResult.ops;
@@ -436,10 +470,12 @@ function perSecond(ops: WriterResult['ops'], t0: number) {
     const k = Math.floor((o[0] - t0) / 1000);
     by.set(k, [...(by.get(k) ?? []), o[2]]);
   }
-  return [...by].sort((a, b) => a[0] - b[0]).map(([k, lat]) => {
-    const s = lat.sort((a, b) => a - b);
-    return { t: k + 0.5, p50: r2(s[Math.floor(s.length / 2)]), p99: r2(s[Math.max(0, Math.ceil(s.length * 0.99) - 1)]), ops: s.length };
-  });
+  return [...by]
+    .sort((a, b) => a[0] - b[0])
+    .map(([k, lat]) => {
+      const s = lat.sort((a, b) => a - b);
+      return { t: k + 0.5, p50: r2(s[Math.floor(s.length / 2)]), p99: r2(s[Math.max(0, Math.ceil(s.length * 0.99) - 1)]), ops: s.length };
+    });
 }
 
 function machine() {
@@ -499,7 +535,11 @@ async function main() {
 
   let partmanNote: string | null = null;
   if (!values['skip-partman']) {
-    const setup = spawnSync('bash', [join(__dirname, 'setup.sh')], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8', env: { ...process.env, BENCH_DATABASE_URL: ADMIN_URL } });
+    const setup = spawnSync('bash', [join(__dirname, 'setup.sh')], {
+      stdio: ['ignore', 'inherit', 'pipe'],
+      encoding: 'utf8',
+      env: { ...process.env, BENCH_DATABASE_URL: ADMIN_URL },
+    });
     if (setup.status !== 0) {
       partmanNote = (setup.stderr || `bench/setup.sh exited ${setup.status}`).trim();
       console.error(partmanNote);
@@ -507,7 +547,9 @@ async function main() {
   } else partmanNote = 'skipped (--skip-partman)';
 
   const m = machine();
-  log(`machine: ${m.nproc} cores, ${m.memoryGb} GB, PostgreSQL ${m.postgres}; ${rows.toLocaleString()} rows, ${repeats} repeat(s), writer ${rate} ops/s on one connection`);
+  log(
+    `machine: ${m.nproc} cores, ${m.memoryGb} GB, PostgreSQL ${m.postgres}; ${rows.toLocaleString()} rows, ${repeats} repeat(s), writer ${rate} ops/s on one connection`,
+  );
   const tpl = await template(rows, values.reseed!, log);
 
   const dbName = (rep: number, i: number) => `ps_bench_r${rep}_${i}`;
@@ -525,7 +567,9 @@ async function main() {
     for (let rep = 0; rep < repeats; rep++) {
       log(`repeat ${rep + 1}/${repeats}: ceiling`);
       const ceil = await ceiling(tpl, `ps_bench_ceiling_${rep}`, !values['skip-fk-ceiling']);
-      log(`  ceiling ${ceil.seconds.toFixed(2)} s (with foreign keys ${ceil.withFkSeconds?.toFixed(2) ?? '–'} s; bare ${ceil.bareInsertSeconds.toFixed(2)} + indexes ${ceil.bareIndexSeconds.toFixed(2)} + foreign keys ${ceil.bareFkSeconds.toFixed(2)} s)`);
+      log(
+        `  ceiling ${ceil.seconds.toFixed(2)} s (with foreign keys ${ceil.withFkSeconds?.toFixed(2) ?? '–'} s; bare ${ceil.bareInsertSeconds.toFixed(2)} + indexes ${ceil.bareIndexSeconds.toFixed(2)} + foreign keys ${ceil.bareFkSeconds.toFixed(2)} s)`,
+      );
       let pm: Repeat['partman'] = { skipped: partmanNote ?? 'not run' };
       if (!partmanNote) {
         log(`repeat ${rep + 1}/${repeats}: pg_partman partition_data_proc`);

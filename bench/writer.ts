@@ -41,7 +41,7 @@ export async function runWriter(url: string, rate: number, stopped: () => boolea
   const ops: WriterOp[] = [];
   const errors: string[] = [];
   let rnd = 12345;
-  const random = () => ((rnd = (rnd * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const random = () => (rnd = (rnd * 1103515245 + 12345) % 2147483648) / 2147483648;
   const period = 1000 / rate;
   const start = now();
   onReady();
@@ -88,13 +88,20 @@ if (require.main === module) {
   } else {
     setTimeout(() => (stop = true), 10_000);
   }
-  runWriter(url, rate, () => stop, () => process.send?.({ ready: true }))
+  runWriter(
+    url,
+    rate,
+    () => stop,
+    () => process.send?.({ ready: true }),
+  )
     .then((res) => {
       if (process.send) {
         process.send({ result: res }, () => process.exit(0));
       } else {
         const lat = res.ops.map((o) => o[2]).sort((a, b) => a - b);
-        console.log(`${res.ops.length} ops, p50 ${lat[Math.floor(lat.length / 2)]?.toFixed(2)} ms, p99 ${lat[Math.floor(lat.length * 0.99)]?.toFixed(2)} ms, ${res.errors.length} errors`);
+        console.log(
+          `${res.ops.length} ops, p50 ${lat[Math.floor(lat.length / 2)]?.toFixed(2)} ms, p99 ${lat[Math.floor(lat.length * 0.99)]?.toFixed(2)} ms, ${res.errors.length} errors`,
+        );
       }
     })
     .catch((err) => {

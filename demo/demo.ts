@@ -31,7 +31,9 @@ function bar(done: number, total: number, width = 30): string {
 function printVerification(s: SwitchoverStatus) {
   console.log('\nVerification report (legacy vs partitioned, one snapshot):');
   for (const t of s.verification?.tables ?? []) {
-    const sums = Object.entries(t.legacy.sums).map(([c, v]) => `${c}=${v}`).join(' ');
+    const sums = Object.entries(t.legacy.sums)
+      .map(([c, v]) => `${c}=${v}`)
+      .join(' ');
     console.log(
       `  ${t.ok ? 'OK      ' : 'MISMATCH'} ${t.table.padEnd(20)} rows ${t.legacy.rows} = ${t.partitioned.rows}  ${sums}  row-hash ${t.legacy.rowHash}` +
         (t.ok ? '' : `  ranges ${t.mismatches.map((m) => m.range).join(',')} ids ${t.sampleIds.join(',')}`),
@@ -80,11 +82,7 @@ async function run() {
     console.log(`Live writer running at ${option('rate', '200')} ops/s (inserts, status updates, upserts, month corrections, voids)`);
   }
 
-  const handle = await startSwitchover(
-    client,
-    { tables: [...DEMO_TABLES], batchSize: 10000 },
-    { workflowId: `demo-switchover-${Date.now()}`, taskQueue },
-  );
+  const handle = await startSwitchover(client, { tables: [...DEMO_TABLES], batchSize: 10000 }, { workflowId: `demo-switchover-${Date.now()}`, taskQueue });
   console.log(`Started workflow ${handle.workflowId}${server ? `: ${server.uiUrl}/namespaces/default/workflows/${handle.workflowId}` : ''}`);
 
   let lastPhase = '';
@@ -141,9 +139,15 @@ async function run() {
           `verify ${((t.verification?.ms ?? 0) / 1000).toFixed(1)} s, cutover lock ${t.cutover?.lockMs.toFixed(1)} ms`,
       );
     }
-    console.log(`  seconds per phase: ${Object.entries(report.phaseMs).map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)}`).join(', ')}`);
+    console.log(
+      `  seconds per phase: ${Object.entries(report.phaseMs)
+        .map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)}`)
+        .join(', ')}`,
+    );
     if (loadReport) {
-      console.log(`  live writer: ${loadReport.ops} ops, ${loadReport.failures} failed, p50 ${loadReport.latencyMs.p50.toFixed(1)} ms, p99 ${loadReport.latencyMs.p99.toFixed(1)} ms`);
+      console.log(
+        `  live writer: ${loadReport.ops} ops, ${loadReport.failures} failed, p50 ${loadReport.latencyMs.p50.toFixed(1)} ms, p99 ${loadReport.latencyMs.p99.toFixed(1)} ms`,
+      );
       for (const [seg, st] of Object.entries(loadReport.segments)) {
         console.log(`    ${seg.padEnd(9)} ${st.ops} ops, ${st.failures} failed, p50 ${st.p50.toFixed(1)} ms, p99 ${st.p99.toFixed(1)} ms`);
       }

@@ -72,7 +72,11 @@ const MAX_ERRORS = 20;
 /** After a stall, at most this much missed schedule is made up at once. */
 const MAX_CATCH_UP_MS = 100;
 
-interface Bucket { ops: number; failures: number; latencies: number[] }
+interface Bucket {
+  ops: number;
+  failures: number;
+  latencies: number[];
+}
 const bucket = (): Bucket => ({ ops: 0, failures: 0, latencies: [] });
 
 export function startLoad(opts: LoadOptions): LoadHandle {
@@ -181,12 +185,16 @@ export function startLoad(opts: LoadOptions): LoadHandle {
     switch (kind) {
       case 'insertRevenue':
         return {
-          name: kind, text: LOAD_SQL.insertRevenue, table: 'revenues',
+          name: kind,
+          text: LOAD_SQL.insertRevenue,
+          table: 'revenues',
           values: [org, property, recent(6 * 3600e3), pickInt(500, 250000), pickOf(REVENUE_CATEGORIES), pickOf(STATUSES), `Folio live-${pickInt(1, 1e9)}`],
         };
       case 'insertExpense':
         return {
-          name: kind, text: LOAD_SQL.insertExpense, table: 'expenses',
+          name: kind,
+          text: LOAD_SQL.insertExpense,
+          table: 'expenses',
           values: [org, property, recent(6 * 3600e3), pickInt(500, 120000), pickOf(EXPENSE_CATEGORIES), pickOf(STATUSES), pickOf(VENDORS)],
         };
       case 'updateStatus':
@@ -358,4 +366,8 @@ async function run(): Promise<void> {
   console.log(JSON.stringify(report, null, 2));
 }
 
-if (require.main === module) run().catch((err) => { console.error(err); process.exit(1); });
+if (require.main === module)
+  run().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

@@ -223,4 +223,8 @@ async function run(): Promise<void> {
   }
 }
 
-if (require.main === module) run().catch((err) => { console.error(err); process.exit(1); });
+if (require.main === module)
+  run().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

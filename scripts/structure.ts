@@ -94,7 +94,14 @@ if (require.main === module) {
   const f = figures();
   const total = Object.values(f.lines).reduce((a, b) => a + b, 0);
   console.log(`production files: ${f.files.length}, lines: ${total}`);
-  console.log(`files over 400 lines: ${Object.entries(f.lines).filter(([, n]) => n > 400).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`);
+  console.log(
+    `files over 400 lines: ${
+      Object.entries(f.lines)
+        .filter(([, n]) => n > 400)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ') || 'none'
+    }`,
+  );
   console.log(`functions over 80 lines: ${f.fns.filter((x) => x.lines > 80).length}`);
   for (const x of f.fns.slice(0, 12)) console.log(`  ${x.lines}\t${x.file} ${x.name}`);
   console.log(`SQL literals in activities/: ${f.sql.length}`);

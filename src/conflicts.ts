@@ -8,7 +8,12 @@
 function columnSet(list: string): string {
   return list
     .split(',')
-    .map((c) => c.trim().replace(/^"(.*)"$/, '$1').toLowerCase())
+    .map((c) =>
+      c
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .toLowerCase(),
+    )
     .sort()
     .join(',');
 }
@@ -26,7 +31,11 @@ export function conflictTargetsAffected(queries: string[], opts: { table: string
     if (!mentions(q, opts.table)) return false;
     const byColumns = [...q.matchAll(/on\s+conflict\s*\(([^()]*)\)/gi)].some((m) => columnSet(m[1]) === key);
     const byName = [...q.matchAll(/on\s+conflict\s+on\s+constraint\s+("(?:[^"]|"")+"|[\w$]+)/gi)].some(
-      (m) => m[1].replace(/^"(.*)"$/, '$1').replace(/""/g, '"').toLowerCase() === opts.constraint.toLowerCase(),
+      (m) =>
+        m[1]
+          .replace(/^"(.*)"$/, '$1')
+          .replace(/""/g, '"')
+          .toLowerCase() === opts.constraint.toLowerCase(),
     );
     return byColumns || byName;
   });

@@ -97,8 +97,10 @@ function keyHash(tp: TablePlan): string {
 
 /** Per chunk: rows and the sum of key hashes of `table` (the re-check compares both sides). */
 export function chunkHashSql(tp: TablePlan, table: string, chunkRows: number): string {
-  return `SELECT ${chunkExpr(tp, chunkRows)} AS chunk, count(*)::bigint AS rows, coalesce(sum(${keyHash(tp)}), 0)::text AS hash ` +
-    `FROM ${qname(tp.schema, table)} GROUP BY 1`;
+  return (
+    `SELECT ${chunkExpr(tp, chunkRows)} AS chunk, count(*)::bigint AS rows, coalesce(sum(${keyHash(tp)}), 0)::text AS hash ` +
+    `FROM ${qname(tp.schema, table)} GROUP BY 1`
+  );
 }
 
 /**
@@ -116,8 +118,10 @@ export function chunkDiffSql(tp: TablePlan, chunkRows: number): string {
     : `${chunkExpr(tp, chunkRows)} = $1::text AND $2::text IS NULL`;
   const side = (table: string) => `SELECT ${list(keys)}, 1 AS h FROM ${qname(tp.schema, table)} WHERE ${where}`;
   const id = `json_build_array(${tp.primaryKey.map((k) => `coalesce(l.${ident(k)}, p.${ident(k)})::text`).join(', ')})`;
-  return `SELECT DISTINCT ${id}::text AS key FROM (${side(tp.table)}) l FULL JOIN (${side(tp.names.partitioned)}) p ` +
-    `USING (${list(keys)}) WHERE l.h IS DISTINCT FROM p.h LIMIT $3::int`;
+  return (
+    `SELECT DISTINCT ${id}::text AS key FROM (${side(tp.table)}) l FULL JOIN (${side(tp.names.partitioned)}) p ` +
+    `USING (${list(keys)}) WHERE l.h IS DISTINCT FROM p.h LIMIT $3::int`
+  );
 }
 
 /**

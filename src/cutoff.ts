@@ -24,7 +24,10 @@ export function humanDuration(ms: number): string {
 }
 
 /** Per attach table of a status: the cutoff, its deadline, and the time left at `nowMs` (negative once passed). */
-export function cutoffStatus(a: Pick<AttachPlan, 'cutoff' | 'aheadDays'>, nowMs: number): { cutoff: string; deadline: string; leftSeconds: number; left: string } {
+export function cutoffStatus(
+  a: Pick<AttachPlan, 'cutoff' | 'aheadDays'>,
+  nowMs: number,
+): { cutoff: string; deadline: string; leftSeconds: number; left: string } {
   const deadline = cutoffDeadlineMs(a);
   const leftMs = deadline - nowMs;
   return {

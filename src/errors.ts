@@ -10,10 +10,11 @@ export const FAILURE_TYPES = {
   ParityMismatch: 'Verification found rows that differ between the legacy and partitioned tables.',
   ApprovalRejected: 'An approver rejected the cutover; the switchover was rolled back.',
   ApprovalTimedOut: 'Nobody approved within approval.timeout.',
-  PermissionDenied: 'The worker\'s database role lacks a privilege the stage needs.',
+  PermissionDenied: "The worker's database role lacks a privilege the stage needs.",
   StateConflict: 'The database is not in the state this stage expects; read the message before retrying.',
   // Thrown retryable (not through fail()): the activity's retry policy backs off and tries again.
-  LockTimeout: 'A step of ours (trigger install, index or foreign key attach, cutover, rollback, cleanup) could not take its lock within its budget (lockTimeoutMs, kept below deadlock_timeout) because a long transaction holds the table; nothing changed, retried with backoff.',
+  LockTimeout:
+    'A step of ours (trigger install, index or foreign key attach, cutover, rollback, cleanup) could not take its lock within its budget (lockTimeoutMs, kept below deadlock_timeout) because a long transaction holds the table; nothing changed, retried with backoff.',
   Transient: 'A database error a retry can cure (connection lost, deadlock, serialization failure); retried with backoff.',
   // The switchover's own failure after side effects began, when the cause has no type of ours.
   SwitchoverFailed: 'A stage failed after the switchover changed the database; it was rolled back (the cause says what failed).',
@@ -74,10 +75,14 @@ export function classify(err: unknown, context: { stage: string; table?: string 
   }
   // 2BP01: objects depend on what we would drop; a retry finds them again.
   if (e.code && /^(42|23|22|0A|2B)/.test(e.code)) {
-    return fail('StateConflict', `${where}: ${e.message}${more ? ` (${more})` : ''} (SQLSTATE ${e.code}). The database is unchanged by this failed statement.`, {
-      ...context,
-      sqlstate: e.code,
-    });
+    return fail(
+      'StateConflict',
+      `${where}: ${e.message}${more ? ` (${more})` : ''} (SQLSTATE ${e.code}). The database is unchanged by this failed statement.`,
+      {
+        ...context,
+        sqlstate: e.code,
+      },
+    );
   }
   return err;
 }

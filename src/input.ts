@@ -4,16 +4,12 @@ import { z } from 'zod';
 
 // A plain PostgreSQL identifier: we still quote every identifier, but refusing anything else
 // up front means a name carrying SQL never reaches the database at all.
-const identifier = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, underscore; at most 63 chars)');
+const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, underscore; at most 63 chars)');
 
 export const INTERVALS = ['day', 'week', 'month', 'quarter', 'year'] as const;
 export type Interval = (typeof INTERVALS)[number];
 
-const duration = z
-  .string()
-  .regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration like "90s", "30m", "24h" or "2d"');
+const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration like "90s", "30m", "24h" or "2d"');
 
 export const tableSpec = z.strictObject({
   table: identifier,
@@ -226,7 +222,5 @@ export type MaintenanceInput = z.infer<typeof maintenanceInput>;
 
 /** Formats a zod error so its message names each offending field, e.g. `tables.0.interval: ...`. */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((i) => `${i.path.length ? i.path.join('.') : '(input)'}: ${i.message}`)
-    .join('; ');
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(input)'}: ${i.message}`).join('; ');
 }

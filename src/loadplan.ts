@@ -4,7 +4,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { columnChange, loadDeleteSql, loadInsertSql, loadMaxSql, loadMoveSql, loadRangeSql, loadSampleSql, loadUpdateSql, type LoadKeyType, type LoadTable } from './loadsql';
+import {
+  columnChange,
+  loadDeleteSql,
+  loadInsertSql,
+  loadMaxSql,
+  loadMoveSql,
+  loadRangeSql,
+  loadSampleSql,
+  loadUpdateSql,
+  type LoadKeyType,
+  type LoadTable,
+} from './loadsql';
 
 export type LoadInterval = 'day' | 'week' | 'month' | 'quarter' | 'year';
 export const LOAD_KINDS = ['insert', 'update', 'move', 'delete'] as const;
@@ -111,9 +122,17 @@ async function readCatalog(client: pg.ClientBase | pg.Pool, spec: LoadSpec): Pro
  * pmin/pmax take them); a check constraint on the key keeps it within the data's own range.
  * Capped before `spec.before` (the attach cutoff). Both null for an empty table.
  */
-async function readRange(client: pg.ClientBase | pg.Pool, spec: LoadSpec, target: LoadTable, cat: TableCatalog): Promise<{ lo: string | null; hi: string | null }> {
+async function readRange(
+  client: pg.ClientBase | pg.Pool,
+  spec: LoadSpec,
+  target: LoadTable,
+  cat: TableCatalog,
+): Promise<{ lo: string | null; hi: string | null }> {
   const checkOnKey = cat.cons.some((c) => c.kind === 'c' && c.columns.includes(spec.partitionKey));
-  const range = (await client.query(loadRangeSql(target, spec.partitionKey, cat.keyType, spec.interval, checkOnKey))).rows[0] as { lo: string | null; hi: string | null };
+  const range = (await client.query(loadRangeSql(target, spec.partitionKey, cat.keyType, spec.interval, checkOnKey))).rows[0] as {
+    lo: string | null;
+    hi: string | null;
+  };
   if (spec.before && range.hi !== null) {
     const last = new Date(Date.parse(`${spec.before}T00:00:00Z`) - 86400000).toISOString().slice(0, 10);
     const cap = `${last} 23:59:59.999999`;
@@ -182,7 +201,13 @@ class LoadPlanner {
     const uuidKey = key.find((c) => this.col(c.name).base === 'uuid' && !this.inFk(c.name) && !this.col(c.name).generated);
     if (this.drawnKey) return { column: this.drawnKey.name, how: 'default' };
     if (intKey) {
-      return { column: intKey.name, how: 'above-max', type: intKey.type, limit: INT_LIMITS[this.col(intKey.name).base].toString(), maxSql: loadMaxSql(this.target, intKey.name) };
+      return {
+        column: intKey.name,
+        how: 'above-max',
+        type: intKey.type,
+        limit: INT_LIMITS[this.col(intKey.name).base].toString(),
+        maxSql: loadMaxSql(this.target, intKey.name),
+      };
     }
     return uuidKey ? { column: uuidKey.name, how: 'uuid' } : null;
   }
@@ -206,15 +231,24 @@ class LoadPlanner {
     }
     if (repeated.length) {
       const u = repeated[0];
-      return { ok: false, reason: `a cloned row of ${t} would repeat unique index ${u.name} (${u.columns.join(', ') || 'expressions'}), which holds no column that takes a new value` };
+      return {
+        ok: false,
+        reason: `a cloned row of ${t} would repeat unique index ${u.name} (${u.columns.join(', ') || 'expressions'}), which holds no column that takes a new value`,
+      };
     }
-    const target = cat.columns.filter((c) => !c.generated && c.identity === '' && !(this.draws(c) && c.name !== newKey.column) && !(newKey.how === 'default' && c.name === newKey.column));
+    const target = cat.columns.filter(
+      (c) => !c.generated && c.identity === '' && !(this.draws(c) && c.name !== newKey.column) && !(newKey.how === 'default' && c.name === newKey.column),
+    );
     const fks = this.foreignKeys;
     return {
       ok: true,
       does:
         `clones a seen row of ${t} with a new ${newKey.column} ` +
-        (newKey.how === 'default' ? '(drawn by its default)' : newKey.how === 'uuid' ? '(gen_random_uuid())' : '(above the max at start, plus a per-run offset)') +
+        (newKey.how === 'default'
+          ? '(drawn by its default)'
+          : newKey.how === 'uuid'
+            ? '(gen_random_uuid())'
+            : '(above the max at start, plus a per-run offset)') +
         (fks.length ? `, reusing its ${fks.map((f) => f.columns.join(', ')).join('; ')} (foreign key${fks.length > 1 ? 's' : ''})` : ''),
       sql: loadInsertSql(this.target, target, newKey),
       newKey,
@@ -232,7 +266,9 @@ class LoadPlanner {
     else if (this.draws(c)) r.push('drawn from a default');
     for (const x of this.cat.cons) {
       if (!x.columns.includes(c.name) || x.kind === 'p') continue;
-      r.push({ u: `unique index ${x.name}`, f: `foreign key ${x.name}`, r: `referenced by foreign key ${x.name} of ${x.ref_table}`, c: `check ${x.name}` }[x.kind]);
+      r.push(
+        { u: `unique index ${x.name}`, f: `foreign key ${x.name}`, r: `referenced by foreign key ${x.name} of ${x.ref_table}`, c: `check ${x.name}` }[x.kind],
+      );
     }
     if (!r.length && !columnChange(c)) r.push(`type ${c.type} has no change the generator knows`);
     return r;
@@ -272,7 +308,8 @@ class LoadPlanner {
     if (keyFk) return `partition key ${t}.${pk} is in foreign key ${keyFk.name}; moving it could break the reference`;
     if (tied) return `partition key ${t}.${pk} is tied to other columns by check ${tied.name}; a move could violate it`;
     if (clash) return `moving ${t}.${pk} could make two rows collide in unique index ${clash.name} (${clash.columns.join(', ')})`;
-    if (range.lo === range.hi) return `every row of ${t} has the same ${pk} and check ${this.checkOnKey[0]?.name} limits it, so no row can move within the values the table accepts`;
+    if (range.lo === range.hi)
+      return `every row of ${t} has the same ${pk} and check ${this.checkOnKey[0]?.name} limits it, so no row can move within the values the table accepts`;
     return null;
   }
 

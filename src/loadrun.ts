@@ -171,7 +171,11 @@ class LoadOps {
   async runOne(seg: string): Promise<void> {
     let x = Math.random() * this.totalWeight;
     let choice = this.choices[this.choices.length - 1];
-    for (const c of this.choices) if ((x -= c.weight) < 0) { choice = c; break; }
+    for (const c of this.choices)
+      if ((x -= c.weight) < 0) {
+        choice = c;
+        break;
+      }
     const r = choice.runner;
     let kind = choice.kind;
     // Nothing of ours to delete yet: the op inserts instead.
@@ -322,7 +326,13 @@ export async function startLoad(db: pg.Pool | string, plans: TableLoadPlan | Tab
   const { skipped, choices } = setup;
   if (choices.length === 0) {
     await conn.finish();
-    throw new Error(`load: no operation in the mix can run: ${Object.entries(skipped).map(([k, v]) => `${k}: ${v}`).join('; ') || 'every weight is 0'}`);
+    throw new Error(
+      `load: no operation in the mix can run: ${
+        Object.entries(skipped)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('; ') || 'every weight is 0'
+      }`,
+    );
   }
   const record = !!opts.record;
   const stats = new LoadStats();

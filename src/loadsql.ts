@@ -69,7 +69,11 @@ export function loadRangeSql(t: LoadTable, partitionKey: string, keyType: LoadKe
  * A clone of the row with key $1..$n into `columns`, all copied but the new key's: drawn by its
  * default (not in `columns`), gen_random_uuid() ('uuid'), or $n+1 ('above-max').
  */
-export function loadInsertSql(t: LoadTable, columns: { name: string; type: string }[], newKey: { column: string; how: 'default' | 'uuid' | 'above-max' }): string {
+export function loadInsertSql(
+  t: LoadTable,
+  columns: { name: string; type: string }[],
+  newKey: { column: string; how: 'default' | 'uuid' | 'above-max' },
+): string {
   const n = t.key.length;
   const value = (c: { name: string; type: string }) =>
     c.name !== newKey.column ? ident(c.name) : newKey.how === 'uuid' ? 'gen_random_uuid()' : `$${n + 1}::${c.type}`;

@@ -31,7 +31,14 @@ export interface LoadSummary extends WriteStats {
 
 const LOG_STEP = Math.log(1.02);
 
-interface Acc { writes: number; failedWrites: number; rows: number; firstError: string | null; hist: Map<number, number>; max: number }
+interface Acc {
+  writes: number;
+  failedWrites: number;
+  rows: number;
+  firstError: string | null;
+  hist: Map<number, number>;
+  max: number;
+}
 const acc = (): Acc => ({ writes: 0, failedWrites: 0, rows: 0, firstError: null, hist: new Map(), max: 0 });
 function merge(into: Acc, a: Acc): void {
   into.writes += a.writes;
@@ -53,7 +60,13 @@ function stats(a: Acc): WriteStats {
     }
     return round(a.max);
   };
-  return { writes: a.writes, failedWrites: a.failedWrites, rows: a.rows, firstError: a.firstError, latencyMs: { p50: at(0.5), p99: at(0.99), max: round(a.max) } };
+  return {
+    writes: a.writes,
+    failedWrites: a.failedWrites,
+    rows: a.rows,
+    firstError: a.firstError,
+    latencyMs: { p50: at(0.5), p99: at(0.99), max: round(a.max) },
+  };
 }
 const round = (x: number) => Math.round(x * 100) / 100;
 
@@ -116,4 +129,3 @@ export class LoadStats {
     };
   }
 }
-

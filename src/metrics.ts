@@ -10,7 +10,7 @@ export const METRICS = {
   switchover_copy_rows_per_second: 'gauge: the copy rate of a stream since its attempt started (tags: table, stream)',
   switchover_throttle_pause_ms: 'gauge: pause after each copy batch (throttle.pauseMs) (tags: table, stream)',
   switchover_copy_batch_size: 'gauge: rows per copy batch (batchSize) (tags: table, stream)',
-  switchover_verify_progress: 'gauge: share of a table\'s verification done, 0 to 1 (tags: table)',
+  switchover_verify_progress: "gauge: share of a table's verification done, 0 to 1 (tags: table)",
   switchover_verify_mismatched_ranges: 'gauge: ranges whose counts, sums or hashes differ after verification (tags: table)',
   switchover_cutover_lock_ms: 'histogram: time the ACCESS EXCLUSIVE lock was held at cutover, in ms (tags: table)',
 } as const;

@@ -26,11 +26,7 @@ export function isPeriod(p: PartitionRange): boolean {
 /** The period ranges with `pmin` (MINVALUE to the first bound) before and `pmax` (last bound to MAXVALUE) after. */
 export function withOpenEnds(ranges: PartitionRange[]): PartitionRange[] {
   if (!ranges.length) return ranges;
-  return [
-    { suffix: 'pmin', from: MINVALUE, to: ranges[0].from },
-    ...ranges,
-    { suffix: 'pmax', from: ranges[ranges.length - 1].to, to: MAXVALUE },
-  ];
+  return [{ suffix: 'pmin', from: MINVALUE, to: ranges[0].from }, ...ranges, { suffix: 'pmax', from: ranges[ranges.length - 1].to, to: MAXVALUE }];
 }
 
 /** Plan lines: which partition each range of keys goes to, and what has no home. */
@@ -127,13 +123,7 @@ export function suffixFor(start: Date, interval: Interval): string {
  * Ranges covering [min, max] of the data and on through `today` plus `premake` further periods.
  * An empty table (min/max null) gets the current period plus the premade ones.
  */
-export function partitionRanges(opts: {
-  min: string | null;
-  max: string | null;
-  today: string;
-  interval: Interval;
-  premake: number;
-}): PartitionRange[] {
+export function partitionRanges(opts: { min: string | null; max: string | null; today: string; interval: Interval; premake: number }): PartitionRange[] {
   const { interval } = opts;
   const today = parse(opts.today);
   const first = floorTo(opts.min ? parse(opts.min) : today, interval);
@@ -143,9 +133,7 @@ export function partitionRanges(opts: {
   const ranges: PartitionRange[] = [];
   for (let start = first; start < end; start = addIntervals(start, interval, 1)) {
     if (ranges.length >= MAX_PARTITIONS) {
-      throw new Error(
-        `more than ${MAX_PARTITIONS} ${interval} partitions would be needed from ${isoDay(first)} to ${isoDay(end)}; choose a coarser interval`,
-      );
+      throw new Error(`more than ${MAX_PARTITIONS} ${interval} partitions would be needed from ${isoDay(first)} to ${isoDay(end)}; choose a coarser interval`);
     }
     ranges.push({ suffix: suffixFor(start, interval), from: isoDay(start), to: isoDay(addIntervals(start, interval, 1)) });
   }

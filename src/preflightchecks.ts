@@ -35,9 +35,7 @@ export function namesFor(table: string): TableNames {
 }
 
 export function defaultSumColumns(columns: ColumnInfo[]): string[] {
-  return columns
-    .filter((c) => c.type.startsWith('numeric') || c.type === 'money' || (INTEGER_TYPES.has(c.type) && MONEY_NAME.test(c.name)))
-    .map((c) => c.name);
+  return columns.filter((c) => c.type.startsWith('numeric') || c.type === 'money' || (INTEGER_TYPES.has(c.type) && MONEY_NAME.test(c.name))).map((c) => c.name);
 }
 
 export interface IndexRow {
@@ -59,7 +57,6 @@ export function assignsKey(source: string, key: string): boolean {
   return new RegExp(`(?:^|;|\\bthen\\b|\\belse\\b|\\bbegin\\b|\\bloop\\b)\\s*new\\s*\\.\\s*${name}\\s*:?=(?!=)`, 'im').test(source);
 }
 
-
 /** The plan's line on which verification runs before approval. */
 export function verifyNote(mode: SwitchoverInput['verify']): string {
   return mode === 'full'
@@ -70,7 +67,6 @@ export function verifyNote(mode: SwitchoverInput['verify']): string {
 
 /** The table's catalog row (sql/catalog/table.sql). */
 export type TableRow = Record<string, any>;
-
 
 /**
  * The new table gets the legacy table's owner (and so can own its serial sequence): the worker's
@@ -92,7 +88,6 @@ export function ownerProblems(rel: TableRow, t: string, schema: string): string[
   }
   return [];
 }
-
 
 /** The partition key's column and its type, with what is wrong with it. */
 export function partitionKeyOf(columns: ColumnInfo[], spec: TableSpec, t: string): { key?: ColumnInfo; keyType?: KeyType; problems: string[] } {
@@ -136,7 +131,6 @@ export function referencingProblems(fks: Record<string, any>[], t: string, parti
     );
 }
 
-
 /** The plan of each index: its temporary and legacy names, and the statement that makes it on the partitioned copy. */
 export function indexPlansFor(indexes: IndexRow[], schema: string, names: TableNames): IndexPlan[] {
   return indexes.map((i) => {
@@ -154,13 +148,19 @@ export type InspectOpts = { today: string; premake: number; defaultPartition: bo
 
 /** The partitions that cover the data's range through `premake` periods ahead, with open ends, and the plan's coverage lines. */
 export function partitionsFor(spec: TableSpec, range: { min: string | null; max: string | null }, opts: InspectOpts) {
-  const partitions = withOpenEnds(
-    partitionRanges({ min: range.min, max: range.max, today: opts.today, interval: spec.interval, premake: opts.premake }),
-  ).map((p) => ({ ...p, name: partitionName(spec.table, p.suffix) }));
-  const coverage = coverageLines({ table: spec.table, partitionKey: spec.partitionKey, interval: spec.interval, partitions, dataRange: { min: range.min, max: range.max }, premake: opts.premake });
+  const partitions = withOpenEnds(partitionRanges({ min: range.min, max: range.max, today: opts.today, interval: spec.interval, premake: opts.premake })).map(
+    (p) => ({ ...p, name: partitionName(spec.table, p.suffix) }),
+  );
+  const coverage = coverageLines({
+    table: spec.table,
+    partitionKey: spec.partitionKey,
+    interval: spec.interval,
+    partitions,
+    dataRange: { min: range.min, max: range.max },
+    premake: opts.premake,
+  });
   return { partitions, coverage };
 }
-
 
 /** Every name the switchover would create in the schema, with what it is for. */
 export function plannedNames(tp: TablePlan, backup: boolean): { relations: Map<string, string>; functions: string[]; triggers: string[] } {

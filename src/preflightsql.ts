@@ -44,8 +44,6 @@ export function violationSelectSql(schema: string, table: string, c: NotValidCon
   return `SELECT * FROM ${qname(schema, table)} t WHERE ${violationWhere(c)}`;
 }
 
-
-
 /** Up to 5000 of pg_stat_statements' statements (in the extension's schema) with an ON CONFLICT clause. */
 export function conflictStatementsSql(extSchema: string): string {
   return `select query from ${qname(extSchema, 'pg_stat_statements')} where query ~* 'on\\s+conflict' limit 5000`;
@@ -84,4 +82,3 @@ export function distinctSampleSql(schema: string, table: string, column: string)
 export function columnRangeSql(schema: string, table: string, column: string): string {
   return `select min(${ident(column)})::text as min, max(${ident(column)})::text as max from ${qname(schema, table)}`;
 }
-

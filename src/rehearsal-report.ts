@@ -48,8 +48,7 @@ export interface PhaseRecord {
   details?: Record<string, unknown>;
 }
 
-export const resultOf = (o: PhaseOutcome): 'pass' | 'fail' | 'skipped' =>
-  o.checks.some((c) => c.status === 'fail') ? 'fail' : o.skipped ? 'skipped' : 'pass';
+export const resultOf = (o: PhaseOutcome): 'pass' | 'fail' | 'skipped' => (o.checks.some((c) => c.status === 'fail') ? 'fail' : o.skipped ? 'skipped' : 'pass');
 
 /** One statement the application runs, checked before and after cutover. */
 export interface SmokeItem {
@@ -256,7 +255,9 @@ export function renderRehearsal(
       '',
       '| segment | writes | failed | p50 ms | p99 ms | max ms |',
       '|---|---:|---:|---:|---:|---:|',
-      ...Object.entries(w.bySegment).map(([k, v]) => `| ${k} | ${v.writes} | ${v.failedWrites} | ${v.latencyMs.p50} | ${v.latencyMs.p99} | ${v.latencyMs.max} |`),
+      ...Object.entries(w.bySegment).map(
+        ([k, v]) => `| ${k} | ${v.writes} | ${v.failedWrites} | ${v.latencyMs.p50} | ${v.latencyMs.p99} | ${v.latencyMs.max} |`,
+      ),
       ...Object.entries(w.skipped).map(([k, why]) => `- not run: ${k}: ${why}`),
       '',
     );
@@ -264,7 +265,8 @@ export function renderRehearsal(
   const f = extra.forecast;
   if (f) {
     lines.push(`### Forecast for production (${f.source})`, '', '| table | rows | copy | verify | disk |', '|---|---:|---:|---:|---:|');
-    for (const t of f.tables) lines.push(`| ${t.table} | ${t.rows.toLocaleString('en-US')} | ${secs(t.copySeconds)} | ${secs(t.verifySeconds)} | ${formatBytes(t.diskBytes)} |`);
+    for (const t of f.tables)
+      lines.push(`| ${t.table} | ${t.rows.toLocaleString('en-US')} | ${secs(t.copySeconds)} | ${secs(t.verifySeconds)} | ${formatBytes(t.diskBytes)} |`);
     lines.push(
       `| total | | ${secs(f.total.copySeconds)} | ${secs(f.total.verifySeconds)} | ${formatBytes(f.total.diskBytes)} |`,
       '',

@@ -30,4 +30,3 @@ export function deleteMarkedSql(tp: TablePlan, ids: number[]): string {
 export function deleteWhereSql(schema: string, table: string, where: string): string {
   return `DELETE FROM ${qname(schema, table)} WHERE ${where}`;
 }
-

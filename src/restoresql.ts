@@ -52,7 +52,8 @@ function upsert(tp: TablePlan, from: string): string {
  */
 export function restoreRangeSql(tp: TablePlan): { delete: string; upsert: string } {
   const s = tp.splitColumn;
-  const range = (a: string) => (s ? ` AND ($1::${columnType(tp, s)} IS NULL OR ${a}.${ident(s)} >= $1) AND ($2::${columnType(tp, s)} IS NULL OR ${a}.${ident(s)} < $2)` : '');
+  const range = (a: string) =>
+    s ? ` AND ($1::${columnType(tp, s)} IS NULL OR ${a}.${ident(s)} >= $1) AND ($2::${columnType(tp, s)} IS NULL OR ${a}.${ident(s)} < $2)` : '';
   return {
     delete: `DELETE FROM ${table(tp)} t WHERE NOT EXISTS (SELECT 1 FROM ${backup(tp)} b WHERE ${match(tp, 'b', 't')})${range('t')}`,
     upsert: upsert(tp, `FROM ${backup(tp)} b WHERE true${range('b')}`),

@@ -44,7 +44,8 @@ export const DESCRIPTIONS = {
   progress: 'Internal: copy progress sent by the copy activities (rows copied, keyset position).',
   signoff: 'Sign off a rehearsal after reading its report: {"by": "...", "comment": "..."}',
   status: 'Phase, per-table progress, stage counts and checksums, verification, approval state, dry-run plan.',
-  approveUpdate: 'Approve the cutover and get the approval back; refused at once (no event) when not waiting for approval or not an approver: {"by": "alice", "comment": "..."}',
+  approveUpdate:
+    'Approve the cutover and get the approval back; refused at once (no event) when not waiting for approval or not an approver: {"by": "alice", "comment": "..."}',
   rejectUpdate:
     'Reject: the running stage is cancelled and the switchover rolls back; refused at once once cutover began or when not an approver: {"by": "bob", "reason": "..."}',
   pause: 'Pause before cutover: no copy batch and no next stage starts until resume: {"by": "alice", "reason": "peak traffic"}',

@@ -34,8 +34,7 @@ export function createPartitionedTableSql(tp: TablePlan): string {
 
 export function primaryKeySql(tp: TablePlan): string {
   return (
-    `ALTER TABLE ${qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${ident(tp.names.pkTempConstraint)} ` +
-    `PRIMARY KEY (${list(tp.partitionedKey)})`
+    `ALTER TABLE ${qname(tp.schema, tp.names.partitioned)} ADD CONSTRAINT ${ident(tp.names.pkTempConstraint)} ` + `PRIMARY KEY (${list(tp.partitionedKey)})`
   );
 }
 
@@ -84,9 +83,7 @@ export function syncFunctionSql(opts: {
   const t = qname(schema, target);
   const match = key.map((k) => `${ident(k)} = OLD.${ident(k)}`).join(' AND ');
   const rest = columns.filter((c) => !key.includes(c));
-  const onConflict = rest.length
-    ? `DO UPDATE SET ${rest.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`
-    : 'DO NOTHING';
+  const onConflict = rest.length ? `DO UPDATE SET ${rest.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}` : 'DO NOTHING';
   const keyChanged = `(${list(key, 'OLD.')}) IS DISTINCT FROM (${list(key, 'NEW.')})`;
   const insert = `INSERT INTO ${t} (${list(columns)})${opts.overridingSystemValue ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES (${list(columns, 'NEW.')})`;
   const strict = opts.keyMustBeFree
@@ -381,9 +378,7 @@ export function checksumSql(tp: TablePlan, table: string): string {
 /** Ids of rows that differ between legacy and partitioned within one range ($1 from, $2 to). */
 export function diffIdsSql(tp: TablePlan): string {
   const keyCols = tp.partitionedKey;
-  const side = (table: string) =>
-    `SELECT ${list(keyCols)}, ${rowHashExpr(tp)} AS h FROM ${qname(tp.schema, table)} ` +
-    `WHERE ${rangeExpr(tp)} = $1`;
+  const side = (table: string) => `SELECT ${list(keyCols)}, ${rowHashExpr(tp)} AS h FROM ${qname(tp.schema, table)} ` + `WHERE ${rangeExpr(tp)} = $1`;
   const id = `concat_ws(',', ${tp.primaryKey.map((k) => `coalesce(l.${ident(k)}, p.${ident(k)})::text`).join(', ')})`;
   return (
     `SELECT DISTINCT ${id} AS id FROM (${side(tp.table)}) l FULL JOIN (${side(tp.names.partitioned)}) p ` +
@@ -415,9 +410,7 @@ export function swapRenames(tp: TablePlan, direction: 'cutover' | 'rollback'): s
 }
 
 export function sequenceOwnershipSql(tp: TablePlan, ownerTable: string): string[] {
-  return tp.sequences.map(
-    (s) => `ALTER SEQUENCE ${qname(tp.schema, s.sequence)} OWNED BY ${qname(tp.schema, ownerTable)}.${ident(s.column)}`,
-  );
+  return tp.sequences.map((s) => `ALTER SEQUENCE ${qname(tp.schema, s.sequence)} OWNED BY ${qname(tp.schema, ownerTable)}.${ident(s.column)}`);
 }
 
 /** The cutover transaction's statements after the lock is taken. */
@@ -484,7 +477,13 @@ export function dropTableSql(tp: TablePlan, name: string): string {
 }
 
 const PRIVILEGES: Record<string, string> = {
-  r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE', D: 'TRUNCATE', x: 'REFERENCES', t: 'TRIGGER',
+  r: 'SELECT',
+  a: 'INSERT',
+  w: 'UPDATE',
+  d: 'DELETE',
+  D: 'TRUNCATE',
+  x: 'REFERENCES',
+  t: 'TRIGGER',
 };
 
 /** An aclitem's grantee (`PUBLIC` or a quoted role) and privileges, from text `grantee=privs/grantor`. */

@@ -17,4 +17,3 @@ export function copyStreamsFor(tp: TablePlan, n: number): CopyStream[] {
   }
   return streams;
 }
-

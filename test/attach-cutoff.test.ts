@@ -59,7 +59,9 @@ test('status shows the time left before the cutoff; a cutover with less than the
   const h = await w.client.workflow.start('switchover', {
     taskQueue: w.taskQueue,
     workflowId: id,
-    args: [{ strategy: 'attach', backup: 'none', tables: [{ table: 'bookings', partitionKey: 'at', interval: 'day' }], approval: { required: true, timeout: '1h' } }],
+    args: [
+      { strategy: 'attach', backup: 'none', tables: [{ table: 'bookings', partitionKey: 'at', interval: 'day' }], approval: { required: true, timeout: '1h' } },
+    ],
   });
   const s = await waitForPhase(h, 'awaiting_approval');
   const a = s.plan!.tables[0].attach!;
@@ -91,12 +93,16 @@ test('status shows the time left before the cutoff; a cutover with less than the
   const f = await failureOf(h);
   const chain = f.chain.join('\n');
   expect(chain).toMatch(
-    new RegExp(`cutover of public\\.bookings refused: the attach cutoff ${yesterday} has passed 1d \\d+h ago \\(at ${yesterday}T00:00:00\\.000Z\\), less than the 1h 0m margin: until cutover every write of at at or after ${yesterday} fails the CHECK bookings_ps_before_cutoff\\. Nothing was changed by the cutover; the switchover rolls back \\(which drops the CHECK\\)\\. Start again: preflight picks a later cutoff`),
+    new RegExp(
+      `cutover of public\\.bookings refused: the attach cutoff ${yesterday} has passed 1d \\d+h ago \\(at ${yesterday}T00:00:00\\.000Z\\), less than the 1h 0m margin: until cutover every write of at at or after ${yesterday} fails the CHECK bookings_ps_before_cutoff\\. Nothing was changed by the cutover; the switchover rolls back \\(which drops the CHECK\\)\\. Start again: preflight picks a later cutoff`,
+    ),
   );
   // Rolled back: plain, every row, no CHECK or index of ours, no parent.
   expect((await db.pool.query(`select relkind::text as k from pg_class where oid = 'bookings'::regclass`)).rows[0].k).toBe('r');
   expect(await tableRows(db.pool, 'bookings')).toEqual(before);
-  expect((await db.pool.query(`select conname::text as n from pg_constraint where conrelid = 'bookings'::regclass order by 1`)).rows).toEqual([{ n: 'bookings_pkey' }]);
+  expect((await db.pool.query(`select conname::text as n from pg_constraint where conrelid = 'bookings'::regclass order by 1`)).rows).toEqual([
+    { n: 'bookings_pkey' },
+  ]);
   expect((await db.pool.query(`select to_regclass('bookings_partitioned') is null as gone`)).rows[0].gone).toBe(true);
   const end = await h.query(statusQuery);
   expect(end.cutoffs).toBeUndefined();
@@ -117,7 +123,9 @@ test('awaiting approval, the switchover stops an hour before the application wri
   const h = await w.client.workflow.start('switchover', {
     taskQueue: w.taskQueue,
     workflowId: id,
-    args: [{ strategy: 'attach', backup: 'none', tables: [{ table: 'stays', partitionKey: 'at', interval: 'month' }], approval: { required: true, timeout: '24h' } }],
+    args: [
+      { strategy: 'attach', backup: 'none', tables: [{ table: 'stays', partitionKey: 'at', interval: 'month' }], approval: { required: true, timeout: '24h' } },
+    ],
   });
   const s = await waitForPhase(h, 'awaiting_approval');
   expect(s.cutoffs!.stays.leftSeconds).toBeLessThanOrEqual(CUTOFF_MARGIN_MS / 1000 + 15);
@@ -128,7 +136,9 @@ test('awaiting approval, the switchover stops an hour before the application wri
   );
   expect((await db.pool.query(`select relkind::text as k from pg_class where oid = 'stays'::regclass`)).rows[0].k).toBe('r');
   expect(await tableRows(db.pool, 'stays')).toEqual(before);
-  expect((await db.pool.query(`select conname::text as n from pg_constraint where conrelid = 'stays'::regclass order by 1`)).rows).toEqual([{ n: 'stays_pkey' }]);
+  expect((await db.pool.query(`select conname::text as n from pg_constraint where conrelid = 'stays'::regclass order by 1`)).rows).toEqual([
+    { n: 'stays_pkey' },
+  ]);
 }, 120000);
 
 test('paused after approval, the switchover stops an hour before the application writes reach the cutoff, and rolls back', async () => {
@@ -145,7 +155,9 @@ test('paused after approval, the switchover stops an hour before the application
   const h = await w.client.workflow.start('switchover', {
     taskQueue: w.taskQueue,
     workflowId: id,
-    args: [{ strategy: 'attach', backup: 'none', tables: [{ table: 'halts', partitionKey: 'at', interval: 'month' }], approval: { required: true, timeout: '24h' } }],
+    args: [
+      { strategy: 'attach', backup: 'none', tables: [{ table: 'halts', partitionKey: 'at', interval: 'month' }], approval: { required: true, timeout: '24h' } },
+    ],
   });
   await waitForPhase(h, 'awaiting_approval');
   await h.executeUpdate(pauseUpdate, { args: [{ by: 'ops', reason: 'month-end close' }] });
@@ -157,6 +169,8 @@ test('paused after approval, the switchover stops an hour before the application
   );
   expect((await db.pool.query(`select relkind::text as k from pg_class where oid = 'halts'::regclass`)).rows[0].k).toBe('r');
   expect(await tableRows(db.pool, 'halts')).toEqual(before);
-  expect((await db.pool.query(`select conname::text as n from pg_constraint where conrelid = 'halts'::regclass order by 1`)).rows).toEqual([{ n: 'halts_pkey' }]);
+  expect((await db.pool.query(`select conname::text as n from pg_constraint where conrelid = 'halts'::regclass order by 1`)).rows).toEqual([
+    { n: 'halts_pkey' },
+  ]);
   expect((await db.pool.query(`select to_regclass('halts_partitioned') is null as gone`)).rows[0].gone).toBe(true);
 }, 120000);

@@ -45,12 +45,18 @@ async function makeTable(name: string, rows = 600, pool: pg.Pool = db.pool) {
 }
 
 function start(input: Record<string, unknown>, prefix: string) {
-  return w.client.workflow.start('switchover', { taskQueue: w.taskQueue, workflowId: uniqueId(prefix), args: [{ strategy: 'attach', backup: 'none', ...input }] });
+  return w.client.workflow.start('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId(prefix),
+    args: [{ strategy: 'attach', backup: 'none', ...input }],
+  });
 }
 
 const filenode = async (rel: string) => (await db.pool.query(`select pg_relation_filenode($1::regclass)::text as f`, [rel])).rows[0].f as string;
 const rowsOf = async (table: string) =>
-  (await db.pool.query(`select id::text, occurred_at::text, amount_cents::text from ${table} order by id`)).rows.map((r) => `${r.id} ${r.occurred_at} ${r.amount_cents}`);
+  (await db.pool.query(`select id::text, occurred_at::text, amount_cents::text from ${table} order by id`)).rows.map(
+    (r) => `${r.id} ${r.occurred_at} ${r.amount_cents}`,
+  );
 
 /**
  * A live writer: inserts, updates, moves of the key within the history range (and, once told the
@@ -121,10 +127,18 @@ function liveWriter(table: string) {
 }
 
 test('the cutoff: the first period boundary after today + how far ahead the data is + the approval window', () => {
-  expect(chooseCutoff({ today: '2026-12-01', max: '2026-11-30', interval: 'month', approvalTimeout: '24h' })).toMatchObject({ cutoff: '2027-01-01', aheadDays: 0, windowDays: 2 });
+  expect(chooseCutoff({ today: '2026-12-01', max: '2026-11-30', interval: 'month', approvalTimeout: '24h' })).toMatchObject({
+    cutoff: '2027-01-01',
+    aheadDays: 0,
+    windowDays: 2,
+  });
   // Near a month's end the window reaches into the next month: the boundary after it.
   expect(chooseCutoff({ today: '2026-12-30', max: null, interval: 'month', approvalTimeout: '24h' }).cutoff).toBe('2027-02-01');
-  expect(chooseCutoff({ today: '2026-12-01', max: '2027-03-10', interval: 'month', approvalTimeout: '3d' })).toMatchObject({ cutoff: '2027-04-01', aheadDays: 99, windowDays: 4 });
+  expect(chooseCutoff({ today: '2026-12-01', max: '2027-03-10', interval: 'month', approvalTimeout: '3d' })).toMatchObject({
+    cutoff: '2027-04-01',
+    aheadDays: 99,
+    windowDays: 4,
+  });
   expect(chooseCutoff({ today: '2026-12-01', max: '2026-12-01', interval: 'day', approvalTimeout: '90m' }).cutoff).toBe('2026-12-04');
   expect(chooseCutoff({ today: '2026-12-01', max: '2026-12-01', interval: 'week', approvalTimeout: '24h' }).cutoff).toBe('2026-12-07');
   expect(chooseCutoff({ today: '2026-12-01', max: '2027-06-01', interval: 'year', approvalTimeout: '24h' }).cutoff).toBe('2028-01-01');
@@ -153,7 +167,9 @@ test('attach under a live writer: no failed write, every committed row, same sto
   expect(writer.errors).toEqual([]);
   expect((await rowsOf('events')).sort()).toEqual([...writer.model.values()].sort());
 
-  const rel = (await db.pool.query(`select relkind::text, relispartition, pg_get_expr(relpartbound, oid) as bound from pg_class where oid = 'events_history'::regclass`)).rows[0];
+  const rel = (
+    await db.pool.query(`select relkind::text, relispartition, pg_get_expr(relpartbound, oid) as bound from pg_class where oid = 'events_history'::regclass`)
+  ).rows[0];
   expect(rel).toEqual({ relkind: 'r', relispartition: true, bound: `FOR VALUES FROM (MINVALUE) TO ('${cutoff} 00:00:00+00')` });
   expect(await filenode('events_history')).toBe(before);
   expect((await db.pool.query(`select relkind::text from pg_class where oid = 'events'::regclass`)).rows[0].relkind).toBe('p');
@@ -166,13 +182,25 @@ test('attach under a live writer: no failed write, every committed row, same sto
   );
   expect(landed.rows.map((r) => r.p)).toEqual([`events_p${cutoff.slice(0, 4)}${cutoff.slice(5, 7)}`, 'events_history']);
   // Queries on dates after the cutoff prune to the new partitions.
-  const plan = (await db.pool.query(`explain (format json) select * from events where occurred_at >= $1::timestamptz and occurred_at < $1::timestamptz + interval '1 month'`, [cutoff])).rows[0]['QUERY PLAN'];
-  const scanned = JSON.stringify(plan).match(/"Relation Name":"[^"]+"/g)!.map((x) => x.slice(17, -1));
+  const plan = (
+    await db.pool.query(
+      `explain (format json) select * from events where occurred_at >= $1::timestamptz and occurred_at < $1::timestamptz + interval '1 month'`,
+      [cutoff],
+    )
+  ).rows[0]['QUERY PLAN'];
+  const scanned = JSON.stringify(plan)
+    .match(/"Relation Name":"[^"]+"/g)!
+    .map((x) => x.slice(17, -1));
   expect([...new Set(scanned)]).toEqual([`events_p${cutoff.slice(0, 4)}${cutoff.slice(5, 7)}`]);
   // What the table carried: the view reads the parent, the trigger fires there, grants and comment.
-  expect((await db.pool.query(`select count(*)::int as n from events_recent`)).rows[0].n).toBe((await db.pool.query(`select count(*)::int as n from events`)).rows[0].n);
+  expect((await db.pool.query(`select count(*)::int as n from events_recent`)).rows[0].n).toBe(
+    (await db.pool.query(`select count(*)::int as n from events`)).rows[0].n,
+  );
   expect((await db.pool.query(`select note from events where occurred_at >= $1::timestamptz order by id desc limit 1`, [cutoff])).rows[0].note).toBe('touched');
-  expect((await db.pool.query(`select has_table_privilege('public', 'events', 'select') as g, obj_description('events'::regclass) as c`)).rows[0]).toEqual({ g: true, c: "the application's events" });
+  expect((await db.pool.query(`select has_table_privilege('public', 'events', 'select') as g, obj_description('events'::regclass) as c`)).rows[0]).toEqual({
+    g: true,
+    c: "the application's events",
+  });
   const pk = (await db.pool.query(`select pg_get_constraintdef(oid) as d from pg_constraint where conrelid = 'events'::regclass and contype = 'p'`)).rows[0].d;
   expect(pk).toBe('PRIMARY KEY (id, occurred_at)');
   // The history partition keeps a unique index on id; our CHECK is gone (the partition bound holds it).
@@ -181,12 +209,20 @@ test('attach under a live writer: no failed write, every committed row, same sto
   expect((await db.pool.query(`select count(*)::int as n from pg_constraint where conname = 'events_ps_before_cutoff'`)).rows[0].n).toBe(0);
 
   // Partition maintenance with the one history partition: nothing before the cutoff is made.
-  const m: MaintenanceReport = await w.client.workflow.execute('maintainPartitions', { taskQueue: w.taskQueue, workflowId: uniqueId('maint'), args: [{ tables: ['events'], premake: 4 }] });
+  const m: MaintenanceReport = await w.client.workflow.execute('maintainPartitions', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('maint'),
+    args: [{ tables: ['events'], premake: 4 }],
+  });
   expect(m.tables[0].created.length).toBeGreaterThan(0);
   expect(m.tables[0].created.every((n) => n > `events_p${cutoff.slice(0, 4)}${cutoff.slice(5, 7)}`)).toBe(true);
 
   // Cleanup drops nothing of the table's: the history partition stays.
-  const c: SwitchoverReport = await w.client.workflow.execute('cleanup', { taskQueue: w.taskQueue, workflowId: uniqueId('clean'), args: [{ tables: ['events'] }] });
+  const c: SwitchoverReport = await w.client.workflow.execute('cleanup', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('clean'),
+    args: [{ tables: ['events'] }],
+  });
   expect(c.outcome).toBe('cleaned');
   expect(await filenode('events_history')).toBe(before);
 });
@@ -198,7 +234,9 @@ test('rollback after cutover: one transaction, the rows written since (in new pa
   const handle = await start({ tables: [{ table: 'orders', partitionKey: 'occurred_at', interval: 'month' }], approval: { required: false } }, 'attach-rb');
   const report: SwitchoverReport = await handle.result();
   expect(report.outcome).toBe('done');
-  const cutoff = report.plan?.tables[0].attach?.cutoff ?? (await db.pool.query(`select details->>'cutoff' as c from partition_switchover.audit where table_name = 'orders' and stage = 'CUTOVER'`)).rows[0].c;
+  const cutoff =
+    report.plan?.tables[0].attach?.cutoff ??
+    (await db.pool.query(`select details->>'cutoff' as c from partition_switchover.audit where table_name = 'orders' and stage = 'CUTOVER'`)).rows[0].c;
   await db.pool.query(
     `insert into orders (occurred_at, amount_cents) values (now(), 1), ($1::timestamptz + interval '5 days', 2), ($1::timestamptz + interval '40 days', 3);
      update orders set occurred_at = $1::timestamptz + interval '2 days' where id in (1, 2, 3);
@@ -206,7 +244,11 @@ test('rollback after cutover: one transaction, the rows written since (in new pa
      delete from orders where id between 30 and 35;`.replace(/\$1/g, `'${cutoff}'`),
   );
   const afterWrites = await rowsOf('orders');
-  const rb: RollbackReport = await w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('rb'), args: [{ switchoverWorkflowId: handle.workflowId }] });
+  const rb: RollbackReport = await w.client.workflow.execute('rollback', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('rb'),
+    args: [{ switchoverWorkflowId: handle.workflowId }],
+  });
   expect(rb.tables.map((t) => t.from)).toEqual(['cutover']);
   expect(await rowsOf('orders')).toEqual(afterWrites);
   expect(await filenode('orders')).toBe(before);
@@ -305,9 +347,17 @@ test('identity column, row-level security and a disabled trigger are carried; th
   // The parent hands out ids continuing the old sequence.
   const id = (await db.pool.query(`insert into tickets (opened, body) values (current_date, 'new') returning id`)).rows[0].id;
   expect(Number(id)).toBe(51);
-  const flags = (await db.pool.query(`select relrowsecurity, (select tgenabled::text from pg_trigger where tgrelid = c.oid and tgname = 'tickets_noop') as t from pg_class c where oid = 'tickets'::regclass`)).rows[0];
+  const flags = (
+    await db.pool.query(
+      `select relrowsecurity, (select tgenabled::text from pg_trigger where tgrelid = c.oid and tgname = 'tickets_noop') as t from pg_class c where oid = 'tickets'::regclass`,
+    )
+  ).rows[0];
   expect(flags).toEqual({ relrowsecurity: true, t: 'D' });
-  const rb: RollbackReport = await w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('rb'), args: [{ switchoverWorkflowId: handle.workflowId }] });
+  const rb: RollbackReport = await w.client.workflow.execute('rollback', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('rb'),
+    args: [{ switchoverWorkflowId: handle.workflowId }],
+  });
   expect(rb.tables[0].from).toBe('cutover');
   expect(await dump(db.url, { schemaOnly: true })).toEqual(plain);
   expect((await db.pool.query(`insert into tickets (opened) values (current_date) returning id`)).rows[0].id).toBe('52');
@@ -321,21 +371,37 @@ test('rehearsal with the attach strategy and the load: every phase passes (phase
     const handle = await sw.client.workflow.start('rehearsal', {
       taskQueue: sw.taskQueue,
       workflowId: uniqueId('attach-rehearsal'),
-      args: [{ strategy: 'attach', backup: 'none', database: 'staging', tables: [{ table: 'bookings', partitionKey: 'occurred_at', interval: 'month' }], load: { ratePerSec: 60, durationMs: 1000 } }],
+      args: [
+        {
+          strategy: 'attach',
+          backup: 'none',
+          database: 'staging',
+          tables: [{ table: 'bookings', partitionKey: 'occurred_at', interval: 'month' }],
+          load: { ratePerSec: 60, durationMs: 1000 },
+        },
+      ],
     });
-    const waiting = await waitFor(async () => {
-      const s = (await handle.query(statusQuery)) as RehearsalStatus;
-      return ['awaiting_signoff', 'failed'].includes(s.phase) && s;
-    }, 'awaiting_signoff', 110000);
+    const waiting = await waitFor(
+      async () => {
+        const s = (await handle.query(statusQuery)) as RehearsalStatus;
+        return ['awaiting_signoff', 'failed'].includes(s.phase) && s;
+      },
+      'awaiting_signoff',
+      110000,
+    );
     expect([waiting.phase, waiting.error]).toEqual(['awaiting_signoff', undefined]);
     const phases = waiting.rehearsal.phases;
-    expect(phases.slice(0, 9).map((p) => [p.phase, p.result, p.checks.filter((c) => c.status === 'fail')])).toEqual(phases.slice(0, 9).map((p) => [p.phase, 'pass', []]));
+    expect(phases.slice(0, 9).map((p) => [p.phase, p.result, p.checks.filter((c) => c.status === 'fail')])).toEqual(
+      phases.slice(0, 9).map((p) => [p.phase, 'pass', []]),
+    );
     expect(phases[4].checks.find((c) => c.name === 'bookings switchover')!.detail).toMatch(/rows attached as the history partition \(no copy\)/);
     expect(waiting.rehearsal.report!.writer!.failedWrites).toBe(0);
     expect(waiting.rehearsal.report!.writer!.writes).toBeGreaterThan(10);
     const kind = (await staging.pool.query(`select relkind::text from pg_class where oid = 'bookings'::regclass`)).rows[0].relkind;
     expect(kind).toBe('r');
-    expect((await staging.pool.query(`select count(*)::int as n from pg_class where relname in ('bookings_history', 'bookings_partitioned')`)).rows[0].n).toBe(0);
+    expect((await staging.pool.query(`select count(*)::int as n from pg_class where relname in ('bookings_history', 'bookings_partitioned')`)).rows[0].n).toBe(
+      0,
+    );
     await handle.signal(signoffSignal, { by: 'carol' });
     await handle.result();
   } finally {
@@ -352,7 +418,10 @@ test('resumable and idempotent stages: an index left invalid is built again, the
   const same = { run: <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R> };
   const env = () => same;
   try {
-    const plan = await env().run(acts.preflight, switchoverInput.parse({ strategy: 'attach', tables: [{ table: 'ledger', partitionKey: 'occurred_at', interval: 'month' }] }));
+    const plan = await env().run(
+      acts.preflight,
+      switchoverInput.parse({ strategy: 'attach', tables: [{ table: 'ledger', partitionKey: 'occurred_at', interval: 'month' }] }),
+    );
     const tp = plan.tables[0];
     await same.run(acts.ensureState, 'default');
     await same.run(acts.attachIndexes, 'default', tp);
@@ -365,7 +434,9 @@ test('resumable and idempotent stages: an index left invalid is built again, the
       await same.run(acts.attachParent, 'default', tp, 2000);
       await same.run(acts.attachCheck, 'default', tp, 2000);
     }
-    expect((await db.pool.query(`select count(*)::int as n from pg_inherits where inhparent = 'ledger_partitioned'::regclass`)).rows[0].n).toBe(tp.attach!.partitions.length);
+    expect((await db.pool.query(`select count(*)::int as n from pg_inherits where inhparent = 'ledger_partitioned'::regclass`)).rows[0].n).toBe(
+      tp.attach!.partitions.length,
+    );
     const v = await same.run(acts.attachVerify, 'default', tp);
     expect(v).toMatchObject({ ok: true, rows: 300, outside: 0, checkValid: true, indexesValid: true });
     const first = await same.run(acts.attachCutover, 'default', tp, 2000);
@@ -374,7 +445,9 @@ test('resumable and idempotent stages: an index left invalid is built again, the
     const rb1 = await same.run(acts.rollbackTable, 'default', tp, { restoreBackup: false, lockTimeoutMs: 2000 });
     const rb2 = await same.run(acts.rollbackTable, 'default', tp, { restoreBackup: false, lockTimeoutMs: 2000 });
     expect([rb1.from, rb2.from]).toEqual(['cutover', 'plain']);
-    expect((await db.pool.query(`select pg_get_constraintdef(oid) as d from pg_constraint where conrelid = 'ledger'::regclass and contype = 'p'`)).rows[0].d).toBe('PRIMARY KEY (id)');
+    expect(
+      (await db.pool.query(`select pg_get_constraintdef(oid) as d from pg_constraint where conrelid = 'ledger'::regclass and contype = 'p'`)).rows[0].d,
+    ).toBe('PRIMARY KEY (id)');
     expect((await db.pool.query(`select count(*)::int as n from ledger`)).rows[0].n).toBe(300);
   } finally {
     await pools.end();
@@ -388,10 +461,15 @@ test('a row at or after the cutoff written between preflight and the CHECK: vali
   const mock = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('attach-late'), runId: 'r1' } });
   const run = { run: <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R> };
   try {
-    const plan = await run.run(acts.preflight, switchoverInput.parse({ strategy: 'attach', tables: [{ table: 'notes', partitionKey: 'occurred_at', interval: 'month' }] }));
+    const plan = await run.run(
+      acts.preflight,
+      switchoverInput.parse({ strategy: 'attach', tables: [{ table: 'notes', partitionKey: 'occurred_at', interval: 'month' }] }),
+    );
     const tp = plan.tables[0];
     await db.pool.query(`insert into notes (occurred_at) values ($1::timestamptz + interval '1 day')`, [tp.attach!.cutoff]);
-    await expect(run.run(acts.attachCheck, 'default', tp, 2000)).rejects.toThrow(/has rows with occurred_at NULL or at or after the cutoff .* written since preflight/);
+    await expect(run.run(acts.attachCheck, 'default', tp, 2000)).rejects.toThrow(
+      /has rows with occurred_at NULL or at or after the cutoff .* written since preflight/,
+    );
   } finally {
     await pools.end();
   }
@@ -400,11 +478,20 @@ test('a row at or after the cutoff written between preflight and the CHECK: vali
 test('approval timeout with onTimeout "fail": the message names the CHECK and cutoff left in place; the rollback workflow then restores the table', async () => {
   await makeTable('refunds', 100);
   const plain = await dump(db.url, { schemaOnly: true });
-  const handle = await start({ tables: [{ table: 'refunds', partitionKey: 'occurred_at', interval: 'month' }], approval: { timeout: '2s', onTimeout: 'fail' } }, 'attach-timeout');
+  const handle = await start(
+    { tables: [{ table: 'refunds', partitionKey: 'occurred_at', interval: 'month' }], approval: { timeout: '2s', onTimeout: 'fail' } },
+    'attach-timeout',
+  );
   const f = await failureOf(handle);
   expect(f.type).toBe('ApprovalTimedOut');
-  expect(f.message).toMatch(/The CHECKs refusing rows at or after the cutoff \(refunds_ps_before_cutoff on refunds: \d{4}-\d{2}-01\), our indexes and refunds_partitioned are still in place/);
-  const rb: RollbackReport = await w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('rb'), args: [{ switchoverWorkflowId: handle.workflowId }] });
+  expect(f.message).toMatch(
+    /The CHECKs refusing rows at or after the cutoff \(refunds_ps_before_cutoff on refunds: \d{4}-\d{2}-01\), our indexes and refunds_partitioned are still in place/,
+  );
+  const rb: RollbackReport = await w.client.workflow.execute('rollback', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('rb'),
+    args: [{ switchoverWorkflowId: handle.workflowId }],
+  });
   expect(rb.tables.map((t) => t.from)).toEqual(['prepared']);
   expect(await dump(db.url, { schemaOnly: true })).toEqual(plain);
 });
@@ -418,7 +505,11 @@ test('a change since verification (an index added) makes the cutover refuse, nam
   const f = await failureOf(handle);
   expect(f.message).toMatch(/cutover of public\.invoices refused: index invoices_note was added to public\.invoices\. Nothing was changed/);
   expect(f.message).toMatch(/rollback .* completed: invoices back to plain \(was prepared\)/);
-  const left = (await db.pool.query(`select count(*)::int as n from pg_class where relname in ('invoices_partitioned', 'invoices_ps_pkey_key', 'invoices_history_pk_unique')`)).rows[0].n;
+  const left = (
+    await db.pool.query(
+      `select count(*)::int as n from pg_class where relname in ('invoices_partitioned', 'invoices_ps_pkey_key', 'invoices_history_pk_unique')`,
+    )
+  ).rows[0].n;
   expect(left).toBe(0);
 });
 
@@ -426,14 +517,17 @@ test('rollback after cutover refuses a row written since that reuses an id of th
   await makeTable('trips', 50);
   const handle = await start({ tables: [{ table: 'trips', partitionKey: 'occurred_at', interval: 'month' }], approval: { required: false } }, 'attach-dup');
   expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
-  const cutoff = (await db.pool.query(`select details->>'cutoff' as c from partition_switchover.audit where table_name = 'trips' and stage = 'CUTOVER'`)).rows[0].c;
+  const cutoff = (await db.pool.query(`select details->>'cutoff' as c from partition_switchover.audit where table_name = 'trips' and stage = 'CUTOVER'`))
+    .rows[0].c;
   await db.pool.query(`insert into trips (id, occurred_at, amount_cents) values (7, $1::timestamptz + interval '1 day', 700)`, [cutoff]);
   const rows = await rowsOf('trips');
   const args = [{ switchoverWorkflowId: handle.workflowId }];
   const first = w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('rb'), args });
   await expect(first).rejects.toThrow();
   const f = await first.catch((e) => e as Error & { cause?: Error });
-  expect(String(f.cause?.message)).toMatch(/rollback of public\.trips refused: a row written since cutover has the same id as a row of trips_history .*\(id\)=\(7\).* Nothing was changed/);
+  expect(String(f.cause?.message)).toMatch(
+    /rollback of public\.trips refused: a row written since cutover has the same id as a row of trips_history .*\(id\)=\(7\).* Nothing was changed/,
+  );
   expect((await db.pool.query(`select relkind::text from pg_class where oid = 'trips'::regclass`)).rows[0].relkind).toBe('p');
   expect(await rowsOf('trips')).toEqual(rows);
   await db.pool.query(`update trips set id = 1000 where id = 7 and occurred_at >= $1::timestamptz`, [cutoff]);

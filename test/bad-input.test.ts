@@ -58,19 +58,39 @@ const cases: [string, unknown, RegExp, string][] = [
     'InvalidInput',
   ],
   ['schema carrying SQL', { tables: [revenues], schema: 'public"."x' }, /schema: must be a plain identifier/, 'InvalidInput'],
-  ['unknown partition key', { tables: [{ ...revenues, partitionKey: 'nope' }] }, /partition key column "nope" does not exist in public\.revenues/, 'UnsupportedSchema'],
+  [
+    'unknown partition key',
+    { tables: [{ ...revenues, partitionKey: 'nope' }] },
+    /partition key column "nope" does not exist in public\.revenues/,
+    'UnsupportedSchema',
+  ],
   [
     'partition key of a non-date type',
     { tables: [{ ...revenues, partitionKey: 'category' }] },
     /partition key public\.revenues\.category is of type text; it must be date, timestamp or timestamptz/,
     'UnsupportedSchema',
   ],
-  ['unknown interval', { tables: [{ ...revenues, interval: 'fortnight' }] }, /tables\.0\.interval: Invalid option: expected one of "day"\|"week"\|"month"\|"quarter"\|"year"/, 'InvalidInput'],
+  [
+    'unknown interval',
+    { tables: [{ ...revenues, interval: 'fortnight' }] },
+    /tables\.0\.interval: Invalid option: expected one of "day"\|"week"\|"month"\|"quarter"\|"year"/,
+    'InvalidInput',
+  ],
   ['zero batch size', { tables: [revenues], batchSize: 0 }, /batchSize: Too small: expected number to be >0/, 'InvalidInput'],
   ['negative batch size', { tables: [revenues], batchSize: -5 }, /batchSize: Too small: expected number to be >0/, 'InvalidInput'],
   ['bad approval timeout', { tables: [revenues], approval: { timeout: 'soon' } }, /approval\.timeout: must be a duration/, 'InvalidInput'],
-  ['unknown database target', { tables: [revenues], database: 'nope' }, /database target "nope" is not configured on this worker; set DATABASE_URL_NOPE/, 'UnknownDatabase'],
-  ['table without primary key', { tables: [{ table: 'no_pk', partitionKey: 'at', interval: 'month' }] }, /public\.no_pk has no primary key/, 'UnsupportedSchema'],
+  [
+    'unknown database target',
+    { tables: [revenues], database: 'nope' },
+    /database target "nope" is not configured on this worker; set DATABASE_URL_NOPE/,
+    'UnknownDatabase',
+  ],
+  [
+    'table without primary key',
+    { tables: [{ table: 'no_pk', partitionKey: 'at', interval: 'month' }] },
+    /public\.no_pk has no primary key/,
+    'UnsupportedSchema',
+  ],
   [
     'NULLs in the partition key',
     { tables: [{ table: 'null_keys', partitionKey: 'at', interval: 'month' }] },
@@ -98,7 +118,12 @@ test.each(cases)('%s', async (_name, input, message, type) => {
 
 test('several problems at once are all named', async () => {
   const f = await expectRefused(
-    { tables: [{ ...revenues, partitionKey: 'nope' }, { table: 'no_pk', partitionKey: 'at', interval: 'month' }] },
+    {
+      tables: [
+        { ...revenues, partitionKey: 'nope' },
+        { table: 'no_pk', partitionKey: 'at', interval: 'month' },
+      ],
+    },
     /partition key column "nope".*; public\.no_pk has no primary key/,
     'UnsupportedSchema',
   );
@@ -113,7 +138,11 @@ test('a second switchover on a table being migrated is refused, by lock and by w
   });
   await waitFor(async () => (await first.query(statusQuery)).phase === 'awaiting_approval', 'first switchover awaiting approval');
 
-  const f = await expectRefused({ tables: [revenues] }, new RegExp(`table public\\.revenues is already being migrated by workflow ${first.workflowId}`), 'TableBusy');
+  const f = await expectRefused(
+    { tables: [revenues] },
+    new RegExp(`table public\\.revenues is already being migrated by workflow ${first.workflowId}`),
+    'TableBusy',
+  );
   expect(f.message).toMatch(/roll it back .*--type rollback/);
 
   // The same workflow id while the first runs: the server refuses the start itself.

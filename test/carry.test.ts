@@ -7,9 +7,19 @@ const tp = {
   schema: 'public',
   table: 'ledger',
   names: namesFor('ledger'),
-  identities: [{ column: 'id', kind: 'a', sequence: 'ledger_id_seq', legacySequence: 'ledger_id_seq_legacy', options: 'INCREMENT BY 3 MINVALUE 1 MAXVALUE 9 START WITH 1000 CACHE 1 NO CYCLE' }],
+  identities: [
+    {
+      column: 'id',
+      kind: 'a',
+      sequence: 'ledger_id_seq',
+      legacySequence: 'ledger_id_seq_legacy',
+      options: 'INCREMENT BY 3 MINVALUE 1 MAXVALUE 9 START WITH 1000 CACHE 1 NO CYCLE',
+    },
+  ],
   views: [{ name: 'public.ledger_big', createSql: 'CREATE OR REPLACE VIEW "public"."ledger_big" AS SELECT 1' }],
-  triggers: [{ name: 'ledger_touch', createSql: 'CREATE TRIGGER ledger_touch BEFORE INSERT ON public.ledger FOR EACH ROW EXECUTE FUNCTION public.t()', enabled: 'R' }],
+  triggers: [
+    { name: 'ledger_touch', createSql: 'CREATE TRIGGER ledger_touch BEFORE INSERT ON public.ledger FOR EACH ROW EXECUTE FUNCTION public.t()', enabled: 'R' },
+  ],
   rowSecurity: { enabled: true, forced: true },
 } as unknown as TablePlan;
 
@@ -43,9 +53,16 @@ test('rollback: the plain table takes the sequence value and name back, views an
 });
 
 test('policies, views, options and trigger states', () => {
-  expect(policySql('public', 'ledger_partitioned', { name: 'by acct', permissive: false, cmd: 'w', roles: ['app', 'Ops"x'], using: '(a = 1)', withCheck: '(a > 0)' })).toBe(
-    'CREATE POLICY "by acct" ON "public"."ledger_partitioned" AS RESTRICTIVE FOR UPDATE TO "app", "Ops""x" USING ((a = 1)) WITH CHECK ((a > 0))',
-  );
+  expect(
+    policySql('public', 'ledger_partitioned', {
+      name: 'by acct',
+      permissive: false,
+      cmd: 'w',
+      roles: ['app', 'Ops"x'],
+      using: '(a = 1)',
+      withCheck: '(a > 0)',
+    }),
+  ).toBe('CREATE POLICY "by acct" ON "public"."ledger_partitioned" AS RESTRICTIVE FOR UPDATE TO "app", "Ops""x" USING ((a = 1)) WITH CHECK ((a > 0))');
   expect(policySql('public', 'p', { name: 'all', permissive: true, cmd: '*', roles: [], using: null, withCheck: null })).toBe(
     'CREATE POLICY "all" ON "public"."p" AS PERMISSIVE FOR ALL TO PUBLIC',
   );
@@ -65,7 +82,13 @@ test('policies, views, options and trigger states', () => {
 });
 
 test('publications: moved from the old table to the new at cutover (column list, row filter), back at rollback, each a guarded DO block', () => {
-  const pubs = { ...tp, publications: [{ name: 'p"1', columns: ['id', 'amount'], rowFilter: '(amount > 0)' }, { name: 'all_cols', columns: null, rowFilter: null }] } as TablePlan;
+  const pubs = {
+    ...tp,
+    publications: [
+      { name: 'p"1', columns: ['id', 'amount'], rowFilter: '(amount > 0)' },
+      { name: 'all_cols', columns: null, rowFilter: null },
+    ],
+  } as TablePlan;
   const cut = carryCutoverSql(pubs).filter((s) => s.startsWith('DO'));
   expect(cut).toEqual([
     `DO $ps_pub$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid WHERE p.pubname = 'p"1' AND r.prrelid = pg_catalog.to_regclass('"public"."ledger_legacy"')) ` +
@@ -76,7 +99,9 @@ test('publications: moved from the old table to the new at cutover (column list,
   ]);
   // Attach: the history partition leaves the publication; rollback: the partitioned table leaves, the plain one comes back.
   const attach = { ...pubs, attach: { history: 'ledger_history' } } as TablePlan;
-  expect(carryCutoverSql(attach).filter((s) => s.startsWith('DO'))[1]).toContain(`THEN ALTER PUBLICATION "all_cols" DROP TABLE "public"."ledger_history"; END IF;`);
+  expect(carryCutoverSql(attach).filter((s) => s.startsWith('DO'))[1]).toContain(
+    `THEN ALTER PUBLICATION "all_cols" DROP TABLE "public"."ledger_history"; END IF;`,
+  );
   const back = carryRollbackSql(pubs).beforeDrop.filter((s) => s.startsWith('DO'));
   expect(back[1]).toContain(`THEN ALTER PUBLICATION "all_cols" DROP TABLE "public"."ledger_partitioned"; END IF;`);
   expect(back[1]).toContain(`THEN ALTER PUBLICATION "all_cols" ADD TABLE "public"."ledger"; END IF;`);

@@ -26,11 +26,15 @@ test('start from JSON, query status, approve, show history', async () => {
   writeFileSync(file, JSON.stringify({ tables: [{ table: 'revenues', partitionKey: 'occurred_at', interval: 'quarter' }], batchSize: 300 }));
   await temporalCli(['workflow', 'start', '--type', 'switchover', '--task-queue', taskQueue, '--workflow-id', id, '--input-file', file]);
 
-  const status = await waitFor(async () => {
-    const out = JSON.parse(await temporalCli(['workflow', 'query', '--workflow-id', id, '--name', 'status', '-o', 'json']));
-    const s = out.queryResult[0];
-    return s.phase === 'awaiting_approval' && s;
-  }, 'awaiting_approval via CLI query', 90000);
+  const status = await waitFor(
+    async () => {
+      const out = JSON.parse(await temporalCli(['workflow', 'query', '--workflow-id', id, '--name', 'status', '-o', 'json']));
+      const s = out.queryResult[0];
+      return s.phase === 'awaiting_approval' && s;
+    },
+    'awaiting_approval via CLI query',
+    90000,
+  );
   expect(status.verification.ok).toBe(true);
   expect(status.verification.tables[0].legacy.rows).toBe(2000);
 

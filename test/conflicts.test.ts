@@ -17,7 +17,9 @@ test('statements whose conflict target is the old primary key, by columns or by 
     'INSERT INTO revenues VALUES ($1) ON CONFLICT DO NOTHING',
   ];
   expect(conflictTargetsAffected(queries, opts)).toEqual(queries.slice(0, 4));
-  expect(conflictTargetsAffected(['INSERT INTO t VALUES ($1, $2) ON CONFLICT (b, a) DO NOTHING'], { table: 't', key: ['a', 'b'], constraint: 't_pkey' })).toHaveLength(1);
+  expect(
+    conflictTargetsAffected(['INSERT INTO t VALUES ($1, $2) ON CONFLICT (b, a) DO NOTHING'], { table: 't', key: ['a', 'b'], constraint: 't_pkey' }),
+  ).toHaveLength(1);
 });
 
 test('the plan note names both keys and the rule until cleanup', () => {

@@ -11,7 +11,18 @@ import { seed } from '../demo/seed';
 import { rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverStatus } from '../src/status';
 import type { SwitchoverReport } from '../workflows/switchover';
-import { createTestDb, startTestWorker, tableRows, temporalAddress, temporalCli, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import {
+  createTestDb,
+  startTestWorker,
+  tableRows,
+  temporalAddress,
+  temporalCli,
+  uniqueId,
+  waitFor,
+  waitForPhase,
+  type TestDb,
+  type TestWorker,
+} from './helpers';
 
 const revenues = { table: 'revenues', partitionKey: 'occurred_at', interval: 'month' };
 const TARGETS = ['reject', 'cancel', 'pause', 'retune', 'approve', 'parallel'] as const;
@@ -39,7 +50,16 @@ function start(database: Target, opts: { batchSize: number; throttle: Record<str
     taskQueue: w.taskQueue,
     workflowId: uniqueId(`control-${database}`),
     // The adaptive throttle off: these tests time the operator's controls over a paced copy.
-    args: [{ tables: [revenues], database, backup: 'none', batchSize: opts.batchSize, throttle: { adaptive: false, ...opts.throttle }, approval: { approvers: opts.approvers ?? ['dana'] } }],
+    args: [
+      {
+        tables: [revenues],
+        database,
+        backup: 'none',
+        batchSize: opts.batchSize,
+        throttle: { adaptive: false, ...opts.throttle },
+        approval: { approvers: opts.approvers ?? ['dana'] },
+      },
+    ],
   });
 }
 
@@ -66,8 +86,11 @@ async function expectPlain(database: Target) {
 }
 
 type History = temporal.api.history.v1.IHistory;
-const acceptedUpdates = (h: History) => (h.events ?? []).flatMap((e) => (e.workflowExecutionUpdateAcceptedEventAttributes ? [e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest?.input?.name] : []));
-const details = async (h: WorkflowHandle) => ((await h.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails);
+const acceptedUpdates = (h: History) =>
+  (h.events ?? []).flatMap((e) =>
+    e.workflowExecutionUpdateAcceptedEventAttributes ? [e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest?.input?.name] : [],
+  );
+const details = async (h: WorkflowHandle) => (await h.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails;
 
 /** The message a refused Update answered with (the validator's error, under "Workflow Update failed"). */
 async function refusal(p: Promise<unknown>): Promise<string> {
@@ -112,7 +135,14 @@ test('a workflow cancellation during the copy: the copy stops, the rollback runs
   const handle = await start('cancel', { batchSize: 20, throttle: { pauseMs: 500, parallelism: 2 } });
   await waitFor(async () => (await copied('cancel', handle.workflowId)).batches >= 3, 'copy under way');
   await handle.cancel();
-  const err = await within(handle.result().then(() => undefined, (e: unknown) => e), 30000, 'closed after the cancel');
+  const err = await within(
+    handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+    30000,
+    'closed after the cancel',
+  );
   expect(err).toBeInstanceOf(WorkflowFailedError);
   expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
   expect((await handle.describe()).status.name).toBe('CANCELLED');
@@ -124,7 +154,9 @@ test('pause holds every copy batch until resume; status and details say who paus
   // Two streams of 1500 rows in batches of 50, one a second: about 30 s of copy.
   const handle = await start('pause', { batchSize: 50, throttle: { pauseMs: 1000, parallelism: 2 } });
   await waitFor(async () => (await copied('pause', handle.workflowId)).batches >= 2, 'copy under way');
-  const controls = await handle.executeUpdate<{ paused: { by: string; reason: string } | null }, [unknown]>('pause', { args: [{ by: 'alice', reason: 'peak traffic' }] });
+  const controls = await handle.executeUpdate<{ paused: { by: string; reason: string } | null }, [unknown]>('pause', {
+    args: [{ by: 'alice', reason: 'peak traffic' }],
+  });
   expect(controls.paused).toMatchObject({ by: 'alice', reason: 'peak traffic' });
   // One batch per stream may have been under way when the pause was accepted.
   const atPause = (await copied('pause', handle.workflowId)).batches;
@@ -138,10 +170,24 @@ test('pause holds every copy batch until resume; status and details say who paus
   expect(s.throttle?.paused).toMatchObject({ by: 'alice', reason: 'peak traffic' });
   expect(s.progress.revenues.brake).toContain('paused by alice: peak traffic');
   expect(await details(handle)).toContain('Paused by alice: peak traffic');
-  expect(await refusal(handle.executeUpdate('pause', { args: [{ by: 'bob', reason: 'again' }] }))).toBe('pause refused: already paused by alice (peak traffic)');
+  expect(await refusal(handle.executeUpdate('pause', { args: [{ by: 'bob', reason: 'again' }] }))).toBe(
+    'pause refused: already paused by alice (peak traffic)',
+  );
 
   // As the runbook says, with the CLI: it prints the accepted update's result.
-  const out = await temporalCli(['workflow', 'update', 'execute', '--workflow-id', handle.workflowId, '--name', 'resume', '--input', '{"by":"alice"}', '-o', 'json']);
+  const out = await temporalCli([
+    'workflow',
+    'update',
+    'execute',
+    '--workflow-id',
+    handle.workflowId,
+    '--name',
+    'resume',
+    '--input',
+    '{"by":"alice"}',
+    '-o',
+    'json',
+  ]);
   expect(out).toMatch(/"paused":\s*null/);
   await waitFor(async () => (await copied('pause', handle.workflowId)).batches > settled + 2, 'copy resumed');
   expect((await handle.query(statusQuery)).throttle?.paused).toBeNull();
@@ -204,8 +250,11 @@ test('retune changes the batch size mid-copy; an invalid retune and an early app
 test('a lower parallelism holds the higher stream of the table being copied until the lower one is done', async () => {
   const handle = await start('parallel', { batchSize: 50, throttle: { pauseMs: 300, parallelism: 2 } });
   const streams = async () =>
-    (await dbs.parallel.pool.query(`select stream, batches, done from partition_switchover.copy_progress where workflow_id = $1 order by stream`, [handle.workflowId]))
-      .rows as { stream: number; batches: number; done: boolean }[];
+    (
+      await dbs.parallel.pool.query(`select stream, batches, done from partition_switchover.copy_progress where workflow_id = $1 order by stream`, [
+        handle.workflowId,
+      ])
+    ).rows as { stream: number; batches: number; done: boolean }[];
   await waitFor(async () => (await streams()).filter((x) => x.batches >= 2).length === 2, 'both streams copying');
   await handle.executeUpdate('retune', { args: [{ by: 'carol', parallelism: 1 }] });
   await new Promise((r) => setTimeout(r, 1500));
@@ -256,7 +305,13 @@ describe('a worker SIGKILLed in a short stage', () => {
     let out = '';
     proc = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'slow-worker.ts')], {
       cwd: join(__dirname, '..'),
-      env: { ...process.env, TEMPORAL_ADDRESS: temporalAddress(), TASK_QUEUE: taskQueue, DATABASE_URL: db.url, WORKFLOW_BUNDLE: process.env.PS_TEST_WORKFLOW_BUNDLE! },
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: temporalAddress(),
+        TASK_QUEUE: taskQueue,
+        DATABASE_URL: db.url,
+        WORKFLOW_BUNDLE: process.env.PS_TEST_WORKFLOW_BUNDLE!,
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
       detached: true,
     });

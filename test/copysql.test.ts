@@ -67,14 +67,18 @@ test('indexes after the copy: per partition concurrently, the parent ON ONLY; fo
   // Plans since indexes are data: the same statements from the recorded shape.
   const shaped = { ...secondary, createSql: 'not read', index: { unique: true, using: 'USING btree (status)' } };
   expect(deferredIndex(shaped)).toBe(true);
-  expect(indexOn(shaped, { name: 'i1', on: '"public"."p"', concurrently: true })).toBe('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "i1" ON "public"."p" USING btree (status)');
+  expect(indexOn(shaped, { name: 'i1', on: '"public"."p"', concurrently: true })).toBe(
+    'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "i1" ON "public"."p" USING btree (status)',
+  );
   expect(partitionIndexName('x'.repeat(63), 12)).toBe(`${'x'.repeat(59)}_i12`);
   expect(referencedTable('FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE')).toBe('organizations');
   expect(referencedTable('FOREIGN KEY (a) REFERENCES "Odd ""Schema"""."t"(id)')).toBe('"Odd ""Schema"""."t"');
 });
 
 test('re-check chunk bounds are inclusive and stay inside the key type (smallint, bigint extremes)', () => {
-  const small = revenuesPlan(col('status', 'text'), { columns: [col('id', 'smallint'), col('occurred_at', 'timestamp with time zone'), col('status', 'text')] });
+  const small = revenuesPlan(col('status', 'text'), {
+    columns: [col('id', 'smallint'), col('occurred_at', 'timestamp with time zone'), col('status', 'text')],
+  });
   expect(chunkBounds(small, '3', 10000)).toEqual(['30000', '32767']);
   expect(chunkBounds(small, '-4', 10000)).toEqual(['-32768', '-30001']);
   const big = revenuesPlan(col('status', 'text'));

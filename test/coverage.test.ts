@@ -111,7 +111,9 @@ test('back-dated and far-future writes during the copy and after cutover land in
   expect(m.tables[0].movedFromMax).toBe(1);
   expect(await partitionOf('events', soon)).toMatch(/^events_p\d{6}$/);
   // Maintenance analyzes the parent (and so the partitions it made).
-  const made = await db.pool.query(`select relname from pg_stat_user_tables where relname = any($1::text[]) and last_analyze is not null`, [m.tables[0].created]);
+  const made = await db.pool.query(`select relname from pg_stat_user_tables where relname = any($1::text[]) and last_analyze is not null`, [
+    m.tables[0].created,
+  ]);
   expect(made.rows).toHaveLength(3);
   expect(await partitionOf('events', after.future)).toBe('events_pmax');
   expect(await tableRows(db.pool, 'events')).toEqual(await tableRows(db.pool, 'events_legacy'));

@@ -81,15 +81,21 @@ describe('worker SIGKILLed in the middle of the copy', () => {
         args: [{ tables: [revenues], batchSize: 500, throttle: { pauseMs: 150, parallelism: 2 }, approval: { required: false } }],
       });
       // Mid-copy: some batches committed in each stream, none finished.
-      await waitFor(async () => {
-        const p = await copyProgress(db, id).catch(() => []);
-        return p.length === 2 && p.every((s) => s.rows >= 1000 && !s.done);
-      }, 'copy under way', 90000);
+      await waitFor(
+        async () => {
+          const p = await copyProgress(db, id).catch(() => []);
+          return p.length === 2 && p.every((s) => s.rows >= 1000 && !s.done);
+        },
+        'copy under way',
+        90000,
+      );
       killGroup(procs[0]);
       await exited(procs[0]);
       // The killed worker's backends go away with their uncommitted batch; what is left is the recorded position.
       await waitFor(async () => {
-        const r = await db.pool.query(`select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = 'partition-switchover'`, [db.name]);
+        const r = await db.pool.query(`select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = 'partition-switchover'`, [
+          db.name,
+        ]);
         return r.rows[0].n === 0;
       }, 'killed worker backends gone');
       const atKill = await copyProgress(db, id);
@@ -172,19 +178,38 @@ test('the Temporal dev server killed and restarted (same port and db file) durin
   const startServer = async () => {
     server = spawn(
       cli,
-      ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', join(dir, 'temporal.db'),
-        '--search-attribute', 'SwitchoverPhase=Keyword', '--search-attribute', 'SwitchoverTables=KeywordList', '--log-level', 'error'],
+      [
+        'server',
+        'start-dev',
+        '--headless',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--db-filename',
+        join(dir, 'temporal.db'),
+        '--search-attribute',
+        'SwitchoverPhase=Keyword',
+        '--search-attribute',
+        'SwitchoverTables=KeywordList',
+        '--log-level',
+        'error',
+      ],
       { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
     );
-    await waitFor(async () => {
-      const c = await Connection.connect({ address, connectTimeout: 1000 });
-      try {
-        await c.healthService.check({});
-        return true;
-      } finally {
-        await c.close();
-      }
-    }, 'dev server up', 30000);
+    await waitFor(
+      async () => {
+        const c = await Connection.connect({ address, connectTimeout: 1000 });
+        try {
+          await c.healthService.check({});
+          return true;
+        } finally {
+          await c.close();
+        }
+      },
+      'dev server up',
+      30000,
+    );
   };
   const restartServer = async () => {
     killGroup(server);

@@ -44,35 +44,41 @@ const CHANGE: Record<(typeof CHANGES)[number], { sql: string; message: RegExp; r
   },
   trigger: {
     sql: `alter table ledger disable trigger ps_dual_write`,
-    message: /^cutover of public\.ledger refused: since verification, the dual-write trigger ps_dual_write on public\.ledger is disabled, not enabled\. Nothing was changed/,
+    message:
+      /^cutover of public\.ledger refused: since verification, the dual-write trigger ps_dual_write on public\.ledger is disabled, not enabled\. Nothing was changed/,
     rows: 2000,
   },
   toggled: {
     sql: `alter table ledger disable trigger ps_dual_write; update ledger set amount_cents = 0 where id = 7; alter table ledger enable trigger ps_dual_write`,
-    message: /^cutover of public\.ledger refused: since verification, the dual-write trigger "ps_dual_write" on public\.ledger was disabled, enabled or replaced since it was installed \(it is enabled for origin sessions only now\); writes made meanwhile may not have reached ledger_partitioned\. Nothing was changed/,
+    message:
+      /^cutover of public\.ledger refused: since verification, the dual-write trigger "ps_dual_write" on public\.ledger was disabled, enabled or replaced since it was installed \(it is enabled for origin sessions only now\); writes made meanwhile may not have reached ledger_partitioned\. Nothing was changed/,
     rows: 2000,
   },
   direct: {
     sql: `insert into ledger_partitioned (id, booked_at, amount_cents) values (999999, now(), 1)`,
-    message: /^cutover of public\.ledger refused: since verification, 1 statement wrote ledger_partitioned directly, not through the dual-write trigger \(INSERT by postgres at .* UTC: insert into ledger_partitioned/,
+    message:
+      /^cutover of public\.ledger refused: since verification, 1 statement wrote ledger_partitioned directly, not through the dual-write trigger \(INSERT by postgres at .* UTC: insert into ledger_partitioned/,
     rows: 2000,
   },
 };
 
-test.each(CHANGES)('a change between verification and approval (%s): the cutover refuses naming it, and the table is plain again with all its rows', async (change) => {
-  const db = dbs[change];
-  const handle = await start(change, uniqueId(`recheck-${change}`));
-  await waitForPhase(handle, 'awaiting_approval');
-  await db.pool.query(CHANGE[change].sql);
-  await handle.signal(approveSignal, { by: 'alice' });
-  const f = await failureOf(handle);
-  expect(f.type).toBe('StateConflict');
-  expect(f.message).toMatch(CHANGE[change].message);
-  expect(f.message).toMatch(/rollback \S+-rollback completed: ledger back to plain \(was prepared\)/);
-  const rels = await db.pool.query(`select relname, relkind::text as k from pg_class where relname like 'ledger%' and relkind in ('r', 'p') order by 1`);
-  expect(rels.rows).toEqual([{ relname: 'ledger', k: 'r' }]);
-  expect((await db.pool.query(`select count(*)::int as n from ledger`)).rows[0].n).toBe(CHANGE[change].rows);
-});
+test.each(CHANGES)(
+  'a change between verification and approval (%s): the cutover refuses naming it, and the table is plain again with all its rows',
+  async (change) => {
+    const db = dbs[change];
+    const handle = await start(change, uniqueId(`recheck-${change}`));
+    await waitForPhase(handle, 'awaiting_approval');
+    await db.pool.query(CHANGE[change].sql);
+    await handle.signal(approveSignal, { by: 'alice' });
+    const f = await failureOf(handle);
+    expect(f.type).toBe('StateConflict');
+    expect(f.message).toMatch(CHANGE[change].message);
+    expect(f.message).toMatch(/rollback \S+-rollback completed: ledger back to plain \(was prepared\)/);
+    const rels = await db.pool.query(`select relname, relkind::text as k from pg_class where relname like 'ledger%' and relkind in ('r', 'p') order by 1`);
+    expect(rels.rows).toEqual([{ relname: 'ledger', k: 'r' }]);
+    expect((await db.pool.query(`select count(*)::int as n from ledger`)).rows[0].n).toBe(CHANGE[change].rows);
+  },
+);
 
 test('a replica session between verification and approval writes through the trigger (enabled always): the cutover goes through with its rows', async () => {
   const db = dbs.replica;
@@ -84,7 +90,8 @@ test('a replica session between verification and approval writes through the tri
   await handle.signal(approveSignal, { by: 'test' });
   const report = await handle.result();
   expect(report.tables[0].cutover).toMatchObject({ keysComparedSinceVerification: 12 });
-  const same = await db.pool.query(`select (select count(*)::int from ledger) as n, (select count(*)::int from (select * from ledger except select * from ledger_legacy) x) as differ,
+  const same = await db.pool
+    .query(`select (select count(*)::int from ledger) as n, (select count(*)::int from (select * from ledger except select * from ledger_legacy) x) as differ,
     (select amount_cents from ledger where id = 3)::int as updated`);
   expect(same.rows[0]).toEqual({ n: 2009, differ: 0, updated: -1 });
 });
@@ -120,7 +127,9 @@ test('two cutover attempts at once on the same prepared table: one cuts over, th
     expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : r.status))).toEqual(['fulfilled', 'fulfilled']);
     const done = results.map((r) => (r as PromiseFulfilledResult<{ alreadyDone: boolean }>).value.alreadyDone).sort();
     expect(done).toEqual([false, true]);
-    const rels = await db.pool.query(`select relname, relkind::text as k from pg_class where relname like 'ledger%' and relkind in ('r', 'p') and not relispartition order by 1`);
+    const rels = await db.pool.query(
+      `select relname, relkind::text as k from pg_class where relname like 'ledger%' and relkind in ('r', 'p') and not relispartition order by 1`,
+    );
     expect(rels.rows).toEqual([
       { relname: 'ledger', k: 'p' },
       { relname: 'ledger_legacy', k: 'r' },

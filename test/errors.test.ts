@@ -42,10 +42,13 @@ test.each(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'])('node socket err
   expect(f).toMatchObject({ type: 'Transient', nonRetryable: false });
 });
 
-test.each(['Connection terminated unexpectedly', 'terminating connection due to administrator command'])('a lost connection without a code is transient: %s', (message) => {
-  expect(isTransient(new Error(message))).toBe(true);
-  expect(classify(new Error(message), where)).toMatchObject({ type: 'Transient', nonRetryable: false });
-});
+test.each(['Connection terminated unexpectedly', 'terminating connection due to administrator command'])(
+  'a lost connection without a code is transient: %s',
+  (message) => {
+    expect(isTransient(new Error(message))).toBe(true);
+    expect(classify(new Error(message), where)).toMatchObject({ type: 'Transient', nonRetryable: false });
+  },
+);
 
 const PERMANENT: [string, string, string, RegExp][] = [
   ['42501', 'insufficient_privilege', 'PermissionDenied', /Grant the worker's role the privilege, then start again\.$/],
@@ -62,7 +65,7 @@ const PERMANENT: [string, string, string, RegExp][] = [
   ['2BP01', 'dependent_objects_still_exist', 'StateConflict', /SQLSTATE 2BP01/],
 ];
 
-test('a refusal keeps PostgreSQL\'s DETAIL and HINT (e.g. the view a DROP refuses over)', () => {
+test("a refusal keeps PostgreSQL's DETAIL and HINT (e.g. the view a DROP refuses over)", () => {
   const err = Object.assign(pgError('2BP01', 'cannot drop table t_partitioned because other objects depend on it'), {
     detail: 'view v depends on table t_partitioned',
     hint: 'Use DROP ... CASCADE to drop the dependent objects too.',

@@ -13,8 +13,16 @@ import { dump, failureOf, historyFacts, injectAfter, type Injection } from './fa
 import { ADMIN_URL, createTestDb, startTestWorker, tableRows, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
 
 const STAGES = [
-  'preflight', 'recordChecksum', 'backupTable', 'prepareTable', 'installTriggers',
-  'copyRange', 'copyRecheck', 'buildIndexes', 'verifyTable', 'cutoverTable',
+  'preflight',
+  'recordChecksum',
+  'backupTable',
+  'prepareTable',
+  'installTriggers',
+  'copyRange',
+  'copyRecheck',
+  'buildIndexes',
+  'verifyTable',
+  'cutoverTable',
 ] as const;
 const EXTRA = ['parity', 'lock', 'rename', 'perm', 'stuck', 'rbcrash'] as const;
 const TABLES = DEMO_TABLES.map((t) => t.table);
@@ -116,7 +124,9 @@ test('a row changed behind the switchover: verification fails as ParityMismatch 
   // "full": a change behind the triggers is what only the full re-read claims to catch.
   const f = await expectRolledBack(db, await start('parity', id, { verify: 'full' }), before);
   expect(f.type).toBe('ParityMismatch');
-  expect(f.message).toMatch(new RegExp(`^verification failed: revenues differs in \\d{4}-\\d{2}-01 \\(ids ${changed}\\)\\. The legacy table is untouched and authoritative`));
+  expect(f.message).toMatch(
+    new RegExp(`^verification failed: revenues differs in \\d{4}-\\d{2}-01 \\(ids ${changed}\\)\\. The legacy table is untouched and authoritative`),
+  );
 });
 
 test('a lock held at cutover: lock_not_available is retried with backoff, then the cutover goes through', async () => {
@@ -204,7 +214,11 @@ test('a rollback that cannot finish one table still rolls back the others, and b
     workflowId: uniqueId('stuck-again'),
     args: [{ switchoverWorkflowId: id, database: 'stuck' }],
   });
-  expect(again.tables.map((t: { table: string; from: string }) => `${t.table}:${t.from}`)).toEqual(['daily_cash_balances:plain', 'expenses:prepared', 'revenues:plain']);
+  expect(again.tables.map((t: { table: string; from: string }) => `${t.table}:${t.from}`)).toEqual([
+    'daily_cash_balances:plain',
+    'expenses:prepared',
+    'revenues:plain',
+  ]);
   expect((await db.pool.query(`select count(*)::int as n from pg_trigger where tgname = 'ps_dual_write'`)).rows[0].n).toBe(0);
   expect((await db.pool.query(`select count(*)::int as n from partition_switchover.claims`)).rows[0].n).toBe(0);
 });

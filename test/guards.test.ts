@@ -91,7 +91,9 @@ test('before and after cutover: TRUNCATE refused on both tables, our functions c
   // Item 8: the plan says the key widens and what that means for ON CONFLICT (id), where the operator reads before approving.
   const note = 'the primary key of public.ledger widens from (id) to (id, booked_at): an application statement with ON CONFLICT (id) fails after cutover';
   expect(status.plan!.tables[0].warnings.join('\n')).toContain(note);
-  expect((await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails).toMatch(/### Plan notes \(read before approving\)\n\n(- ledger: .*\n)*- ledger: the primary key of public\.ledger widens from \(id\) to \(id, booked_at\)/);
+  expect((await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails).toMatch(
+    /### Plan notes \(read before approving\)\n\n(- ledger: .*\n)*- ledger: the primary key of public\.ledger widens from \(id\) to \(id, booked_at\)/,
+  );
   expect(await ourTriggers()).toEqual([
     'ledger:ps_dual_write',
     'ledger:ps_no_truncate',
@@ -104,10 +106,15 @@ test('before and after cutover: TRUNCATE refused on both tables, our functions c
   for (const t of ['ledger', 'ledger_partitioned']) {
     const r = await as(null, `truncate ${t}`);
     expect(r.error?.code).toBe('55006');
-    expect(r.error?.message).toBe(`TRUNCATE of public.${t} is refused while partition-switchover keeps ledger and ledger_partitioned equal: a TRUNCATE bypasses the row triggers that do it`);
+    expect(r.error?.message).toBe(
+      `TRUNCATE of public.${t} is refused while partition-switchover keeps ledger and ledger_partitioned equal: a TRUNCATE bypasses the row triggers that do it`,
+    );
     expect(r.error?.hint).toMatch(/Delete the rows instead/);
   }
-  expect((await db.pool.query(`select (select count(*) from ledger)::int as l, (select count(*) from ledger_partitioned)::int as p`)).rows[0]).toEqual({ l: 2000, p: 2000 });
+  expect((await db.pool.query(`select (select count(*) from ledger)::int as l, (select count(*) from ledger_partitioned)::int as p`)).rows[0]).toEqual({
+    l: 2000,
+    p: 2000,
+  });
 
   // Item 10: another role cannot attach our SECURITY DEFINER function to a table of its own...
   const forged = await attach('public.ledger_ps_sync');
@@ -123,7 +130,12 @@ test('before and after cutover: TRUNCATE refused on both tables, our functions c
   const report: SwitchoverReport = await handle.result();
   expect(report.outcome).toBe('done');
   // The partitions keep their direct-write guards until cleanup (they record nothing since cutover).
-  expect(await ourTriggers()).toEqual(['ledger/partitions:ps_direct_write', 'ledger:ps_mirror_to_legacy', 'ledger:ps_no_truncate', 'ledger_legacy:ps_no_truncate']);
+  expect(await ourTriggers()).toEqual([
+    'ledger/partitions:ps_direct_write',
+    'ledger:ps_mirror_to_legacy',
+    'ledger:ps_no_truncate',
+    'ledger_legacy:ps_no_truncate',
+  ]);
   await db.pool.query(`update ledger_p${new Date().toISOString().slice(0, 7).replace('-', '')} set note = note where false`);
   expect((await db.pool.query(`select count(*)::int as n from partition_switchover.direct_writes`)).rows[0].n).toBe(0);
 
@@ -155,7 +167,11 @@ test('before and after cutover: TRUNCATE refused on both tables, our functions c
   expect(await tableRows(db.pool, 'ledger_legacy')).toEqual(live);
 
   // Rollback: the plain table holds every row, and no guard of ours is left.
-  const rb = await w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('guards-rb'), args: [{ switchoverWorkflowId: handle.workflowId }] });
+  const rb = await w.client.workflow.execute('rollback', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('guards-rb'),
+    args: [{ switchoverWorkflowId: handle.workflowId }],
+  });
   expect(rb.tables).toEqual([{ table: 'ledger', from: 'cutover', restoredRows: null }]);
   expect(await tableRows(db.pool, 'ledger')).toEqual(live);
   expect(await ourTriggers()).toEqual([]);

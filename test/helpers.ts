@@ -125,16 +125,23 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, what:
 
 /** Waits until the workflow's status query reports `phase`; fails at once if the workflow closed first. */
 export async function waitForPhase(handle: WorkflowHandle, phase: string, timeoutMs = 60000): Promise<SwitchoverStatus> {
-  return waitFor(async () => {
-    const s = await handle.query(statusQuery);
-    if (s.phase === phase) return s;
-    const d = await handle.describe();
-    if (d.status.name !== 'RUNNING') {
-      const failure = await handle.result().then(() => 'completed', (e: Error) => `${e.message}: ${(e.cause as Error)?.message}`);
-      throw new FatalWait(`workflow ${handle.workflowId} closed (${d.status.name}, ${failure}) before phase ${phase}; last phase ${s.phase}`);
-    }
-    return undefined;
-  }, `phase ${phase}`, timeoutMs);
+  return waitFor(
+    async () => {
+      const s = await handle.query(statusQuery);
+      if (s.phase === phase) return s;
+      const d = await handle.describe();
+      if (d.status.name !== 'RUNNING') {
+        const failure = await handle.result().then(
+          () => 'completed',
+          (e: Error) => `${e.message}: ${(e.cause as Error)?.message}`,
+        );
+        throw new FatalWait(`workflow ${handle.workflowId} closed (${d.status.name}, ${failure}) before phase ${phase}; last phase ${s.phase}`);
+      }
+      return undefined;
+    },
+    `phase ${phase}`,
+    timeoutMs,
+  );
 }
 
 class FatalWait extends Error {}

@@ -22,7 +22,7 @@ test('per partition: an invalid index dropped concurrently, emptiness, the forei
   );
 });
 
-test('the attach: locks, the partitions\' indexes under the parent\'s, the parent\'s foreign key', () => {
+test("the attach: locks, the partitions' indexes under the parent's, the parent's foreign key", () => {
   expect(lockShareRowExclusiveSql('"public"."revenues_partitioned"')).toBe('LOCK TABLE "public"."revenues_partitioned" IN SHARE ROW EXCLUSIVE MODE');
   expect(lockAccessExclusiveSql('"Odd ""Schema"""."t"')).toBe('LOCK TABLE "Odd ""Schema"""."t" IN ACCESS EXCLUSIVE MODE');
   expect(attachPartitionIndexSql('public', 'rev_status_idx_ps', 'revenues_p202401_i1')).toBe(

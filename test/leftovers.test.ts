@@ -24,10 +24,7 @@ afterAll(async () => {
 async function makeTable(schema: string, name: string, rows = 300) {
   await db.pool.query(`create schema if not exists ${schema}`);
   await db.pool.query(`create table ${schema}."${name}" (id bigint primary key, occurred_at date not null, amount numeric(12,2) not null)`);
-  await db.pool.query(
-    `insert into ${schema}."${name}" select g, current_date - (g % 200), g * 1.5 from generate_series(1, $1::int) g`,
-    [rows],
-  );
+  await db.pool.query(`insert into ${schema}."${name}" select g, current_date - (g % 200), g * 1.5 from generate_series(1, $1::int) g`, [rows]);
 }
 
 function start(schema: string, tables: string[], input: Record<string, unknown> = {}, workflowId = uniqueId('lo')) {
@@ -61,7 +58,9 @@ test('"backup": "none": a user\'s own t_backup survives a rejected switchover an
   });
   expect(cleaned.outcome).toBe('cleaned');
   expect(await tableRows(db.pool, 'lo_a.t_backup', 'note')).toEqual(mine);
-  const kinds = await db.pool.query(`select relname, relkind::text from pg_class where relnamespace = 'lo_a'::regnamespace and relkind in ('r','p') and not relispartition order by 1`);
+  const kinds = await db.pool.query(
+    `select relname, relkind::text from pg_class where relnamespace = 'lo_a'::regnamespace and relkind in ('r','p') and not relispartition order by 1`,
+  );
   expect(kinds.rows).toEqual([
     { relname: 't', relkind: 'p' },
     { relname: 't_backup', relkind: 'r' },
@@ -103,7 +102,12 @@ test('two tables with 60-character names sharing 55 characters switch over in on
     [[a, b, pa.names.legacy, pb.names.legacy]],
   );
   expect(r.rows.map((x) => x.relkind)).toHaveLength(4);
-  expect(r.rows.filter((x) => x.relkind === 'p').map((x) => x.relname).sort()).toEqual([a, b]);
+  expect(
+    r.rows
+      .filter((x) => x.relkind === 'p')
+      .map((x) => x.relname)
+      .sort(),
+  ).toEqual([a, b]);
   expect((await db.pool.query(`select count(*)::int as n from lo_long."${a}"`)).rows[0].n).toBe(200);
   expect((await db.pool.query(`select count(*)::int as n from lo_long."${b}"`)).rows[0].n).toBe(200);
 });

@@ -153,15 +153,16 @@ test.each(MODES)('writer at 500 ops/s through copy, verify, approval, cutover an
   expect(await one(d, `select count(*)::int as n from revenues`)).toEqual({ n: SEEDED + k.insertRevenue.rows });
   expect(await one(d, `select count(*)::int as n from revenues where id > $1`, [SEEDED])).toEqual({ n: k.insertRevenue.rows });
   expect(await one(d, `select count(*)::int as n from expenses`)).toEqual({ n: SEEDED + k.insertExpense.rows - k.void.rows });
-  expect(
-    await one(d, `select count(*)::int - count(distinct (organization_id, property_id, balance_date))::int as dupes from daily_cash_balances`),
-  ).toEqual({ dupes: 0 });
+  expect(await one(d, `select count(*)::int - count(distinct (organization_id, property_id, balance_date))::int as dupes from daily_cash_balances`)).toEqual({
+    dupes: 0,
+  });
   expect(await one(d, `select count(*)::int as moved from revenues where occurred_at <> created_at`)).toEqual({
     moved: expect.any(Number),
   });
 
   // The note's figures.
-  const seg = (s: string) => report.segments[s] && { ops: report.segments[s].ops, p50: report.segments[s].p50, p99: report.segments[s].p99, max: report.segments[s].max };
+  const seg = (s: string) =>
+    report.segments[s] && { ops: report.segments[s].ops, p50: report.segments[s].p50, p99: report.segments[s].p99, max: report.segments[s].max };
   console.log(
     JSON.stringify({
       copyMode,
@@ -177,128 +178,138 @@ test.each(MODES)('writer at 500 ops/s through copy, verify, approval, cutover an
   );
 });
 
-test.each(MODES)('copy races forced one by one (copyMode %s): a delete, an update, a partition-key move and an upsert between a batch snapshot and its insert', async (copyMode) => {
-  const database = `races_${copyMode ?? 'default'}`;
-  const d = dbs[database];
-  const bal = await one(d, `select id::int, organization_id, property_id, balance_date::text from daily_cash_balances order by id offset 300 limit 1`);
-  // Each table's copy is held at its start (the dual-write triggers are on by then).
-  const copies = { revenues: gate('copyRange', database, 'revenues'), daily_cash_balances: gate('copyRange', database, 'daily_cash_balances') };
-  const handle = await w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
-    workflowId: uniqueId('races'),
-    args: [
+test.each(MODES)(
+  'copy races forced one by one (copyMode %s): a delete, an update, a partition-key move and an upsert between a batch snapshot and its insert',
+  async (copyMode) => {
+    const database = `races_${copyMode ?? 'default'}`;
+    const d = dbs[database];
+    const bal = await one(d, `select id::int, organization_id, property_id, balance_date::text from daily_cash_balances order by id offset 300 limit 1`);
+    // Each table's copy is held at its start (the dual-write triggers are on by then).
+    const copies = { revenues: gate('copyRange', database, 'revenues'), daily_cash_balances: gate('copyRange', database, 'daily_cash_balances') };
+    const handle = await w.client.workflow.start('switchover', {
+      taskQueue: w.taskQueue,
+      workflowId: uniqueId('races'),
+      args: [
+        {
+          tables: DEMO_TABLES.filter((t) => t.table !== 'expenses'),
+          database,
+          batchSize: 100,
+          throttle: { parallelism: 1 },
+          lockTimeoutMs: 15000,
+          ...(copyMode ? { copyMode } : {}),
+        },
+      ],
+    });
+    const writes: { table: keyof typeof copies; id: number; text: string; params?: unknown[] }[] = [
+      { table: 'revenues', id: 500, text: 'delete from revenues where id = 500' },
+      { table: 'revenues', id: 700, text: `update revenues set amount_cents = 777777, status = 'void' where id = 700` },
+      { table: 'revenues', id: 900, text: `update revenues set occurred_at = occurred_at + interval '35 days' where id = 900` },
       {
-        tables: DEMO_TABLES.filter((t) => t.table !== 'expenses'),
-        database,
-        batchSize: 100,
-        throttle: { parallelism: 1 },
-        lockTimeoutMs: 15000,
-        ...(copyMode ? { copyMode } : {}),
-      },
-    ],
-  });
-  const writes: { table: keyof typeof copies; id: number; text: string; params?: unknown[] }[] = [
-    { table: 'revenues', id: 500, text: 'delete from revenues where id = 500' },
-    { table: 'revenues', id: 700, text: `update revenues set amount_cents = 777777, status = 'void' where id = 700` },
-    { table: 'revenues', id: 900, text: `update revenues set occurred_at = occurred_at + interval '35 days' where id = 900` },
-    {
-      table: 'daily_cash_balances',
-      id: bal.id,
-      text: `insert into daily_cash_balances (organization_id, property_id, balance_date, opening_cents, closing_cents) values ($1, $2, $3, 1, 42)
+        table: 'daily_cash_balances',
+        id: bal.id,
+        text: `insert into daily_cash_balances (organization_id, property_id, balance_date, opening_cents, closing_cents) values ($1, $2, $3, 1, 42)
              on conflict (organization_id, property_id, balance_date) do update set closing_cents = excluded.closing_cents, updated_at = now()`,
-      params: [bal.organization_id, bal.property_id, bal.balance_date],
-    },
-  ];
-  const held = [];
-  for (const table of ['revenues', 'daily_cash_balances'] as const) {
-    await reached(copies[table], handle);
-    // Each writer's statement runs (its trigger writes the partitioned copy) but does not commit yet.
-    const mine = writes.filter((x) => x.table === table);
-    const holders = [];
-    for (const x of mine) {
-      const h = await holder(d);
-      await h.q('begin');
-      expect((await h.q(x.text, x.params)).rowCount).toBe(1);
-      holders.push(h);
-    }
-    copies[table].open();
-    // The copy reaches each row while its writer still holds it, so the batch's snapshot predates
-    // the write's commit: a locking batch waits for the writer; a lock-free one copies the old row
-    // (or waits on the trigger's uncommitted key) and the re-check must repair it. Either way the
-    // write commits only once the copy is at or past its row.
-    for (const [i, h] of holders.entries()) {
-      const x = mine[i];
-      await waitFor(
-        async () =>
-          (
-            await one(
-              d,
-              `select exists (select 1 from pg_stat_activity where application_name = 'partition-switchover' and $1::int = any(pg_blocking_pids(pid)))
+        params: [bal.organization_id, bal.property_id, bal.balance_date],
+      },
+    ];
+    const held = [];
+    for (const table of ['revenues', 'daily_cash_balances'] as const) {
+      await reached(copies[table], handle);
+      // Each writer's statement runs (its trigger writes the partitioned copy) but does not commit yet.
+      const mine = writes.filter((x) => x.table === table);
+      const holders = [];
+      for (const x of mine) {
+        const h = await holder(d);
+        await h.q('begin');
+        expect((await h.q(x.text, x.params)).rowCount).toBe(1);
+        holders.push(h);
+      }
+      copies[table].open();
+      // The copy reaches each row while its writer still holds it, so the batch's snapshot predates
+      // the write's commit: a locking batch waits for the writer; a lock-free one copies the old row
+      // (or waits on the trigger's uncommitted key) and the re-check must repair it. Either way the
+      // write commits only once the copy is at or past its row.
+      for (const [i, h] of holders.entries()) {
+        const x = mine[i];
+        await waitFor(
+          async () =>
+            (
+              await one(
+                d,
+                `select exists (select 1 from pg_stat_activity where application_name = 'partition-switchover' and $1::int = any(pg_blocking_pids(pid)))
                    or exists (select 1 from ${x.table}_partitioned where id = $2::int + 1) as ok`,
-              [h.pid, x.id],
-            )
-          ).ok,
-        `the copy at row ${x.table} ${x.id}`,
-      );
-      await h.q('commit');
+                [h.pid, x.id],
+              )
+            ).ok,
+          `the copy at row ${x.table} ${x.id}`,
+        );
+        await h.q('commit');
+      }
+      held.push(...holders);
     }
-    held.push(...holders);
-  }
-  expect((await waitForPhase(handle, 'awaiting_approval')).verification?.ok).toBe(true);
-  expect(await one(d, `select count(*)::int as n from revenues_partitioned where id = 500`)).toEqual({ n: 0 }); // not resurrected
-  expect(await one(d, `select amount_cents::int, status from revenues_partitioned where id = 700`)).toEqual({ amount_cents: 777777, status: 'void' });
-  expect(await one(d, `select count(*)::int as n, min(occurred_at) = (select occurred_at from revenues where id = 900) as moved from revenues_partitioned where id = 900`)).toEqual({
-    n: 1,
-    moved: true,
-  });
-  expect(await one(d, `select closing_cents::int from daily_cash_balances_partitioned where id = $1`, [bal.id])).toEqual({ closing_cents: 42 });
-  await same(d, 'revenues_partitioned');
-  await same(d, 'daily_cash_balances_partitioned');
+    expect((await waitForPhase(handle, 'awaiting_approval')).verification?.ok).toBe(true);
+    expect(await one(d, `select count(*)::int as n from revenues_partitioned where id = 500`)).toEqual({ n: 0 }); // not resurrected
+    expect(await one(d, `select amount_cents::int, status from revenues_partitioned where id = 700`)).toEqual({ amount_cents: 777777, status: 'void' });
+    expect(
+      await one(
+        d,
+        `select count(*)::int as n, min(occurred_at) = (select occurred_at from revenues where id = 900) as moved from revenues_partitioned where id = 900`,
+      ),
+    ).toEqual({
+      n: 1,
+      moved: true,
+    });
+    expect(await one(d, `select closing_cents::int from daily_cash_balances_partitioned where id = $1`, [bal.id])).toEqual({ closing_cents: 42 });
+    await same(d, 'revenues_partitioned');
+    await same(d, 'daily_cash_balances_partitioned');
 
-  // Writes that arrive while the cutover tries for its lock: it waits briefly (100 ms, doubling)
-  // and often, so each write queues behind a try at most that long, and lands in the new table
-  // either way (before the cutover through the dual-write trigger, after it directly).
-  const C = await holder(d);
-  await C.q('begin');
-  await C.q('select count(*) from revenues');
-  await handle.signal(approveSignal, { by: 'alice' });
-  await blockedBy(d, C.pid);
-  const queued = [
-    `insert into revenues (organization_id, property_id, occurred_at, amount_cents, category) values (1, 1, now(), 4242, 'spa') returning id`,
-    `update revenues set status = 'pending' where id = 701`,
-    `update revenues set occurred_at = occurred_at + interval '35 days' where id = 901`,
-    `delete from revenues where id = 601`,
-  ];
-  const writers = await Promise.all(queued.map(() => holder(d)));
-  const results = queued.map((text, i) => writers[i].q(text));
-  const done = await Promise.all(results);
-  await blockedBy(d, C.pid); // the cutover is still trying
-  await C.q('commit');
-  expect(done.map((r) => r.rowCount)).toEqual([1, 1, 1, 1]);
-  const report = (await handle.result()) as SwitchoverReport;
-  expect(report.outcome).toBe('done');
-  const cut = report.tables.find((t) => t.table === 'revenues')!.cutover!;
-  expect(cut).toMatchObject({ lockWaitMs: expect.any(Number), lockHeldMs: expect.any(Number) });
-  expect(cut.attempts).toBeGreaterThan(1);
-  const newId = done[0].rows[0].id;
-  expect(await one(d, `select tableoid::regclass::text ~ '^revenues_p' as in_partition from revenues where id = $1`, [newId])).toEqual({ in_partition: true });
-  expect(await one(d, `select status from revenues where id = 701`)).toEqual({ status: 'pending' });
-  expect(await one(d, `select count(*)::int as n from revenues where id = 601`)).toEqual({ n: 0 });
+    // Writes that arrive while the cutover tries for its lock: it waits briefly (100 ms, doubling)
+    // and often, so each write queues behind a try at most that long, and lands in the new table
+    // either way (before the cutover through the dual-write trigger, after it directly).
+    const C = await holder(d);
+    await C.q('begin');
+    await C.q('select count(*) from revenues');
+    await handle.signal(approveSignal, { by: 'alice' });
+    await blockedBy(d, C.pid);
+    const queued = [
+      `insert into revenues (organization_id, property_id, occurred_at, amount_cents, category) values (1, 1, now(), 4242, 'spa') returning id`,
+      `update revenues set status = 'pending' where id = 701`,
+      `update revenues set occurred_at = occurred_at + interval '35 days' where id = 901`,
+      `delete from revenues where id = 601`,
+    ];
+    const writers = await Promise.all(queued.map(() => holder(d)));
+    const results = queued.map((text, i) => writers[i].q(text));
+    const done = await Promise.all(results);
+    await blockedBy(d, C.pid); // the cutover is still trying
+    await C.q('commit');
+    expect(done.map((r) => r.rowCount)).toEqual([1, 1, 1, 1]);
+    const report = (await handle.result()) as SwitchoverReport;
+    expect(report.outcome).toBe('done');
+    const cut = report.tables.find((t) => t.table === 'revenues')!.cutover!;
+    expect(cut).toMatchObject({ lockWaitMs: expect.any(Number), lockHeldMs: expect.any(Number) });
+    expect(cut.attempts).toBeGreaterThan(1);
+    const newId = done[0].rows[0].id;
+    expect(await one(d, `select tableoid::regclass::text ~ '^revenues_p' as in_partition from revenues where id = $1`, [newId])).toEqual({
+      in_partition: true,
+    });
+    expect(await one(d, `select status from revenues where id = 701`)).toEqual({ status: 'pending' });
+    expect(await one(d, `select count(*)::int as n from revenues where id = 601`)).toEqual({ n: 0 });
 
-  // Writes on the new tables are mirrored to `<table>_legacy`: insert, update, key move, delete, upsert.
-  await d.pool.query(`insert into revenues (organization_id, property_id, occurred_at, amount_cents, category) values (2, 3, now(), 99, 'rooms')`);
-  await d.pool.query(`update revenues set amount_cents = 1 where id = 702`);
-  await d.pool.query(`update revenues set occurred_at = occurred_at - interval '40 days' where id = 902`);
-  await d.pool.query(`delete from revenues where id = 602`);
-  await d.pool.query(
-    `insert into daily_cash_balances (organization_id, property_id, balance_date, opening_cents, closing_cents) values ($1, $2, $3, 1, 43)
+    // Writes on the new tables are mirrored to `<table>_legacy`: insert, update, key move, delete, upsert.
+    await d.pool.query(`insert into revenues (organization_id, property_id, occurred_at, amount_cents, category) values (2, 3, now(), 99, 'rooms')`);
+    await d.pool.query(`update revenues set amount_cents = 1 where id = 702`);
+    await d.pool.query(`update revenues set occurred_at = occurred_at - interval '40 days' where id = 902`);
+    await d.pool.query(`delete from revenues where id = 602`);
+    await d.pool.query(
+      `insert into daily_cash_balances (organization_id, property_id, balance_date, opening_cents, closing_cents) values ($1, $2, $3, 1, 43)
      on conflict (organization_id, property_id, balance_date) do update set closing_cents = excluded.closing_cents`,
-    [bal.organization_id, bal.property_id, bal.balance_date],
-  );
-  await same(d, 'revenues');
-  await same(d, 'daily_cash_balances');
-  expect(await one(d, `select count(*)::int - count(distinct id)::int as dupes from revenues`)).toEqual({ dupes: 0 });
-});
+      [bal.organization_id, bal.property_id, bal.balance_date],
+    );
+    await same(d, 'revenues');
+    await same(d, 'daily_cash_balances');
+    expect(await one(d, `select count(*)::int - count(distinct id)::int as dupes from revenues`)).toEqual({ dupes: 0 });
+  },
+);
 
 test('verify "full" catches drift: one row of the partitioned copy updated behind the triggers fails the switchover, naming its id', async () => {
   const database = 'drift';
@@ -341,9 +352,14 @@ test('verify "incremental" (the default): an update and a delete behind the trig
   verify.open();
   const f = await failureOf(handle);
   expect(f.type).toBe('ParityMismatch');
-  expect(f.message).toMatch(/verification failed: revenues differs in \d{4}-\d{2}-01, \d{4}-\d{2}-01 \(ids 1234, 1500\) \(every row compared: 2 statements wrote revenues_partitioned directly, not through the dual-write trigger \(UPDATE by postgres at [^)]*: update revenues_partitioned set amount_cents = amount_cents \+ 1 where id = 1234; DELETE by postgres/);
+  expect(f.message).toMatch(
+    /verification failed: revenues differs in \d{4}-\d{2}-01, \d{4}-\d{2}-01 \(ids 1234, 1500\) \(every row compared: 2 statements wrote revenues_partitioned directly, not through the dual-write trigger \(UPDATE by postgres at [^)]*: update revenues_partitioned set amount_cents = amount_cents \+ 1 where id = 1234; DELETE by postgres/,
+  );
   // The audit row says which verification ran and why.
-  const audit = await one(d, `select details->>'mode' as mode, details->'escalated'->>0 as why from partition_switchover.audit where stage = 'POST-MIGRATION' and table_name = 'revenues'`);
+  const audit = await one(
+    d,
+    `select details->>'mode' as mode, details->'escalated'->>0 as why from partition_switchover.audit where stage = 'POST-MIGRATION' and table_name = 'revenues'`,
+  );
   expect(audit).toMatchObject({ mode: 'full', why: expect.stringMatching(/^2 statements wrote revenues_partitioned directly/) });
   expect(await one(d, `select to_regclass('revenues_partitioned') as p`)).toEqual({ p: null });
 });

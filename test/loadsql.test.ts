@@ -2,7 +2,14 @@
 // key $1..$n cast to each key column's type, the new key or the interval $n+1.
 import { columnChange, loadDeleteSql, loadInsertSql, loadMaxSql, loadMoveSql, loadRangeSql, loadSampleSql, loadUpdateSql } from '../src/loadsql';
 
-const readings = { schema: 'public', table: 'readings', key: [{ name: 'sensor_id', type: 'integer' }, { name: 'seq', type: 'integer' }] };
+const readings = {
+  schema: 'public',
+  table: 'readings',
+  key: [
+    { name: 'sensor_id', type: 'integer' },
+    { name: 'seq', type: 'integer' },
+  ],
+};
 const events = { schema: 'app', table: 'events', key: [{ name: 'id', type: 'bigint' }] };
 
 test('the sample, the max of an integer key, the range a move keeps to', () => {
@@ -19,7 +26,10 @@ test('the sample, the max of an integer key, the range a move keeps to', () => {
 });
 
 test('a clone with a new key above the max, or a new uuid', () => {
-  const cols = [{ name: 'id', type: 'bigint' }, { name: 'kind', type: 'text' }];
+  const cols = [
+    { name: 'id', type: 'bigint' },
+    { name: 'kind', type: 'text' },
+  ];
   expect(loadInsertSql(events, cols, { column: 'id', how: 'above-max' })).toBe(
     `insert into "app"."events" ("id", "kind") select $2::bigint, "kind" from "app"."events" where "id" = $1::bigint limit 1 returning "id"::text`,
   );
@@ -36,8 +46,14 @@ test("an update's change per type", () => {
   expect(c('paid', 'bool')).toEqual({ change: 'flipped', expr: `not "paid"` });
   expect(c('at', 'timestamptz')).toEqual({ change: '+1s', expr: `"at" + interval '1 second'` });
   expect(c('day', 'date')).toEqual({ change: '+1 day', expr: `"day" + 1` });
-  expect(c('note', 'varchar', 16)).toEqual({ change: "last character replaced by '*' or '#'", expr: `left("note", 11) || case when right("note", 1) = '*' then '#' else '*' end` });
-  expect(c('memo', 'text')).toEqual({ change: "'*' appended or removed", expr: `case when right("memo", 1) = '*' then left("memo", -1) else "memo" || '*' end` });
+  expect(c('note', 'varchar', 16)).toEqual({
+    change: "last character replaced by '*' or '#'",
+    expr: `left("note", 11) || case when right("note", 1) = '*' then '#' else '*' end`,
+  });
+  expect(c('memo', 'text')).toEqual({
+    change: "'*' appended or removed",
+    expr: `case when right("memo", 1) = '*' then left("memo", -1) else "memo" || '*' end`,
+  });
   expect(c('mood', 'mood', -1, 'e')).toBeNull();
   expect(c('doc', 'jsonb')).toBeNull();
 });
@@ -57,5 +73,7 @@ test('a move within the range, back when forward leaves it; the delete', () => {
       `where "id" = $1::bigint and (${utc} + $2::interval between ${lo} and ${hi} or ${utc} - $2::interval between ${lo} and ${hi}) returning "id"::text`,
   );
   expect(loadMoveSql(events, 'at', 'timestamp', range)).toMatch(/^update "app"."events" set "at" = \(case when "at" \+ \$2::interval between /);
-  expect(loadDeleteSql(readings)).toBe(`delete from "public"."readings" where "sensor_id" = $1::integer and "seq" = $2::integer returning "sensor_id"::text, "seq"::text`);
+  expect(loadDeleteSql(readings)).toBe(
+    `delete from "public"."readings" where "sensor_id" = $1::integer and "seq" = $2::integer returning "sensor_id"::text, "seq"::text`,
+  );
 });

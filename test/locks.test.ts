@@ -67,10 +67,7 @@ function writers(db: TestDb, n: number) {
       const op = writes % 4;
       try {
         if (op === 0) {
-          await pool.query(`insert into ledger (org_id, booked_at, amount_cents) values ($1, now() - $2 * interval '1 day', 1)`, [
-            1 + (id % 20),
-            id % 200,
-          ]);
+          await pool.query(`insert into ledger (org_id, booked_at, amount_cents) values ($1, now() - $2 * interval '1 day', 1)`, [1 + (id % 20), id % 200]);
         } else if (op === 1) await pool.query(`update ledger set amount_cents = amount_cents + 1 where id = $1`, [id]);
         else if (op === 2) await pool.query(`update ledger set booked_at = now() - $2 * interval '1 day' where id = $1`, [id, id % 250]);
         else await pool.query(`delete from ledger where id = $1 and id % 10 = 0`, [id]);
@@ -164,7 +161,9 @@ test('a writer holding a row of the partitioned side while the foreign key is at
   expect(audit.rows[0].details.lockAttempts.foreignKeys).toBeGreaterThanOrEqual(2);
   const planned = await db.pool.query(`select details from partition_switchover.audit where workflow_id = $1 and stage = 'PLAN'`, [id]);
   expect(planned.rows[0].details.warnings).toContainEqual(
-    expect.stringMatching(/^foreign key ledger_org_id_fkey references orgs: attaching it .* takes ACCESS EXCLUSIVE on orgs .* held for milliseconds under lock_timeout/),
+    expect.stringMatching(
+      /^foreign key ledger_org_id_fkey references orgs: attaching it .* takes ACCESS EXCLUSIVE on orgs .* held for milliseconds under lock_timeout/,
+    ),
   );
 });
 
@@ -174,11 +173,13 @@ test('a writer holding a row of the partitioned side while the foreign key is at
  * records each statement of ours that waits for a lock. Resolves once the hold is in place.
  */
 async function holdRow(db: TestDb, ms: number) {
-  const clients = await Promise.all([0, 1, 2].map(async () => {
-    const c = new pg.Client({ connectionString: db.url });
-    await c.connect();
-    return c;
-  }));
+  const clients = await Promise.all(
+    [0, 1, 2].map(async () => {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      return c;
+    }),
+  );
   const [long, probe, monitor] = clients;
   await long.query('begin');
   await long.query('update ledger set amount_cents = amount_cents where id = 1');
@@ -283,7 +284,9 @@ test('a lock timeout names the lock it waited for and the session holding it; a 
   const what = 'test lock of public.orgs';
   const blocked = lockedTx(db.pool, { what, lockTimeoutMs: 200, attempts: 2 }, (tx) => tx.q('LOCK TABLE orgs IN ACCESS EXCLUSIVE MODE'));
   await expect(blocked.finally(() => holder.query('rollback'))).rejects.toThrow(
-    new RegExp(`^${what} could not take its lock within 200 ms \\(2 tries; .*Last seen: it waited for AccessExclusiveLock on orgs, held by session ${pid} \\(application "holder", user postgres, idle in transaction, in a transaction for [\\d.]+ s: "update orgs set name = name where id = 1"\\)\\. Nothing was changed`),
+    new RegExp(
+      `^${what} could not take its lock within 200 ms \\(2 tries; .*Last seen: it waited for AccessExclusiveLock on orgs, held by session ${pid} \\(application "holder", user postgres, idle in transaction, in a transaction for [\\d.]+ s: "update orgs set name = name where id = 1"\\)\\. Nothing was changed`,
+    ),
   );
   await holder.end();
   const spent = lockedTx(db.pool, { what, lockTimeoutMs: 200, attempts: 1 }, (tx) => tx.q('select pg_sleep(1)'));
@@ -296,7 +299,10 @@ test('rollback before cutover while a transaction holds the referenced table: th
   const handle = await start('fkdrop', id, { approval: { required: true } });
   await waitForPhase(handle, 'awaiting_approval');
   // The foreign key is attached to ledger_partitioned by now (buildIndexes).
-  expect((await db.pool.query(`select count(*)::int as n from pg_constraint where conrelid = 'ledger_partitioned'::regclass and contype = 'f' and conparentid = 0`)).rows[0].n).toBe(1);
+  expect(
+    (await db.pool.query(`select count(*)::int as n from pg_constraint where conrelid = 'ledger_partitioned'::regclass and contype = 'f' and conparentid = 0`))
+      .rows[0].n,
+  ).toBe(1);
   // An application transaction that holds a row of orgs: dropping the foreign key's triggers there waits for it.
   const holder = new pg.Client({ connectionString: db.url, application_name: 'holder' });
   await holder.connect();
@@ -321,5 +327,7 @@ test('rollback before cutover while a transaction holds the referenced table: th
   await w1.stop();
   expect(w1.failed).toEqual([]);
   expect(report.outcome).toBe('rejected');
-  expect((await db.pool.query(`select relname from pg_class where relname like 'ledger%' and relkind in ('r', 'p') order by 1`)).rows).toEqual([{ relname: 'ledger' }]);
+  expect((await db.pool.query(`select relname from pg_class where relname like 'ledger%' and relkind in ('r', 'p') order by 1`)).rows).toEqual([
+    { relname: 'ledger' },
+  ]);
 });

@@ -38,7 +38,8 @@ afterAll(async () => {
 });
 
 const monthsAhead = async (n: number) =>
-  (await db.pool.query(`select (date_trunc('month', now() at time zone 'UTC') + make_interval(months => $1::int) + interval '3 days')::date::text as d`, [n])).rows[0].d as string;
+  (await db.pool.query(`select (date_trunc('month', now() at time zone 'UTC') + make_interval(months => $1::int) + interval '3 days')::date::text as d`, [n]))
+    .rows[0].d as string;
 const partitionOf = async (table: string, id: string) =>
   (await db.pool.query(`select tableoid::regclass::text as p from ${table} where id = $1`, [id])).rows[0]?.p;
 

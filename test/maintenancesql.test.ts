@@ -13,7 +13,9 @@ test('rows moved out of a partition and back through the parent', () => {
   expect(moveOutSql(tp, 'revenues_pmax', below)).toBe(
     `CREATE TEMP TABLE ps_moved ON COMMIT DROP AS WITH m AS (DELETE FROM "public"."revenues_pmax" WHERE ${below} RETURNING *) SELECT * FROM m`,
   );
-  expect(moveBackSql(tp)).toBe('INSERT INTO "public"."revenues" ("id", "occurred_at", "status") OVERRIDING SYSTEM VALUE SELECT "id", "occurred_at", "status" FROM ps_moved');
+  expect(moveBackSql(tp)).toBe(
+    'INSERT INTO "public"."revenues" ("id", "occurred_at", "status") OVERRIDING SYSTEM VALUE SELECT "id", "occurred_at", "status" FROM ps_moved',
+  );
 });
 
 test('pmax detached and attached again from a later bound; ANALYZE', () => {

@@ -25,7 +25,9 @@ afterAll(async () => {
 
 /** `name`: id, a day key from 2018-01-01 to today (two rows a day), a text note. */
 async function daily(name: string) {
-  await db.pool.query(`create table ${name} (id bigint generated always as identity primary key, booked_at timestamptz not null, note text not null, amount bigint not null)`);
+  await db.pool.query(
+    `create table ${name} (id bigint generated always as identity primary key, booked_at timestamptz not null, note text not null, amount bigint not null)`,
+  );
   await db.pool.query(
     `insert into ${name} (booked_at, note, amount)
      select d + interval '6 hours' * k, repeat('n', 40) || d::date, k * 100 from generate_series('2018-01-01'::timestamptz, now(), '1 day') d, generate_series(1, 2) k`,
@@ -53,7 +55,9 @@ test('over 3,000 day partitions: prepare, reject, and the rollback completes; th
   expect(tp.partitions.length).toBeGreaterThanOrEqual(3000);
   expect(await partitions('daily_rej_partitioned')).toBe(tp.partitions.length);
   const note = tp.warnings.find((x) => x.includes('per transaction'));
-  expect(note).toMatch(/prepare creates daily_rej_partitioned in one transaction, then its partitions 32 per transaction \(\d+ transactions\), and a rollback drops them the same way/);
+  expect(note).toMatch(
+    /prepare creates daily_rej_partitioned in one transaction, then its partitions 32 per transaction \(\d+ transactions\), and a rollback drops them the same way/,
+  );
   expect(note).toContain('max_locks_per_transaction 64');
 
   await handle.signal(rejectSignal, { by: 'bob', reason: 'too many days' });
@@ -87,7 +91,12 @@ test('prepare and the rollback resume where a crash left them, batch by batch', 
   const acts = createActivities({ pools });
   const mock = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('resume'), runId: 'r1' } });
   const run = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R>;
-  const names = async () => (await db.pool.query(`select c.relname as n from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'resumed_partitioned'::regclass order by 1`)).rows.map((r) => r.n as string);
+  const names = async () =>
+    (
+      await db.pool.query(
+        `select c.relname as n from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'resumed_partitioned'::regclass order by 1`,
+      )
+    ).rows.map((r) => r.n as string);
   try {
     const plan = await run(acts.preflight, switchoverInput.parse({ tables: [{ table: 'resumed', partitionKey: 'at', interval: 'day' }] }));
     const tp = plan.tables[0];

@@ -4,7 +4,11 @@ import { col, revenuesPlan } from './fixtures';
 
 const tp = revenuesPlan(col('amount_cents', 'bigint'), { sumColumns: ['amount_cents'] });
 const small = revenuesPlan(col('note', 'text'), {
-  columns: [{ name: 'id', type: 'smallint', notNull: true, generated: false, identity: 'a' }, col('occurred_at', 'timestamp with time zone'), col('note', 'text')],
+  columns: [
+    { name: 'id', type: 'smallint', notNull: true, generated: false, identity: 'a' },
+    col('occurred_at', 'timestamp with time zone'),
+    col('note', 'text'),
+  ],
 });
 
 test('the marker: far below any sequence, by the id type; none without an integer key', () => {

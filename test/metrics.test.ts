@@ -57,7 +57,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-test('the SDK\'s metrics and ours are scraped during the copy and after the cutover', async () => {
+test("the SDK's metrics and ours are scraped during the copy and after the cutover", async () => {
   expect(worker.output()).toContain(`metrics at ${metricsUrl}`);
   const client = new Client({ connection });
   const handle = await client.workflow.start('switchover', {

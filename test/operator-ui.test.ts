@@ -67,10 +67,14 @@ test('the UI shows the summary, the current details and the activity summaries o
     await page.getByText(summary, { exact: true }).waitFor({ timeout: 30000 });
   }
   // Summary, details and current details are markdown rendered in frames.
-  const texts = await waitFor(async () => {
-    const t = await frameTexts(page);
-    return t.some((x) => x.includes('Verification: PASSED')) && t;
-  }, 'the current details in the UI', 30000);
+  const texts = await waitFor(
+    async () => {
+      const t = await frameTexts(page);
+      return t.some((x) => x.includes('Verification: PASSED')) && t;
+    },
+    'the current details in the UI',
+    30000,
+  );
   const all = texts.join('\n');
   expect(all).toContain('partition revenues, expenses (default/public)');
   expect(all).toContain('Tables: revenues by occurred_at per month; expenses by occurred_at per month');

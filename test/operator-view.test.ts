@@ -56,7 +56,10 @@ test('`temporal workflow metadata` shows the current details with the verificati
     // The default verification: counts, and the rows written during the switchover (none here).
     expect(text).toMatch(new RegExp(`\\| ${t} \\| 1,000 \\| 1,000 \\| not summed \\(incremental\\) \\| 0 \\(0 written rows\\) \\| ok \\|`));
   }
-  for (const [name, body] of [['approve', `'{"by":"<you>","comment":"verified"}'`], ['reject', `'{"by":"<you>","reason":"..."}'`]]) {
+  for (const [name, body] of [
+    ['approve', `'{"by":"<you>","comment":"verified"}'`],
+    ['reject', `'{"by":"<you>","reason":"..."}'`],
+  ]) {
     expect(text).toContain(`temporal workflow signal --workflow-id ${handle.workflowId} \\\n  --name ${name} --input ${body}`);
   }
   const meta = JSON.parse(await temporalCli(['workflow', 'metadata', '--workflow-id', handle.workflowId, '--output', 'json'])).queryResult[0];

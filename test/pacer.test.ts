@@ -28,7 +28,11 @@ test('first stream: pauses doubling from 20 ms to 1 s while over the limit, then
 
 test('other streams hold (down to one stream) while over the limit, and go on at once when under', () => {
   const p = calibrated(1, 2);
-  expect(p.decide(9)).toEqual({ waitMs: HOLD_MS, hold: true, why: 'down to one stream: a probe commit takes 9 ms, over its limit of 4 ms (2 ms before the copy)' });
+  expect(p.decide(9)).toEqual({
+    waitMs: HOLD_MS,
+    hold: true,
+    why: 'down to one stream: a probe commit takes 9 ms, over its limit of 4 ms (2 ms before the copy)',
+  });
   expect(p.decide(4.5)).toMatchObject({ hold: true });
   expect(p.decide(4)).toEqual({ waitMs: 0, hold: false, why: null });
 });

@@ -1,5 +1,15 @@
 // Partition ranges: pure date arithmetic (UTC), every interval.
-import { partitionRanges, floorTo, partitionName, withOpenEnds, coverageLines, isPeriod, relationsPerPartition, partitionsPerTransaction, batches } from '../src/partitions';
+import {
+  partitionRanges,
+  floorTo,
+  partitionName,
+  withOpenEnds,
+  coverageLines,
+  isPeriod,
+  relationsPerPartition,
+  partitionsPerTransaction,
+  batches,
+} from '../src/partitions';
 import { partitionSql } from '../src/sqlgen';
 import { col, revenuesPlan } from './fixtures';
 
@@ -67,7 +77,16 @@ test('open ends: pmin from MINVALUE, pmax to MAXVALUE, rendered as keywords; the
   expect(partitionSql(tp, 'revenues_partitioned', r[4])).toBe(
     `CREATE TABLE IF NOT EXISTS "public"."revenues_pmax" PARTITION OF "public"."revenues_partitioned" FOR VALUES FROM ('2024-04-01 00:00:00+00') TO (MAXVALUE)`,
   );
-  expect(coverageLines({ table: 'revenues', partitionKey: 'occurred_at', interval: 'month', partitions: r, dataRange: { min: '2024-01-15', max: '2024-02-02' }, premake: 1 })).toEqual([
+  expect(
+    coverageLines({
+      table: 'revenues',
+      partitionKey: 'occurred_at',
+      interval: 'month',
+      partitions: r,
+      dataRange: { min: '2024-01-15', max: '2024-02-02' },
+      premake: 1,
+    }),
+  ).toEqual([
     'occurred_at before 2024-01-01: revenues_pmin (MINVALUE..2024-01-01)',
     'occurred_at 2024-01-01..2024-04-01: 3 month partitions (data 2024-01-15..2024-02-02, then 1 premade month)',
     'occurred_at from 2024-04-01: revenues_pmax (2024-04-01..MAXVALUE); maintainPartitions splits months out of it as they come',

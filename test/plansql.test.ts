@@ -19,7 +19,9 @@ test('names and small statements', () => {
   expect(tempName('revenues_pkey')).toBe('revenues_pkey_ps');
   expect(tempName('x'.repeat(63))).toBe(`${'x'.repeat(40)}_7dc2ca_ps`);
   expect(ownerSql('public', 'a"b', 'o"wner')).toBe('ALTER TABLE "public"."a""b" OWNER TO "o""wner"');
-  expect(addConstraintSql('public', 'revenues_partitioned', 'u_ps', 'UNIQUE (id)')).toBe('ALTER TABLE "public"."revenues_partitioned" ADD CONSTRAINT "u_ps" UNIQUE (id)');
+  expect(addConstraintSql('public', 'revenues_partitioned', 'u_ps', 'UNIQUE (id)')).toBe(
+    'ALTER TABLE "public"."revenues_partitioned" ADD CONSTRAINT "u_ps" UNIQUE (id)',
+  );
 });
 
 test('prepare: the head in one transaction, each partition with its owner and, with guards, its direct-write trigger', () => {

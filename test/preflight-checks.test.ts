@@ -24,7 +24,11 @@ afterAll(async () => {
 });
 
 function run(input: Record<string, unknown>, prefix: string) {
-  return w.client.workflow.start('switchover', { taskQueue: w.taskQueue, workflowId: uniqueId(prefix), args: [{ backup: 'none', approval: { required: false }, ...input }] });
+  return w.client.workflow.start('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId(prefix),
+    args: [{ backup: 'none', approval: { required: false }, ...input }],
+  });
 }
 
 async function preflightOf(input: Record<string, unknown>) {
@@ -37,7 +41,12 @@ async function preflightOf(input: Record<string, unknown>) {
 }
 
 const validated = async (table: string) =>
-  (await db.pool.query(`select conname::text as name, convalidated as ok from pg_constraint where conrelid = $1::regclass and contype in ('c', 'f') order by 1`, [table])).rows;
+  (
+    await db.pool.query(
+      `select conname::text as name, convalidated as ok from pg_constraint where conrelid = $1::regclass and contype in ('c', 'f') order by 1`,
+      [table],
+    )
+  ).rows;
 
 /** A parent, and a child whose CHECK and foreign key were added NOT VALID over rows that (if `bad`) violate them. */
 async function makeChild(name: string, bad: { fk?: boolean; check?: boolean } = {}) {
@@ -109,9 +118,20 @@ test('types with no extended hash (bit, varbit, arrays of it, domains over json 
     insert into odd2 select * from odd;
   `);
   const plan = await preflightOf({ tables: [{ table: 'odd', partitionKey: 'at', interval: 'month' }] });
-  expect(plan.tables[0].columns.filter((c) => c.hashAs).map((c) => `${c.name}:${c.hashAs}`)).toEqual(['flags:text', 'mask:text', 'masks:text', 'doc:text', 'place:text']);
-  expect(plan.tables[0].warnings).toContain('column mask (bit varying) has no extended hash function: checksums and verification hash its text form (mask::text), which is exact');
-  for (const [table, strategy] of [['odd', 'copy'], ['odd2', 'attach']]) {
+  expect(plan.tables[0].columns.filter((c) => c.hashAs).map((c) => `${c.name}:${c.hashAs}`)).toEqual([
+    'flags:text',
+    'mask:text',
+    'masks:text',
+    'doc:text',
+    'place:text',
+  ]);
+  expect(plan.tables[0].warnings).toContain(
+    'column mask (bit varying) has no extended hash function: checksums and verification hash its text form (mask::text), which is exact',
+  );
+  for (const [table, strategy] of [
+    ['odd', 'copy'],
+    ['odd2', 'attach'],
+  ]) {
     const before = await tableRows(db.pool, table);
     const report: SwitchoverReport = await (await run({ tables: [{ table, partitionKey: 'at', interval: 'month' }], strategy }, table)).result();
     expect(report.outcome).toBe('done');
@@ -165,7 +185,6 @@ test('assignsKey reads assignments, not comparisons', () => {
   ];
   for (const [src, key, want] of cases) expect([src, assignsKey(src, key)]).toEqual([src, want]);
 });
-
 
 test('violation queries: CHECK (NULL passes), foreign key MATCH SIMPLE and MATCH FULL', () => {
   const fk = { name: 'f', type: 'f' as const, check_expr: null, columns: ['a', 'b'], ref_schema: 's', ref_table: 'r', ref_columns: ['x', 'y'], match: 's' };

@@ -60,7 +60,10 @@ async function preflightOf(input: Record<string, unknown>) {
 }
 
 test('money sums are summed as numeric and json/money columns hashed through castable types', () => {
-  const tp = revenuesPlan(col('doc', 'json'), { columns: [col('id', 'bigint'), col('occurred_at', 'timestamp with time zone'), col('doc', 'json'), col('fee', 'money')], sumColumns: ['fee'] });
+  const tp = revenuesPlan(col('doc', 'json'), {
+    columns: [col('id', 'bigint'), col('occurred_at', 'timestamp with time zone'), col('doc', 'json'), col('fee', 'money')],
+    sumColumns: ['fee'],
+  });
   expect(rowHashExpr(tp)).toBe('hash_record_extended(ROW("id", "occurred_at", "doc"::jsonb, "fee"::numeric), 0)');
   expect(checksumSql(tp, 'revenues')).toContain('coalesce(sum("fee"::numeric), 0)::text AS "sum_fee"');
 });
@@ -74,7 +77,9 @@ test('preflight refuses a row trigger with transition tables, naming it; a state
 
 test('preflight refuses a nullable partition key even with no NULLs, default partition or not', async () => {
   for (const defaultPartition of [false, true]) {
-    const err = (await preflightOf({ tables: [{ table: 'nk', partitionKey: 'at', interval: 'month' }], defaultPartition }).catch((e) => e)) as ApplicationFailure;
+    const err = (await preflightOf({ tables: [{ table: 'nk', partitionKey: 'at', interval: 'month' }], defaultPartition }).catch(
+      (e) => e,
+    )) as ApplicationFailure;
     expect(err.type).toBe('UnsupportedSchema');
     expect(err.message).toMatch(/public\.nk\.at is nullable/);
     expect(err.message).toMatch(/alter table "public"\."nk" alter column "at" set not null/);

@@ -25,7 +25,13 @@ test('index plans: the primary key by the key step, a unique constraint added by
   );
   expect(plans).toEqual([
     { name: 'revenues_pkey', tempName: 'revenues_pkey_ps', legacyName: 'revenues_pkey_legacy', isPrimary: true, createSql: '' },
-    { name: 'rev_u', tempName: 'rev_u_ps', legacyName: 'rev_u_legacy', isPrimary: false, createSql: 'ALTER TABLE "public"."revenues_partitioned" ADD CONSTRAINT "rev_u_ps" UNIQUE (id, occurred_at)' },
+    {
+      name: 'rev_u',
+      tempName: 'rev_u_ps',
+      legacyName: 'rev_u_legacy',
+      isPrimary: false,
+      createSql: 'ALTER TABLE "public"."revenues_partitioned" ADD CONSTRAINT "rev_u_ps" UNIQUE (id, occurred_at)',
+    },
     {
       name: 'rev_status',
       tempName: 'rev_status_ps',

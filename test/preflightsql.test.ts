@@ -1,5 +1,13 @@
 // Preflight's own reads pinned as exact strings (src/preflightsql.ts): identifiers quoted.
-import { columnRangeSql, conflictStatementsSql, distinctSampleSql, hashProbeSql, keyRangeSql, violationCountSql, violationSelectSql } from '../src/preflightsql';
+import {
+  columnRangeSql,
+  conflictStatementsSql,
+  distinctSampleSql,
+  hashProbeSql,
+  keyRangeSql,
+  violationCountSql,
+  violationSelectSql,
+} from '../src/preflightsql';
 
 test('the partition key range: days in UTC for timestamptz, the NULL check only for a nullable key', () => {
   expect(keyRangeSql('public', 'revenues', 'occurred_at', { utc: true, notNull: false })).toBe(
@@ -13,7 +21,9 @@ test('the partition key range: days in UTC for timestamptz, the NULL check only 
 
 test('reads of the table and of pg_stat_statements', () => {
   expect(conflictStatementsSql('ext')).toBe(`select query from "ext"."pg_stat_statements" where query ~* 'on\\s+conflict' limit 5000`);
-  expect(hashProbeSql('public', 'revenues', 'h(t)')).toBe('SELECT h(t) AS h FROM (SELECT * FROM "public"."revenues" LIMIT 0) t RIGHT JOIN (VALUES (1)) v(ps_probe) ON true');
+  expect(hashProbeSql('public', 'revenues', 'h(t)')).toBe(
+    'SELECT h(t) AS h FROM (SELECT * FROM "public"."revenues" LIMIT 0) t RIGHT JOIN (VALUES (1)) v(ps_probe) ON true',
+  );
   expect(distinctSampleSql('public', 'revenues', 'tenant')).toBe(
     'select count(distinct "tenant")::float8 as n_distinct, count(*)::float8 as n from (select "tenant" from "public"."revenues" limit 10000) s',
   );

@@ -48,14 +48,20 @@ async function dump(db: TestDb): Promise<string> {
 
 const count = async (db: TestDb, t: string) => (await db.pool.query(`select count(*)::int as n from ${t}`)).rows[0].n as number;
 const kinds = async (db: TestDb) =>
-  (await db.pool.query(`select relname::text || ':' || relkind::text as k from pg_class where relname in ('orders', 'pings', 'stamps') order by 1`)).rows.map((r) => r.k);
+  (await db.pool.query(`select relname::text || ':' || relkind::text as k from pg_class where relname in ('orders', 'pings', 'stamps') order by 1`)).rows.map(
+    (r) => r.k,
+  );
 
 async function untilSignoff(id: string, args: unknown) {
   const handle = await w.client.workflow.start('rehearsal', { taskQueue: w.taskQueue, workflowId: id, args: [args] });
-  const s = await waitFor(async () => {
-    const x = (await handle.query(statusQuery)) as RehearsalStatus;
-    return ['awaiting_signoff', 'failed'].includes(x.phase) && x;
-  }, 'awaiting_signoff', 110000);
+  const s = await waitFor(
+    async () => {
+      const x = (await handle.query(statusQuery)) as RehearsalStatus;
+      return ['awaiting_signoff', 'failed'].includes(x.phase) && x;
+    },
+    'awaiting_signoff',
+    110000,
+  );
   return { handle, s };
 }
 
@@ -74,7 +80,12 @@ test('load on two non-demo tables through the switchover: no failed write, stagi
     phases.slice(0, 9).map((p) => [p.phase, 'pass', []]),
   );
   const load = phases[7];
-  const d = load.details as { writes: number; failedWrites: number; segments: Record<string, { writes: number; failedWrites: number; p99: number; max: number }>; cutoverStallMs: number | null };
+  const d = load.details as {
+    writes: number;
+    failedWrites: number;
+    segments: Record<string, { writes: number; failedWrites: number; p99: number; max: number }>;
+    cutoverStallMs: number | null;
+  };
   expect(typeof d.writes).toBe('number');
   expect(d.writes).toBeGreaterThan(50);
   expect(d.failedWrites).toBe(0);
@@ -95,7 +106,9 @@ test('load on two non-demo tables through the switchover: no failed write, stagi
     expect(r.byTable[t].writes).toBeGreaterThan(0);
   }
   expect(r.skipped).toEqual({});
-  console.log(`rehearsal load: ${JSON.stringify({ writes: d.writes, failedWrites: d.failedWrites, latencyMs: r.latencyMs, segments: d.segments, cutoverStallMs: d.cutoverStallMs })}`);
+  console.log(
+    `rehearsal load: ${JSON.stringify({ writes: d.writes, failedWrites: d.failedWrites, latencyMs: r.latencyMs, segments: d.segments, cutoverStallMs: d.cutoverStallMs })}`,
+  );
 
   // Staging: plain tables again, holding exactly what the load committed; the rollback test's truth.
   expect(await kinds(staging)).toEqual(['orders:r', 'pings:r', 'stamps:r']);
@@ -104,7 +117,9 @@ test('load on two non-demo tables through the switchover: no failed write, stagi
   const truth = phases[8].details!.truth as Record<string, { rows: number }>;
   expect(await count(staging, 'orders')).toBe(truth.orders.rows);
   expect(await count(staging, 'pings')).toBe(truth.pings.rows);
-  expect((await staging.pool.query(`select count(*)::int as n from orders o left join customers c on c.id = o.customer_id where c.id is null`)).rows[0].n).toBe(0);
+  expect((await staging.pool.query(`select count(*)::int as n from orders o left join customers c on c.id = o.customer_id where c.id is null`)).rows[0].n).toBe(
+    0,
+  );
 
   await handle.signal(signoffSignal, { by: 'dana' });
   const result: RehearsalReport = await handle.result();
@@ -128,7 +143,9 @@ test('a load that cannot run on a table says why, and the load phase is reported
   expect([s.phase, s.error]).toEqual(['awaiting_signoff', undefined]);
   const load = s.rehearsal.phases[7];
   expect(load.result).toBe('skipped');
-  expect(load.summary).toMatch(/^the load could not run: no operation of the mix can run on any table \(public\.stamps update: no usable non-key column to update on public\.stamps/);
+  expect(load.summary).toMatch(
+    /^the load could not run: no operation of the mix can run on any table \(public\.stamps update: no usable non-key column to update on public\.stamps/,
+  );
   expect(load.checks).toEqual([{ name: 'not run', status: 'warn', detail: expect.stringMatching(/^public\.stamps update: no usable non-key column/) }]);
   expect(load.details).toMatchObject({ writes: 0, failedWrites: 0 });
   expect(s.rehearsal.phases.filter((p) => p.phase !== 'load' && p.phase !== 'signoff').every((p) => p.result === 'pass')).toBe(true);
@@ -157,7 +174,9 @@ test('with the load writing through the cutover, phase 6 still catches an answer
   );
   const cause = (err as { cause: { type: string; message: string; details: RehearsalReport[] } }).cause;
   expect(cause.type).toBe('RehearsalFailed');
-  expect(cause.message).toMatch(/^rehearsal failed in phase 6 \(application testing\): smokeSql\[1\]: answer changed after cutover: before SELECT 1 row\(s\) \{"relkind":"r"\}; after SELECT 1 row\(s\) \{"relkind":"p"\}/);
+  expect(cause.message).toMatch(
+    /^rehearsal failed in phase 6 \(application testing\): smokeSql\[1\]: answer changed after cutover: before SELECT 1 row\(s\) \{"relkind":"r"\}; after SELECT 1 row\(s\) \{"relkind":"p"\}/,
+  );
   // The count, read in the same quiet moment on both sides, is the same although the load wrote on.
   expect(cause.details[0].phases[5].checks.find((c) => c.name === 'smokeSql[0]')!.status).toBe('ok');
   expect(cause.details[0].restore!.ok).toBe(true);

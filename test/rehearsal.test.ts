@@ -46,7 +46,8 @@ async function snapshot(db: TestDb) {
 
 /** Everything of ours a rehearsal could leave in a schema besides audit rows. */
 async function leftovers(db: TestDb) {
-  const r = await db.pool.query(`
+  const r = await db.pool.query(
+    `
     select
       (select coalesce(array_agg(relname::text order by relname), '{}') from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = 'public' and (relname ~ '_(partitioned|legacy|backup)$' or relname ~ '_p\\d{6}$')) as relations,
@@ -82,7 +83,9 @@ test('pure parts: the writer kinds, forecast scaling', () => {
 test('full rehearsal with the live writer: ten phases pass, staging ends plain with what the writer committed, default untouched', async () => {
   const prodBefore = await dump(prod);
   const totalBefore = (
-    await staging.pool.query(`select ((select count(*) from revenues) + (select count(*) from expenses) + (select count(*) from daily_cash_balances))::int as n`)
+    await staging.pool.query(
+      `select ((select count(*) from revenues) + (select count(*) from expenses) + (select count(*) from daily_cash_balances))::int as n`,
+    )
   ).rows[0].n;
   const id = uniqueId('rehearsal');
   const handle = await w.client.workflow.start('rehearsal', {
@@ -90,16 +93,28 @@ test('full rehearsal with the live writer: ten phases pass, staging ends plain w
     workflowId: id,
     args: [{ tables: DEMO_TABLES, database: 'staging', batchSize: 300, load: { ratePerSec: 80, durationMs: 1500 }, forecast: { database: 'default' } }],
   });
-  const waiting = await waitFor(async () => {
-    const s = (await handle.query(statusQuery)) as RehearsalStatus;
-    return ['awaiting_signoff', 'failed'].includes(s.phase) && s;
-  }, 'awaiting_signoff', 110000);
+  const waiting = await waitFor(
+    async () => {
+      const s = (await handle.query(statusQuery)) as RehearsalStatus;
+      return ['awaiting_signoff', 'failed'].includes(s.phase) && s;
+    },
+    'awaiting_signoff',
+    110000,
+  );
   expect([waiting.phase, waiting.error]).toEqual(['awaiting_signoff', undefined]);
 
   const phases = waiting.rehearsal.phases;
   expect(phases.map((p) => p.phase)).toEqual([
-    'environment', 'prepare', 'trigger_behaviour', 'dry_run', 'switchover',
-    'application_testing', 'performance', 'load', 'rollback_test', 'signoff',
+    'environment',
+    'prepare',
+    'trigger_behaviour',
+    'dry_run',
+    'switchover',
+    'application_testing',
+    'performance',
+    'load',
+    'rollback_test',
+    'signoff',
   ]);
   expect(phases.slice(0, 9).map((p) => [p.phase, p.result, p.checks.filter((c) => c.status === 'fail')])).toEqual(
     phases.slice(0, 9).map((p) => [p.phase, 'pass', []]),
@@ -123,7 +138,10 @@ test('full rehearsal with the live writer: ten phases pass, staging ends plain w
   expect(report.writer!.bySegment.copy.writes).toBeGreaterThan(0);
   expect(report.writer!.bySegment.after.writes).toBeGreaterThan(0);
   expect(phases[7].details).toMatchObject({ writes: report.writer!.writes, failedWrites: 0 });
-  expect(phases[6].checks.find((c) => c.name === 'revenues lookups')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^select by id, insert, update, delete: no partition key/) });
+  expect(phases[6].checks.find((c) => c.name === 'revenues lookups')).toMatchObject({
+    status: 'warn',
+    detail: expect.stringMatching(/^select by id, insert, update, delete: no partition key/),
+  });
   expect(report.cutover.map((c) => c.table).sort()).toEqual([...TABLES].sort());
   expect(report.forecast!.source).toMatch(/target "default"/);
   expect(report.forecast!.tables.find((t) => t.table === 'revenues')!.rows).toBe(SEEDED);
@@ -160,8 +178,12 @@ test('full rehearsal with the live writer: ten phases pass, staging ends plain w
   expect(result.signoff).toMatchObject({ by: 'carol', comment: 'forecast fits the window' });
   expect(result.phases.every((p) => p.result === 'pass')).toBe(true);
   expect(result.markdown).toContain('Signed off by carol');
-  const audit = await staging.pool.query(`select stage from partition_switchover.audit where workflow_id = $1 and table_name = '(rehearsal)' order by stage`, [id]);
-  expect(audit.rows.map((r) => r.stage)).toEqual([...Array.from({ length: 10 }, (_, i) => `REHEARSAL-${String(i + 1).padStart(2, '0')}-${phases[i].phase.toUpperCase()}`), 'SIGNOFF'].sort());
+  const audit = await staging.pool.query(`select stage from partition_switchover.audit where workflow_id = $1 and table_name = '(rehearsal)' order by stage`, [
+    id,
+  ]);
+  expect(audit.rows.map((r) => r.stage)).toEqual(
+    [...Array.from({ length: 10 }, (_, i) => `REHEARSAL-${String(i + 1).padStart(2, '0')}-${phases[i].phase.toUpperCase()}`), 'SIGNOFF'].sort(),
+  );
 
   expect(await dump(prod)).toBe(prodBefore);
 });
@@ -187,7 +209,9 @@ test('a smoke query whose answer changes fails the rehearsal in phase 6, and sta
   expect(err).toBeInstanceOf(WorkflowFailedError);
   const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
   expect(cause.type).toBe('RehearsalFailed');
-  expect(cause.message).toMatch(/^rehearsal failed in phase 6 \(application testing\): smokeSql\[1\]: answer changed after cutover: before SELECT 1 row\(s\) \{"relkind":"r"\}; after SELECT 1 row\(s\) \{"relkind":"p"\}/);
+  expect(cause.message).toMatch(
+    /^rehearsal failed in phase 6 \(application testing\): smokeSql\[1\]: answer changed after cutover: before SELECT 1 row\(s\) \{"relkind":"r"\}; after SELECT 1 row\(s\) \{"relkind":"p"\}/,
+  );
   const report = cause.details![0] as RehearsalReport;
   expect(report.failedPhase).toMatchObject({ n: 6, phase: 'application_testing' });
   expect(report.phases.map((p) => p.result)).toEqual(['pass', 'pass', 'pass', 'pass', 'pass', 'fail', 'not_run', 'not_run', 'not_run', 'not_run']);
@@ -197,7 +221,13 @@ test('a smoke query whose answer changes fails the rehearsal in phase 6, and sta
   expect(((await handle.query(statusQuery)) as RehearsalStatus).phase).toBe('failed');
 
   expect((await leftovers(staging)).relations).toEqual([]);
-  expect(await leftovers(staging)).toMatchObject({ kinds: ['daily_cash_balances:r', 'expenses:r', 'revenues:r'], triggers: [], functions: [], claims: 0, marked: 0 });
+  expect(await leftovers(staging)).toMatchObject({
+    kinds: ['daily_cash_balances:r', 'expenses:r', 'revenues:r'],
+    triggers: [],
+    functions: [],
+    claims: 0,
+    marked: 0,
+  });
   expect(await snapshot(staging)).toEqual(stagingBefore);
   expect(await dump(prod)).toBe(prodBefore);
 });
@@ -218,7 +248,10 @@ test('staging that is the default database, or default itself, is refused at onc
   const socketId = uniqueId('rehearsal-socket');
   const socket = await w.client.workflow
     .execute('rehearsal', { taskQueue: w.taskQueue, workflowId: socketId, args: [{ tables: DEMO_TABLES, database: 'socket' }] })
-    .then(() => undefined, (e: WorkflowFailedError) => e.cause as ApplicationFailure);
+    .then(
+      () => undefined,
+      (e: WorkflowFailedError) => e.cause as ApplicationFailure,
+    );
   expect(socket?.type).toBe('InvalidInput');
   expect(socket?.message).toMatch(new RegExp(`target "socket" is the same database as "default" \\(database "${prod.name}" on server \\d+\\)`));
   // Payloads are bytes in the history: decode them, so a secret inside one would show.

@@ -18,11 +18,21 @@ export function replayOptions(): ReplayWorkerOptions {
   };
 }
 
-const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 test('there are recorded histories of every kind of run', () => {
   expect(files).toEqual(
-    expect.arrayContaining(['completed.json', 'rejected.json', 'rejected-rollback.json', 'failed-parity.json', 'dry-run.json', 'rollback-after-cutover.json', 'cleanup-type.json']),
+    expect.arrayContaining([
+      'completed.json',
+      'rejected.json',
+      'rejected-rollback.json',
+      'failed-parity.json',
+      'dry-run.json',
+      'rollback-after-cutover.json',
+      'cleanup-type.json',
+    ]),
   );
 });
 

@@ -50,7 +50,11 @@ async function members(pub: string) {
 }
 
 function run(input: Record<string, unknown>, prefix: string) {
-  return w.client.workflow.start('switchover', { taskQueue: w.taskQueue, workflowId: uniqueId(prefix), args: [{ backup: 'none', approval: { required: false }, ...input }] });
+  return w.client.workflow.start('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId(prefix),
+    args: [{ backup: 'none', approval: { required: false }, ...input }],
+  });
 }
 
 async function rollback(switchoverWorkflowId: string): Promise<RollbackReport> {
@@ -69,11 +73,17 @@ for (const strategy of ['copy', 'attach'] as const) {
     expect(before[1]).toEqual([{ t, cols: 'id,occurred_at,amount_cents', filter: '(id > 10)' }]);
 
     // The dry run's plan says what happens to each publication, and its cutover SQL does it.
-    const dry: SwitchoverReport = await (await run({ tables: [{ table: t, partitionKey: 'occurred_at', interval: 'month' }], strategy, dryRun: true }, t)).result();
+    const dry: SwitchoverReport = await (
+      await run({ tables: [{ table: t, partitionKey: 'occurred_at', interval: 'month' }], strategy, dryRun: true }, t)
+    ).result();
     expect(dry.plan!.tables[0].warnings.join('\n')).toMatch(
-      new RegExp(`publication ${t}_some \\(publish_via_partition_root = true, columns id, occurred_at, amount_cents, row filter \\(id > 10\\)\\): at cutover the partitioned table takes public\\.${t}'s place`),
+      new RegExp(
+        `publication ${t}_some \\(publish_via_partition_root = true, columns id, occurred_at, amount_cents, row filter \\(id > 10\\)\\): at cutover the partitioned table takes public\\.${t}'s place`,
+      ),
     );
-    expect(dry.plan!.sql[t].cutover.join('\n')).toContain(`ALTER PUBLICATION "${t}_some" ADD TABLE "public"."${t}" ("id", "occurred_at", "amount_cents") WHERE ((id > 10))`);
+    expect(dry.plan!.sql[t].cutover.join('\n')).toContain(
+      `ALTER PUBLICATION "${t}_some" ADD TABLE "public"."${t}" ("id", "occurred_at", "amount_cents") WHERE ((id > 10))`,
+    );
 
     const h = await run({ tables: [{ table: t, partitionKey: 'occurred_at', interval: 'month' }], strategy }, t);
     const report: SwitchoverReport = await h.result();
@@ -84,7 +94,9 @@ for (const strategy of ['copy', 'attach'] as const) {
     expect(await members(`${t}_all_cols`)).toEqual([t]);
     expect((await db.pool.query(`select relkind::text as k from pg_class where oid = $1::regclass`, [t])).rows[0].k).toBe('p');
     // Writes still work (the column list covers the new replica identity, the primary key with the partition key).
-    await db.pool.query(`update ${t} set amount_cents = amount_cents + 1 where id = 20; delete from ${t} where id = 21; insert into ${t} (occurred_at) values (now())`);
+    await db.pool.query(
+      `update ${t} set amount_cents = amount_cents + 1 where id = 20; delete from ${t} where id = 21; insert into ${t} (occurred_at) values (now())`,
+    );
 
     const rb = await rollback(h.workflowId);
     expect(rb.tables.map((x) => x.from)).toEqual(['cutover']);
@@ -113,7 +125,11 @@ test('refused at preflight, naming the publication, nothing changed: publish_via
       'pub_noroot',
       /publication noroot publishes public\.pub_noroot with publish_via_partition_root = false: .*Run ALTER PUBLICATION "noroot" SET \(publish_via_partition_root = true\)/,
     ],
-    ['app', 'pub_inschema', /publication inschema is FOR TABLES IN SCHEMA: it would also publish the tables the switchover makes \(pub_inschema_partitioned and its partitions/],
+    [
+      'app',
+      'pub_inschema',
+      /publication inschema is FOR TABLES IN SCHEMA: it would also publish the tables the switchover makes \(pub_inschema_partitioned and its partitions/,
+    ],
     [
       'public',
       'pub_nokey',
@@ -123,7 +139,11 @@ test('refused at preflight, naming the publication, nothing changed: publish_via
           'then ALTER PUBLICATION "nokey" ADD TABLE "public"\\."pub_nokey" \\("id", "amount_cents", "occurred_at"\\) WHERE \\(\\(id > 0\\)\\);',
       ),
     ],
-    ['public', 'pub_full', /public\.pub_full has REPLICA IDENTITY FULL, which the switchover does not carry: .*Run ALTER TABLE "public"\."pub_full" REPLICA IDENTITY DEFAULT first/],
+    [
+      'public',
+      'pub_full',
+      /public\.pub_full has REPLICA IDENTITY FULL, which the switchover does not carry: .*Run ALTER TABLE "public"\."pub_full" REPLICA IDENTITY DEFAULT first/,
+    ],
   ];
   const schemaBefore = await dump(db.url, { schemaOnly: true });
   for (const [schema, table, why] of cases) {
@@ -169,7 +189,9 @@ test(`subscription target refused at preflight, naming the subscription (live su
       await db.pool.query(`insert into sub_t values (2, now(), 'two')`);
       await waitFor(async () => (await sub.pool.query(`select count(*)::int as n from sub_t`)).rows[0].n === 2, 'a replicated insert');
     } else {
-      console.log('wal_level is not logical: the subscription connects and lists its tables, but has no slot and does not stream (.ci/run sets wal_level = logical)');
+      console.log(
+        'wal_level is not logical: the subscription connects and lists its tables, but has no slot and does not stream (.ci/run sets wal_level = logical)',
+      );
       await sub.pool.query(`create subscription sub_s connection '${conn}' publication sub_pub with (create_slot = false, slot_name = NONE, enabled = false)`);
     }
     expect((await sub.pool.query(`select srrelid::regclass::text as t from pg_subscription_rel`)).rows).toEqual([{ t: 'sub_t' }]);
@@ -200,7 +222,10 @@ test(`subscription target refused at preflight, naming the subscription (live su
       expect(await published('sub_pub')).toEqual([{ t: 'sub_t', cols: 'id,occurred_at,v', filter: null }]);
       if (logical) {
         await db.pool.query(`insert into sub_t values (3, now(), 'three'); update sub_t set v = 'uno' where id = 1`);
-        await waitFor(async () => (await sub.pool.query(`select string_agg(id || v, ',' order by id) as s from sub_t`)).rows[0].s === '1uno,2two,3three', 'writes after cutover replicated');
+        await waitFor(
+          async () => (await sub.pool.query(`select string_agg(id || v, ',' order by id) as s from sub_t`)).rows[0].s === '1uno,2two,3three',
+          'writes after cutover replicated',
+        );
       }
     } finally {
       await ws.stop();

@@ -1,5 +1,13 @@
 // The restore from backup's SQL (src/restoresql.ts), pinned as exact strings.
-import { backupKeyIndexSql, restoreLockSql, restoreLoggedSql, restoreNextBoundSql, restoreRangeSql, restoreTriggerOffSql, restoreTriggerSql } from '../src/restoresql';
+import {
+  backupKeyIndexSql,
+  restoreLockSql,
+  restoreLoggedSql,
+  restoreNextBoundSql,
+  restoreRangeSql,
+  restoreTriggerOffSql,
+  restoreTriggerSql,
+} from '../src/restoresql';
 import { col, revenuesPlan } from './fixtures';
 
 const tp = revenuesPlan(col('amount_cents', 'bigint'));

@@ -71,8 +71,12 @@ test('a materialized view, a SQL-body function and a foreign key made after cuto
     (e: Error & { cause?: Error }) => e.cause?.message ?? e.message,
   );
   expect(Date.now() - started).toBeLessThan(30000);
-  expect(f).toMatch(/rollback of public\.fee refused: since cutover, foreign key fee_note_id_paid_at_fkey on fee_note, function fee_count\(\), materialized view public\.fee_sum depend on the partitioned table/);
-  expect(f).toMatch(/Nothing was changed\. Run ALTER TABLE fee_note DROP CONSTRAINT fee_note_id_paid_at_fkey; DROP FUNCTION fee_count\(\); DROP MATERIALIZED VIEW public\.fee_sum; then the rollback again, then ALTER TABLE fee_note ADD CONSTRAINT fee_note_id_paid_at_fkey FOREIGN KEY \(id, paid_at\) REFERENCES fee\(id, paid_at\); CREATE MATERIALIZED VIEW public\.fee_sum AS SELECT sum\(fee\.amount_cents\) AS total/);
+  expect(f).toMatch(
+    /rollback of public\.fee refused: since cutover, foreign key fee_note_id_paid_at_fkey on fee_note, function fee_count\(\), materialized view public\.fee_sum depend on the partitioned table/,
+  );
+  expect(f).toMatch(
+    /Nothing was changed\. Run ALTER TABLE fee_note DROP CONSTRAINT fee_note_id_paid_at_fkey; DROP FUNCTION fee_count\(\); DROP MATERIALIZED VIEW public\.fee_sum; then the rollback again, then ALTER TABLE fee_note ADD CONSTRAINT fee_note_id_paid_at_fkey FOREIGN KEY \(id, paid_at\) REFERENCES fee\(id, paid_at\); CREATE MATERIALIZED VIEW public\.fee_sum AS SELECT sum\(fee\.amount_cents\) AS total/,
+  );
   expect(f).toMatch(/make the function fee_count\(\) again as you made it/);
   // Nothing changed: still partitioned, the dependents in place.
   expect(await one(`select relkind::text as k from pg_class where oid = 'fee'::regclass`)).toEqual({ k: 'p' });

@@ -39,7 +39,9 @@ afterAll(async () => {
 });
 
 const snapshot = async () =>
-  (await db.pool.query(`select id, booked_at::text, amount::text, note from ledger order by id`)).rows.map((r) => `${r.id}|${r.booked_at}|${r.amount}|${r.note}`);
+  (await db.pool.query(`select id, booked_at::text, amount::text, note from ledger order by id`)).rows.map(
+    (r) => `${r.id}|${r.booked_at}|${r.amount}|${r.note}`,
+  );
 
 /** Updates one row in a loop on its own connection until stopped; returns its longest wait. */
 function writer(id: number, table = 'ledger') {
@@ -115,11 +117,17 @@ test('attach rollback after cutover with 200,000 rows written since into new par
   const done: SwitchoverReport = await w.client.workflow.execute('switchover', {
     taskQueue: w.taskQueue,
     workflowId: id,
-    args: [{ strategy: 'attach', backup: 'none', tables: [{ table: 'visits', partitionKey: 'occurred_at', interval: 'month' }], approval: { required: false } }],
+    args: [
+      { strategy: 'attach', backup: 'none', tables: [{ table: 'visits', partitionKey: 'occurred_at', interval: 'month' }], approval: { required: false } },
+    ],
   });
   expect(done.outcome).toBe('done');
-  const cutoff = (await db.pool.query(`select details->>'cutoff' as c from partition_switchover.audit where table_name = 'visits' and stage = 'CUTOVER'`)).rows[0].c;
-  await db.pool.query(`insert into visits (occurred_at, amount, note) select $1::timestamptz + (g % 1000) * interval '1 hour', g, repeat('x', 80) || g from generate_series(1, ${ROWS}) g`, [cutoff]);
+  const cutoff = (await db.pool.query(`select details->>'cutoff' as c from partition_switchover.audit where table_name = 'visits' and stage = 'CUTOVER'`))
+    .rows[0].c;
+  await db.pool.query(
+    `insert into visits (occurred_at, amount, note) select $1::timestamptz + (g % 1000) * interval '1 hour', g, repeat('x', 80) || g from generate_series(1, ${ROWS}) g`,
+    [cutoff],
+  );
   const before = (await db.pool.query(`select count(*)::int as n, sum(amount)::text as s from visits`)).rows[0];
 
   const wr = writer(17, 'visits');

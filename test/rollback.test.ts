@@ -137,9 +137,7 @@ test('rollback with restoreBackup puts back the rows as they were at backup', as
   await handle.result();
   await db.pool.query(`delete from revenues where id % 2 = 0; update expenses set amount_cents = 1`);
   const rb = await rollback({ switchoverWorkflowId: handle.workflowId, restoreBackup: true });
-  expect(rb.tables.map((t) => [t.table, t.restoredRows])).toEqual(
-    [...TABLES].reverse().map((t) => [t, before[t].length]),
-  );
+  expect(rb.tables.map((t) => [t.table, t.restoredRows])).toEqual([...TABLES].reverse().map((t) => [t, before[t].length]));
   await expectPlain();
   expect(await rows()).toEqual(before);
 });

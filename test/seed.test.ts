@@ -62,7 +62,9 @@ describe('seed', () => {
       expect(r).toEqual({ rows: 2000, starts_at_start: true, ends_at_end: true, months: 36, orgs: 20, properties: 5, statuses: 3, sane: true });
     }
     // ids grow with time, like an application's
-    expect(await one(`select bool_and(ordered) as ok from (select occurred_at >= lag(occurred_at) over (order by id) as ordered from revenues) x`)).toEqual({ ok: true });
+    expect(await one(`select bool_and(ordered) as ok from (select occurred_at >= lag(occurred_at) over (order by id) as ordered from revenues) x`)).toEqual({
+      ok: true,
+    });
     expect(await one(`select count(distinct category)::int as n from expenses`)).toEqual({ n: 5 });
 
     const b = await one(
@@ -113,15 +115,17 @@ describe('seed', () => {
     // one year (366 days to 2024-06-30) and 5000 rows: 13 whole pairs
     const year = await seed(client, { rows: 5000, years: 1, organizations: 4, endDate: '2024-06-30', reset: true });
     expect(year.rows).toEqual({ organizations: 4, revenues: 5000, expenses: 5000, daily_cash_balances: 13 * 366 });
-    expect(await one(`select count(distinct (organization_id, property_id))::int as pairs, count(distinct organization_id)::int as orgs from daily_cash_balances`)).toEqual({ pairs: 13, orgs: 3 });
+    expect(
+      await one(`select count(distinct (organization_id, property_id))::int as pairs, count(distinct organization_id)::int as orgs from daily_cash_balances`),
+    ).toEqual({ pairs: 13, orgs: 3 });
   });
 
   test('DEMO_TABLES names existing tables and key columns', async () => {
     for (const t of DEMO_TABLES) {
-      const r = await one(
-        `select data_type from information_schema.columns where table_schema = 'public' and table_name = $1 and column_name = $2`,
-        [t.table, t.partitionKey],
-      );
+      const r = await one(`select data_type from information_schema.columns where table_schema = 'public' and table_name = $1 and column_name = $2`, [
+        t.table,
+        t.partitionKey,
+      ]);
       expect(r).toBeDefined();
       expect(t.interval).toBe('month');
     }

@@ -16,7 +16,7 @@ test('the built-in statements on the sample row', () => {
   expect(rangeScanSql({ ...tp, primaryKey: ['id', 'occurred_at'] }, { from: 'a', to: 'b' })).toMatch(/ ORDER BY "id", "occurred_at"$/);
 });
 
-test('around a statement: the legacy table in the table\'s place, the plan', () => {
+test("around a statement: the legacy table in the table's place, the plan", () => {
   expect(legacyInPlaceSql(tp)).toEqual([
     'ALTER TABLE "public"."revenues" RENAME TO "revenues_ps_aside"',
     'ALTER TABLE "public"."revenues_legacy" RENAME TO "revenues"',

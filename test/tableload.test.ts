@@ -11,7 +11,9 @@ let db: TestDb;
 let c: pg.Client;
 const one = async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows[0];
 const say = (what: string, s: LoadSummary) =>
-  console.log(`${what}: writes=${s.writes} failedWrites=${s.failedWrites} ops/s=${s.opsPerSec} p50=${s.latencyMs.p50}ms p99=${s.latencyMs.p99}ms max=${s.latencyMs.max}ms`);
+  console.log(
+    `${what}: writes=${s.writes} failedWrites=${s.failedWrites} ops/s=${s.opsPerSec} p50=${s.latencyMs.p50}ms p99=${s.latencyMs.p99}ms max=${s.latencyMs.max}ms`,
+  );
 
 beforeAll(async () => {
   db = await createTestDb('ps_tableload');
@@ -105,7 +107,9 @@ describe('planLoad', () => {
         'id: primary key, identity; at: primary key, partition key; ref_id: foreign key marks_ref_id_fkey; doubled: generated)',
     });
     expect([m.insert.ok, m.move.ok, m.delete.ok]).toEqual([true, true, true]);
-    await expect(planLoad(c, { schema: 'public', table: 'nope', partitionKey: 'at', interval: 'day' })).rejects.toThrow('load: table public.nope does not exist');
+    await expect(planLoad(c, { schema: 'public', table: 'nope', partitionKey: 'at', interval: 'day' })).rejects.toThrow(
+      'load: table public.nope does not exist',
+    );
     await expect(planLoad(c, { schema: 'public', table: 'orgs', partitionKey: 'name', interval: 'day' })).rejects.toThrow(
       'load: partition key public.orgs.name is of type text; it must be date, timestamp or timestamptz',
     );
@@ -167,8 +171,12 @@ describe('startLoad', () => {
       (select count(*) from invoices)::int as invoices, (select count(*) from events)::int as events, (select count(*) from readings)::int as readings`);
     const net = (t: string) => inserted.filter((x) => x.table === t).length - deleted.filter((x) => x.table === t).length;
     expect(counts).toEqual({
-      lost_invoices: 0, lost_events: 0, lost_readings: 0,
-      invoices: 300 + net('public.invoices'), events: 200 + net('public.events'), readings: 200 + net('public.readings'),
+      lost_invoices: 0,
+      lost_events: 0,
+      lost_readings: 0,
+      invoices: 300 + net('public.invoices'),
+      events: 200 + net('public.events'),
+      readings: 200 + net('public.readings'),
     });
 
     // Moves: pre-existing rows whose key changed moved by whole intervals (months keep their
@@ -184,7 +192,14 @@ describe('startLoad', () => {
          and extract(epoch from e.happened_at - s.k)::bigint % 86400 <> 0)::int as events_bad,
       (select count(*) from snap_readings s join readings r using (sensor_id, seq) where r.taken_on <> s.k)::int as readings,
       (select count(*) from snap_readings s join readings r using (sensor_id, seq) where r.taken_on <> s.k and (r.taken_on - s.k) % 7 <> 0)::int as readings_bad`);
-    expect(moves).toEqual({ invoices: expect.any(Number), invoices_bad: 0, events: expect.any(Number), events_bad: 0, readings: expect.any(Number), readings_bad: 0 });
+    expect(moves).toEqual({
+      invoices: expect.any(Number),
+      invoices_bad: 0,
+      events: expect.any(Number),
+      events_bad: 0,
+      readings: expect.any(Number),
+      readings_bad: 0,
+    });
     expect(Math.min(moves.invoices, moves.events, moves.readings)).toBeGreaterThan(0);
 
     // Updates changed the columns the plan named (n of events starts at 0 and only updates raise it).
@@ -272,6 +287,9 @@ describe('startLoad', () => {
     const after = await planLoad(c, { schema: 'public', table: 'ledger', partitionKey: 'booked_at', interval: 'month' });
     expect(after.key.map((k) => k.name)).toEqual(['id', 'booked_at']);
     expect([after.insert.ok, after.update.ok, after.delete.ok]).toEqual([true, true, true]);
-    expect(after.move).toEqual({ ok: false, reason: 'moving public.ledger.booked_at could make two rows collide in unique index ledger_next_pkey (id, booked_at)' });
+    expect(after.move).toEqual({
+      ok: false,
+      reason: 'moving public.ledger.booked_at could make two rows collide in unique index ledger_next_pkey (id, booked_at)',
+    });
   });
 });

@@ -31,7 +31,8 @@ function activitySummaries(h: History): unknown[] {
 }
 const workflowTaskFailures = (h: History) => (h.events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).length;
 /** Which worker completed each workflow task, in order. */
-const taskWorkers = (h: History) => (h.events ?? []).flatMap((e) => (e.workflowTaskCompletedEventAttributes ? [e.workflowTaskCompletedEventAttributes.identity] : []));
+const taskWorkers = (h: History) =>
+  (h.events ?? []).flatMap((e) => (e.workflowTaskCompletedEventAttributes ? [e.workflowTaskCompletedEventAttributes.identity] : []));
 
 let db: TestDb;
 let connection: Connection;
@@ -74,7 +75,14 @@ test('a switchover waiting for approval survives a deploy of a patched() change;
   await a.stop();
   a = undefined;
   const nativeConnection = await NativeConnection.connect({ address: temporalAddress() });
-  const started = await createWorker({ connection: nativeConnection, taskQueue, targets: { default: db.url }, workflowBundle: { code: next.code }, identity: 'worker-B', log: noop });
+  const started = await createWorker({
+    connection: nativeConnection,
+    taskQueue,
+    targets: { default: db.url },
+    workflowBundle: { code: next.code },
+    identity: 'worker-B',
+    log: noop,
+  });
   b = { started, running: started.run(), connection: nativeConnection };
 
   await old.signal(approveSignal, { by: 'alice', comment: 'approved after the deploy' });

@@ -115,7 +115,10 @@ async function asApp<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   }
 }
 const appInsert = (t: string, memo: string) =>
-  asApp(async (c) => (await c.query(`insert into ${t} (account_id, booked_at, amount, memo, code) values (1, now(), 1234.5, $1, $1) returning id, line`, [memo])).rows[0]);
+  asApp(
+    async (c) =>
+      (await c.query(`insert into ${t} (account_id, booked_at, amount, memo, code) values (1, now(), 1234.5, $1, $1) returning id, line`, [memo])).rows[0],
+  );
 const events = async (t: string, id: string) =>
   // A row trigger on a partitioned table fires on the partition: TG_TABLE_NAME is `<t>_p<yyyymm>`.
   (await db.pool.query(`select op from ledger_events where tbl ~ ('^' || $1 || '(_p\\d+)?$') and ledger_id = $2 order by id`, [t, id])).rows.map((r) => r.op);
@@ -130,7 +133,9 @@ test('what cannot be carried is refused at preflight, saying why and what to do'
     }),
   );
   expect(f.type).toBe('UnsupportedSchema');
-  expect(f.message).toMatch(/foreign key child_t_parent_id_fkey on child_t references public\.parent_t; .*Drop the foreign key before the switchover and re-create it afterwards/);
+  expect(f.message).toMatch(
+    /foreign key child_t_parent_id_fkey on child_t references public\.parent_t; .*Drop the foreign key before the switchover and re-create it afterwards/,
+  );
   expect(f.message).toMatch(/unique index uniq_t_code_key on public\.uniq_t \(code\) does not include the partition key at; .*Add at to it or drop it first/);
   expect(f.message).toMatch(/materialized view public\.mv_src_count reads public\.mv_src; .*Drop it before the switchover and re-create it afterwards/);
   expect(f.message).toMatch(/Nothing was changed/);
@@ -154,16 +159,27 @@ test('switchover carries everything; triggers fire once in dual-write and after 
   const plan = (await handle.query(statusQuery)).plan!.tables[0];
   // The notes: the BEFORE ROW trigger (it does not assign the key), the widened key, the foreign key's attach taking ACCESS EXCLUSIVE on the referenced table, briefly, the partitions' transactions, and the lookups that will not prune.
   expect(plan.warnings).toEqual([
-    expect.stringMatching(/^trigger ledger_touch on public\.ledger is a BEFORE \.\.\. FOR EACH ROW trigger \(function ledger_touch\(\), whose source does not assign NEW\.booked_at\)/),
+    expect.stringMatching(
+      /^trigger ledger_touch on public\.ledger is a BEFORE \.\.\. FOR EACH ROW trigger \(function ledger_touch\(\), whose source does not assign NEW\.booked_at\)/,
+    ),
     expect.stringMatching(/^foreign key ledger_account_id_fkey references accounts: attaching it .* ACCESS EXCLUSIVE on accounts/),
     expect.stringMatching(/^the primary key of public\.ledger widens from \(id\) to \(id, booked_at\)/),
-    expect.stringMatching(/^verification "incremental": row counts of both tables in one snapshot, and every row written during the switchover compared row by row/),
+    expect.stringMatching(
+      /^verification "incremental": row counts of both tables in one snapshot, and every row written during the switchover compared row by row/,
+    ),
     // About 42 partitions with 4 indexes each: more than one transaction's share of the lock table.
-    expect.stringMatching(/^public\.ledger gets \d+ partitions: prepare creates ledger_partitioned in one transaction, then its partitions 18 per transaction \(3 transactions\)/),
+    expect.stringMatching(
+      /^public\.ledger gets \d+ partitions: prepare creates ledger_partitioned in one transaction, then its partitions 18 per transaction \(3 transactions\)/,
+    ),
     // And what gets slower: a lookup by id visits every partition.
-    expect.stringMatching(/^a statement on public\.ledger that names \(id\) but not booked_at \(e\.g\. UPDATE \.\.\. WHERE id = \$1\) visits all \d+ partitions/),
+    expect.stringMatching(
+      /^a statement on public\.ledger that names \(id\) but not booked_at \(e\.g\. UPDATE \.\.\. WHERE id = \$1\) visits all \d+ partitions/,
+    ),
   ]);
-  expect(plan.identities!.map((i) => [i.column, i.kind])).toEqual([['id', 'a'], ['ref', 'd']]);
+  expect(plan.identities!.map((i) => [i.column, i.kind])).toEqual([
+    ['id', 'a'],
+    ['ref', 'd'],
+  ]);
 
   await handle.signal(approveSignal, { by: 'alice' });
   expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
@@ -191,14 +207,18 @@ test('switchover carries everything; triggers fire once in dual-write and after 
   expect(view).toEqual({ reads_new: true, options: '{security_barrier=true}' });
 
   // After cutover, as the application: RLS filters, triggers fire once, identity continues, the row is mirrored.
-  const seen = await asApp(async (c) => (await c.query(`select count(*)::int as n, count(*) filter (where account_id <> 1)::int as other from ledger`)).rows[0]);
+  const seen = await asApp(
+    async (c) => (await c.query(`select count(*)::int as n, count(*) filter (where account_id <> 1)::int as other from ledger`)).rows[0],
+  );
   expect(seen).toEqual({ n: Number((await one(`select count(*) from ledger where account_id = 1`)).count), other: 0 });
   const after = await appInsert('ledger', 'after cutover');
   expect(await events('ledger', after.id)).toEqual(['INSERT']);
   expect(Number(after.id)).toBeGreaterThan(Number(during.id));
   expect((Number(after.id) - 1000) % 3).toBe(0);
   expect(Number(after.line)).toBe(Number(during.line) + 1);
-  await expect(db.pool.query(`insert into ledger (id, account_id, amount) values (1, 1, 1)`)).rejects.toThrow(/cannot insert a non-DEFAULT value into column "id"/);
+  await expect(db.pool.query(`insert into ledger (id, account_id, amount) values (1, 1, 1)`)).rejects.toThrow(
+    /cannot insert a non-DEFAULT value into column "id"/,
+  );
   expect(await asApp(async (c) => (await c.query(`select count(*)::int as n from ledger_big where id = $1`, [after.id])).rows[0].n)).toBe(1);
   expect(await tableRows(db.pool, 'ledger')).toEqual(await tableRows(db.pool, 'ledger_legacy'));
   expect(Number(during.id)).toBeGreaterThan(maxId);
@@ -210,7 +230,11 @@ test('switchover carries everything; triggers fire once in dual-write and after 
     args: [{ tables: [spec('ledger')], mode: 'cleanup' }],
   });
   expect(cleaned.outcome).toBe('cleaned');
-  expect(await one(`select to_regclass('ledger_legacy') as legacy, pg_get_serial_sequence('ledger', 'id') as id_seq, pg_get_serial_sequence('ledger', 'line') as line_seq`)).toEqual({
+  expect(
+    await one(
+      `select to_regclass('ledger_legacy') as legacy, pg_get_serial_sequence('ledger', 'id') as id_seq, pg_get_serial_sequence('ledger', 'line') as line_seq`,
+    ),
+  ).toEqual({
     legacy: null,
     id_seq: 'public.ledger_id_seq',
     line_seq: 'public.ledger_line_seq',

@@ -39,10 +39,14 @@ export async function spawnWorker(env: Record<string, string>): Promise<WorkerPr
     },
   };
   try {
-    await waitFor(async () => {
-      if (proc.exitCode !== null) throw new Error(`worker exited with ${proc.exitCode}:\n${out}`);
-      return /partition-switchover worker .* on /.test(out);
-    }, 'the worker process to start', 30000);
+    await waitFor(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`worker exited with ${proc.exitCode}:\n${out}`);
+        return /partition-switchover worker .* on /.test(out);
+      },
+      'the worker process to start',
+      30000,
+    );
   } catch (err) {
     await w.stop('SIGKILL');
     throw err;

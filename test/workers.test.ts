@@ -106,7 +106,8 @@ test('SIGTERM: the worker drains and exits, its copy is handed back and the swit
     const d = await handle.describe();
     const copying = (d.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'copyRange' && a.lastWorkerIdentity);
     const progressed = Number(
-      (await db.pool.query(`select count(*) from partition_switchover.copy_progress where workflow_id = $1 and rows_copied > 0`, [handle.workflowId])).rows[0].count,
+      (await db.pool.query(`select count(*) from partition_switchover.copy_progress where workflow_id = $1 and rows_copied > 0`, [handle.workflowId])).rows[0]
+        .count,
     );
     return copying.length === 2 && progressed === 2 && copying.map((a) => a.lastWorkerIdentity!);
   }, 'both copy streams running');

@@ -18,7 +18,20 @@ import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, waitForPha
 import { failureOf } from './failure-helpers';
 
 const REVENUES = [{ table: 'revenues', partitionKey: 'occurred_at', interval: 'month' }];
-const NAMES = ['pages', 'replica', 'direct', 'partition_direct', 'disabled', 'noop', 'waiting', 'waiting_replay', 'since', 'since_direct', 'since_differ', 'live'] as const;
+const NAMES = [
+  'pages',
+  'replica',
+  'direct',
+  'partition_direct',
+  'disabled',
+  'noop',
+  'waiting',
+  'waiting_replay',
+  'since',
+  'since_direct',
+  'since_differ',
+  'live',
+] as const;
 const dbs: Record<string, TestDb> = {};
 let w: TestWorker;
 
@@ -85,7 +98,7 @@ async function compare(d: TestDb, tp: TablePlan, pageSize: number): Promise<Comp
   }
 }
 
-test('a page end between an id\'s logged keys: no false difference on any page size, and a real difference is still found', async () => {
+test("a page end between an id's logged keys: no false difference on any page size, and a real difference is still found", async () => {
   const d = dbs.pages;
   const handle = await start('pages', { approval: { verifyEvery: '1h' } });
   const status = await waitForPhase(handle, 'awaiting_approval');
@@ -134,14 +147,27 @@ test('replica sessions write through the dual-write trigger (enabled always): ve
   expect(s.verification?.tables[0].escalated).toBeUndefined();
   await handle.signal(approveSignal, { by: 'test' });
   await handle.result();
-  expect(await one(d, `select (select amount_cents from revenues where id = 100) as updated, (select count(*)::int from revenues where id = 101) as deleted,
-    (select count(*)::int from revenues where description = 'replica' and amount_cents = 777) as inserted`)).toEqual({ updated: '424242', deleted: 0, inserted: 1 });
+  expect(
+    await one(
+      d,
+      `select (select amount_cents from revenues where id = 100) as updated, (select count(*)::int from revenues where id = 101) as deleted,
+    (select count(*)::int from revenues where description = 'replica' and amount_cents = 777) as inserted`,
+    ),
+  ).toEqual({ updated: '424242', deleted: 0, inserted: 1 });
   await sameAfterCutover(d);
 });
 
 test.each([
-  ['direct', `update revenues_partitioned set amount_cents = amount_cents + 1 where id = 1234`, /1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(UPDATE by postgres at .*UTC: update revenues_partitioned set amount_cents/],
-  ['disabled', `alter table revenues disable trigger ps_dual_write; update revenues set amount_cents = amount_cents + 1 where id = 1234; alter table revenues enable trigger ps_dual_write`, /the dual-write trigger "ps_dual_write" on public\.revenues was disabled, enabled or replaced since it was installed \(it is enabled for origin sessions only now\)/],
+  [
+    'direct',
+    `update revenues_partitioned set amount_cents = amount_cents + 1 where id = 1234`,
+    /1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(UPDATE by postgres at .*UTC: update revenues_partitioned set amount_cents/,
+  ],
+  [
+    'disabled',
+    `alter table revenues disable trigger ps_dual_write; update revenues set amount_cents = amount_cents + 1 where id = 1234; alter table revenues enable trigger ps_dual_write`,
+    /the dual-write trigger "ps_dual_write" on public\.revenues was disabled, enabled or replaced since it was installed \(it is enabled for origin sessions only now\)/,
+  ],
 ])('behind the triggers (%s): the default verification compares every row and fails naming the id and why', async (database, sql, why) => {
   const d = dbs[database];
   const g = gate(database);
@@ -167,12 +193,20 @@ test('a statement on one partition of the partitioned copy is seen too: every ro
   g.open();
   const f = await failureOf(handle);
   expect(f.type).toBe('ParityMismatch');
-  expect(f.message).toMatch(new RegExp(`differs in \\d{4}-\\d{2}-01 \\(ids 321\\) \\(every row compared: 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \\(UPDATE by postgres at [^)]*: update ${part} set`));
+  expect(f.message).toMatch(
+    new RegExp(
+      `differs in \\d{4}-\\d{2}-01 \\(ids 321\\) \\(every row compared: 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \\(UPDATE by postgres at [^)]*: update ${part} set`,
+    ),
+  );
   // A switchover that goes through: after cleanup no partition keeps a guard of ours.
   const done = await start('partition_direct', { approval: { required: false } });
   expect(((await done.result()) as SwitchoverReport).outcome).toBe('done');
   expect((await one(d, `select count(*)::int as n from pg_trigger where tgname = 'ps_direct_write'`)).n).toBeGreaterThan(20);
-  await w.client.workflow.execute('cleanup', { taskQueue: w.taskQueue, workflowId: uniqueId('clean'), args: [{ database: 'partition_direct', tables: ['revenues'] }] });
+  await w.client.workflow.execute('cleanup', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('clean'),
+    args: [{ database: 'partition_direct', tables: ['revenues'] }],
+  });
   expect(await one(d, `select count(*)::int as n from pg_trigger where tgname = 'ps_direct_write'`)).toEqual({ n: 0 });
 });
 
@@ -210,7 +244,9 @@ test('while approval waits the written rows are compared and their log entries f
   await d.pool.query(`delete from revenues_partitioned where id = 1400`);
   const f = await failureOf(handle);
   expect(f.type).toBe('ParityMismatch');
-  expect(f.message).toMatch(/verification failed while waiting for approval: revenues: 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(DELETE by postgres/);
+  expect(f.message).toMatch(
+    /verification failed while waiting for approval: revenues: 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(DELETE by postgres/,
+  );
   expect(await one(d, `select to_regclass('revenues_partitioned') as p`)).toEqual({ p: null });
 });
 
@@ -249,8 +285,13 @@ test('a direct write to the partitioned copy after verification: the cutover ref
   await handle.signal(approveSignal, { by: 'test' });
   const f = await failureOf(handle);
   expect(f.type).toBe('StateConflict');
-  expect(f.message).toMatch(/cutover of public\.revenues refused: since verification, 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(UPDATE by postgres/);
-  expect(await one(d, `select (select relkind::text from pg_class where oid = 'revenues'::regclass) as k, to_regclass('revenues_partitioned') as p`)).toEqual({ k: 'r', p: null });
+  expect(f.message).toMatch(
+    /cutover of public\.revenues refused: since verification, 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(UPDATE by postgres/,
+  );
+  expect(await one(d, `select (select relkind::text from pg_class where oid = 'revenues'::regclass) as k, to_regclass('revenues_partitioned') as p`)).toEqual({
+    k: 'r',
+    p: null,
+  });
 });
 
 test('a row written since verification changed again in its partition: the cutover refuses naming the statement and the id', async () => {
@@ -263,8 +304,15 @@ test('a row written since verification changed again in its partition: the cutov
   await handle.signal(approveSignal, { by: 'test' });
   const f = await failureOf(handle);
   expect(f.type).toBe('StateConflict');
-  expect(f.message).toMatch(/cutover of public\.revenues refused: since verification, 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(UPDATE by postgres at [^)]*: update revenues_p\d{6} set amount_cents = 12 where id = 300\); rows written since verification differ between revenues and revenues_partitioned: ids 300 \(2 logged keys compared\)\. Nothing was changed/);
-  expect(await one(d, `select (select relkind::text from pg_class where oid = 'revenues'::regclass) as k, (select amount_cents::int from revenues where id = 300) as a`)).toEqual({ k: 'r', a: 11 });
+  expect(f.message).toMatch(
+    /cutover of public\.revenues refused: since verification, 1 statement wrote revenues_partitioned directly, not through the dual-write trigger \(UPDATE by postgres at [^)]*: update revenues_p\d{6} set amount_cents = 12 where id = 300\); rows written since verification differ between revenues and revenues_partitioned: ids 300 \(2 logged keys compared\)\. Nothing was changed/,
+  );
+  expect(
+    await one(
+      d,
+      `select (select relkind::text from pg_class where oid = 'revenues'::regclass) as k, (select amount_cents::int from revenues where id = 300) as a`,
+    ),
+  ).toEqual({ k: 'r', a: 11 });
 });
 
 /**
@@ -297,8 +345,11 @@ function writers(d: TestDb, maxId: number) {
           await c.query('begin');
           await c.query(`update revenues set amount_cents = amount_cents + 2, occurred_at = occurred_at + interval '31 days' where id = $1`, [id]);
           await new Promise((r) => setTimeout(r, 20));
-          await c.query(`insert into revenues (organization_id, property_id, occurred_at, amount_cents, category, status, description)
-            select organization_id, property_id, occurred_at, 2, category, status, 'tx' from revenues where id = $1`, [1 + rnd(100)]);
+          await c.query(
+            `insert into revenues (organization_id, property_id, occurred_at, amount_cents, category, status, description)
+            select organization_id, property_id, occurred_at, 2, category, status, 'tx' from revenues where id = $1`,
+            [1 + rnd(100)],
+          );
           await c.query('commit');
         }
         ops++;

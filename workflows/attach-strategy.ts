@@ -66,11 +66,10 @@ export const parent: Stage<number> = {
   wait: unpausedBeforeCutoff,
   async forward(run, table) {
     const tp = attached(table);
-    const r = await acts.attachParent.executeWithOptions(opts(`prepare ${tp.table}: ${tp.names.partitioned} with ${tp.attach.partitions.length} ${tp.interval} partitions from ${tp.attach.cutoff}`), [
-      run.input.database,
-      tp,
-      run.input.lockTimeoutMs,
-    ]);
+    const r = await acts.attachParent.executeWithOptions(
+      opts(`prepare ${tp.table}: ${tp.names.partitioned} with ${tp.attach.partitions.length} ${tp.interval} partitions from ${tp.attach.cutoff}`),
+      [run.input.database, tp, run.input.lockTimeoutMs],
+    );
     return r.partitions;
   },
 };
@@ -82,11 +81,18 @@ export const prepare: Stage = {
   async forward(run, table, plan) {
     const tp = attached(table);
     const db = run.input.database;
-    await acts.attachIndexes.executeWithOptions(opts(`index ${tp.table}: unique (${tp.partitionedKey.join(', ')}) and unique (${tp.primaryKey.join(', ')}) concurrently`, LONG), [db, tp]);
+    await acts.attachIndexes.executeWithOptions(
+      opts(`index ${tp.table}: unique (${tp.partitionedKey.join(', ')}) and unique (${tp.primaryKey.join(', ')}) concurrently`, LONG),
+      [db, tp],
+    );
     await unpausedBeforeCutoff(run, plan);
     await parent.forward(run, tp, plan);
     await unpausedBeforeCutoff(run, plan);
-    await acts.attachCheck.executeWithOptions(opts(`check ${tp.table}: ${tp.partitionKey} < ${tp.attach.cutoff} NOT VALID, then VALIDATE`, LONG), [db, tp, run.input.lockTimeoutMs]);
+    await acts.attachCheck.executeWithOptions(opts(`check ${tp.table}: ${tp.partitionKey} < ${tp.attach.cutoff} NOT VALID, then VALIDATE`, LONG), [
+      db,
+      tp,
+      run.input.lockTimeoutMs,
+    ]);
   },
 };
 
@@ -96,7 +102,10 @@ export const verify: Stage<string | null> = {
   wait: unpausedBeforeCutoff,
   async forward(run, table) {
     const tp = attached(table);
-    const v = await acts.attachVerify.executeWithOptions(opts(`verify ${tp.table}: rows before ${tp.attach.cutoff}, CHECK and indexes valid`, LONG), [run.input.database, tp]);
+    const v = await acts.attachVerify.executeWithOptions(opts(`verify ${tp.table}: rows before ${tp.attach.cutoff}, CHECK and indexes valid`, LONG), [
+      run.input.database,
+      tp,
+    ]);
     run.record({ stage: 'ATTACH-VERIFY', table: tp.table, rows: v.rows, sums: {}, ms: v.ms, at: new Date().toISOString() });
     return v.ok ? null : `${tp.table}: ${v.problems.join('; ')}`;
   },

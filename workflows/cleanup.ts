@@ -15,7 +15,13 @@ import { parseInput } from './util';
 /** Workflow type `cleanup`: `{"tables": ["revenues"], "database"?, "schema"?}`. */
 export async function cleanup(raw: unknown): Promise<SwitchoverReport> {
   const input = parseInput(cleanupInput, raw, 'cleanup');
-  const run = track(input, initialStatus('cleanup', input.tables.map((t) => (typeof t === 'string' ? t : t.table))));
+  const run = track(
+    input,
+    initialStatus(
+      'cleanup',
+      input.tables.map((t) => (typeof t === 'string' ? t : t.table)),
+    ),
+  );
   await announce(run);
   return cleanupTables(run);
 }
@@ -24,7 +30,11 @@ export async function cleanupTables(run: Tracked): Promise<SwitchoverReport> {
   const { names } = run;
   const input = { database: run.database, schema: run.schema };
   run.setPhase('cleanup');
-  const plans: TablePlan[] = await acts.loadPlans.executeWithOptions(opts(`cleanup ${names.join(', ')}: load recorded plans`), [input.database, input.schema, { tables: names }]);
+  const plans: TablePlan[] = await acts.loadPlans.executeWithOptions(opts(`cleanup ${names.join(', ')}: load recorded plans`), [
+    input.database,
+    input.schema,
+    { tables: names },
+  ]);
   const missing = names.filter((n) => !plans.some((p) => p.table === n));
   if (missing.length) {
     run.setPhase('failed');

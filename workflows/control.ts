@@ -202,30 +202,46 @@ function decisionHandlers(run: Run) {
     run.refresh();
   };
   /** A signal's refusal is listed; an Update's is thrown by its validator, reworded as refused. */
-  const signal = <T>(refusal: (s: T | undefined) => string | null, accept: (s: T) => void) => (s: T) => {
-    const refused = refusal(s);
-    if (refused) return void state.ignoredSignals.push(refused);
-    accept(s);
-  };
+  const signal =
+    <T>(refusal: (s: T | undefined) => string | null, accept: (s: T) => void) =>
+    (s: T) => {
+      const refused = refusal(s);
+      if (refused) return void state.ignoredSignals.push(refused);
+      accept(s);
+    };
   const refuse = (refused: string | null, verb: string) => {
     if (refused) throw new Error(refused.replace(new RegExp(`^${verb} by (.*?): `), `${verb} by $1 refused: `));
   };
   setHandler(approveSignal, signal(approveRefusal, approve), { description: DESCRIPTIONS.approve });
   setHandler(rejectSignal, signal(rejectRefusal, reject), { description: DESCRIPTIONS.reject });
   // The same decisions as Updates: a refused one answers at once and leaves no event in the history.
-  const decisionUpdate = <T extends { by: string }>(def: UpdateDefinition<ApprovalState, [T]>, description: string, validator: (s: T) => void, accept: (s: T) => void) =>
-    setHandler(def, (s) => (accept(s), state.approval), { description, validator });
-  decisionUpdate(approveUpdate, DESCRIPTIONS.approveUpdate, (s) => {
-    if (!s?.by) throw new Error('approve refused: give "by" (who approves)');
-    if (state.phase !== 'awaiting_approval' || state.approval.state !== 'waiting' || run.decision) {
-      throw new Error(`approve by ${s.by} refused: not waiting for approval (phase ${state.phase}${run.decision ? `, already ${run.decision}` : ''})`);
-    }
-    refuse(approveRefusal(s), 'approve');
-  }, approve);
-  decisionUpdate(rejectUpdate, DESCRIPTIONS.rejectUpdate, (s) => {
-    if (!s?.by) throw new Error('reject refused: give "by" (who rejects)');
-    refuse(rejectRefusal(s), 'reject');
-  }, reject);
+  const decisionUpdate = <T extends { by: string }>(
+    def: UpdateDefinition<ApprovalState, [T]>,
+    description: string,
+    validator: (s: T) => void,
+    accept: (s: T) => void,
+  ) => setHandler(def, (s) => (accept(s), state.approval), { description, validator });
+  decisionUpdate(
+    approveUpdate,
+    DESCRIPTIONS.approveUpdate,
+    (s) => {
+      if (!s?.by) throw new Error('approve refused: give "by" (who approves)');
+      if (state.phase !== 'awaiting_approval' || state.approval.state !== 'waiting' || run.decision) {
+        throw new Error(`approve by ${s.by} refused: not waiting for approval (phase ${state.phase}${run.decision ? `, already ${run.decision}` : ''})`);
+      }
+      refuse(approveRefusal(s), 'approve');
+    },
+    approve,
+  );
+  decisionUpdate(
+    rejectUpdate,
+    DESCRIPTIONS.rejectUpdate,
+    (s) => {
+      if (!s?.by) throw new Error('reject refused: give "by" (who rejects)');
+      refuse(rejectRefusal(s), 'reject');
+    },
+    reject,
+  );
 }
 
 /** Pause, resume, retune: the copy reads the live settings before each batch (controlsQuery); the workflow starts no next stage while paused. */
@@ -237,7 +253,8 @@ function controlHandlers(run: Run) {
     run.refresh();
   };
   const notBeforeCutover = (what: string) => {
-    if (!CONTROLLABLE.includes(state.phase)) throw new Error(`${what} refused: the switchover is in phase ${state.phase}; settings can change only before cutover`);
+    if (!CONTROLLABLE.includes(state.phase))
+      throw new Error(`${what} refused: the switchover is in phase ${state.phase}; settings can change only before cutover`);
   };
   /** An Update of the controls that answers with them; `validate` throws the refusal. */
   const update = <A>(def: UpdateDefinition<Controls, [A]>, description: string, validate: (a: A) => void, apply: (a: A) => void) =>
@@ -319,7 +336,13 @@ function controlsHandler(run: Run) {
 
 /** The brake's bounds as the copy reads them. */
 export function brakeOf(c: Controls) {
-  return { maxBatchMs: c.maxBatchMs, maxLockWaitMs: c.maxLockWaitMs, maxReplicationLagMs: c.maxReplicationLagMs, brakePauseMs: c.brakePauseMs, adaptive: c.adaptive ?? false };
+  return {
+    maxBatchMs: c.maxBatchMs,
+    maxLockWaitMs: c.maxLockWaitMs,
+    maxReplicationLagMs: c.maxReplicationLagMs,
+    brakePauseMs: c.brakePauseMs,
+    adaptive: c.adaptive ?? false,
+  };
 }
 
 /** Copy progress per stream, summed per table into status.progress. */

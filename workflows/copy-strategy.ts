@@ -65,7 +65,13 @@ async function copyTable(run: Run, tp: TablePlan) {
         db,
         tp,
         s,
-        { batchSize: controls.batchSize, pauseMs: controls.pauseMs, estimatedRows: Math.ceil(tp.rowsEstimated / streams.length), mode: input.copyMode, brake: brakeOf(controls) },
+        {
+          batchSize: controls.batchSize,
+          pauseMs: controls.pauseMs,
+          estimatedRows: Math.ceil(tp.rowsEstimated / streams.length),
+          mode: input.copyMode,
+          brake: brakeOf(controls),
+        },
       ])
       .then((r) => {
         run.streamsDone.add(`${tp.table}/${s.stream}`);
@@ -83,11 +89,10 @@ async function copyTable(run: Run, tp: TablePlan) {
   // Mode "recheck": repair what the lock-free copy got wrong against racing writers.
   if (input.copyMode === 'recheck') {
     await run.unpaused();
-    report.copy.recheck = await acts.copyRecheck.executeWithOptions(opts(`copy ${tp.table}: re-check by hash per key range, repair differing rows under row lock`, LONG), [
-      db,
-      tp,
-      {},
-    ]);
+    report.copy.recheck = await acts.copyRecheck.executeWithOptions(
+      opts(`copy ${tp.table}: re-check by hash per key range, repair differing rows under row lock`, LONG),
+      [db, tp, {}],
+    );
   }
   await run.unpaused();
   report.copy.indexes = await acts.buildIndexes.executeWithOptions(
@@ -109,10 +114,30 @@ export const verify: Stage<TableVerification> = {
     const apart = patched('analyze-apart');
     const args: Parameters<Activities['verifyTable']> = apart ? [run.input.database, tp, { mode: run.input.verify, analyze: false }] : [run.input.database, tp];
     const v = await acts.verifyTable.executeWithOptions(opts(`verify ${tp.table}: ${what}`, LONG), args);
-    if (apart) await acts.analyzeTable.executeWithOptions(opts(`analyze ${tp.table}: statistics of ${tp.names.partitioned} for the first queries after cutover`, LONG), [run.input.database, tp]);
+    if (apart)
+      await acts.analyzeTable.executeWithOptions(opts(`analyze ${tp.table}: statistics of ${tp.names.partitioned} for the first queries after cutover`, LONG), [
+        run.input.database,
+        tp,
+      ]);
     run.table(tp.table).verification = v;
-    run.record({ stage: 'PRE-MIGRATION', table: tp.table, rows: v.legacy.rows, sums: v.legacy.sums, rowHash: v.legacy.rowHash, ms: v.ms, at: new Date().toISOString() });
-    run.record({ stage: 'POST-MIGRATION', table: tp.table, rows: v.partitioned.rows, sums: v.partitioned.sums, rowHash: v.partitioned.rowHash, ms: v.ms, at: new Date().toISOString() });
+    run.record({
+      stage: 'PRE-MIGRATION',
+      table: tp.table,
+      rows: v.legacy.rows,
+      sums: v.legacy.sums,
+      rowHash: v.legacy.rowHash,
+      ms: v.ms,
+      at: new Date().toISOString(),
+    });
+    run.record({
+      stage: 'POST-MIGRATION',
+      table: tp.table,
+      rows: v.partitioned.rows,
+      sums: v.partitioned.sums,
+      rowHash: v.partitioned.rowHash,
+      ms: v.ms,
+      at: new Date().toISOString(),
+    });
     return v;
   },
   check(run, _plan, verification) {

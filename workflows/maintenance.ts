@@ -40,7 +40,9 @@ export async function maintainPartitions(raw: unknown): Promise<MaintenanceRepor
     tables.push(r);
     setCurrentDetails(
       `## Partition maintenance (${input.database}/${input.schema})\n\n` +
-        tables.map((t) => `- ${t.table}: ${t.created.length ? `created ${t.created.join(', ')}` : 'nothing missing'}; ready until ${t.coveredUntil}`).join('\n'),
+        tables
+          .map((t) => `- ${t.table}: ${t.created.length ? `created ${t.created.join(', ')}` : 'nothing missing'}; ready until ${t.coveredUntil}`)
+          .join('\n'),
     );
   }
   return { database: input.database, schema: input.schema, tables };

@@ -24,7 +24,11 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
   const searchAttributes = (await acts.capabilities.executeWithOptions(opts(`rollback ${what}: worker capabilities`, ROLLBACK), [])).searchAttributes;
   const phase = (p: 'rolling_back' | 'rolled_back' | 'failed', note: string) => {
     state.phase = p;
-    if (searchAttributes) upsertSearchAttributes([{ key: SwitchoverPhase, value: p }, { key: SwitchoverTables, value: state.tables }]);
+    if (searchAttributes)
+      upsertSearchAttributes([
+        { key: SwitchoverPhase, value: p },
+        { key: SwitchoverTables, value: state.tables },
+      ]);
     setCurrentDetails(`## Rollback: ${p}\n\nTables: ${state.tables.join(', ') || '(none recorded)'}\n\n${note}`);
   };
 
@@ -35,7 +39,10 @@ export async function rollback(raw: unknown): Promise<RollbackReport> {
   ]);
   state.tables = plans.map((p) => p.table);
   phase('rolling_back', input.switchoverWorkflowId ? `Compensating switchover ${input.switchoverWorkflowId}.` : 'Compensating by table.');
-  const { report, failed } = await rollbackPlans(input.database, input.schema, plans, { restoreBackup: input.restoreBackup, lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS });
+  const { report, failed } = await rollbackPlans(input.database, input.schema, plans, {
+    restoreBackup: input.restoreBackup,
+    lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS,
+  });
   report.nothingToDo = names.filter((n) => !plans.some((p) => p.table === n));
   const done = report.tables.map((t) => `- ${t.table}: plain again (was ${t.from})`).join('\n');
   if (failed.length) {

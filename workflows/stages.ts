@@ -76,7 +76,9 @@ export async function preflight(run: Run): Promise<Plan> {
 /** The bookkeeping schema, then one switchover per table (plans recorded). */
 export async function claim(run: Run, plan: Plan) {
   const { names, input } = run;
-  await acts.ensureState.executeWithOptions(opts(`state ${names.join(', ')}: bookkeeping schema partition_switchover in database ${input.database}`), [input.database]);
+  await acts.ensureState.executeWithOptions(opts(`state ${names.join(', ')}: bookkeeping schema partition_switchover in database ${input.database}`), [
+    input.database,
+  ]);
   run.undo = 'claim';
   await acts.claimTables.executeWithOptions(opts(`claim ${names.join(', ')}: one switchover per table, plans recorded`), [input.database, plan.tables]);
   run.undo = 'rollback';
@@ -86,7 +88,14 @@ export async function claim(run: Run, plan: Plan) {
 export async function checksums(run: Run, plan: Plan) {
   await run.unpaused();
   for (const tp of plan.tables) {
-    run.record(await acts.recordChecksum.executeWithOptions(opts(`checksum ${tp.table}: PRE-FLIGHT rows, sums and row hash`, LONG), [run.input.database, tp, 'PRE-FLIGHT', tp.table]));
+    run.record(
+      await acts.recordChecksum.executeWithOptions(opts(`checksum ${tp.table}: PRE-FLIGHT rows, sums and row hash`, LONG), [
+        run.input.database,
+        tp,
+        'PRE-FLIGHT',
+        tp.table,
+      ]),
+    );
   }
 }
 

@@ -55,16 +55,19 @@ export const STRATEGIES: Record<StrategyName, Strategy> = {
       prepared: (tp) => `${tp.names.partitioned}: ${tp.partitions.length} partitions`,
       switched: (t) =>
         t.verification?.ok
-          ? ok(`${t.table} switchover`, `${t.copy.rows} rows copied in ${t.copy.ms} ms, verified in ${t.verification.ms} ms, cutover lock ${t.cutover?.lockMs.toFixed(1)} ms`)
+          ? ok(
+              `${t.table} switchover`,
+              `${t.copy.rows} rows copied in ${t.copy.ms} ms, verified in ${t.verification.ms} ms, cutover lock ${t.cutover?.lockMs.toFixed(1)} ms`,
+            )
           : bad(`${t.table} switchover`, 'not verified'),
       legacyCopy: true,
       triggers: {
         stage: copy.triggers,
         test: (run, tp) =>
-          acts.rehearsalTriggerTest.executeWithOptions(opts(`trigger behaviour ${tp.table}: insert, update, key move, upsert, delete of marked rows (rolled back)`), [
-            run.input.database,
-            tp,
-          ]),
+          acts.rehearsalTriggerTest.executeWithOptions(
+            opts(`trigger behaviour ${tp.table}: insert, update, key move, upsert, delete of marked rows (rolled back)`),
+            [run.input.database, tp],
+          ),
       },
     },
   },
@@ -80,13 +83,22 @@ export const STRATEGIES: Record<StrategyName, Strategy> = {
       prepare: attach.parent,
       prepareChecks: async (_run, tp) =>
         tp.attach
-          ? [ok(`${tp.table} parent`, `${tp.names.partitioned}: ${tp.attach.partitions.length} ${tp.interval} partitions from the cutoff ${tp.attach.cutoff}; ${tp.attach.why}`)]
+          ? [
+              ok(
+                `${tp.table} parent`,
+                `${tp.names.partitioned}: ${tp.attach.partitions.length} ${tp.interval} partitions from the cutoff ${tp.attach.cutoff}; ${tp.attach.why}`,
+              ),
+            ]
           : [],
-      prepared: (tp) => (tp.attach ? `${tp.names.partitioned}: ${tp.attach.partitions.length} partitions from ${tp.attach.cutoff}, ${tp.attach.history} before it` : ''),
+      prepared: (tp) =>
+        tp.attach ? `${tp.names.partitioned}: ${tp.attach.partitions.length} partitions from ${tp.attach.cutoff}, ${tp.attach.history} before it` : '',
       switched: (t) => {
         const v = t.stages.find((x) => x.stage === 'ATTACH-VERIFY');
         return v
-          ? ok(`${t.table} switchover`, `${v.rows} rows attached as the history partition (no copy), verified in ${v.ms} ms, cutover lock ${t.cutover?.lockMs.toFixed(1)} ms`)
+          ? ok(
+              `${t.table} switchover`,
+              `${v.rows} rows attached as the history partition (no copy), verified in ${v.ms} ms, cutover lock ${t.cutover?.lockMs.toFixed(1)} ms`,
+            )
           : bad(`${t.table} switchover`, 'not verified');
       },
       legacyCopy: false,

@@ -66,7 +66,9 @@ async function failed(run: Run, err: unknown): Promise<SwitchoverReport> {
     throw ownFailure(err);
   }
   const rb = await compensate(run, `failed in ${state.phase}`);
-  const outcome = rb.ok ? `rollback ${rb.workflowId} completed: ${rb.tables.map((t) => `${t.table} back to plain (was ${t.from})`).join(', ')}` : `rollback ${rb.workflowId} FAILED: ${rb.error}`;
+  const outcome = rb.ok
+    ? `rollback ${rb.workflowId} completed: ${rb.tables.map((t) => `${t.table} back to plain (was ${t.from})`).join(', ')}`
+    : `rollback ${rb.workflowId} FAILED: ${rb.error}`;
   run.setPhase('failed');
   throw ApplicationFailure.create({
     type: errorType(err) ?? 'SwitchoverFailed',

@@ -15,13 +15,22 @@ export async function applicationTesting(ctx: Ctx): Promise<PhaseOutcome> {
     after: await acts.smokeAnswers.executeWithOptions(opts(`application testing: ${ctx.smoke.length} statements after cutover`), [db, ctx.smoke]),
     before:
       ctx.writer && legacy
-        ? await acts.smokeAnswers.executeWithOptions(opts(`application testing: ${ctx.smoke.length} statements on the legacy tables`), [db, ctx.smoke, ctx.plans])
+        ? await acts.smokeAnswers.executeWithOptions(opts(`application testing: ${ctx.smoke.length} statements on the legacy tables`), [
+            db,
+            ctx.smoke,
+            ctx.plans,
+          ])
         : ctx.before!.answers,
   }));
   const checks: Check[] = ctx.smokeNotes.map((n) => warn('built-in set', n));
   ctx.smoke.forEach((item, i) => checks.push(compare(item, before[i], after[i], !!ctx.writer && !legacy)));
   const failed = checks.filter((c) => c.status === 'fail').length;
-  return { summary: failed ? `${failed} of ${ctx.smoke.length} statements differ or fail after cutover` : `${ctx.smoke.length} statements: same answers, writes succeed`, checks };
+  return {
+    summary: failed
+      ? `${failed} of ${ctx.smoke.length} statements differ or fail after cutover`
+      : `${ctx.smoke.length} statements: same answers, writes succeed`,
+    checks,
+  };
 }
 
 function compare(item: SmokeItem, b: SmokeAnswer, a: SmokeAnswer, successOnly: boolean): Check {
@@ -30,9 +39,13 @@ function compare(item: SmokeItem, b: SmokeAnswer, a: SmokeAnswer, successOnly: b
   if (!a.ok) return bad(item.name, `failed after cutover: ${a.error}`);
   if (successOnly) {
     // No legacy copy to read the same rows from while the load writes: success only.
-    return ok(item.name, `${a.command} succeeded after cutover (${a.rowCount} row(s); the attach strategy keeps no copy to compare with while the load writes)`);
+    return ok(
+      item.name,
+      `${a.command} succeeded after cutover (${a.rowCount} row(s); the attach strategy keeps no copy to compare with while the load writes)`,
+    );
   }
-  if (a.command !== b.command || a.rowCount !== b.rowCount || a.answer !== b.answer) return bad(item.name, `answer changed after cutover: before ${show(b)}; after ${show(a)}`);
+  if (a.command !== b.command || a.rowCount !== b.rowCount || a.answer !== b.answer)
+    return bad(item.name, `answer changed after cutover: before ${show(b)}; after ${show(a)}`);
   if (item.builtin && !a.answer && a.rowCount !== 1) return bad(item.name, `${a.command} touched ${a.rowCount} rows, expected 1`);
   return ok(item.name, a.answer ? `same answer (${a.rowCount} rows)` : `${a.command} succeeded (${a.rowCount} row(s), rolled back)`);
 }

@@ -7,7 +7,18 @@
 // production forecast and waits in `awaiting_signoff` for a `signoff` signal.
 import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import { rehearsalInput, switchoverInput } from '../../src/input';
-import { REHEARSAL_PHASES, bad, ok, renderRehearsal, resultOf, type PhaseOutcome, type PhaseRecord, type RehearsalPhase, type RehearsalReport, type RehearsalStatus } from '../../src/rehearsal-report';
+import {
+  REHEARSAL_PHASES,
+  bad,
+  ok,
+  renderRehearsal,
+  resultOf,
+  type PhaseOutcome,
+  type PhaseRecord,
+  type RehearsalPhase,
+  type RehearsalReport,
+  type RehearsalStatus,
+} from '../../src/rehearsal-report';
 import { DESCRIPTIONS, signoffSignal } from '../../src/shared';
 import { initialStatus } from '../../src/status';
 import { newRun, track } from '../control';
@@ -69,7 +80,23 @@ function begin(input: Ctx['input']): Ctx {
   });
   // The stages run under the rehearsal's phases: their own phase changes are not the rehearsal's.
   const run = newRun(sw, { ...tracked, setPhase: () => undefined });
-  const ctx: Ctx = { id: workflowInfo().workflowId, input, sw, strategy: STRATEGIES[sw.strategy], run, tracked, state, plans: [], touched: false, smoke: [], smokeNotes: [], sizes: [], loadUnplanned: [], audited: new Set(), refresh: () => tracked.refresh() };
+  const ctx: Ctx = {
+    id: workflowInfo().workflowId,
+    input,
+    sw,
+    strategy: STRATEGIES[sw.strategy],
+    run,
+    tracked,
+    state,
+    plans: [],
+    touched: false,
+    smoke: [],
+    smokeNotes: [],
+    sizes: [],
+    loadUnplanned: [],
+    audited: new Set(),
+    refresh: () => tracked.refresh(),
+  };
   setHandler(
     signoffSignal,
     (s) => {
@@ -115,7 +142,12 @@ async function runPhase(ctx: Ctx, rec: PhaseRecord): Promise<boolean> {
     ctx.tracked.setPhase('awaiting_signoff');
     await condition(() => ctx.state.rehearsal.signoff !== undefined);
     const s = ctx.state.rehearsal.signoff!;
-    Object.assign(rec, { result: 'pass', ms: Date.now() - t0, summary: `${rec.summary}; signed off by ${s.by}`, checks: [ok('sign-off', `${s.by}${s.comment ? `: ${s.comment}` : ''}`)] });
+    Object.assign(rec, {
+      result: 'pass',
+      ms: Date.now() - t0,
+      summary: `${rec.summary}; signed off by ${s.by}`,
+      checks: [ok('sign-off', `${s.by}${s.comment ? `: ${s.comment}` : ''}`)],
+    });
     await acts.recordEvent(ctx.input.database, ctx.input.schema, '(rehearsal)', 'SIGNOFF', { ...s, workflowId: ctx.id });
   }
   await auditPhases(ctx);

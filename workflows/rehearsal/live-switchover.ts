@@ -40,7 +40,11 @@ export async function switchover(ctx: Ctx): Promise<PhaseOutcome> {
         : ok('live writer', `${copied.ops} ops committed during copy and verify, none failed; writing on through the cutover`),
     );
   }
-  return { summary: `cut over ${report.tables.map((t) => `${t.table} (lock ${t.cutover?.lockMs.toFixed(1)} ms)`).join(', ')}`, checks, details: { switchoverWorkflowId: childId } };
+  return {
+    summary: `cut over ${report.tables.map((t) => `${t.table} (lock ${t.cutover?.lockMs.toFixed(1)} ms)`).join(', ')}`,
+    checks,
+    details: { switchoverWorkflowId: childId },
+  };
 }
 
 /** The load, planned on the plain tables before the switchover touches them, and started. */

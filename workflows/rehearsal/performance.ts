@@ -33,7 +33,12 @@ export async function performance(ctx: Ctx): Promise<PhaseOutcome> {
     else checks.push(ok(item.name, `${item.expectPruning ? 'pruned: ' : ''}${parts}; ${time}`));
   });
   for (const [table, u] of unpruned) {
-    checks.push(warn(`${table} lookups`, `${u.names.join(', ')}: no partition key, so every one of the ${u.total} partitions is probed; add the key where the application knows it`));
+    checks.push(
+      warn(
+        `${table} lookups`,
+        `${u.names.join(', ')}: no partition key, so every one of the ${u.total} partitions is probed; add the key where the application knows it`,
+      ),
+    );
   }
   const prunedCount = ctx.smoke.filter((s, i) => s.expectPruning && checks.find((c) => c.name === s.name)?.status === 'ok' && after[i].ok).length;
   return { summary: `${ctx.smoke.length} plans compared; ${prunedCount} range scan(s) pruned to one partition`, checks, details: { timings } };

@@ -43,7 +43,9 @@ export async function restoreStaging(ctx: Ctx): Promise<NonNullable<RehearsalRep
   const failed = checks.filter((c) => c.status === 'fail');
   return {
     ok: !failed.length,
-    summary: failed.length ? `staging NOT fully restored: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}` : 'staging tables are plain again; nothing of ours is left but audit rows',
+    summary: failed.length
+      ? `staging NOT fully restored: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`
+      : 'staging tables are plain again; nothing of ours is left but audit rows',
     checks,
   };
 }

@@ -9,7 +9,10 @@ import { acts, type Ctx } from './staging';
 export async function rollbackTest(ctx: Ctx): Promise<PhaseOutcome> {
   const { database: db, schema } = ctx.input;
   // The application's truth: the tables as it sees them by name, with the writer stopped.
-  const truth = await acts.tableTruth.executeWithOptions(opts(`rollback test: rows, sums and row hash the application sees, before the rollback`, LONG), [db, ctx.plans]);
+  const truth = await acts.tableTruth.executeWithOptions(opts(`rollback test: rows, sums and row hash the application sees, before the rollback`, LONG), [
+    db,
+    ctx.plans,
+  ]);
   const rollbackId = `${ctx.id}-rollback`;
   ctx.state.rehearsal.rollbackWorkflowId = rollbackId;
   const rb: RollbackReport = await executeChild('rollback', {

@@ -11,7 +11,11 @@ export async function signoff(ctx: Ctx): Promise<PhaseOutcome> {
     rows = input.forecast.rows;
     source = 'row counts given in the input';
   } else if (input.forecast && 'database' in input.forecast) {
-    rows = await acts.productionRows(input.forecast.database, input.schema, input.tables.map((t) => t.table));
+    rows = await acts.productionRows(
+      input.forecast.database,
+      input.schema,
+      input.tables.map((t) => t.table),
+    );
     source = `row counts of target "${input.forecast.database}" (read only)`;
   }
   const measured = ctx.sizes.map((s) => {

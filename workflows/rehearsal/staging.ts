@@ -70,7 +70,11 @@ export function startWriter(ctx: Ctx, plans: WriterPlans['plans']): void {
 export async function steer(ctx: Ctx, state: WriterControl['state'], label: string): Promise<void> {
   const w = ctx.writer!;
   if (w.settled) throw new Error(`the live writer is not running (${w.error ?? 'it ended'})`);
-  const a = await acts.writerControl.executeWithOptions(opts(`live writer: ${state} (${label})`, WRITER_ORDER), [ctx.input.database, ctx.input.schema, { state, label, seq: ++w.seq }]);
+  const a = await acts.writerControl.executeWithOptions(opts(`live writer: ${state} (${label})`, WRITER_ORDER), [
+    ctx.input.database,
+    ctx.input.schema,
+    { state, label, seq: ++w.seq },
+  ]);
   ctx.state.rehearsal.writer = { state, ops: a.ops, failures: a.failures, errors: a.errors ?? [] };
   ctx.refresh();
 }
