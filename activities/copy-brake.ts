@@ -9,7 +9,7 @@ import type { switchoverMetrics } from '../src/metrics';
 import type { StreamControls } from '../src/status';
 import { throwIfCancelled } from './context';
 import type { ProgressReporter, StreamPosition } from './copy-progress';
-import { Pacer } from './pacer';
+import { Pacer, probeMs, type PacerEnv } from './pacer';
 
 type ControlOpts = { batchSize: number; pauseMs: number; brake?: StreamControls['brake'] };
 
@@ -60,19 +60,64 @@ interface Look {
   paced: boolean;
 }
 
+/** Where a stream copies: its table and number, and the key of its table's copy gate (copyGateKey). */
+export interface StreamOf {
+  table: string;
+  stream: number;
+  gate: string;
+}
+
+/** The key of a table's copy gate: one per run of the switchover and table, shared by its streams. */
+export function copyGateKey(runId: string, table: string): string {
+  return `partition-switchover copy ${runId} ${table}`;
+}
+
+/** How long a stream waits for the batches in flight to end before it measures without a quiet copy. */
+const QUIET_WAIT = '2s';
+
+/**
+ * The real PacerEnv: the copy made quiet by closing the table's gate (each batch passes it,
+ * StreamCopy), and the other sessions at work read from pg_stat_activity.
+ */
+export function gatedEnv(gate: string): PacerEnv {
+  return {
+    async quietly(c, measure) {
+      const { previous } = (await c.query(sqlFile('session/lock_timeout_session'), [QUIET_WAIT])).rows[0];
+      const closed = await c.query(sqlFile('session/copy_gate_close'), [gate]).then(
+        () => true,
+        (err: { code?: string }) => {
+          if (err.code !== '55P03') throw err;
+          return false; // a batch ran on: measured another time
+        },
+      );
+      await c.query(sqlFile('session/lock_timeout_session'), [previous]);
+      if (!closed) return null;
+      try {
+        return await measure();
+      } finally {
+        await c.query(sqlFile('session/copy_gate_open'), [gate]);
+      }
+    },
+    othersActive: async (c) => (await c.query(sqlFile('catalog/others_active'))).rows[0].active as boolean,
+    now: () => Date.now(),
+  };
+}
+
 export class Brake {
   private lastBatchMs = 0;
   private readonly pacer: Pacer;
   private readonly ctx = Context.current();
+  private readonly controls: LiveControls;
+  private readonly progress: ProgressReporter;
+  private readonly pos: StreamPosition;
+  private readonly stream: StreamOf;
 
   constructor(
     private readonly c: pg.ClientBase,
-    private readonly controls: LiveControls,
-    private readonly progress: ProgressReporter,
-    private readonly pos: StreamPosition,
-    private readonly stream: { table: string; stream: number },
+    by: { controls: LiveControls; progress: ProgressReporter; pos: StreamPosition; stream: StreamOf },
   ) {
-    this.pacer = new Pacer(stream.stream);
+    ({ controls: this.controls, progress: this.progress, pos: this.pos, stream: this.stream } = by);
+    this.pacer = new Pacer(by.stream.stream, probeMs, gatedEnv(by.stream.gate));
   }
 
   /** The adaptive throttle's baseline, before the stream's first batch. */
@@ -103,7 +148,7 @@ export class Brake {
         const rebased = await this.pacer.afterWait(this.c);
         if (rebased !== null)
           this.ctx.log.info(
-            `copy ${this.stream.table} stream ${this.stream.stream + 1}: the probe takes ${rebased.toFixed(1)} ms while the copy waits too; that is its baseline now`,
+            `copy ${this.stream.table} stream ${this.stream.stream + 1}: the probe takes ${rebased.toFixed(1)} ms with the copy quiet; that is its baseline now`,
           );
       }
       if (!hold) return;

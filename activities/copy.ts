@@ -17,7 +17,7 @@ import { switchoverMetrics } from '../src/metrics';
 import type { CopyResult, CopyStream, TablePlan } from '../src/types';
 import { bindDeps, Deps, stage, throwIfCancelled, workflowId } from './context';
 import { ProgressReporter, type StreamPosition } from './copy-progress';
-import { Brake, LiveControls } from './copy-brake';
+import { Brake, copyGateKey, LiveControls } from './copy-brake';
 
 export interface CopyOpts {
   batchSize: number;
@@ -62,7 +62,7 @@ export async function copyRange({ pools }: Deps, database: string, tp: TablePlan
         (p) => handle().signal(progressSignal, p),
         t0,
       );
-      const brake = new Brake(c, controls, progress, pos, { table: tp.table, stream: s.stream });
+      const brake = new Brake(c, { controls, progress, pos, stream: { table: tp.table, stream: s.stream, gate: copyGateKey(key.runId, tp.table) } });
       await brake.calibrate();
       const run = new StreamCopy(c, tp, s, key, (opts.mode ?? DEFAULT_COPY_MODE) === 'lock', pos, { controls, progress, brake, metrics });
       if (!saved?.done) await (tp.splitColumn ? run.ranges() : run.keyset());
@@ -168,6 +168,8 @@ class StreamCopy {
 
   private async batchTx(step: BatchStep, retry: boolean): Promise<{ r: Batch; at: StreamPosition }> {
     const { c, key, pos } = this;
+    // Through the table's gate, which a stream closes to measure its probe with the copy quiet.
+    await c.query(sqlFile('session/copy_gate_pass'), [copyGateKey(key.runId, key.table)]);
     // No wait for the WAL flush at each batch's commit: a crash can lose only the last
     // batches together with their recorded position (one transaction), so the retry
     // copies them again; any later synchronous commit (a writer's) flushes them first.

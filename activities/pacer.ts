@@ -1,13 +1,14 @@
 // The adaptive throttle (throttle.adaptive, on by default): between batches a copy stream times
 // what any application write pays, one tiny committed transaction (the commit waits for the WAL
-// flush, which carries the copy's unflushed batches, and for a CPU), against that probe's own
-// baseline measured when the stream started. While it is over its limit, the first stream pauses
-// a little longer after each batch (doubling, up to 1 s and never longer than its last batch took)
-// and every other stream waits: the copy
-// drops to one stream. Once under, the pause halves away and the streams resume. When the probe
-// stays slow while the copy itself waits (the first stream probes again at the end of its pause,
-// the others after HOLDS_BEFORE_REBASE waits), the machine is slower for reasons not ours: the
-// baseline moves up to that, so a busy database slows the copy but never stops it.
+// flush, which carries the copy's unflushed batches, and for a CPU), against that probe's
+// baseline. The baseline is measured with the copy quiet: every stream of the table between
+// batches (PacerEnv.quietly), at the stream's start, every REBASE_EVERY_MS, and after a wait that
+// did not help; so it moves up when the machine is slower for reasons not ours and comes back
+// down when it is faster again. While the probe is over its limit and another session is at work
+// (nobody else: our own copy is all it feels, and there is nobody to protect), the first stream
+// pauses a little longer after each batch (doubling, up to 1 s and never longer than its last
+// batch took) and every other stream waits: the copy drops to one stream. Once under, the pause
+// halves away and the streams resume.
 import type pg from 'pg';
 import { sqlFile } from '../src/db';
 
@@ -19,6 +20,20 @@ const MAX_PAUSE_MS = 1000;
 export const HOLD_MS = 500;
 /** Waits of another stream in a row after which its baseline is measured again. */
 export const HOLDS_BEFORE_REBASE = 20;
+/** How often the baseline is measured again with the copy quiet, so that it can come back down. */
+export const REBASE_EVERY_MS = 30_000;
+
+/** What the pacer needs besides its probe (real ones in activities/copy-brake.ts; a test's own). */
+export interface PacerEnv {
+  /** Runs `measure` while every stream of the table is between batches; null when the copy could not be made quiet in time. */
+  quietly<T>(c: pg.ClientBase, measure: () => Promise<T>): Promise<T | null>;
+  /** Whether a session not ours is at work: somebody the throttle protects. */
+  othersActive(c: pg.ClientBase): Promise<boolean>;
+  now(): number;
+}
+
+/** No gate (a stream measures as it is), somebody always to protect: the pacer alone, as a test feeds it. */
+export const UNGATED: PacerEnv = { quietly: (_c, measure) => measure(), othersActive: async () => true, now: () => Date.now() };
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -55,6 +70,7 @@ export interface Pace {
 
 export class Pacer {
   private baselineMs = 0;
+  private rebasedAt = 0;
   private recent: number[] = [];
   private pauseMs = 0;
   private holds = 0;
@@ -63,13 +79,13 @@ export class Pacer {
   constructor(
     private readonly stream: number,
     private readonly probe: (c: pg.ClientBase) => Promise<number> = probeMs,
+    private readonly env: PacerEnv = UNGATED,
   ) {}
 
-  /** The probe's baseline: the median of a few probes, before the stream's first batch. */
+  /** The probe's baseline before the stream's first batch: the median of a few probes, with the copy quiet when it can be. */
   async calibrate(c: pg.ClientBase): Promise<number> {
-    const xs: number[] = [];
-    for (let i = 0; i < CALIBRATION_PROBES; i++) xs.push(await this.probe(c));
-    this.baselineMs = median(xs);
+    this.baselineMs = (await this.measure(c, CALIBRATION_PROBES, true)) ?? (await this.measure(c, CALIBRATION_PROBES, false))!;
+    this.rebasedAt = this.env.now();
     return this.baselineMs;
   }
 
@@ -79,30 +95,50 @@ export class Pacer {
 
   /** Probes once and says how to go on; `lastBatchMs`: how long the stream's last batch took. */
   async next(c: pg.ClientBase, lastBatchMs = Infinity): Promise<Pace> {
+    if (this.env.now() - this.rebasedAt >= REBASE_EVERY_MS) await this.rebase(c);
     this.recent.push(await this.probe(c));
     if (this.recent.length > RECENT) this.recent.shift();
-    const pace = this.decide(median(this.recent), lastBatchMs);
+    const now = median(this.recent);
+    // Over the limit with nobody else at work: the probe feels only our copy; nobody to protect.
+    const protect = now <= probeLimit(this.baselineMs) || (await this.env.othersActive(c));
+    const pace = this.decide(protect ? now : this.baselineMs, lastBatchMs);
     this.holds = pace.hold ? this.holds + 1 : 0;
     return pace;
   }
 
   /**
-   * After a wait of this stream: whether the probe is still slow although the copy waited (the
-   * first stream's pause, when the others hold too) or has waited long (another stream's holds);
-   * then the slowness is the machine's, and the baseline becomes what the probe takes now.
-   * Returns the new baseline, or null when it stays.
+   * After a wait of this stream (the first stream's pause; another stream's long holds): the
+   * baseline measured again with the copy quiet, up when the machine is slower for reasons not
+   * ours, down when it is faster. Returns the new baseline when it moved past its limit or to
+   * under half, else null (it is updated either way).
    */
   async afterWait(c: pg.ClientBase): Promise<number | null> {
     if (this.stream > 0 && this.holds < HOLDS_BEFORE_REBASE) return null;
-    const xs: number[] = [];
-    for (let i = 0; i < RECENT; i++) xs.push(await this.probe(c));
-    const now = median(xs);
-    if (now <= probeLimit(this.baselineMs)) return null;
-    this.baselineMs = now;
+    const before = this.baselineMs;
+    const now = await this.rebase(c);
+    return now > probeLimit(before) || now < before / 2 ? now : null;
+  }
+
+  /** Measures the baseline again with the copy quiet (kept when it cannot be made quiet); returns it. */
+  private async rebase(c: pg.ClientBase): Promise<number> {
+    const quiet = await this.measure(c, RECENT, true);
+    this.rebasedAt = this.env.now();
+    if (quiet === null) return this.baselineMs;
+    if (quiet > probeLimit(this.baselineMs)) this.pauseMs = 0; // the machine's slowness, not ours
+    this.baselineMs = quiet;
     this.recent = [];
     this.holds = 0;
-    this.pauseMs = 0;
-    return now;
+    return quiet;
+  }
+
+  /** The median of `n` probes, with every stream between batches when `quiet` (null if that could not be had). */
+  private async measure(c: pg.ClientBase, n: number, quiet: boolean): Promise<number | null> {
+    const run = async () => {
+      const xs: number[] = [];
+      for (let i = 0; i < n; i++) xs.push(await this.probe(c));
+      return median(xs);
+    };
+    return quiet ? this.env.quietly(c, run) : run();
   }
 
   /**
@@ -116,7 +152,7 @@ export class Pacer {
       this.pauseMs = this.pauseMs / 2 < 5 ? 0 : Math.round(this.pauseMs / 2);
       return { waitMs: this.pauseMs, hold: false, why: null };
     }
-    const felt = `a probe commit takes ${r1(nowMs)} ms, over its limit of ${r1(limit)} ms (${r1(this.baselineMs)} ms before the copy)`;
+    const felt = `a probe commit takes ${r1(nowMs)} ms, over its limit of ${r1(limit)} ms (${r1(this.baselineMs)} ms with the copy quiet)`;
     if (this.stream > 0) return { waitMs: HOLD_MS, hold: true, why: `down to one stream: ${felt}` };
     this.pauseMs = Math.min(MAX_PAUSE_MS, Math.max(20, Math.round(lastBatchMs)), Math.max(20, this.pauseMs * 2));
     return { waitMs: this.pauseMs, hold: false, why: `slowed down, ${this.pauseMs} ms after each batch: ${felt}` };

@@ -1,5 +1,7 @@
 // The adaptive throttle's decision (activities/pacer.ts), pure; and its probe on the real database.
-import { Pacer, probeLimit, probeMs, HOLD_MS, HOLDS_BEFORE_REBASE } from '../activities/pacer';
+import pg from 'pg';
+import { Pacer, probeLimit, probeMs, HOLD_MS, HOLDS_BEFORE_REBASE, REBASE_EVERY_MS, type PacerEnv } from '../activities/pacer';
+import { copyGateKey, gatedEnv } from '../activities/copy-brake';
 import { createTestDb, type TestDb } from './helpers';
 
 function calibrated(stream: number, baselineMs: number): Pacer {
@@ -18,7 +20,7 @@ test('first stream: pauses doubling from 20 ms to 1 s while over the limit, then
   expect(p.decide(3)).toEqual({ waitMs: 0, hold: false, why: null });
   const waits = [5, 5, 5, 5, 5, 5, 5, 5].map((ms) => p.decide(ms));
   expect(waits.map((w) => w.waitMs)).toEqual([20, 40, 80, 160, 320, 640, 1000, 1000]);
-  expect(waits[0].why).toBe('slowed down, 20 ms after each batch: a probe commit takes 5 ms, over its limit of 4 ms (2 ms before the copy)');
+  expect(waits[0].why).toBe('slowed down, 20 ms after each batch: a probe commit takes 5 ms, over its limit of 4 ms (2 ms with the copy quiet)');
   // Never longer than the last batch took.
   expect(p.decide(5, 150).waitMs).toBe(150);
   expect(waits.every((w) => !w.hold)).toBe(true);
@@ -31,13 +33,13 @@ test('other streams hold (down to one stream) while over the limit, and go on at
   expect(p.decide(9)).toEqual({
     waitMs: HOLD_MS,
     hold: true,
-    why: 'down to one stream: a probe commit takes 9 ms, over its limit of 4 ms (2 ms before the copy)',
+    why: 'down to one stream: a probe commit takes 9 ms, over its limit of 4 ms (2 ms with the copy quiet)',
   });
   expect(p.decide(4.5)).toMatchObject({ hold: true });
   expect(p.decide(4)).toEqual({ waitMs: 0, hold: false, why: null });
 });
 
-test('a probe still slow while the copy waits moves the baseline up; another stream re-measures only after long holds', async () => {
+test('a probe still slow with the copy quiet moves the baseline up; another stream re-measures only after long holds', async () => {
   const fed = (xs: number[]) => {
     let i = 0;
     return async () => xs[Math.min(i++, xs.length - 1)];
@@ -50,7 +52,7 @@ test('a probe still slow while the copy waits moves the baseline up; another str
   expect(await first.afterWait(c)).toBe(6);
   expect(first.baseline).toBe(6);
   expect(await first.next(c)).toEqual({ waitMs: 0, hold: false, why: null }); // 6 ms is normal now
-  // Back to fast while the copy waits: the copy was the cause, the baseline stays.
+  // Back to fast with the copy quiet: the copy was the cause, the baseline stays.
   const fast = new Pacer(0, fed([1, 1, 1, 1, 1, 6, 1]));
   await fast.calibrate(c);
   await fast.next(c);
@@ -66,6 +68,93 @@ test('a probe still slow while the copy waits moves the baseline up; another str
   expect((await other.next(c)).hold).toBe(true);
   expect(await other.afterWait(c)).toBe(6);
   expect((await other.next(c)).hold).toBe(false);
+});
+
+/**
+ * A machine where the probe takes `copying` ms while the copy runs and `quiet` ms while the pacer
+ * holds every stream (the gate closed): what the throttle must tell apart. `others`: whether
+ * another session is at work; `clock`: the pacer's time.
+ */
+function machine(latency: { copying: () => number; quiet: () => number }, others = true) {
+  let quiet = false;
+  const clock = { ms: 0 };
+  const env: PacerEnv = {
+    async quietly(_c, measure) {
+      quiet = true;
+      try {
+        return await measure();
+      } finally {
+        quiet = false;
+      }
+    },
+    othersActive: async () => others,
+    now: () => clock.ms,
+  };
+  const probe = async () => (quiet ? latency.quiet() : latency.copying());
+  return { env, probe, clock, setOthers: (v: boolean) => (others = v) };
+}
+
+test('the reproduction: 1 ms quiet, 15 ms while the copy runs: the throttle keeps braking instead of taking 15 ms as its baseline', async () => {
+  const m = machine({ copying: () => 15, quiet: () => 1 });
+  const p = new Pacer(0, m.probe, m.env);
+  const c = {} as never;
+  expect(await p.calibrate(c)).toBe(1);
+  const waits: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const pace = await p.next(c, 1000);
+    waits.push(pace.waitMs);
+    expect(pace.why).toMatch(/^slowed down/);
+    expect(await p.afterWait(c)).toBeNull(); // quiet again: the copy is the cause
+    m.clock.ms += 1000;
+  }
+  expect(waits).toEqual([20, 40, 80, 160, 320, 640, 1000, 1000]);
+  expect(p.baseline).toBe(1);
+});
+
+test('a baseline measured in a spike comes back down: every REBASE_EVERY_MS, and after a wait that did not help', async () => {
+  let spike = true;
+  const m = machine({ copying: () => 5, quiet: () => (spike ? 8 : 1) });
+  const p = new Pacer(0, m.probe, m.env);
+  const c = {} as never;
+  expect(await p.calibrate(c)).toBe(8);
+  spike = false;
+  // 5 ms is under the spike's limit (16 ms): no brake, and no re-measure before its time.
+  expect(await p.next(c)).toEqual({ waitMs: 0, hold: false, why: null });
+  expect(p.baseline).toBe(8);
+  m.clock.ms += REBASE_EVERY_MS;
+  const pace = await p.next(c, 1000);
+  expect(p.baseline).toBe(1);
+  expect(pace.why).toBe('slowed down, 20 ms after each batch: a probe commit takes 5 ms, over its limit of 3 ms (1 ms with the copy quiet)');
+  // After a wait: a spike measured again comes down at once, and says so.
+  const q = machine({ copying: () => 20, quiet: () => 1 });
+  const r = new Pacer(0, q.probe, { ...q.env, quietly: async (_c, measure) => measure() });
+  expect(await r.calibrate(c)).toBe(20);
+  const s = new Pacer(0, q.probe, q.env);
+  (s as unknown as { baselineMs: number }).baselineMs = 8;
+  expect((await s.next(c, 1000)).why).toMatch(/^slowed down/);
+  expect(await s.afterWait(c)).toBe(1);
+  expect(s.baseline).toBe(1);
+});
+
+test('nobody else at work: a probe slowed by our own copy is no reason to brake; somebody at work: it is', async () => {
+  const m = machine({ copying: () => 15, quiet: () => 1 }, false);
+  const c = {} as never;
+  const first = new Pacer(0, m.probe, m.env);
+  const other = new Pacer(1, m.probe, m.env);
+  await first.calibrate(c);
+  await other.calibrate(c);
+  for (let i = 0; i < 5; i++) {
+    expect(await first.next(c, 500)).toEqual({ waitMs: 0, hold: false, why: null });
+    expect(await other.next(c, 500)).toEqual({ waitMs: 0, hold: false, why: null });
+  }
+  m.setOthers(true);
+  expect((await first.next(c, 500)).why).toMatch(/^slowed down, 20 ms after each batch/);
+  expect(await other.next(c, 500)).toMatchObject({ hold: true, waitMs: HOLD_MS });
+  // The other writer stops: the pause halves away.
+  m.setOthers(false);
+  expect((await first.next(c, 500)).waitMs).toBe(10);
+  expect((await first.next(c, 500)).waitMs).toBe(5);
+  expect((await first.next(c, 500)).waitMs).toBe(0);
 });
 
 describe('probe on PostgreSQL', () => {
@@ -87,6 +176,77 @@ describe('probe on PostgreSQL', () => {
       expect(p.baseline).toBeGreaterThan(0);
     } finally {
       c.release();
+    }
+  });
+
+  test('the gate: closing it waits for the batch in flight and holds the next; measuring with a batch that runs on gives up after lock_timeout', async () => {
+    const gate = copyGateKey('run-1', 'revenues');
+    const batch = await db.pool.connect();
+    const next = await db.pool.connect();
+    const pacer = await db.pool.connect();
+    try {
+      const events: string[] = [];
+      await batch.query('begin');
+      await batch.query(`select pg_advisory_xact_lock_shared(hashtext($1::text))`, [gate]);
+      const env = gatedEnv(gate);
+      const measured = env.quietly(pacer, async () => {
+        events.push('measure');
+        // While the copy is quiet, a new batch waits at the gate.
+        const held = next.query(`select pg_advisory_xact_lock_shared(hashtext($1::text))`, [gate]).then(() => events.push('next batch'));
+        await new Promise((r) => setTimeout(r, 200));
+        events.push('measured');
+        return { held };
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      events.push('batch commits');
+      await batch.query('commit');
+      await (await measured)!.held;
+      expect(events).toEqual(['batch commits', 'measure', 'measured', 'next batch']);
+      expect((await pacer.query(`show lock_timeout`)).rows[0].lock_timeout).toBe('0'); // restored
+      // A batch that runs on past the wait: no quiet measurement (null), nothing left closed.
+      await batch.query('begin');
+      await batch.query(`select pg_advisory_xact_lock_shared(hashtext($1::text))`, [gate]);
+      const t0 = Date.now();
+      expect(await env.quietly(pacer, async () => 'never')).toBeNull();
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
+      await batch.query('commit');
+      expect((await pacer.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()`)).rows[0].n).toBe(0);
+    } finally {
+      for (const c of [batch, next, pacer]) c.release();
+    }
+  });
+
+  test('others at work: a session not ours that ran a statement in the last 2 s; ours (application_name partition-switchover) never count', async () => {
+    const connect = async (application_name: string) => {
+      const c = new pg.Client({ connectionString: db.url, application_name });
+      await c.connect();
+      return c;
+    };
+    const ours = await connect('partition-switchover');
+    const alsoOurs = await connect('partition-switchover');
+    const env = gatedEnv('unused');
+    try {
+      await alsoOurs.query('select 1');
+      // Wait out the other sessions of this database (the test's pool) going idle for 2 s.
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(await env.othersActive(ours)).toBe(false);
+      const app = await connect('app');
+      try {
+        await app.query('select 1');
+        expect(await env.othersActive(ours)).toBe(true);
+        await new Promise((r) => setTimeout(r, 2500));
+        expect(await env.othersActive(ours)).toBe(false);
+        // In a transaction (idle in transaction, a writer holding locks): at work however long.
+        await app.query('begin');
+        await new Promise((r) => setTimeout(r, 2500));
+        expect(await env.othersActive(ours)).toBe(true);
+        await app.query('rollback');
+      } finally {
+        await app.end();
+      }
+    } finally {
+      await ours.end();
+      await alsoOurs.end();
     }
   });
 });
