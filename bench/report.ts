@@ -324,62 +324,20 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = [], svgName =
     's',
     3,
   );
-  row(
-    'writer p99, baseline (before the switchover)',
-    head.map((o) => o.writer.baseline.p99),
-    'ms',
-  );
-  row(
-    'writer p99 during the copy stage',
-    head.map((o) => o.writer.copy.p99),
-    'ms',
-  );
-  row(
-    'cutover lock held (`lockMs`)',
-    head.map((o) => o.cutover.lockMs),
-    'ms',
-    1,
-  );
-  row(
-    'cutover lock wait (`lockWaitMs`)',
-    head.map((o) => o.cutover.lockWaitMs),
-    'ms',
-    1,
-  );
-  row(
-    'cutover attempts',
-    head.map((o) => o.cutover.attempts),
-    '',
-    0,
-  );
-  row(
-    'approve → done',
-    head.map((o) => o.cutover.windowMs),
-    'ms',
-    0,
-  );
-  row(
-    'writer p99 from approve to done',
-    head.map((o) => o.writer.cutover.p99),
-    'ms',
-  );
-  row(
-    'writer max latency from approve to done',
-    head.map((o) => o.writer.cutover.max),
-    'ms',
-  );
-  row(
-    'history events per switchover',
-    head.map((o) => o.historyEvents),
-    '',
-    0,
-  );
-  row(
-    'worker resident memory during the switchover (max)',
-    head.map((o) => o.worker.rssMb),
-    'MB',
-    0,
-  );
+  // The figures of each repeat's run of ours with the product's defaults: label, value, unit, digits.
+  const figures: [string, (o: (typeof head)[number]) => number | null | undefined, string, number?][] = [
+    ['writer p99, baseline (before the switchover)', (o) => o.writer.baseline.p99, 'ms'],
+    ['writer p99 during the copy stage', (o) => o.writer.copy.p99, 'ms'],
+    ['cutover lock held (`lockMs`)', (o) => o.cutover.lockMs, 'ms', 1],
+    ['cutover lock wait (`lockWaitMs`)', (o) => o.cutover.lockWaitMs, 'ms', 1],
+    ['cutover attempts', (o) => o.cutover.attempts, '', 0],
+    ['approve → done', (o) => o.cutover.windowMs, 'ms', 0],
+    ['writer p99 from approve to done', (o) => o.writer.cutover.p99, 'ms'],
+    ['writer max latency from approve to done', (o) => o.writer.cutover.max, 'ms'],
+    ['history events per switchover', (o) => o.historyEvents, '', 0],
+    ['worker resident memory during the switchover (max)', (o) => o.worker.rssMb, 'MB', 0],
+  ];
+  for (const [what, pick, unit, d] of figures) row(what, head.map(pick), unit, d);
   L.push(`| worker peak memory, whole run (VmHWM; includes bundling the workflow code at start) | ${f(r.workerPeakMb, 0)} MB | |`);
   L.push(
     `| writer ops / failed ops, all runs of ours | ${r.runs.flatMap((x) => x.ours).reduce((a, o) => a + o.writer.total, 0)} / ${r.runs.flatMap((x) => x.ours).reduce((a, o) => a + o.writer.failures, 0)} | ${[...new Set(r.runs.flatMap((x) => x.ours.flatMap((o) => o.writer.errors)))].slice(0, 3).join('; ')} |`,
