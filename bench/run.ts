@@ -420,6 +420,7 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
       input: run.input,
       rows: table?.copy?.rows ?? null,
       copyStageSeconds: st.copyStageSeconds,
+      toApprovalSeconds: toApproval(phases, (wfStart - t0) / 1000),
       parts: st.parts,
       verifyTypes: st.verifyTypes,
       verifySeconds: st.parts.verify,
@@ -461,6 +462,12 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
     await sampler.end().catch(() => undefined);
     await drop(db);
   }
+}
+
+/** Seconds from the workflow's start (`startT`, seconds since t0) to its first phase awaiting_approval; null if it never got there. */
+function toApproval(phases: { phase: string; t: number }[], startT: number): number | null {
+  const at = phases.find((p) => p.phase === 'awaiting_approval')?.t;
+  return at === undefined ? null : r2(at - startT);
 }
 
 /** The writer's latency per 1 s window (for the chart), t in seconds since t0. */
