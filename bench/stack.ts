@@ -22,7 +22,7 @@ export async function startStack(env: NodeJS.ProcessEnv): Promise<Stack> {
     server: { ...(executable ? { executable } : {}), searchAttributes: [SwitchoverPhase, SwitchoverTables], extraArgs: ['--log-level', 'error'] },
   });
   const root = join(__dirname, '..');
-  const worker = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'worker.ts')], {
+  const worker = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'worker.ts')], {
     cwd: root,
     env: { ...env, TEMPORAL_ADDRESS: temporal.address },
     stdio: ['ignore', 'ignore', 'pipe'],
