@@ -49,6 +49,41 @@ test('strategies are stage lists: no strategy test and no attach plan asserted i
   expect(found).toEqual([]);
 });
 
+test("the rehearsal's phases call no stage activity themselves: they run the switchover's stage functions and rollbackPlans", () => {
+  // Every activity of a stage module (activities/index.ts lists them in runbook order).
+  const stageModules = [
+    'preflight',
+    'bookkeeping',
+    'backup',
+    'prepare',
+    'triggers',
+    'copy',
+    'recheck',
+    'indexes',
+    'verify',
+    'cutover',
+    'attach',
+    'rollback-table',
+  ];
+  const stageActivities = stageModules
+    .flatMap((m) => {
+      const text = read(`activities/${m}.ts`);
+      const bound = /bindDeps\(deps, \{([^}]*)\}\)/.exec(text)?.[1] ?? '';
+      return bound
+        .split(',')
+        .map((x) => x.trim().split(':')[0].trim())
+        .filter(Boolean);
+    })
+    .filter((a) => a !== 'recordEvent'); // an audit row, which every workflow writes of its own events
+  expect(stageActivities).toEqual(
+    expect.arrayContaining(['preflight', 'ensureState', 'claimTables', 'prepareTable', 'installTriggers', 'rollbackTable', 'attachParent']),
+  );
+  const calls = files
+    .filter((f) => f.startsWith('workflows/rehearsal/'))
+    .flatMap((f) => stageActivities.filter((a) => new RegExp(`\\bacts\\.${a}\\b`).test(read(f))).map((a) => `${f}: acts.${a}`));
+  expect(calls).toEqual([]);
+});
+
 test('imports go down the layers (src, then activities and workflows, then bin), workflows take activities as types, no circle', () => {
   const wrong: string[] = [];
   const graph = new Map(files.map((f) => [f, importsOf(f)]));
