@@ -483,17 +483,17 @@ async function lookupNote(db: pg.ClientBase, tp: TablePlan): Promise<string[]> {
       (frequent === null
         ? ' (pg_stat_statements is not installed and loaded here: with it, the plan names the most frequent of them)'
         : frequent.length
-          ? `; the most frequent here that do not name it: ${frequent.join('; ')}`
+          ? `; the most frequent here that do not name it: ${frequent.map((x) => `${x.calls} calls: ${x.query.slice(0, 120)}`).join('; ')}`
           : '; pg_stat_statements shows none here'),
   ];
 }
 
-/** Up to 5 of pg_stat_statements' most called statements that filter the table on its key but never name its partition key; null without the extension. */
-async function unprunedStatements(db: pg.ClientBase, tp: TablePlan): Promise<string[] | null> {
+/** Up to 5 of pg_stat_statements' most called statements that filter the table on its key but never name its partition key (calls, query); null without the extension. */
+export async function unprunedStatements(db: pg.ClientBase, tp: TablePlan): Promise<{ calls: number; query: string }[] | null> {
   if (!(await db.query(sqlFile('catalog/stat_statements_visible'))).rows[0].ok) return null;
   try {
     const rows = (await db.query(sqlFile('catalog/unpruned_statements'), [tp.table, tp.partitionKey, tp.primaryKey[0]])).rows;
-    return rows.map((x) => `${x.calls} calls: ${x.query}`);
+    return rows.map((x) => ({ calls: Number(x.calls), query: x.query as string }));
   } catch {
     // Installed but not loaded (shared_preload_libraries): nothing to read.
     return null;

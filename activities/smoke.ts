@@ -7,11 +7,12 @@ import type pg from 'pg';
 import { sqlFile, trialTx, withClient } from '../src/db';
 import type { SmokeAnswer, SmokeItem, SmokePlan } from '../src/rehearsal-report';
 import * as sql from '../src/sqlgen';
-import { deleteByKeySql, explainSql, legacyInPlaceSql, rangeScanSql, selectByKeySql, updateByKeySql } from '../src/smokesql';
+import { deleteByKeySql, explainSql, genericPlanSql, legacyInPlaceSql, rangeScanSql, selectByKeySql, updateByKeySql } from '../src/smokesql';
 import { isPeriod } from '../src/partitions';
 import type { TablePlan } from '../src/types';
 import { bindDeps, Deps, stage } from './context';
 import { sampleRow } from './marked';
+import { unprunedStatements } from './preflight';
 import { cloneInsertSql, keyLiteral, keyLiteralWhere, markerBase, touchColumn } from '../src/markedsql';
 
 const TIMED_RUNS = 3;
@@ -155,12 +156,14 @@ export async function smokePlans({ pools }: Deps, database: string, items: Smoke
   });
 }
 
-/** One statement's plan, the median of its timed runs, and the partitions of `parts` it reads. */
+/** One statement's plan, the median of its timed runs (none for a generic one), and the partitions of `parts` it reads. */
 async function planOf(c: pg.ClientBase, item: SmokeItem, parts: Map<string, Set<string>>): Promise<SmokePlan> {
-  const explained = (await rolledBack(c, explainSql(item.sql))).result.rows[0]['QUERY PLAN'][0].Plan as PlanNode;
+  const explained = item.generic
+    ? await genericPlanOf(c, item.sql)
+    : ((await rolledBack(c, explainSql(item.sql))).result.rows[0]['QUERY PLAN'][0].Plan as PlanNode);
   const relations = [...relationsOf(explained, new Set())].sort();
   const times: number[] = [];
-  for (let i = 0; i < TIMED_RUNS; i++) times.push((await rolledBack(c, item.sql)).ms);
+  for (let i = 0; i < (item.generic ? 0 : TIMED_RUNS); i++) times.push((await rolledBack(c, item.sql)).ms);
   times.sort((a, b) => a - b);
   const partitions = [...parts]
     .filter(([, set]) => set.size > 0)
@@ -169,14 +172,52 @@ async function planOf(c: pg.ClientBase, item: SmokeItem, parts: Map<string, Set<
   return {
     name: item.name,
     ok: true,
-    ms: round(times[Math.floor(times.length / 2)]),
-    runs: TIMED_RUNS,
+    ms: times.length ? round(times[Math.floor(times.length / 2)]) : 0,
+    runs: times.length,
     totalCost: explained['Total Cost'] ?? 0,
     relations,
     partitions,
   };
 }
 
-export const smokeActivities = (deps: Deps) => bindDeps(deps, { builtinSmoke, smokeAnswers, smokePlans });
+/** The generic plan of a statement with `$n` parameters (pg_stat_statements' text): prepared, explained with NULLs, never run. */
+async function genericPlanOf(c: pg.ClientBase, text: string): Promise<PlanNode> {
+  const q = genericPlanSql(`ps_generic_${createHash('sha1').update(text).digest('hex').slice(0, 12)}`, text);
+  try {
+    return await trialTx(c, async () => {
+      await c.query(sqlFile('session/statement_timeout_60s'));
+      await c.query(sqlFile('session/force_generic_plan'));
+      await c.query(q.prepare);
+      return (await c.query(q.explain)).rows[0]['QUERY PLAN'][0].Plan as PlanNode;
+    });
+  } finally {
+    // A prepared statement outlives the transaction's rollback.
+    await c.query(q.deallocate).catch(() => undefined);
+  }
+}
+
+/**
+ * The application's most frequent statements on each table that name its key but not its
+ * partition key (pg_stat_statements, as preflight's plan names them), as generic items for the
+ * rehearsal's performance phase; `notes` say why there are none where the extension is missing.
+ */
+export async function unprunedSmoke({ pools }: Deps, database: string, plans: TablePlan[]): Promise<{ items: SmokeItem[]; notes: string[] }> {
+  return stage('rehearsal', undefined, () =>
+    withClient(pools.get(database), async (c) => {
+      const items: SmokeItem[] = [];
+      const notes: string[] = [];
+      for (const tp of plans) {
+        const frequent = await unprunedStatements(c, tp);
+        if (frequent === null) notes.push(`${tp.table}: pg_stat_statements is not installed and loaded in ${database}: no application statements to EXPLAIN`);
+        for (const [i, s] of (frequent ?? []).entries()) {
+          items.push({ name: `${tp.table}: frequent statement ${i + 1} (${s.calls} calls)`, sql: s.query, table: tp.table, builtin: false, generic: true });
+        }
+      }
+      return { items, notes };
+    }),
+  );
+}
+
+export const smokeActivities = (deps: Deps) => bindDeps(deps, { builtinSmoke, smokeAnswers, smokePlans, unprunedSmoke });
 
 const round = (x: number) => Math.round(x * 100) / 100;

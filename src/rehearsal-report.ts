@@ -59,6 +59,8 @@ export interface SmokeItem {
   builtin: boolean;
   /** A range scan on the partition key: after cutover it must touch only the partitions of its range. */
   expectPruning?: boolean;
+  /** A statement as pg_stat_statements keeps it (`$1` for its constants): its generic plan is read, it is never run. */
+  generic?: boolean;
 }
 
 /** A statement's answer, run in a transaction that is rolled back. */

@@ -37,3 +37,18 @@ export function legacyInPlaceSql(tp: TablePlan): string[] {
 export function explainSql(text: string): string {
   return `EXPLAIN (FORMAT JSON) ${text}`;
 }
+
+/**
+ * An application statement as pg_stat_statements keeps it (`$1`, `$2` for its constants) prepared
+ * under `name`, then its generic plan (the one for any value) with NULL for every parameter, and
+ * the prepared statement dropped: planned, never run.
+ */
+export function genericPlanSql(name: string, text: string): { prepare: string; explain: string; deallocate: string } {
+  const n = Math.max(0, ...[...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
+  const args = n ? `(${Array.from({ length: n }, () => 'NULL').join(', ')})` : '';
+  return {
+    prepare: `PREPARE ${ident(name)} AS ${text}`,
+    explain: `EXPLAIN (FORMAT JSON) EXECUTE ${ident(name)}${args}`,
+    deallocate: `DEALLOCATE ${ident(name)}`,
+  };
+}

@@ -87,6 +87,16 @@ test('full rehearsal with the live writer: ten phases pass, staging ends plain w
       `select ((select count(*) from revenues) + (select count(*) from expenses) + (select count(*) from daily_cash_balances))::int as n`,
     )
   ).rows[0].n;
+  // The application's lookup by id (no partition key), as pg_stat_statements records it on staging.
+  const statements = await staging.pool
+    .query('create extension if not exists pg_stat_statements')
+    .then(() => staging.pool.query('select count(*) from pg_stat_statements'))
+    .then(
+      () => true,
+      () => false,
+    );
+  // Called more often than any statement of the live writer, so it is among the five most frequent.
+  if (statements) for (let i = 1; i <= 3000; i++) await staging.pool.query('select amount_cents from revenues where id = $1', [i]);
   const id = uniqueId('rehearsal');
   const handle = await w.client.workflow.start('rehearsal', {
     taskQueue: w.taskQueue,
@@ -128,6 +138,24 @@ test('full rehearsal with the live writer: ten phases pass, staging ends plain w
     expect(names(3)).toContain(`revenues ${op}`);
   }
   expect(names(6)).toEqual(expect.arrayContaining(['revenues: select by id', 'expenses: insert', 'daily_cash_balances: delete']));
+  // Phase 7 EXPLAINs the application's frequent lookups without the partition key before and after cutover.
+  // (The live writer's own statements by id are among them too.)
+  const frequent = phases[6].checks.find(
+    (c) => c.name.startsWith('revenues: frequent statement') && c.detail.startsWith('select amount_cents from revenues where id = $1'),
+  );
+  if (statements) {
+    expect(frequent).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/^select amount_cents from revenues where id = \$1: before cutover revenues.* after it (\d+) of \1 partitions of revenues/),
+    });
+    const unpruned = (phases[6].details as { unpruned: { sql: string; after: { partitions: { scanned: number; total: number }[] } }[] }).unpruned;
+    const lookup = unpruned.find((u) => u.sql === 'select amount_cents from revenues where id = $1')!;
+    expect(lookup.after.partitions[0].scanned).toBe(lookup.after.partitions[0].total);
+    expect(lookup.after.partitions[0].total).toBeGreaterThan(10);
+  } else {
+    console.log('pg_stat_statements is not preloaded on this server: phase 7 says so (run .ci/run to preload it)');
+    expect(phases[6].checks.find((c) => c.name === 'frequent statements')?.detail).toMatch(/pg_stat_statements is not installed and loaded/);
+  }
   const prunedScan = phases[6].checks.find((c) => c.name.startsWith('revenues: range scan'))!;
   expect(prunedScan).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^pruned: revenues: 1 of \d+ partitions/) });
 

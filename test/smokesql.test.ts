@@ -1,5 +1,5 @@
 // The rehearsal's application checks' SQL pinned as exact strings (src/smokesql.ts): identifiers quoted.
-import { deleteByKeySql, explainSql, legacyInPlaceSql, rangeScanSql, selectByKeySql, updateByKeySql } from '../src/smokesql';
+import { deleteByKeySql, explainSql, genericPlanSql, legacyInPlaceSql, rangeScanSql, selectByKeySql, updateByKeySql } from '../src/smokesql';
 import { col, revenuesPlan } from './fixtures';
 
 const tp = revenuesPlan(col('amount', 'numeric'));
@@ -24,4 +24,14 @@ test("around a statement: the legacy table in the table's place, the plan", () =
   const long = revenuesPlan(col('amount', 'numeric'), { table: 'x'.repeat(50) });
   expect(legacyInPlaceSql(long)[0]).toBe(`ALTER TABLE "public"."${'x'.repeat(50)}" RENAME TO "${'x'.repeat(40)}_ps_aside"`);
   expect(explainSql('SELECT 1')).toBe('EXPLAIN (FORMAT JSON) SELECT 1');
+});
+
+test("an application statement's generic plan: prepared with its $n, explained with NULLs, dropped", () => {
+  expect(genericPlanSql('ps_generic_1', 'update revenues set note = $2 where id = $1')).toEqual({
+    prepare: 'PREPARE "ps_generic_1" AS update revenues set note = $2 where id = $1',
+    explain: 'EXPLAIN (FORMAT JSON) EXECUTE "ps_generic_1"(NULL, NULL)',
+    deallocate: 'DEALLOCATE "ps_generic_1"',
+  });
+  expect(genericPlanSql('p', 'select count(*) from revenues').explain).toBe('EXPLAIN (FORMAT JSON) EXECUTE "p"');
+  expect(genericPlanSql('p', 'select $1, $10, $3').explain).toBe(`EXPLAIN (FORMAT JSON) EXECUTE "p"(${Array(10).fill('NULL').join(', ')})`);
 });

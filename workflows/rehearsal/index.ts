@@ -94,6 +94,8 @@ function begin(input: Ctx['input']): Ctx {
     smokeNotes: [],
     sizes: [],
     loadUnplanned: [],
+    unpruned: [],
+    unprunedNotes: [],
     audited: new Set(),
     refresh: () => tracked.refresh(),
   };

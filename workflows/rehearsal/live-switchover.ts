@@ -1,7 +1,7 @@
 // Phase 5: the real switchover as a child workflow, with the live writer (when configured)
 // writing through it: the application's statements and their plans are read before cutover,
 // then the rehearsal approves, and the cutover's outcome is checked per table.
-import { ParentClosePolicy, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
+import { ParentClosePolicy, patched, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
 import { bad, ok, type Check, type PhaseOutcome } from '../../src/rehearsal-report';
 import type { SwitchoverReport } from '../../src/reports';
 import { approveSignal } from '../../src/shared';
@@ -101,4 +101,13 @@ async function beforeCutover(ctx: Ctx): Promise<void> {
     answers: await acts.smokeAnswers.executeWithOptions(opts(`application testing: ${ctx.smoke.length} statements before cutover`), [db, ctx.smoke]),
     plans: await acts.smokePlans.executeWithOptions(opts(`performance: EXPLAIN and timings before cutover`), [db, ctx.smoke, ctx.plans]),
   };
+  // The application's frequent statements that will not prune, with their generic plans (rehearsals recorded before: none).
+  if (patched('rehearsal-unpruned-statements')) {
+    const summary = `performance: the application's frequent statements without the partition key (pg_stat_statements)`;
+    ({ items: ctx.unpruned, notes: ctx.unprunedNotes } = await acts.unprunedSmoke.executeWithOptions(opts(summary), [db, ctx.plans]));
+    if (ctx.unpruned.length) {
+      const plansSummary = `performance: generic plans of ${ctx.unpruned.length} application statements before cutover`;
+      ctx.before.unpruned = await acts.smokePlans.executeWithOptions(opts(plansSummary), [db, ctx.unpruned, ctx.plans]);
+    }
+  }
 }

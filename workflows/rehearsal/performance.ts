@@ -40,6 +40,48 @@ export async function performance(ctx: Ctx): Promise<PhaseOutcome> {
       ),
     );
   }
+  const frequent = await unprunedPlans(ctx);
+  checks.push(...frequent.checks);
   const prunedCount = ctx.smoke.filter((s, i) => s.expectPruning && checks.find((c) => c.name === s.name)?.status === 'ok' && after[i].ok).length;
-  return { summary: `${ctx.smoke.length} plans compared; ${prunedCount} range scan(s) pruned to one partition`, checks, details: { timings } };
+  return {
+    summary: `${ctx.smoke.length} plans compared; ${prunedCount} range scan(s) pruned to one partition`,
+    checks,
+    details: { timings, ...(frequent.details.length ? { unpruned: frequent.details } : {}) },
+  };
+}
+
+/**
+ * The application's frequent statements without the partition key (pg_stat_statements): their
+ * generic plans after cutover against before it, each a warning naming the partitions it visits.
+ */
+async function unprunedPlans(ctx: Ctx): Promise<{ checks: Check[]; details: Record<string, unknown>[] }> {
+  const checks = ctx.unprunedNotes.map((n) => warn('frequent statements', n));
+  const before = ctx.before?.unpruned;
+  if (!ctx.unpruned.length || !before) return { checks, details: [] };
+  const after = await quiet(ctx, () =>
+    acts.smokePlans.executeWithOptions(opts(`performance: generic plans of ${ctx.unpruned.length} application statements after cutover`), [
+      ctx.input.database,
+      ctx.unpruned,
+      ctx.plans,
+    ]),
+  );
+  const details = ctx.unpruned.map((item, i) => {
+    const [b, a] = [before[i], after[i]];
+    const visits = a.partitions.map((p) => `${p.scanned} of ${p.total} partitions of ${p.table}`).join(', ') || a.relations.join(', ');
+    checks.push(
+      !b.ok || !a.ok
+        ? warn(item.name, `EXPLAIN failed ${b.ok ? 'after' : 'before'} cutover: ${(b.ok ? a : b).error}; ${item.sql}`)
+        : warn(
+            item.name,
+            `${item.sql}: before cutover ${b.relations.join(', ')} (cost ${b.totalCost}); after it ${visits} (cost ${a.totalCost}): add the partition key where the application knows it`,
+          ),
+    );
+    return {
+      name: item.name,
+      sql: item.sql,
+      before: { ok: b.ok, relations: b.relations, totalCost: b.totalCost },
+      after: { ok: a.ok, partitions: a.partitions, totalCost: a.totalCost },
+    };
+  });
+  return { checks, details };
 }

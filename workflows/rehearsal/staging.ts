@@ -31,7 +31,10 @@ export interface Ctx {
   touched: boolean;
   smoke: SmokeItem[];
   smokeNotes: string[];
-  before?: { answers: SmokeAnswer[]; plans: SmokePlan[] };
+  before?: { answers: SmokeAnswer[]; plans: SmokePlan[]; unpruned?: SmokePlan[] };
+  /** The application's frequent statements that will not prune (pg_stat_statements), EXPLAINed before and after cutover in phase 7. */
+  unpruned: SmokeItem[];
+  unprunedNotes: string[];
   child?: { handle: ChildWorkflowHandle<never>; result: Promise<SwitchoverReport>; done: boolean };
   switchover?: SwitchoverReport;
   sizes: TableSizes[];
