@@ -93,6 +93,21 @@ export async function startTestWorker(
   };
 }
 
+/** A fresh database and a worker on it (target `default`) for the whole test file; `set` receives them once both are up. */
+export function databaseAndWorker(set: (db: TestDb, w: TestWorker) => void): void {
+  let db: TestDb | undefined;
+  let w: TestWorker | undefined;
+  beforeAll(async () => {
+    db = await createTestDb();
+    w = await startTestWorker({ default: db.url });
+    set(db, w);
+  });
+  afterAll(async () => {
+    await w?.stop();
+    await db?.drop();
+  });
+}
+
 export function uniqueId(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }

@@ -6,19 +6,12 @@ import pg from 'pg';
 import { approveSignal, rejectSignal } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { dump, failureOf } from './failure-helpers';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker, databaseAndWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
 
-beforeAll(async () => {
-  db = await createTestDb();
-  w = await startTestWorker({ default: db.url });
-});
-afterAll(async () => {
-  await w?.stop();
-  await db?.drop();
-});
+databaseAndWorker((d, x) => ([db, w] = [d, x]));
 
 /** A plain table `<schema>.<name>` with `rows` rows over the last months. */
 async function makeTable(schema: string, name: string, rows = 300) {

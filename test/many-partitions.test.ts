@@ -9,19 +9,12 @@ import { switchoverInput } from '../src/input';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { dump } from './failure-helpers';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker, databaseAndWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
 
-beforeAll(async () => {
-  db = await createTestDb();
-  w = await startTestWorker({ default: db.url });
-});
-afterAll(async () => {
-  await w?.stop();
-  await db?.drop();
-});
+databaseAndWorker((d, x) => ([db, w] = [d, x]));
 
 /** `name`: id, a day key from 2018-01-01 to today (two rows a day), a text note. */
 async function daily(name: string) {

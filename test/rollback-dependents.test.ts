@@ -5,19 +5,12 @@
 // run, the rollback completes. Own schema, real dev server.
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../src/reports';
-import { createTestDb, startTestWorker, uniqueId, type TestDb, type TestWorker } from './helpers';
+import { uniqueId, type TestDb, type TestWorker, databaseAndWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
 
-beforeAll(async () => {
-  db = await createTestDb();
-  w = await startTestWorker({ default: db.url });
-});
-afterAll(async () => {
-  await w?.stop();
-  await db?.drop();
-});
+databaseAndWorker((d, x) => ([db, w] = [d, x]));
 
 const one = async (text: string) => (await db.pool.query(text)).rows[0];
 
