@@ -11,7 +11,7 @@ import { CUTOVER, LONG, opts } from './options';
 import { acts, cutOver, type Stage } from './stages';
 
 /** The plan of an attach stage's table (preflight plans every table of a run with the run's strategy). */
-function attached(tp: TablePlan): AttachTablePlan {
+export function attached(tp: TablePlan): AttachTablePlan {
   if (!tp.attach) throw new Error(`${tp.table} has no attach plan`);
   return tp;
 }

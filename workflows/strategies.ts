@@ -81,17 +81,14 @@ export const STRATEGIES: Record<StrategyName, Strategy> = {
     },
     rehearse: {
       prepare: attach.parent,
-      prepareChecks: async (_run, tp) =>
-        tp.attach
-          ? [
-              ok(
-                `${tp.table} parent`,
-                `${tp.names.partitioned}: ${tp.attach.partitions.length} ${tp.interval} partitions from the cutoff ${tp.attach.cutoff}; ${tp.attach.why}`,
-              ),
-            ]
-          : [],
-      prepared: (tp) =>
-        tp.attach ? `${tp.names.partitioned}: ${tp.attach.partitions.length} partitions from ${tp.attach.cutoff}, ${tp.attach.history} before it` : '',
+      prepareChecks: async (_run, table) => {
+        const { names, interval, attach: a } = attach.attached(table);
+        return [ok(`${table.table} parent`, `${names.partitioned}: ${a.partitions.length} ${interval} partitions from the cutoff ${a.cutoff}; ${a.why}`)];
+      },
+      prepared: (table) => {
+        const { names, attach: a } = attach.attached(table);
+        return `${names.partitioned}: ${a.partitions.length} partitions from ${a.cutoff}, ${a.history} before it`;
+      },
       switched: (t) => {
         const v = t.stages.find((x) => x.stage === 'ATTACH-VERIFY');
         return v
@@ -103,7 +100,7 @@ export const STRATEGIES: Record<StrategyName, Strategy> = {
       },
       legacyCopy: false,
       // The load writes as an application within its cutoff does (the CHECK refuses later keys until cutover).
-      loadCutoff: (tp) => tp.attach?.cutoff ?? '',
+      loadCutoff: (tp) => attach.attached(tp).attach.cutoff,
     },
   },
 };
