@@ -83,14 +83,17 @@ export function gatedEnv(gate: string): PacerEnv {
   return {
     async quietly(c, measure) {
       const { previous } = (await c.query(sqlFile('session/lock_timeout_session'), [QUIET_WAIT])).rows[0];
-      const closed = await c.query(sqlFile('session/copy_gate_close'), [gate]).then(
-        () => true,
-        (err: { code?: string }) => {
-          if (err.code !== '55P03') throw err;
-          return false; // a batch ran on: measured another time
-        },
-      );
-      await c.query(sqlFile('session/lock_timeout_session'), [previous]);
+      const closed = await c
+        .query(sqlFile('session/copy_gate_close'), [gate])
+        .then(
+          () => true,
+          (err: { code?: string }) => {
+            if (err.code !== '55P03') throw err;
+            return false; // a batch ran on: measured another time
+          },
+        )
+        // The session's own setting back, whatever happened: the connection goes back to the pool.
+        .finally(() => c.query(sqlFile('session/lock_timeout_session'), [previous]));
       if (!closed) return null;
       try {
         return await measure();
