@@ -2,7 +2,7 @@
 // of its own (not the demo schema): what the planner sees, what the load commits, and that its
 // statements follow the table's name through a cutover's renames.
 import pg from 'pg';
-import { createTestDb, type TestDb } from './helpers';
+import { createTestDb, waitFor, type TestDb } from './helpers';
 import { LOAD_KINDS, planLoad, startLoad, type LoadSummary, type TableLoadPlan } from '../src/tableload';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -253,6 +253,12 @@ describe('startLoad', () => {
     for (const l of both) l.mark('after');
     const oldAtSwap = await one(`select count(*)::int as n, md5(string_agg(l::text, ',' order by id)) as h from ledger_old l`);
     await sleep(1000);
+    // A move out of 2026 is a few percent of the ops: on a busy machine a second may hold none yet.
+    await waitFor(
+      async () => (await one(`select count(*)::int as n from ledger_next_default`)).n > 0,
+      'a move after the swap into the default partition',
+      15000,
+    );
     const [sp, sn] = await Promise.all(both.map((l) => l.stop()));
     say('prepared', sp);
     say('plain', sn);
