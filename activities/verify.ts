@@ -3,16 +3,16 @@
 // dual-write triggers keep both sides in step transactionally, so one snapshot sees them equal
 // while writers run).
 import { Context } from '@temporalio/activity';
-import { sqlFile, withClient, withTx } from '../src/db';
+import { sqlFile, withTx } from '../src/db';
 import { rowCountSql } from '../src/sqlgen';
-import { checksumByRangeSql, diffIdsSql, qname } from '../src/sqlgen';
+import { checksumByRangeSql, diffIdsSql } from '../src/sqlgen';
 import type { Checksum, RangeMismatch, TablePlan, TableVerification, VerifyMode, WrittenCheck } from '../src/types';
 import { acceptBehind, behindTriggers, compareLogged, compareWritten, forgetCompared } from './changed';
 import type pg from 'pg';
 import { audit, bindDeps, checksum, Deps, keepAlive, stage, toChecksum } from './context';
 import { switchoverMetrics } from '../src/metrics';
 import { inSnapshot } from './recheck';
-import { analyzeTable as analyzeRelation } from './maintain-partitions';
+import { analyzePartitioned } from './analyze';
 
 /** Adds two decimal strings exactly (numeric sums can carry fractions). */
 export function addDecimal(a: string, b: string): string {
@@ -147,9 +147,9 @@ export async function verifyWritten({ pools }: Deps, database: string, tp: Table
   });
 }
 
-/** Statistics before cutover (the verify stage runs it after verifyTable). */
-export async function analyzeTable({ pools }: Deps, database: string, tp: TablePlan): Promise<{ skipped: string | null }> {
-  return { skipped: await analyzeFor(pools.get(database), tp) };
+/** Statistics before cutover (the verify stage runs it after verifyTable), partitions in `parallelism` sessions (default 2). */
+export async function analyzeTable({ pools }: Deps, database: string, tp: TablePlan, opts: { parallelism?: number } = {}): Promise<{ skipped: string | null }> {
+  return { skipped: await analyzeFor(pools.get(database), tp, opts.parallelism) };
 }
 
 export const verifyActivities = (deps: Deps) => bindDeps(deps, { verifyTable, verifyWritten, analyzeTable });
@@ -157,11 +157,11 @@ export const verifyActivities = (deps: Deps) => bindDeps(deps, { verifyTable, ve
 /**
  * ANALYZE of the partitioned table: the copy wrote the partitions without one, and autovacuum
  * never analyzes a partitioned parent; the first queries after cutover would plan on none. The
- * parent's ANALYZE covers every partition too (its own transaction).
+ * partitions in parallel sessions, the parent's own statistics beside them (activities/analyze.ts).
  */
-async function analyzeFor(pool: pg.Pool, tp: TablePlan): Promise<string | null> {
+async function analyzeFor(pool: pg.Pool, tp: TablePlan, parallelism = 2): Promise<string | null> {
   const skipped = await stage('verify', tp.table, () =>
-    withClient(pool, (c) => keepAlive(() => analyzeRelation(c, qname(tp.schema, tp.names.partitioned)), { analyzing: tp.names.partitioned })),
+    keepAlive(() => analyzePartitioned(pool, tp.schema, tp.names.partitioned, parallelism), { analyzing: tp.names.partitioned }),
   );
   if (skipped) Context.current().log.warn(`${skipped}; the partitions of ${tp.table} keep the statistics they have`);
   return skipped;

@@ -4,6 +4,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WriterOp } from './writer';
+import type { StageUse } from './resources';
 
 export interface Ceiling {
   /** Issue 15 row 1: INSERT INTO <partitioned, final primary key and secondary indexes, no foreign keys> SELECT * FROM <table>. */
@@ -49,6 +50,10 @@ export interface OursRun {
     cutover: number | null;
     other: { type: string; seconds: number }[];
   };
+  /** Activities before the first copyRange (preflight, claim, checksums, prepare, triggers): seconds per type. */
+  beforeCopy?: { type: string; seconds: number }[];
+  /** CPU (machine, postgres, worker) and WAL per stage (bench/resources.ts). */
+  resources?: StageUse[];
   /** Activity types counted as verification (checksum / verify activities after the copy began). */
   verifyTypes: string[];
   verifySeconds: number | null;
@@ -253,6 +258,30 @@ function whereTimeGoes(r: BenchResult): string[] {
     }
   });
   L.push('', '² Between and around the activities (workflow turns, overlap makes it negative).');
+  return [...L, ...resourcesTable(r)];
+}
+
+/** CPU and WAL per stage, each run of the default settings (bench/resources.ts). */
+function resourcesTable(r: BenchResult): string[] {
+  const runs = r.runs.flatMap((rep, i) => rep.ours.filter((o) => o.headline && o.resources).map((o) => ({ i, o })));
+  if (!runs.length) return [];
+  const L = [
+    '',
+    `#### CPU and WAL per stage (default settings; ${r.machine.nproc} cores, so at most ${r.machine.nproc} CPU-seconds per second)`,
+    '',
+    'Before the copy (seconds per activity, repeat 1): ' + (runs[0].o.beforeCopy ?? []).map((b) => `${b.type} ${f(b.seconds)}`).join(', ') + '.',
+    '',
+    '| repeat | stage | seconds | machine CPU s | cores busy | postgres CPU s | worker CPU s | WAL MB | WAL MB/s |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const { i, o } of runs) {
+    for (const u of o.resources!) {
+      const per = (x: number) => (u.seconds > 0 ? (x / u.seconds).toFixed(2) : '–');
+      L.push(
+        `| ${i + 1} | ${u.stage} | ${f(u.seconds)} | ${f(u.busyCpuSeconds)} | ${per(u.busyCpuSeconds)} | ${f(u.postgresCpuSeconds)} | ${f(u.workerCpuSeconds)} | ${f(u.walMb)} | ${per(u.walMb)} |`,
+      );
+    }
+  }
   return L;
 }
 

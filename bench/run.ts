@@ -45,6 +45,7 @@ import {
   type Scaling,
 } from './report';
 import type { WriterResult } from './writer';
+import { perStage, startSampler } from './resources';
 
 const ROOT = join(__dirname, '..');
 const TABLE = { table: 'revenues', partitionKey: 'occurred_at', interval: 'month' } as const;
@@ -247,9 +248,22 @@ function stages(spans: Span[]) {
     .filter((s) => s.started < copyEnd)
     .map((s) => ({ ...s, type: `${s.type} (inside the copy stage)` }));
   for (const s of [...of('other').filter((x) => x.started < cutoverStart), ...inside]) others.set(s.type, [...(others.get(s.type) ?? []), s]);
+  const before = new Map<string, Span[]>();
+  for (const sp of spans.filter((x) => x.started < copyStart)) before.set(sp.type, [...(before.get(sp.type) ?? []), sp]);
+  const windows = (
+    [
+      ['copy', extent(of('copy'))],
+      ['re-check', extent(of('recheck'))],
+      ['indexes & foreign keys', extent(of('indexes'))],
+      ['verification', extent(verify)],
+      ['analyze', extent(of('analyze'))],
+    ] as const
+  ).flatMap(([stage, e]) => (e ? [{ stage, ...e }] : []));
   return {
     copyStart,
     copyEnd,
+    windows,
+    beforeCopy: [...before].map(([type, ss]) => ({ type, seconds: secs(ss)! })),
     copyStageSeconds: r3((copyEnd - copyStart) / 1000),
     parts: {
       copy: secs(of('copy')),
@@ -325,6 +339,8 @@ export interface RunSpec {
   /** Input fields beside the defaults (empty for the headline: the product's default settings). */
   input: Record<string, unknown>;
   firstRepeatOnly: boolean;
+  /** No writer during the run: the copy has nobody to protect (issue 23 item 2). */
+  quiet?: boolean;
 }
 
 /** One switchover on a fresh clone, with the application writer running, timed from its history. */
@@ -335,8 +351,13 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
   const partitionedName = qname(tp.schema, tp.names.partitioned);
   const sampler = new pg.Client({ connectionString: dbUrl(db), application_name: 'ps-bench-sampler' });
   await sampler.connect();
-  const writer = await startWriter(dbUrl(db), opts.rate);
+  const writer = run.quiet
+    ? { stop: async (): Promise<WriterResult> => ({ rate: 0, ops: [], errors: [] }), child: null }
+    : await startWriter(dbUrl(db), opts.rate);
   const t0 = now();
+  const walClient = new pg.Client({ connectionString: dbUrl(db), application_name: 'ps-bench-sampler' });
+  await walClient.connect();
+  const resources = startSampler(walClient, worker.pid!);
   const rel = (t: number) => r2((t - t0) / 1000);
   const phases: { phase: string; t: number }[] = [];
   const throughput: { t: number; rows: number }[] = [];
@@ -393,6 +414,15 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
     const wfStart = evMs(events[0]?.eventTime);
     const approveAt = evMs(events.find((e: any) => e.workflowExecutionSignaledEventAttributes?.signalName === 'approve')?.eventTime);
     const doneAt = evMs(events[events.length - 1]?.eventTime);
+    const samples = await resources.stop();
+    const toApprovalSeconds = toApproval(phases, (wfStart - t0) / 1000);
+    const resourceUse = perStage(samples, [
+      { stage: 'start → copy (preflight, claim, checksums, prepare, triggers)', start: wfStart, end: st.copyStart },
+      { stage: 'copy stage', start: st.copyStart, end: st.copyEnd },
+      ...st.windows,
+      ...(toApprovalSeconds !== null ? [{ stage: 'start → awaiting_approval', start: wfStart, end: wfStart + toApprovalSeconds * 1000 }] : []),
+      { stage: 'approve → done (cutover)', start: approveAt, end: doneAt },
+    ]);
     // Every op the writer measured, for re-analysis (bench/out/ is not committed).
     const outDir = join(__dirname, 'out');
     mkdirSync(outDir, { recursive: true });
@@ -420,8 +450,10 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
       input: run.input,
       rows: table?.copy?.rows ?? null,
       copyStageSeconds: st.copyStageSeconds,
-      toApprovalSeconds: toApproval(phases, (wfStart - t0) / 1000),
+      toApprovalSeconds,
       parts: st.parts,
+      beforeCopy: st.beforeCopy,
+      resources: resourceUse,
       verifyTypes: st.verifyTypes,
       verifySeconds: st.parts.verify,
       repaired: table?.copy?.recheck?.repaired ?? null,
@@ -457,8 +489,10 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
     clearInterval(rssTimer);
     if (!writerResult) {
       await writer.stop().catch(() => undefined);
-      writer.child.kill();
+      writer.child?.kill();
     }
+    await resources.stop().catch(() => undefined);
+    await walClient.end().catch(() => undefined);
     await sampler.end().catch(() => undefined);
     await drop(db);
   }
@@ -497,7 +531,7 @@ function machine() {
   };
 }
 
-/** `--extras`: serial (parallelism 1), lock (copyMode lock), pause:<ms> (throttle.pauseMs), batch:<n> (batchSize), fixed (adaptive throttle off). */
+/** `--extras`: serial (parallelism 1), lock (copyMode lock), pause:<ms> (throttle.pauseMs), batch:<n> (batchSize), fixed (adaptive throttle off), quiet / quiet-fixed (the same two with no writer running). */
 function extraRuns(spec: string): RunSpec[] {
   return spec
     .split(',')
@@ -511,7 +545,9 @@ function extraRuns(spec: string): RunSpec[] {
       if (kind === 'pause') return extra(`defaults, pause ${Number(arg ?? 50)} ms per batch`, { throttle: { pauseMs: Number(arg ?? 50) } });
       if (kind === 'batch') return extra(`defaults, batch ${Number(arg).toLocaleString('en-US')}`, { batchSize: Number(arg) });
       if (kind === 'fixed') return extra('adaptive throttle off', { throttle: { adaptive: false } });
-      throw new Error(`--extras: unknown run "${x}" (serial, lock, pause:<ms>, batch:<rows>, fixed, none)`);
+      if (kind === 'quiet') return { ...extra('defaults, nothing else writes', {}), quiet: true };
+      if (kind === 'quiet-fixed') return { ...extra('adaptive throttle off, nothing else writes', { throttle: { adaptive: false } }), quiet: true };
+      throw new Error(`--extras: unknown run "${x}" (serial, lock, pause:<ms>, batch:<rows>, fixed, quiet, quiet-fixed, none)`);
     });
 }
 

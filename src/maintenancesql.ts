@@ -46,3 +46,13 @@ export function attachToMaxSql(tp: TablePlan, name: string, from: string): strin
 export function analyzeSql(table: string): string {
   return `ANALYZE ${table}`;
 }
+
+/** ANALYZE of a partitioned table that leaves out every partition another session holds locked (PostgreSQL 12+). */
+export function analyzeSkipLockedSql(table: string): string {
+  return `ANALYZE (SKIP_LOCKED) ${table}`;
+}
+
+/** SHARE UPDATE EXCLUSIVE (what ANALYZE takes) on tables named already quoted; `only`: not their partitions. */
+export function lockForAnalyzeSql(tables: string[], only = false): string {
+  return `LOCK TABLE ${only ? 'ONLY ' : ''}${tables.join(', ')} IN SHARE UPDATE EXCLUSIVE MODE`;
+}

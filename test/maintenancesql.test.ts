@@ -1,5 +1,5 @@
 // Partition maintenance's statements pinned as exact strings (src/maintenancesql.ts).
-import { analyzeSql, attachToMaxSql, belowWhere, countWhereSql, detachSql, inRangeWhere, moveBackSql, moveOutSql } from '../src/maintenancesql';
+import { analyzeSkipLockedSql, analyzeSql, attachToMaxSql, lockForAnalyzeSql, belowWhere, countWhereSql, detachSql, inRangeWhere, moveBackSql, moveOutSql } from '../src/maintenancesql';
 import { col, revenuesPlan } from './fixtures';
 
 const tp = revenuesPlan(col('status', 'text'));
@@ -24,4 +24,7 @@ test('pmax detached and attached again from a later bound; ANALYZE', () => {
     `ALTER TABLE "public"."revenues" ATTACH PARTITION "public"."revenues_pmax" FOR VALUES FROM ('2024-03-01 00:00:00+00') TO (MAXVALUE)`,
   );
   expect(analyzeSql('"public"."revenues"')).toBe('ANALYZE "public"."revenues"');
+  expect(analyzeSkipLockedSql('"public"."revenues"')).toBe('ANALYZE (SKIP_LOCKED) "public"."revenues"');
+  expect(lockForAnalyzeSql(['"public"."r_p1"', '"public"."r_p2"'])).toBe('LOCK TABLE "public"."r_p1", "public"."r_p2" IN SHARE UPDATE EXCLUSIVE MODE');
+  expect(lockForAnalyzeSql(['"public"."r"'], true)).toBe('LOCK TABLE ONLY "public"."r" IN SHARE UPDATE EXCLUSIVE MODE');
 });

@@ -118,6 +118,7 @@ export const verify: Stage<TableVerification> = {
       await acts.analyzeTable.executeWithOptions(opts(`analyze ${tp.table}: statistics of ${tp.names.partitioned} for the first queries after cutover`, LONG), [
         run.input.database,
         tp,
+        { parallelism: run.controls.parallelism },
       ]);
     run.table(tp.table).verification = v;
     run.record({
