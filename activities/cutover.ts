@@ -3,10 +3,13 @@
 // verification are checked (its check); its undo swaps the names back. Cleanup, after a finished
 // switchover, drops the mirror and `<table>_legacy`. Each inspects the database first, so running
 // it again (or after a crash) ends in the same state.
+import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { sqlFile, withClient } from '../src/db';
 import { viewSql } from '../src/carrysql';
-import { fail, lockGiveUp } from '../src/errors';
+import { fail, lockGiveUp, retryable } from '../src/errors';
+import type { CutoverSpec } from '../src/input';
+import { auditCancelled, blockerCanceller, describeSession } from './blockers';
 import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { rowCountSql } from '../src/sqlgen';
@@ -123,7 +126,7 @@ function refuse(tp: TablePlan, changes: string[]) {
   );
 }
 
-export async function cutoverTable({ pools }: Deps, database: string, tp: TablePlan, lockTimeoutMs: number): Promise<CutoverResult> {
+export async function cutoverTable({ pools }: Deps, database: string, tp: TablePlan, lockTimeoutMs: number, spec?: CutoverSpec): Promise<CutoverResult> {
   return stage('cutover', tp.table, async () => {
     const pool = pools.get(database);
     const what = `cutover of ${tp.schema}.${tp.table}`;
@@ -140,15 +143,25 @@ export async function cutoverTable({ pools }: Deps, database: string, tp: TableP
     // Wait (request → every lock held) and hold (→ commit) of the try that went through:
     // writers queue behind both.
     const clock = { requested: 0, acquired: 0 };
-    const { value, attempts } = await lockedTx(pool, { what, lockTimeoutMs, attempts: 8, firstBudgetMs: CUTOVER_FIRST_BUDGET_MS, maxBackoffMs: 500 }, (tx) =>
-      cutoverLocked(tx, tp, { what, since, counts, clock }),
-    );
-    if (value.alreadyDone) return value;
+    const canceller = blockerCanceller(spec, Context.current().info.scheduledTimestampMs);
+    const lockOpts = { what, lockTimeoutMs, attempts: 8, firstBudgetMs: CUTOVER_FIRST_BUDGET_MS, maxBackoffMs: 500, onBlocked: canceller.onBlocked };
+    const { value, attempts } = await lockedTx(pool, lockOpts, (tx) => cutoverLocked(tx, tp, { what, since, counts, clock })).catch(async (err) => {
+      // Every session signalled so far, earlier attempts' too: only the last attempt's failure reaches the history.
+      const signalled =
+        spec?.cancelBlockersAfter && (err as { type?: string }).type === 'LockTimeout' ? await auditCancelled(pool, tp, canceller.cancelled) : [];
+      if (!signalled.length) throw err;
+      // Without the cause: its message is here already, and the server keeps a pending activity's failure only under a size limit.
+      throw retryable('LockTimeout', `${(err as Error).message} Meanwhile (cutover.cancelBlockersAfter): ${signalled.map(describeSession).join('; ')}`);
+    });
+    // Every session signalled in this run, earlier attempts' too: into the result, so the history has them.
+    const signalled = spec?.cancelBlockersAfter ? await auditCancelled(pool, tp, canceller.cancelled) : [];
+    const cancelledSessions = signalled.length ? { cancelledSessions: signalled } : {};
+    if (value.alreadyDone) return { ...value, ...cancelledSessions };
     // The logged keys served the re-check and the verification; the sync trigger is gone.
     await withClient(pool, (c) => forgetLogged(c, tp));
     const lockWaitMs = Math.round((clock.acquired - clock.requested) * 10) / 10;
     const lockHeldMs = Math.round((performance.now() - clock.acquired) * 10) / 10;
-    return { ...value, attempts, lockWaitMs, lockHeldMs, ...(vacuums.length ? { cancelledAutovacuums: vacuums } : {}) };
+    return { ...value, attempts, lockWaitMs, lockHeldMs, ...(vacuums.length ? { cancelledAutovacuums: vacuums } : {}), ...cancelledSessions };
   });
 }
 

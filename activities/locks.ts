@@ -49,6 +49,8 @@ export interface LockOpts {
   maxBackoffMs?: number;
   /** Where to look, while a statement of ours waits, for the lock it waits for and who holds it (default: the pool it runs on). */
   probe?: pg.Pool;
+  /** Called with the probe's pool halfway through a wait of backend `pid` (the cutover's cancelBlockersAfter). */
+  onBlocked?: (pool: pg.Pool, pid: number) => Promise<void>;
 }
 
 /** LockOpts' `what` for a step on a relation: `rollback of public.revenues`. */
@@ -121,6 +123,7 @@ export async function lockedTx<T>(
             (b) => void (b && (blocked = b)),
             () => undefined,
           );
+          opts.onBlocked?.(probePool, pid).catch(() => undefined);
         },
         Math.max(1, Math.floor(waitMs / 2)),
       );

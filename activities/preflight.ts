@@ -537,6 +537,11 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
     if (r.problems.length) refused.push(spec.table);
     else if (r.plan) tables.push(r.plan);
   }
+  const missing = (await db.query(sqlFile('catalog/missing_roles'), [input.cutover?.protectRoles ?? []])).rows.map((x) => x.name as string);
+  if (missing.length)
+    problems.push(
+      `cutover.protectRoles names ${missing.join(', ')}, which no role on this server is called; a session of it could not be protected. Correct the name`,
+    );
   if (problems.length) {
     throw fail('UnsupportedSchema', `preflight refused the switchover: ${problems.join('; ')}. Nothing was changed.`, {
       stage: 'preflight',

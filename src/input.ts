@@ -1,6 +1,7 @@
 // The switchover input, validated with zod. Imported by workflows (deterministic: no I/O here),
 // the client scripts and the activities, so everyone agrees on defaults.
 import { z } from 'zod';
+import { durationMs } from './durations';
 
 // A plain PostgreSQL identifier: we still quote every identifier, but refusing anything else
 // up front means a name carrying SQL never reaches the database at all.
@@ -47,6 +48,23 @@ const bounds = {
  */
 export const DEFAULT_LOCK_TIMEOUT_MS = 2000;
 const lockTimeoutSpec = z.number().int().min(10).max(60000).default(DEFAULT_LOCK_TIMEOUT_MS);
+/**
+ * The cutover behind a long-running session: off by default. `cancelBlockersAfter`: once the
+ * cutover has tried that long (from its first attempt), each try cancels the sessions that hold
+ * what it waits for (pg_cancel_backend; pg_terminate_backend with `terminate`), never one of a
+ * role in `protectRoles` (or a member of one), and names each in the history and the audit table.
+ */
+export const cutoverSpec = z.strictObject({
+  cancelBlockersAfter: duration
+    .refine(
+      (d) => !/^\d+(ms|s|m|h|d)$/.test(d) || durationMs(d) <= 300_000,
+      'must be at most "5m": the cutover gives up after its 20 attempts, about 6 minutes after its first one, so a longer wait would never cancel anything',
+    )
+    .optional(),
+  terminate: z.boolean().default(false),
+  protectRoles: z.array(z.string().min(1).max(63)).default([]),
+});
+export type CutoverSpec = z.infer<typeof cutoverSpec>;
 export const COPY_MODES = ['recheck', 'lock'] as const;
 export type CopyMode = (typeof COPY_MODES)[number];
 export const STRATEGIES = ['copy', 'attach'] as const;
@@ -113,6 +131,7 @@ export const switchoverInput = z
     verify: z.enum(VERIFY_MODES).default('incremental'),
     /** Cutover: lock_timeout per attempt; attempts are retried with backoff by Temporal. */
     lockTimeoutMs: lockTimeoutSpec,
+    cutover: cutoverSpec.default(() => cutoverSpec.parse({})),
     /**
      * "copy": a partitioned copy filled while dual writes keep it equal (twice the disk);
      * "attach": zero-copy, the table itself becomes the partition of everything before a cutoff

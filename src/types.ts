@@ -310,6 +310,20 @@ export interface RecheckResult {
   ms: number;
 }
 
+/** A session the cutover cancelled or terminated (cutover.cancelBlockersAfter). */
+export interface CancelledSession {
+  pid: number;
+  user: string;
+  application: string;
+  state: string;
+  queryStart: string | null;
+  /** The first 200 characters of its query. */
+  query: string;
+  how: 'cancel' | 'terminate';
+  /** Whether the signal went out (false: not allowed to signal it). */
+  signalled: boolean;
+}
+
 export interface CutoverResult {
   table: string;
   /** The cutover's statements under the lock. */
@@ -320,6 +334,8 @@ export interface CutoverResult {
   lockHeldMs?: number;
   /** Relations whose autovacuum the cutover cancelled before locking. */
   cancelledAutovacuums?: string[];
+  /** Sessions that held what the cutover waited for, cancelled (or terminated) under cutover.cancelBlockersAfter. */
+  cancelledSessions?: CancelledSession[];
   /** Rows written since verification, compared before the lock (plans with the change log). */
   keysComparedSinceVerification?: number;
   attempts: number;

@@ -13,7 +13,9 @@ test('only tables is required; the rest has documented defaults', () => {
     backup: 'table',
     mode: 'switchover',
     approval: { required: true, timeout: '24h', approvers: [], onTimeout: 'rollback' },
+    cutover: { terminate: false, protectRoles: [] },
   });
+  expect(v.cutover.cancelBlockersAfter).toBeUndefined();
 });
 
 test.each([
@@ -26,6 +28,10 @@ test.each([
   [{ tables: [ok.tables[0], ok.tables[0]] }, 'tables.1.table: table "revenues" is listed twice'],
   [{ ...ok, approval: { timeout: 'soon' } }, 'approval.timeout: must be a duration'],
   [{ ...ok, databse: 'x' }, 'databse'],
+  [{ ...ok, cutover: { cancelBlockersAfter: '10m' } }, 'cutover.cancelBlockersAfter: must be at most "5m"'],
+  [{ ...ok, cutover: { cancelBlockersAfter: 'soon' } }, 'cutover.cancelBlockersAfter: must be a duration'],
+  [{ ...ok, cutover: { protectRoles: [''] } }, 'cutover.protectRoles.0'],
+  [{ ...ok, cutover: { kill: true } }, 'cutover: Unrecognized key'],
 ])('%j is refused naming %s', (input, field) => {
   const r = switchoverInput.safeParse(input);
   expect(r.success).toBe(false);

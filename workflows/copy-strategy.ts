@@ -162,7 +162,7 @@ export const cutover: Stage = {
   phase: 'cutover',
   async forward(run, tp) {
     const summary = `cutover ${tp.table}: rename to ${tp.names.legacy}, ${tp.names.partitioned} → ${tp.table}, mirror on`;
-    cutOver(run, tp.table, await acts.cutoverTable.executeWithOptions(opts(summary, CUTOVER), [run.input.database, tp, run.input.lockTimeoutMs]));
+    cutOver(run, tp.table, await acts.cutoverTable.executeWithOptions(opts(summary, CUTOVER), [run.input.database, tp, run.input.lockTimeoutMs, run.input.cutover]));
   },
 };
 

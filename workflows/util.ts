@@ -3,15 +3,7 @@ import { ApplicationFailure, TemporalFailure } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { describeIssues } from '../src/input';
 export { copyStreamsFor } from '../src/streams';
-
-const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
-
-/** "90s", "30m", "24h", "2d" → milliseconds (the input schema guarantees the shape). */
-export function durationMs(d: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(d);
-  if (!m) throw new Error(`bad duration ${d}`);
-  return Number(m[1]) * UNIT[m[2]];
-}
+export { durationMs } from '../src/durations';
 
 /** The innermost useful message of a Temporal failure chain. */
 export function errorMessage(err: unknown): string {
