@@ -10,6 +10,7 @@ import * as sql from '../src/sqlgen';
 import { renderPlanSql, tempName } from '../src/plansql';
 import type { ColumnInfo, KeyType, Plan, StrategyName, TablePlan } from '../src/types';
 import { readCarried } from './carried';
+import { matviewNameConflicts, matviewsInSeveral } from './matviews';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
 import { referencedTable } from './indexes';
 import { planAttach } from './attachplan';
@@ -307,7 +308,7 @@ export async function inspectTable(db: pg.ClientBase, schema: string, spec: Tabl
   problems.push(...invalid);
   if (problems.length) return { problems };
 
-  const warnings: string[] = [...read.keyTriggers.warnings, ...carriedWarnings(t, read, notValid, opts.strategy)];
+  const warnings: string[] = [...read.keyTriggers.warnings, ...carriedWarnings(t, read, notValid, opts.strategy), ...read.carried.lines];
   const range = await readKeyRange(db, schema, spec, read);
   if (range.has_nulls) {
     return {
@@ -341,7 +342,9 @@ export async function inspectTable(db: pg.ClientBase, schema: string, spec: Tabl
   const plan = await assemblePlan(db, schema, spec, opts, { read, range, notValid, warnings, partitionedKey, split, rowsEstimated });
   // A table another switchover holds is refused by claimTables (TableBusy, naming the holder);
   // its names exist because of that switchover.
-  const conflicts = (await claimed(db, schema, spec.table)) ? [] : await nameConflicts(db, plan, rel.oid, opts.backup ?? true);
+  const conflicts = (await claimed(db, schema, spec.table))
+    ? []
+    : [...(await nameConflicts(db, plan, rel.oid, opts.backup ?? true)), ...(await matviewNameConflicts(db, plan))];
   if (conflicts.length) return { problems: conflicts };
   return { plan, problems: [] };
 }
@@ -537,6 +540,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
     if (r.problems.length) refused.push(spec.table);
     else if (r.plan) tables.push(r.plan);
   }
+  problems.push(...matviewsInSeveral(tables));
   if (problems.length) {
     throw fail('UnsupportedSchema', `preflight refused the switchover: ${problems.join('; ')}. Nothing was changed.`, {
       stage: 'preflight',

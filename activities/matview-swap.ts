@@ -1,0 +1,205 @@
+// The carried materialized views (activities/matviews.ts plans them) from build to cleanup:
+// ours is built over `<table>_partitioned` as the view's owner after verification (analyze),
+// refreshed while approval waits and, when cheap, right before the cutover's lock; the cutover
+// swaps the names under its lock (each view locked alone, before the table, as a REFRESH takes
+// them); the rollback swaps them back and drops ours; cleanup drops the original, which reads
+// `<table>_legacy`. Each step reads the catalog first (ours and the original after cutover are
+// recorded by oid in partition_switchover.created), so running it again ends in the same state.
+import type pg from 'pg';
+import { sqlFile, withTx } from '../src/db';
+import { fail, retryable } from '../src/errors';
+import { dropMatviewSql, matviewBuildSql, matviewLockSql, matviewSwapSql, refreshMatviewSql } from '../src/matviewsql';
+import { qname } from '../src/sql';
+import type { MatviewPlan, TablePlan } from '../src/types';
+import { audit, runId, workflowId } from './context';
+import { release } from './bookkeeping';
+import type { LockedTx } from './locks';
+import type { UndoContext } from './undo';
+
+type Kind = 'matview' | 'legacy matview';
+
+/** The record id when the relation now under `name` is the one this switchover's table made (`matview`) or took over at cutover (`legacy matview`). */
+async function ours(c: pg.ClientBase, tp: TablePlan, kind: Kind, m: MatviewPlan, name: string): Promise<string | null> {
+  const r = (await c.query(sqlFile('bookkeeping/matview_ours'), [tp.schema, tp.table, kind, qname(m.schema, name)])).rows[0];
+  return r ? (r.id as string) : null;
+}
+
+async function exists(c: pg.ClientBase, m: MatviewPlan, name: string): Promise<boolean> {
+  return (await c.query(sqlFile('catalog/relation_exists'), [qname(m.schema, name)])).rows[0].ok;
+}
+
+async function record(c: pg.ClientBase, tp: TablePlan, kind: Kind, m: MatviewPlan, name: string): Promise<void> {
+  await c.query(sqlFile('bookkeeping/record_matview'), [workflowId(), runId(), tp.schema, tp.table, kind, qname(m.schema, name)]);
+}
+
+/** Ours has the original's columns (names, types) and reads `<table>_partitioned`, not the table: else why not. */
+async function builtRight(c: pg.ClientBase, tp: TablePlan, m: MatviewPlan): Promise<string | null> {
+  const cols = async (name: string) =>
+    (await c.query(sqlFile('catalog/matview_columns'), [qname(m.schema, name)])).rows.map((r) => `${r.name} ${r.type}`).join(', ');
+  const [mine, theirs] = [await cols(m.newName), await cols(m.name)];
+  if (mine !== theirs) return `its columns are (${mine}), the original's (${theirs})`;
+  const reads = (await c.query(sqlFile('catalog/matview_reads'), [qname(m.schema, m.newName)])).rows[0].oids.map(String);
+  const oid = async (name: string) => String((await c.query(sqlFile('catalog/relation_oid'), [tp.schema, name])).rows[0]?.oid);
+  if (!reads.includes(await oid(tp.names.partitioned)) || reads.includes(await oid(tp.table)))
+    return `it does not read ${tp.names.partitioned} in place of ${tp.table}`;
+  return null;
+}
+
+/** Builds ours (one transaction, as the view's owner) unless built; nothing when the original is gone. */
+async function build(pool: pg.Pool, tp: TablePlan, m: MatviewPlan): Promise<void> {
+  await withTx(pool, async (c) => {
+    if (await ours(c, tp, 'matview', m, m.newName)) return;
+    if (!(await exists(c, m, m.name))) return;
+    if (await exists(c, m, m.newName)) {
+      throw fail(
+        'StateConflict',
+        `${m.schema}.${m.newName} already exists and was not made by this switchover, which would build it as the new materialized view ${m.name}. ` +
+          `Nothing was changed by this step; rename or drop it, or roll back and start again`,
+        { table: tp.table, stage: 'matview' },
+      );
+    }
+    const t0 = Date.now();
+    for (const s of matviewBuildSql(m)) await c.query(s);
+    await c.query(sqlFile('session/reset_role'));
+    const wrong = await builtRight(c, tp, m);
+    if (wrong) {
+      throw fail(
+        'StateConflict',
+        `materialized view ${m.schema}.${m.name} could not be built again over ${tp.names.partitioned}: ${wrong}. Nothing of it was kept; roll back (a failed ` +
+          `switchover does so itself), then run DROP MATERIALIZED VIEW ${qname(m.schema, m.name)}; before the next switchover and make it again after it`,
+        { table: tp.table, stage: 'matview' },
+      );
+    }
+    await record(c, tp, 'matview', m, m.newName);
+    const details = { built: `${m.schema}.${m.newName}` };
+    await audit(c, { schema: tp.schema, table: tp.table, stage: `MATVIEW BUILD ${m.schema}.${m.name}`, ms: Date.now() - t0, details });
+  });
+}
+
+/** After verification (the analyze step): every planned materialized view built over the partitioned table. */
+export async function buildMatviews(pool: pg.Pool, tp: TablePlan): Promise<void> {
+  for (const m of tp.matviews ?? []) await build(pool, tp, m);
+}
+
+/**
+ * Refreshes ours (a plain REFRESH: nobody reads ours yet): `waiting` every populated one (within
+ * the activity's time, 4 min), `cutover` the cheap ones. A failure (the view's query failing on
+ * today's rows, as the application's own refresh would) leaves ours as of its last refresh and
+ * is recorded in the audit log (stage `MATVIEW REFRESH <view>`, the last refresh) rather than failing the switchover.
+ */
+export async function refreshMatviews(pool: pg.Pool, tp: TablePlan, when: 'waiting' | 'cutover'): Promise<void> {
+  for (const m of (tp.matviews ?? []).filter((x) => x.populated && (when === 'waiting' || x.refreshAtCutover))) {
+    const t0 = Date.now();
+    const error = await withTx(pool, async (c) => {
+      if (!(await ours(c, tp, 'matview', m, m.newName))) return null;
+      if (when === 'waiting') await c.query(sqlFile('session/statement_timeout_4min'));
+      await c.query(refreshMatviewSql(m));
+      return null;
+    }).catch((err: Error) => err.message);
+    const details = { refreshed: `${m.schema}.${m.newName}`, when, ...(error ? { error } : {}) };
+    const stage = `MATVIEW REFRESH ${m.schema}.${m.name}`;
+    await withTx(pool, (c) => audit(c, { schema: tp.schema, table: tp.table, stage, ms: Date.now() - t0, details }));
+  }
+}
+
+/** Right before the cutover's lock: ours built if it is not (a retry after it was dropped), the cheap ones refreshed. */
+export async function matviewsBeforeCutover(pool: pg.Pool, tp: TablePlan): Promise<void> {
+  await buildMatviews(pool, tp);
+  await refreshMatviews(pool, tp, 'cutover');
+}
+
+/** Locks each planned materialized view that exists under any of its names, alone and before the table (a REFRESH locks the view, then reads the table). */
+export async function lockMatviews(tx: LockedTx, tp: TablePlan): Promise<void> {
+  for (const m of tp.matviews ?? []) {
+    for (const name of [m.name, m.newName, m.legacyName]) {
+      const r = (await tx.client.query(sqlFile('catalog/view_owner'), [qname(m.schema, name)])).rows[0];
+      if (r) await tx.q(matviewLockSql(r.schema, r.name, r.owner));
+    }
+  }
+}
+
+/** In the cutover transaction, under its lock: ours takes each view's name, the original steps aside to its legacy name (recorded, for cleanup). */
+export async function swapMatviews(tx: LockedTx, tp: TablePlan): Promise<void> {
+  for (const m of tp.matviews ?? []) {
+    const built = await ours(tx.client, tp, 'matview', m, m.newName);
+    if (!(await exists(tx.client, m, m.name))) {
+      // The application dropped it since preflight: nothing to carry.
+      if (built) await tx.q(dropMatviewSql(m.schema, m.newName));
+      continue;
+    }
+    if (!built)
+      throw retryable(
+        'Transient',
+        `cutover of ${tp.schema}.${tp.table}: the new materialized view ${m.schema}.${m.newName} is missing; built again on the retry`,
+      );
+    for (const s of matviewSwapSql(m, 'cutover')) await tx.q(s);
+    await record(tx.client, tp, 'legacy matview', m, m.legacyName);
+  }
+}
+
+/** What reads ours (a view made on it since): its drop would refuse, so the rollback refuses first, naming each and the statements. */
+async function readersOfOurs(c: pg.ClientBase, tp: TablePlan): Promise<{ kind: string; name: string; drop_sql: string; of: string }[]> {
+  const out = [];
+  for (const m of tp.matviews ?? []) {
+    for (const name of [m.name, m.newName]) {
+      if (!(await ours(c, tp, 'matview', m, name))) continue;
+      const deps = (await c.query(sqlFile('catalog/matview_dependents'), [qname(m.schema, name)])).rows;
+      out.push(...deps.map((d) => ({ ...d, of: `${m.schema}.${name}` })));
+    }
+  }
+  return out;
+}
+
+/**
+ * The rollback's part (in its locked transaction, before the cutover's undo): after cutover the
+ * original takes its name back and ours steps aside; ours is then dropped (before cutover: only
+ * that). Refused, changing nothing, when something reads ours.
+ */
+export async function undoMatviews(u: UndoContext): Promise<void> {
+  const { tx, tp } = u;
+  const c = tx.client;
+  await lockMatviews(tx, tp);
+  const readers = await readersOfOurs(c, tp);
+  if (readers.length) {
+    throw fail(
+      'StateConflict',
+      `rollback of ${tp.schema}.${tp.table} refused: ${readers.map((d) => `${d.kind} ${d.name} reads ${d.of}`).join(', ')}, the materialized view built over ` +
+        `the partitioned table, which the rollback drops (the original takes its name back). Nothing was changed. Run ${readers.map((d) => `${d.drop_sql};`).join(' ')} ` +
+        `then the rollback again, and make ${readers.length === 1 ? 'it' : 'them'} again after it`,
+      { table: tp.table, stage: 'rollback', dependents: readers.map((d) => `${d.kind} ${d.name}`) },
+    );
+  }
+  for (const m of tp.matviews ?? []) {
+    const swap = matviewSwapSql(m, 'rollback');
+    const half = 1 + m.indexes.length;
+    const atName = await ours(c, tp, 'matview', m, m.name);
+    const legacy = await ours(c, tp, 'legacy matview', m, m.legacyName);
+    if (atName) for (const s of swap.slice(0, half)) await tx.q(s);
+    if (legacy && (atName || !(await exists(c, m, m.name)))) {
+      for (const s of swap.slice(half)) await tx.q(s);
+      await release(c, legacy);
+    }
+    const built = await ours(c, tp, 'matview', m, m.newName);
+    if (built) {
+      await tx.q(dropMatviewSql(m.schema, m.newName));
+      await release(c, built);
+    }
+  }
+}
+
+/** Cleanup, before `<table>_legacy` is dropped: the original of each view (it reads that table) dropped if it is the one the cutover set aside; ours is the application's now. */
+export async function cleanupMatviews(tx: LockedTx, tp: TablePlan, dropped: string[], left: string[]): Promise<void> {
+  const c = tx.client;
+  for (const m of tp.matviews ?? []) {
+    const legacy = await ours(c, tp, 'legacy matview', m, m.legacyName);
+    if (legacy) {
+      await tx.q(dropMatviewSql(m.schema, m.legacyName));
+      await release(c, legacy);
+      dropped.push(`${m.schema}.${m.legacyName}`);
+    } else if (await exists(c, m, m.legacyName)) {
+      left.push(`${m.schema}.${m.legacyName}: not made by this switchover (its oid is not recorded); left in place`);
+    }
+    const built = await ours(c, tp, 'matview', m, m.name);
+    if (built) await release(c, built);
+  }
+}

@@ -1,0 +1,224 @@
+// Materialized views reading a table, carried both ways (issue 24, item 3), on the real dev
+// server and database: a view owned by an application role, with a unique and a second index, a
+// grant to a reader and a comment, switched over while a writer inserts: after cutover the view
+// has its name, owner, grants and index names and reads the partitioned table, and its refresh
+// equals a fresh query; the rollback after cutover puts the original back (same oid) reading the
+// plain table; a rollback before cutover leaves nothing of ours; cleanup drops the original.
+// Refused at preflight, changing nothing: a taken name of ours, a view reading the materialized view.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { approveSignal, rejectSignal } from '../src/shared';
+import type { SwitchoverReport } from '../workflows/switchover';
+import type { RollbackReport } from '../src/reports';
+import { ADMIN_URL, databaseAndWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+
+const suffix = randomBytes(4).toString('hex');
+const app = `mvapp_${suffix}`;
+const reader = `mvreader_${suffix}`;
+let db: TestDb;
+let w: TestWorker;
+
+databaseAndWorker((d, x) => ([db, w] = [d, x]));
+
+beforeAll(async () => {
+  await db.pool.query(`create role ${app} nologin; create role ${reader} nologin`);
+});
+afterAll(async () => {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  for (const r of [app, reader]) await admin.query(`drop role if exists ${r}`);
+  await admin.end();
+});
+
+const one = async (text: string, params: unknown[] = []) => (await db.pool.query(text, params)).rows[0];
+
+/** Schema `s` with `s.t` and the materialized view `s.t_daily`, both the app role's; the reader may select the view. */
+async function makeSchema(s: string): Promise<void> {
+  await db.pool.query(`create schema ${s}; grant usage, create on schema ${s} to ${app}; grant usage on schema ${s} to ${reader}`);
+  const c = await db.pool.connect();
+  try {
+    await c.query(`set role ${app}`);
+    await c.query(`create table ${s}.t (id bigserial primary key, at timestamptz not null, amount bigint not null)`);
+    await c.query(`insert into ${s}.t (at, amount) select now() - (g % 90) * interval '1 day', g from generate_series(1, 400) g`);
+    await c.query(`create materialized view ${s}.t_daily as select date_trunc('day', at) as day, count(*) as n, sum(amount) as total from ${s}.t group by 1`);
+    await c.query(`create unique index t_daily_day on ${s}.t_daily (day)`);
+    await c.query(`create index t_daily_total on ${s}.t_daily (total) where total > 0`);
+    await c.query(`grant select on ${s}.t_daily to ${reader}`);
+    await c.query(`comment on materialized view ${s}.t_daily is 'per day'`);
+  } finally {
+    await c.query('reset role');
+    c.release();
+  }
+}
+
+/** A writer inserting as the app role until stopped; resolves to its inserts and failures. */
+function writer(s: string): { stop(): Promise<{ inserts: number; failures: string[] }> } {
+  let running = true;
+  const done = (async () => {
+    const c = await db.pool.connect();
+    const out = { inserts: 0, failures: [] as string[] };
+    try {
+      await c.query(`set role ${app}`);
+      while (running) {
+        await c.query(`insert into ${s}.t (at, amount) values (now() - random() * interval '60 days', 5)`).then(
+          () => out.inserts++,
+          (e: Error) => out.failures.push(e.message),
+        );
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    } finally {
+      await c.query('reset role').catch(() => undefined);
+      c.release();
+    }
+    return out;
+  })();
+  return {
+    async stop() {
+      running = false;
+      return done;
+    },
+  };
+}
+
+/** The materialized view `s.name`: owner, grants, comment, index names, what it reads (relkind) and its oid. */
+async function describe(s: string, name: string) {
+  return one(
+    `select c.oid::bigint::text as oid, pg_get_userbyid(c.relowner) as owner, c.relacl::text[] as acl, obj_description(c.oid, 'pg_class') as comment,
+            array(select i.relname::text from pg_index x join pg_class i on i.oid = x.indexrelid where x.indrelid = c.oid order by 1) as indexes,
+            array(select distinct d.refobjid::regclass::text || ':' || r.relkind::text from pg_depend d join pg_rewrite w on w.oid = d.objid join pg_class r on r.oid = d.refobjid
+                  where d.classid = 'pg_rewrite'::regclass and w.ev_class = c.oid and d.refobjid <> c.oid) as reads
+     from pg_class c where c.oid = to_regclass($1)`,
+    [`${s}.${name}`],
+  );
+}
+
+const ours = async (s: string) =>
+  (
+    await db.pool.query(
+      `select relname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and relname ~ '(_ps_new|_legacy)$' order by 1`,
+      [s],
+    )
+  ).rows.map((r) => r.relname);
+
+const fresh = (s: string) => `select date_trunc('day', at) as day, count(*) as n, sum(amount) as total from ${s}.t group by 1 order by 1`;
+
+const start = (s: string, approval: boolean) =>
+  w.client.workflow.start('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId(s),
+    args: [{ schema: s, tables: [{ table: 't', partitionKey: 'at', interval: 'month' }], approval: { required: approval, verifyEvery: '1s' }, backup: 'none' }],
+  });
+
+/** The last refresh of ours recorded for `s.t_daily` by the workflow: when, and the error if it failed. */
+const lastRefresh = async (s: string, workflowId: string) =>
+  (await one(`select details from partition_switchover.audit where workflow_id = $1 and stage = $2`, [workflowId, `MATVIEW REFRESH ${s}.t_daily`]))?.details;
+
+const rollback = (switchoverWorkflowId: string) =>
+  w.client.workflow.execute('rollback', { taskQueue: w.taskQueue, workflowId: uniqueId('rb'), args: [{ switchoverWorkflowId }] }) as Promise<RollbackReport>;
+
+test('switched over with a writer running: same name, owner, grants, comment and indexes, reading the partitioned table; the rollback puts the original back', async () => {
+  const s = 'mv1';
+  await makeSchema(s);
+  const original = await describe(s, 't_daily');
+  const load = writer(s);
+  const handle = await start(s, true);
+  const waiting = await waitForPhase(handle, 'awaiting_approval', 120000);
+  expect(JSON.stringify(waiting)).toContain(`materialized view ${s}.t_daily reads ${s}.t: ${s}.t_daily_ps_new is built over t_partitioned`);
+  // Built while approval waits, as the owner, reading the partitioned copy.
+  expect(await describe(s, 't_daily_ps_new')).toMatchObject({
+    owner: app,
+    reads: [`${s}.t_partitioned:p`],
+    indexes: ['t_daily_day_ps_new', 't_daily_total_ps_new'],
+  });
+  // Refreshed while approval waits (each comparison of the rows written), then again right before the cutover's lock (cheap).
+  await waitFor(async () => (await lastRefresh(s, handle.workflowId))?.when === 'waiting', 'a refresh while approval waits');
+  expect(await lastRefresh(s, handle.workflowId)).toEqual({ refreshed: `${s}.t_daily_ps_new`, when: 'waiting' });
+  await handle.signal(approveSignal, { by: 'dba' });
+  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+  expect(await lastRefresh(s, handle.workflowId)).toEqual({ refreshed: `${s}.t_daily_ps_new`, when: 'cutover' });
+  const { inserts, failures } = await load.stop();
+  expect(failures).toEqual([]);
+  expect(inserts).toBeGreaterThan(0);
+
+  const after = await describe(s, 't_daily');
+  expect(after).toEqual({ ...original, oid: expect.any(String), reads: [`${s}.t:p`] });
+  expect(after.oid).not.toBe(original.oid);
+  expect(await describe(s, 't_daily_legacy')).toMatchObject({
+    oid: original.oid,
+    reads: [`${s}.t_legacy:r`],
+    indexes: ['t_daily_day_legacy', 't_daily_total_legacy'],
+  });
+  // The owner refreshes it as the application does (concurrently: its unique index came along), the reader reads it.
+  const c = await db.pool.connect();
+  try {
+    await c.query(`set role ${app}`);
+    await c.query(`refresh materialized view concurrently ${s}.t_daily`);
+    await c.query(`reset role; set role ${reader}`);
+    expect((await c.query(`select * from ${s}.t_daily order by day`)).rows).toEqual((await db.pool.query(fresh(s))).rows);
+  } finally {
+    await c.query('reset role');
+    c.release();
+  }
+
+  const rb = await rollback(handle.workflowId);
+  expect(rb.tables.map((t) => t.from)).toEqual(['cutover']);
+  expect(await describe(s, 't_daily')).toEqual({ ...original, reads: [`${s}.t:r`] });
+  expect(await ours(s)).toEqual([]);
+  expect(await one(`select to_regclass('${s}.t_partitioned') as p`)).toEqual({ p: null });
+  await db.pool.query(`refresh materialized view concurrently ${s}.t_daily`);
+  expect((await db.pool.query(`select * from ${s}.t_daily order by day`)).rows).toEqual((await db.pool.query(fresh(s))).rows);
+});
+
+test('rejected while approval waits: nothing of ours is left, the original untouched; without approval, cleanup drops the original', async () => {
+  const s = 'mv2';
+  await makeSchema(s);
+  const original = await describe(s, 't_daily');
+  const handle = await start(s, true);
+  await waitForPhase(handle, 'awaiting_approval', 120000);
+  expect(await ours(s)).toEqual(['t_daily_day_ps_new', 't_daily_ps_new', 't_daily_total_ps_new']);
+  await handle.signal(rejectSignal, { by: 'dba', reason: 'not today' });
+  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('rejected');
+  expect(await describe(s, 't_daily')).toEqual(original);
+  expect(await ours(s)).toEqual([]);
+
+  const again = await start(s, false);
+  expect(((await again.result()) as SwitchoverReport).outcome).toBe('done');
+  const cleaned: SwitchoverReport = await w.client.workflow.execute('cleanup', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('cl'),
+    args: [{ schema: s, tables: ['t'] }],
+  });
+  expect(cleaned.outcome).toBe('cleaned');
+  expect(await ours(s)).toEqual([]);
+  expect(await describe(s, 't_daily')).toMatchObject({ owner: app, reads: [`${s}.t:p`], indexes: ['t_daily_day', 't_daily_total'] });
+});
+
+test('refused at preflight, nothing changed: a name of ours already taken, a view reading the materialized view', async () => {
+  const s = 'mv3';
+  await makeSchema(s);
+  await db.pool.query(`create table ${s}.t_daily_ps_new (x int); create view ${s}.t_daily_top as select * from ${s}.t_daily where n > 1`);
+  const failed = await start(s, false).then((h) =>
+    h.result().then(
+      () => '',
+      (e: Error & { cause?: Error }) => e.cause?.message ?? e.message,
+    ),
+  );
+  expect(failed).toContain(
+    `materialized view ${s}.t_daily reads ${s}.t, and view ${s}.t_daily_top reads it: at cutover ${s}.t_daily is replaced by one built over the partitioned table, ` +
+      `and that would keep reading the old one (${s}.t_daily_legacy then), which cleanup drops. Run DROP VIEW ${s}.t_daily_top; before the switchover and make it again after it`,
+  );
+  await db.pool.query(`drop view ${s}.t_daily_top`);
+  const taken = await start(s, false).then((h) =>
+    h.result().then(
+      () => '',
+      (e: Error & { cause?: Error }) => e.cause?.message ?? e.message,
+    ),
+  );
+  expect(taken).toContain(
+    `${s}.t_daily_ps_new already exists; the switchover of ${s}.t would create it as the new materialized view t_daily before cutover. Rename or drop it`,
+  );
+  expect(await one(`select relkind::text as k, to_regclass('${s}.t_partitioned') as p from pg_class where oid = '${s}.t'::regclass`)).toEqual({
+    k: 'r',
+    p: null,
+  });
+});
