@@ -66,7 +66,7 @@ async function build(pool: pg.Pool, tp: TablePlan, m: MatviewPlan): Promise<void
       throw fail(
         'StateConflict',
         `materialized view ${m.schema}.${m.name} could not be built again over ${tp.names.partitioned}: ${wrong}. Nothing of it was kept; roll back (a failed ` +
-          `switchover does so itself), then run DROP MATERIALIZED VIEW ${qname(m.schema, m.name)}; before the next switchover and make it again after it`,
+          `switchover does so itself), then run ${dropMatviewSql(m.schema, m.name)}; before the next switchover and make it again after it`,
         { table: tp.table, stage: 'matview' },
       );
     }

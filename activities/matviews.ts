@@ -4,7 +4,17 @@
 // from the build to cleanup is activities/matview-swap.ts.
 import type pg from 'pg';
 import { sqlFile } from '../src/db';
-import { MATVIEW_CHEAP_ROWS, matviewAccessSql, matviewCreateSql, matviewIndexSql, matviewNames, probeSql, retargetDefinition } from '../src/matviewsql';
+import {
+  dropMatviewSql,
+  MATVIEW_CHEAP_ROWS,
+  matviewAccessSql,
+  matviewCreateSql,
+  matviewIndexSql,
+  matviewNames,
+  probeSql,
+  recreateMatviewSql,
+  retargetDefinition,
+} from '../src/matviewsql';
 import { ident, qname } from '../src/sql';
 import type { MatviewPlan, TableNames, TablePlan } from '../src/types';
 
@@ -104,8 +114,7 @@ export async function readMatviews(
     if (why) {
       problems.push(
         `materialized view ${shown(v)} reads ${t} in a way the switchover cannot build again over ${names.partitioned} (${why}). ` +
-          `Run DROP MATERIALIZED VIEW ${qname(v.schema, v.name)}; before the switchover and ` +
-          `CREATE MATERIALIZED VIEW ${qname(v.schema, v.name)} AS ${String(v.definition).trim().replace(/;$/, '')}; after it, then start again`,
+          `Run ${dropMatviewSql(v.schema, v.name)}; before the switchover and ${recreateMatviewSql(v.schema, v.name, v.definition)}; after it, then start again`,
       );
       continue;
     }
@@ -175,6 +184,6 @@ export function matviewsRefusedForAttach(tp: TablePlan): string[] {
     (m) =>
       `materialized view ${shown(m)} reads ${tp.schema}.${tp.table}, and the attach strategy does not carry materialized views ` +
       `(the table becomes its history partition, so ${shown(m)} would go on reading only the rows before the cutoff). Use "strategy": "copy", which carries it, ` +
-      `or run DROP MATERIALIZED VIEW ${qname(m.schema, m.name)}; before the switchover and make it again after it, then start again`,
+      `or run ${dropMatviewSql(m.schema, m.name)}; before the switchover and make it again after it, then start again`,
   );
 }

@@ -93,6 +93,11 @@ export function dropMatviewSql(schema: string, name: string): string {
   return `DROP MATERIALIZED VIEW ${qname(schema, name)}`;
 }
 
+/** The statement that makes a materialized view again from its pg_get_viewdef text (a refusal names it). */
+export function recreateMatviewSql(schema: string, name: string, definition: string): string {
+  return `CREATE MATERIALIZED VIEW ${qname(schema, name)} AS ${definition.trim().replace(/;$/, '')}`;
+}
+
 /** ACCESS EXCLUSIVE on a materialized view alone (LOCK TABLE refuses one): a no-op owner change to the owner it has. */
 export function matviewLockSql(schema: string, name: string, owner: string): string {
   return `ALTER MATERIALIZED VIEW ${qname(schema, name)} OWNER TO ${ident(owner)}`;

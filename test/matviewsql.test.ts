@@ -9,6 +9,7 @@ import {
   matviewNames,
   matviewSwapSql,
   probeSql,
+  recreateMatviewSql,
   refreshMatviewSql,
   retargetDefinition,
 } from '../src/matviewsql';
@@ -97,6 +98,7 @@ test('build: ours as the owner with options, tablespace, data or not; its indexe
   ]);
   expect(refreshMatviewSql(plan)).toBe('REFRESH MATERIALIZED VIEW "rep"."daily_ps_new"');
   expect(dropMatviewSql('rep', 'daily_ps_new')).toBe('DROP MATERIALIZED VIEW "rep"."daily_ps_new"');
+  expect(recreateMatviewSql('rep', 'daily', ' SELECT 1 AS a;')).toBe('CREATE MATERIALIZED VIEW "rep"."daily" AS SELECT 1 AS a');
   expect(matviewLockSql('rep', 'daily', 'app')).toBe('ALTER MATERIALIZED VIEW "rep"."daily" OWNER TO "app"');
 });
 
