@@ -222,3 +222,56 @@ test('refused at preflight, nothing changed: a name of ours already taken, a vie
     p: null,
   });
 });
+
+test('another schema, an alias and a join, WITH NO DATA, through a view: each carried or left alone as it needs; cleanup completes', async () => {
+  const s = 'mv4';
+  await makeSchema(s);
+  await db.pool.query(`
+    create schema "Rep x";
+    create table ${s}.kinds (k int primary key, label text not null);
+    insert into ${s}.kinds values (0, 'even'), (1, 'odd');
+    create materialized view "Rep x"."By Kind" as select k.label, count(*) as n from ${s}.t x join ${s}.kinds k on k.k = x.amount % 2 group by k.label;
+    create materialized view "Rep x".later as select max(at) as last from ${s}.t with no data;
+    create view ${s}.t_recent as select id, amount from ${s}.t where amount > 100;
+    create materialized view "Rep x".via_view as select count(*) as n from ${s}.t_recent;`);
+  const handle = await start(s, false);
+  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+  expect(await describe('"Rep x"', '"By Kind"')).toMatchObject({ reads: [`${s}.kinds:r`, `${s}.t:p`] });
+  expect(await describe('"Rep x"', 'later')).toMatchObject({ reads: [`${s}.t:p`] });
+  expect(await one(`select relispopulated as p from pg_class where oid = '"Rep x".later'::regclass`)).toEqual({ p: false });
+  // Through the view: the same materialized view, reading the view, which now reads the partitioned table.
+  expect(await describe('"Rep x"', 'via_view')).toMatchObject({ reads: [`${s}.t_recent:v`] });
+  await db.pool.query(`insert into ${s}.t (at, amount) values (now(), 1001)`);
+  for (const v of ['"By Kind"', 'later', 'via_view']) await db.pool.query(`refresh materialized view "Rep x".${v}`);
+  expect((await db.pool.query(`select * from "Rep x"."By Kind" order by label`)).rows).toEqual(
+    (await db.pool.query(`select k.label, count(*) as n from ${s}.t x join ${s}.kinds k on k.k = x.amount % 2 group by k.label order by label`)).rows,
+  );
+  expect(await one(`select (select n from "Rep x".via_view) = (select count(*) from ${s}.t where amount > 100) as same`)).toEqual({ same: true });
+  const cleaned: SwitchoverReport = await w.client.workflow.execute('cleanup', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('cl'),
+    args: [{ schema: s, tables: ['t'] }],
+  });
+  expect(cleaned.outcome).toBe('cleaned');
+  expect(await ours('Rep x')).toEqual([]);
+  expect(await ours(s)).toEqual([]);
+});
+
+test('a materialized view reading two tables of one switchover is refused, naming both', async () => {
+  await db.pool.query(`
+    create schema mv5;
+    create table mv5.a (id bigint primary key, at timestamptz not null);
+    create table mv5.b (id bigint primary key, at timestamptz not null);
+    create materialized view mv5.ab as select count(*) as n from mv5.a join mv5.b using (id);`);
+  const h = await w.client.workflow.start('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('mv5'),
+    args: [{ schema: 'mv5', tables: ['a', 'b'].map((table) => ({ table, partitionKey: 'at', interval: 'month' })), approval: { required: false } }],
+  });
+  const failed = await h.result().then(
+    () => '',
+    (e: Error & { cause?: Error }) => e.cause?.message ?? e.message,
+  );
+  expect(failed).toContain('materialized view mv5.ab reads both mv5.a and mv5.b, which this switchover both moves');
+  expect(await one(`select to_regclass('mv5.a_partitioned') as a, to_regclass('mv5.ab_ps_new') as m`)).toEqual({ a: null, m: null });
+});
