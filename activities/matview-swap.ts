@@ -10,6 +10,7 @@ import { sqlFile, withTx } from '../src/db';
 import { fail, retryable } from '../src/errors';
 import { dropMatviewSql, matviewBuildSql, matviewLockSql, matviewSwapSql, refreshMatviewSql } from '../src/matviewsql';
 import { qname } from '../src/sql';
+import { viewLockSql, viewName } from '../src/sqlgen';
 import type { MatviewPlan, TablePlan } from '../src/types';
 import { audit, runId, workflowId } from './context';
 import { release } from './bookkeeping';
@@ -108,8 +109,16 @@ export async function matviewsBeforeCutover(pool: pg.Pool, tp: TablePlan): Promi
   await refreshMatviews(pool, tp, 'cutover');
 }
 
-/** Locks each planned materialized view that exists under any of its names, alone and before the table (a REFRESH locks the view, then reads the table). */
+/**
+ * Locks each planned materialized view that exists under any of its names, alone and before the
+ * table (a REFRESH locks the view, then reads the table); the views reading it first (readers
+ * lock a view, then what it reads).
+ */
 export async function lockMatviews(tx: LockedTx, tp: TablePlan): Promise<void> {
+  for (const v of (tp.matviews ?? []).flatMap((m) => m.views ?? [])) {
+    const r = (await tx.client.query(sqlFile('catalog/view_owner'), [viewName(v.createSql)])).rows[0];
+    if (r) await tx.q(viewLockSql(r.schema, r.name, r.owner));
+  }
   for (const m of tp.matviews ?? []) {
     for (const name of [m.name, m.newName, m.legacyName]) {
       const r = (await tx.client.query(sqlFile('catalog/view_owner'), [qname(m.schema, name)])).rows[0];
@@ -133,17 +142,22 @@ export async function swapMatviews(tx: LockedTx, tp: TablePlan): Promise<void> {
         `cutover of ${tp.schema}.${tp.table}: the new materialized view ${m.schema}.${m.newName} is missing; built again on the retry`,
       );
     for (const s of matviewSwapSql(m, 'cutover')) await tx.q(s);
+    // The views reading it: their text names the view, which is ours now.
+    for (const v of m.views ?? []) await tx.q(v.createSql);
     await record(tx.client, tp, 'legacy matview', m, m.legacyName);
   }
 }
 
-/** What reads ours (a view made on it since): its drop would refuse, so the rollback refuses first, naming each and the statements. */
+/** What reads ours, made on it since cutover (the carried views follow the original back): its drop would refuse, so the rollback refuses first, naming each and the statements. */
 async function readersOfOurs(c: pg.ClientBase, tp: TablePlan): Promise<{ kind: string; name: string; drop_sql: string; of: string }[]> {
   const out = [];
   for (const m of tp.matviews ?? []) {
     for (const name of [m.name, m.newName]) {
       if (!(await ours(c, tp, 'matview', m, name))) continue;
-      const deps = (await c.query(sqlFile('catalog/matview_dependents'), [qname(m.schema, name)])).rows;
+      const carried = new Set((m.views ?? []).map((v) => v.name));
+      const deps = (await c.query(sqlFile('catalog/matview_dependents'), [qname(m.schema, name)])).rows.filter(
+        (d) => !(d.kind === 'view' && carried.has(d.plain)),
+      );
       out.push(...deps.map((d) => ({ ...d, of: `${m.schema}.${name}` })));
     }
   }
@@ -177,6 +191,8 @@ export async function undoMatviews(u: UndoContext): Promise<void> {
     if (atName) for (const s of swap.slice(0, half)) await tx.q(s);
     if (legacy && (atName || !(await exists(c, m, m.name)))) {
       for (const s of swap.slice(half)) await tx.q(s);
+      // The views reading it: their text names the view, which is the original again.
+      for (const v of m.views ?? []) await tx.q(v.createSql);
       await release(c, legacy);
     }
     const built = await ours(c, tp, 'matview', m, m.newName);

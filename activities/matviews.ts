@@ -16,16 +16,17 @@ import {
   retargetDefinition,
 } from '../src/matviewsql';
 import { ident, qname } from '../src/sql';
+import { viewSql } from '../src/carrysql';
 import type { MatviewPlan, TableNames, TablePlan } from '../src/types';
 
 type Row = { schema: string; name: string } & Record<string, any>;
 
 const shown = (m: { schema: string; name: string }) => `${m.schema}.${m.name}`;
 
-/** Why a materialized view cannot be carried (null: it can): something reads it, or its owner is out of the worker's reach. */
+/** Why a materialized view cannot be carried (null: it can): something other than a view reads it, or its owner is out of the worker's reach. */
 async function refusal(db: pg.ClientBase, v: Row, t: string): Promise<string | null> {
   const q = qname(v.schema, v.name);
-  const deps = (await db.query(sqlFile('catalog/matview_dependents'), [q])).rows;
+  const deps = (await db.query(sqlFile('catalog/matview_dependents'), [q])).rows.filter((d) => d.kind !== 'view');
   if (deps.length) {
     return (
       `materialized view ${shown(v)} reads ${t}, and ${deps.map((d) => `${d.kind} ${d.name}`).join(', ')} ${deps.length === 1 ? 'reads' : 'read'} it: ` +
@@ -86,6 +87,9 @@ async function planOf(db: pg.ClientBase, v: Row): Promise<MatviewPlan> {
     populated: v.populated,
     indexes,
     accessSql: matviewAccessSql({ schema: v.schema, newName, acl: v.acl, comment: v.comment }),
+    views: (await db.query(sqlFile('catalog/views'), [v.oid])).rows
+      .filter((x) => x.relkind === 'v')
+      .map((x) => ({ name: `${x.schema}.${x.name}`, createSql: viewSql(x) })),
     rowsRead,
     refreshAtCutover: v.populated && rowsRead <= MATVIEW_CHEAP_ROWS,
   };

@@ -345,6 +345,8 @@ export interface MatviewPlan {
   indexes: { name: string; newName: string; legacyName: string; createSql: string; tablespace: string | null }[];
   /** GRANTs and COMMENT of ours, run as its owner. */
   accessSql: string[];
+  /** Views reading it: re-pointed (CREATE OR REPLACE VIEW) at ours after the swap, at the original after the swap back. */
+  views?: { name: string; createSql: string }[];
   /** The planner's estimate of the rows a refresh reads. */
   rowsRead: number;
   /** Cheap enough to be refreshed again right before the cutover's lock (else: at build and while approval waits). */

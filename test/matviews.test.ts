@@ -4,7 +4,8 @@
 // has its name, owner, grants and index names and reads the partitioned table, and its refresh
 // equals a fresh query; the rollback after cutover puts the original back (same oid) reading the
 // plain table; a rollback before cutover leaves nothing of ours; cleanup drops the original.
-// Refused at preflight, changing nothing: a taken name of ours, a view reading the materialized view.
+// A view reading it follows it both ways; one made on ours after cutover makes the rollback refuse,
+// changing nothing. Refused at preflight: a taken name of ours, a materialized view reading it.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { approveSignal, rejectSignal } from '../src/shared';
@@ -45,6 +46,8 @@ async function makeSchema(s: string): Promise<void> {
     await c.query(`create index t_daily_total on ${s}.t_daily (total) where total > 0`);
     await c.query(`grant select on ${s}.t_daily to ${reader}`);
     await c.query(`comment on materialized view ${s}.t_daily is 'per day'`);
+    await c.query(`create view ${s}.t_busy as select day, n from ${s}.t_daily where n > 4`);
+    await c.query(`grant select on ${s}.t_busy to ${reader}`);
   } finally {
     await c.query('reset role');
     c.release();
@@ -91,6 +94,16 @@ async function describe(s: string, name: string) {
     [`${s}.${name}`],
   );
 }
+
+/** The oids of the relations a view's rule reads. */
+const readsOf = async (view: string) =>
+  (
+    await db.pool.query(
+      `select distinct d.refobjid::bigint::text as oid from pg_depend d join pg_rewrite w on w.oid = d.objid
+       where d.classid = 'pg_rewrite'::regclass and w.ev_class = $1::regclass and d.refobjid <> $1::regclass`,
+      [view],
+    )
+  ).rows.map((r) => r.oid);
 
 const ours = async (s: string) =>
   (
@@ -141,6 +154,8 @@ test('switched over with a writer running: same name, owner, grants, comment and
   expect(inserts).toBeGreaterThan(0);
 
   const after = await describe(s, 't_daily');
+  // The view reading it reads ours now (by oid), and the reader still reads through it.
+  expect(await readsOf(`${s}.t_busy`)).toEqual([after.oid]);
   expect(after).toEqual({ ...original, oid: expect.any(String), reads: [`${s}.t:p`] });
   expect(after.oid).not.toBe(original.oid);
   expect(await describe(s, 't_daily_legacy')).toMatchObject({
@@ -155,14 +170,30 @@ test('switched over with a writer running: same name, owner, grants, comment and
     await c.query(`refresh materialized view concurrently ${s}.t_daily`);
     await c.query(`reset role; set role ${reader}`);
     expect((await c.query(`select * from ${s}.t_daily order by day`)).rows).toEqual((await db.pool.query(fresh(s))).rows);
+    expect((await c.query(`select * from ${s}.t_busy order by day`)).rows).toEqual(
+      (await db.pool.query(fresh(s))).rows.filter((r) => Number(r.n) > 4).map((r) => ({ day: r.day, n: r.n })),
+    );
   } finally {
     await c.query('reset role');
     c.release();
   }
 
+  // A view made on it since cutover reads ours, which the rollback drops: refused at once, nothing changed, then done once it is dropped.
+  await db.pool.query(`create view ${s}.t_daily_all as select * from ${s}.t_daily`);
+  const refused = await rollback(handle.workflowId).then(
+    () => '',
+    (e: Error & { cause?: Error }) => e.cause?.message ?? e.message,
+  );
+  expect(refused).toContain(
+    `rollback of ${s}.t refused: view ${s}.t_daily_all reads ${s}.t_daily, the materialized view built over the partitioned table, which the rollback drops ` +
+      `(the original takes its name back). Nothing was changed. Run DROP VIEW ${s}.t_daily_all; then the rollback again`,
+  );
+  expect(await describe(s, 't_daily')).toEqual({ ...after, reads: [`${s}.t:p`] });
+  await db.pool.query(`drop view ${s}.t_daily_all`);
   const rb = await rollback(handle.workflowId);
   expect(rb.tables.map((t) => t.from)).toEqual(['cutover']);
   expect(await describe(s, 't_daily')).toEqual({ ...original, reads: [`${s}.t:r`] });
+  expect(await readsOf(`${s}.t_busy`)).toEqual([original.oid]);
   expect(await ours(s)).toEqual([]);
   expect(await one(`select to_regclass('${s}.t_partitioned') as p`)).toEqual({ p: null });
   await db.pool.query(`refresh materialized view concurrently ${s}.t_daily`);
@@ -193,10 +224,10 @@ test('rejected while approval waits: nothing of ours is left, the original untou
   expect(await describe(s, 't_daily')).toMatchObject({ owner: app, reads: [`${s}.t:p`], indexes: ['t_daily_day', 't_daily_total'] });
 });
 
-test('refused at preflight, nothing changed: a name of ours already taken, a view reading the materialized view', async () => {
+test('refused at preflight, nothing changed: a name of ours already taken, a materialized view reading the materialized view', async () => {
   const s = 'mv3';
   await makeSchema(s);
-  await db.pool.query(`create table ${s}.t_daily_ps_new (x int); create view ${s}.t_daily_top as select * from ${s}.t_daily where n > 1`);
+  await db.pool.query(`create table ${s}.t_daily_ps_new (x int); create materialized view ${s}.t_daily_top as select * from ${s}.t_daily where n > 1`);
   const failed = await start(s, false).then((h) =>
     h.result().then(
       () => '',
@@ -204,10 +235,10 @@ test('refused at preflight, nothing changed: a name of ours already taken, a vie
     ),
   );
   expect(failed).toContain(
-    `materialized view ${s}.t_daily reads ${s}.t, and view ${s}.t_daily_top reads it: at cutover ${s}.t_daily is replaced by one built over the partitioned table, ` +
-      `and that would keep reading the old one (${s}.t_daily_legacy then), which cleanup drops. Run DROP VIEW ${s}.t_daily_top; before the switchover and make it again after it`,
+    `materialized view ${s}.t_daily reads ${s}.t, and materialized view ${s}.t_daily_top reads it: at cutover ${s}.t_daily is replaced by one built over the partitioned table, ` +
+      `and that would keep reading the old one (${s}.t_daily_legacy then), which cleanup drops. Run DROP MATERIALIZED VIEW ${s}.t_daily_top; before the switchover and make it again after it`,
   );
-  await db.pool.query(`drop view ${s}.t_daily_top`);
+  await db.pool.query(`drop materialized view ${s}.t_daily_top`);
   const taken = await start(s, false).then((h) =>
     h.result().then(
       () => '',
