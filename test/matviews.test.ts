@@ -9,6 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { approveSignal, rejectSignal } from '../src/shared';
+import { switchoverInput } from '../src/input';
+import { preflightPlan } from '../activities/preflight';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../src/reports';
 import { ADMIN_URL, databaseAndWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
@@ -305,4 +307,34 @@ test('a materialized view reading two tables of one switchover is refused, namin
   );
   expect(failed).toContain('materialized view mv5.ab reads both mv5.a and mv5.b, which this switchover both moves');
   expect(await one(`select to_regclass('mv5.a_partitioned') as a, to_regclass('mv5.ab_ps_new') as m`)).toEqual({ a: null, m: null });
+});
+
+test('refused at preflight: an owner the worker cannot act as, and the attach strategy', async () => {
+  const s = 'mv6';
+  await makeSchema(s);
+  const [other, worker] = [`mvother_${suffix}`, `mvworker_${suffix}`];
+  await db.pool.query(`create role ${other} nologin; create role ${worker} nologin in role ${app}; grant usage, create on schema ${s} to ${other}`);
+  await db.pool.query(`grant select on ${s}.t to ${other}; alter materialized view ${s}.t_daily owner to ${other}`);
+  const c = await db.pool.connect();
+  const refusal = async (input: Record<string, unknown>) =>
+    preflightPlan(c, switchoverInput.parse({ schema: s, tables: [{ table: 't', partitionKey: 'at', interval: 'month' }], ...input })).then(
+      () => '',
+      (e: Error) => e.message,
+    );
+  try {
+    await c.query(`set role ${worker}`);
+    expect(await refusal({})).toContain(
+      `materialized view ${s}.t_daily reads ${s}.t and is owned by role ${other}, and the worker's role ${worker} is neither superuser nor a member of it, ` +
+        `so it cannot build the new one as ${other}; run GRANT "${other}" TO "${worker}" and start again`,
+    );
+    await c.query('reset role');
+    expect(await refusal({ strategy: 'attach' })).toContain(
+      `materialized view ${s}.t_daily reads ${s}.t, and the attach strategy does not carry materialized views (the table becomes its history partition, ` +
+        `so ${s}.t_daily would go on reading only the rows before the cutoff). Use "strategy": "copy", which carries it`,
+    );
+  } finally {
+    await c.query('reset role');
+    c.release();
+    await db.pool.query(`drop schema ${s} cascade; drop owned by ${other}, ${worker}; drop role ${other}; drop role ${worker}`);
+  }
 });
