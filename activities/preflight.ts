@@ -11,6 +11,7 @@ import { renderPlanSql, tempName } from '../src/plansql';
 import type { ColumnInfo, KeyType, Plan, StrategyName, TablePlan } from '../src/types';
 import { readCarried } from './carried';
 import { matviewNameConflicts, matviewsInSeveral } from './matviews';
+import { matviewPlanSql } from '../src/matviewsql';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
 import { referencedTable } from './indexes';
 import { planAttach } from './attachplan';
@@ -516,7 +517,7 @@ const PLANS: Record<
       tp.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, tp)), ...(await lookupNote(db, tp)));
       return [];
     },
-    statements: renderPlanSql,
+    statements: (tp) => ({ ...renderPlanSql(tp), ...matviewPlanSql(tp) }),
   },
   // Its cutoff, indexes and partitions, and what only it refuses (activities/attachplan.ts).
   attach: { complete: planAttach, statements: (tp) => renderAttachSql(tp, sql.grantSql(tp)) },

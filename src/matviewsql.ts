@@ -103,6 +103,19 @@ export function matviewLockSql(schema: string, name: string, owner: string): str
   return `ALTER MATERIALIZED VIEW ${qname(schema, name)} OWNER TO ${ident(owner)}`;
 }
 
+/** The dry-run's statements of the materialized views carried (none: no entry): build, swap at cutover, the original's drop at cleanup. */
+export function matviewPlanSql(tp: TablePlan): Record<string, string[]> {
+  const mvs = tp.matviews ?? [];
+  if (!mvs.length) return {};
+  return {
+    matviews: [
+      ...mvs.flatMap((m) => [...matviewBuildSql(m), ...(m.refreshAtCutover ? [refreshMatviewSql(m)] : [])]),
+      ...mvs.flatMap((m) => [...matviewSwapSql(m, 'cutover'), ...(m.views ?? []).map((v) => v.createSql)]),
+      ...mvs.map((m) => dropMatviewSql(m.schema, m.legacyName)),
+    ],
+  };
+}
+
 /**
  * The swap of names, with each index's: at cutover the original steps aside to `legacyName` and
  * ours takes its name; at rollback ours goes back to `newName` and the original takes its name back.

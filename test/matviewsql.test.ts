@@ -7,13 +7,14 @@ import {
   matviewIndexSql,
   matviewLockSql,
   matviewNames,
+  matviewPlanSql,
   matviewSwapSql,
   probeSql,
   recreateMatviewSql,
   refreshMatviewSql,
   retargetDefinition,
 } from '../src/matviewsql';
-import type { MatviewPlan } from '../src/types';
+import type { MatviewPlan, TablePlan } from '../src/types';
 
 const to = 'public.ledger_partitioned';
 
@@ -100,6 +101,24 @@ test('build: ours as the owner with options, tablespace, data or not; its indexe
   expect(dropMatviewSql('rep', 'daily_ps_new')).toBe('DROP MATERIALIZED VIEW "rep"."daily_ps_new"');
   expect(recreateMatviewSql('rep', 'daily', ' SELECT 1 AS a;')).toBe('CREATE MATERIALIZED VIEW "rep"."daily" AS SELECT 1 AS a');
   expect(matviewLockSql('rep', 'daily', 'app')).toBe('ALTER MATERIALIZED VIEW "rep"."daily" OWNER TO "app"');
+});
+
+test("the dry-run's statements: build (and the cheap refresh), swap with the views re-pointed, the original's drop; none without materialized views", () => {
+  const tp = {
+    matviews: [{ ...plan, indexes: [], accessSql: [], views: [{ name: 'rep.v', createSql: 'CREATE OR REPLACE VIEW "rep"."v" AS SELECT 1' }] }],
+  } as unknown as TablePlan;
+  expect(matviewPlanSql(tp)).toEqual({
+    matviews: [
+      'SET LOCAL ROLE "app"',
+      'CREATE MATERIALIZED VIEW ...',
+      'REFRESH MATERIALIZED VIEW "rep"."daily_ps_new"',
+      'ALTER MATERIALIZED VIEW "rep"."daily" RENAME TO "daily_legacy"',
+      'ALTER MATERIALIZED VIEW "rep"."daily_ps_new" RENAME TO "daily"',
+      'CREATE OR REPLACE VIEW "rep"."v" AS SELECT 1',
+      'DROP MATERIALIZED VIEW "rep"."daily_legacy"',
+    ],
+  });
+  expect(matviewPlanSql({ matviews: undefined } as unknown as TablePlan)).toEqual({});
 });
 
 test('the swap at cutover and back at rollback, with every index name', () => {
