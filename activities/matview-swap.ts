@@ -219,3 +219,10 @@ export async function cleanupMatviews(tx: LockedTx, tp: TablePlan, dropped: stri
     if (built) await release(c, built);
   }
 }
+
+/** The rehearsal's leftovers: ours and the original's legacy name, where either still exists. */
+export async function matviewLeftovers(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
+  const out: string[] = [];
+  for (const m of tp.matviews ?? []) for (const name of [m.newName, m.legacyName]) if (await exists(c, m, name)) out.push(`${m.schema}.${name} still exists`);
+  return out;
+}
