@@ -127,8 +127,32 @@ export async function lockMatviews(tx: LockedTx, tp: TablePlan): Promise<void> {
   }
 }
 
-/** In the cutover transaction, under its lock: ours takes each view's name, the original steps aside to its legacy name (recorded, for cleanup). */
+/** The original's indexes added or dropped since preflight (ours has the planned ones): phrases for the cutover's refusal. */
+async function indexChanges(c: pg.ClientBase, m: MatviewPlan): Promise<string[]> {
+  const oid = (await c.query(sqlFile('catalog/relation_oid'), [m.schema, m.name])).rows[0].oid;
+  const now = (await c.query(sqlFile('catalog/matview_indexes'), [oid])).rows.map((r) => r.name as string);
+  const planned = m.indexes.map((i) => i.name);
+  return [
+    ...now.filter((n) => !planned.includes(n)).map((n) => `index ${n} was added to materialized view ${m.schema}.${m.name}`),
+    ...planned.filter((n) => !now.includes(n)).map((n) => `index ${n} was dropped from materialized view ${m.schema}.${m.name}`),
+  ];
+}
+
+/**
+ * In the cutover transaction, under its lock: ours takes each view's name, the original steps
+ * aside to its legacy name (recorded, for cleanup). Refused (the transaction rolls back) when the
+ * original's indexes changed since preflight: ours would not have them.
+ */
 export async function swapMatviews(tx: LockedTx, tp: TablePlan): Promise<void> {
+  const changes: string[] = [];
+  for (const m of tp.matviews ?? []) if (await exists(tx.client, m, m.name)) changes.push(...(await indexChanges(tx.client, m)));
+  if (changes.length) {
+    throw fail(
+      'StateConflict',
+      `cutover of ${tp.schema}.${tp.table} refused: since verification, ${changes.join('; ')}. Nothing was changed; roll back (a failed switchover does so itself) and start again`,
+      { table: tp.table, stage: 'cutover', changes },
+    );
+  }
   for (const m of tp.matviews ?? []) {
     const built = await ours(tx.client, tp, 'matview', m, m.newName);
     if (!(await exists(tx.client, m, m.name))) {

@@ -338,3 +338,24 @@ test('refused at preflight: an owner the worker cannot act as, and the attach st
     await db.pool.query(`drop schema ${s} cascade; drop owned by ${other}, ${worker}; drop role ${other}; drop role ${worker}`);
   }
 });
+
+test('an index added to the materialized view while approval waits: the cutover refuses naming it, and the switchover rolls back', async () => {
+  const s = 'mv7';
+  await makeSchema(s);
+  const original = await describe(s, 't_daily');
+  const handle = await start(s, true);
+  await waitForPhase(handle, 'awaiting_approval', 120000);
+  await db.pool.query(`create index t_daily_n on ${s}.t_daily (n)`);
+  await handle.signal(approveSignal, { by: 'dba' });
+  const failed = await handle.result().then(
+    () => '',
+    (e: Error & { cause?: Error }) => `${e.message} ${e.cause?.message ?? ''}`,
+  );
+  expect(failed).toContain(`cutover of ${s}.t refused: since verification, index t_daily_n was added to materialized view ${s}.t_daily. Nothing was changed`);
+  expect(await describe(s, 't_daily')).toEqual({ ...original, indexes: ['t_daily_day', 't_daily_n', 't_daily_total'] });
+  expect(await ours(s)).toEqual([]);
+  expect(await one(`select relkind::text as k, to_regclass('${s}.t_partitioned') as p from pg_class where oid = '${s}.t'::regclass`)).toEqual({
+    k: 'r',
+    p: null,
+  });
+});
