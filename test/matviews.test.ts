@@ -13,7 +13,9 @@ import { switchoverInput } from '../src/input';
 import { preflightPlan } from '../activities/preflight';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../src/reports';
-import { ADMIN_URL, databaseAndWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import { ADMIN_URL, databaseAndWorker, startTestWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
 
 const suffix = randomBytes(4).toString('hex');
 const app = `mvapp_${suffix}`;
@@ -358,4 +360,53 @@ test('an index added to the materialized view while approval waits: the cutover 
     k: 'r',
     p: null,
   });
+});
+
+test('each step again after it ran (its answer lost): the build, the cutover and the rollback find their work done in the catalog', async () => {
+  const s = 'mv8';
+  await makeSchema(s);
+  const original = await describe(s, 't_daily');
+  // A worker whose build (analyze), cutover and rollback each fail once right after they ran: Temporal retries them.
+  const again = new Set(['analyzeTable', 'cutoverTable', 'rollbackTable']);
+  const failed = new Set<string>();
+  const w2 = await startTestWorker({ default: db.url }, undefined, {
+    wrapActivities: (acts) =>
+      Object.fromEntries(
+        Object.entries(acts).map(([name, fn]) => [
+          name,
+          async (...args: unknown[]) => {
+            const out = await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+            const key = `${Context.current().info.workflowExecution?.workflowId}/${name}`;
+            if (again.has(name) && !failed.has(key)) {
+              failed.add(key);
+              throw ApplicationFailure.retryable(`answer of ${name} lost`, 'Injected');
+            }
+            return out;
+          },
+        ]),
+      ) as typeof acts,
+  });
+  try {
+    const id = uniqueId(s);
+    const r: SwitchoverReport = await w2.client.workflow.execute('switchover', {
+      taskQueue: w2.taskQueue,
+      workflowId: id,
+      args: [{ schema: s, tables: [{ table: 't', partitionKey: 'at', interval: 'month' }], approval: { required: false }, backup: 'none' }],
+    });
+    expect(r.outcome).toBe('done');
+    expect(await describe(s, 't_daily')).toEqual({ ...original, oid: expect.any(String), reads: [`${s}.t:p`] });
+    expect(await ours(s)).toEqual(['t_daily_day_legacy', 't_daily_legacy', 't_daily_total_legacy', 't_legacy', 't_pkey_legacy']);
+    const rb: RollbackReport = await w2.client.workflow.execute('rollback', {
+      taskQueue: w2.taskQueue,
+      workflowId: uniqueId('rb'),
+      args: [{ switchoverWorkflowId: id }],
+    });
+    // Its retry found the table plain again: the first attempt had done it all.
+    expect(rb.tables.map((t) => t.from)).toEqual(['plain']);
+    expect(await describe(s, 't_daily')).toEqual({ ...original, reads: [`${s}.t:r`] });
+    expect(await ours(s)).toEqual([]);
+    expect([...failed].map((k) => k.split('/')[1]).sort()).toEqual(['analyzeTable', 'cutoverTable', 'rollbackTable']);
+  } finally {
+    await w2.stop();
+  }
 });
