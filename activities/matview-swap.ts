@@ -114,12 +114,12 @@ export async function matviewsBeforeCutover(pool: pg.Pool, tp: TablePlan): Promi
  * table (a REFRESH locks the view, then reads the table); the views reading it first (readers
  * lock a view, then what it reads).
  */
-export async function lockMatviews(tx: LockedTx, tp: TablePlan): Promise<void> {
-  for (const v of (tp.matviews ?? []).flatMap((m) => m.views ?? [])) {
+export async function lockMatviews(tx: LockedTx, tp: TablePlan, matviews = tp.matviews ?? []): Promise<void> {
+  for (const v of matviews.flatMap((m) => m.views ?? [])) {
     const r = (await tx.client.query(sqlFile('catalog/view_owner'), [viewName(v.createSql)])).rows[0];
     if (r) await tx.q(viewLockSql(r.schema, r.name, r.owner));
   }
-  for (const m of tp.matviews ?? []) {
+  for (const m of matviews) {
     for (const name of [m.name, m.newName, m.legacyName]) {
       const r = (await tx.client.query(sqlFile('catalog/view_owner'), [qname(m.schema, name)])).rows[0];
       if (r) await tx.q(matviewLockSql(r.schema, r.name, r.owner));
@@ -196,7 +196,13 @@ async function readersOfOurs(c: pg.ClientBase, tp: TablePlan): Promise<{ kind: s
 export async function undoMatviews(u: UndoContext): Promise<void> {
   const { tx, tp } = u;
   const c = tx.client;
-  await lockMatviews(tx, tp);
+  // Only those with something of ours (no lock on a view the switchover never touched).
+  const touched: MatviewPlan[] = [];
+  for (const m of tp.matviews ?? []) {
+    if ((await ours(c, tp, 'matview', m, m.name)) || (await ours(c, tp, 'matview', m, m.newName)) || (await ours(c, tp, 'legacy matview', m, m.legacyName)))
+      touched.push(m);
+  }
+  await lockMatviews(tx, tp, touched);
   const readers = await readersOfOurs(c, tp);
   if (readers.length) {
     throw fail(
@@ -207,7 +213,7 @@ export async function undoMatviews(u: UndoContext): Promise<void> {
       { table: tp.table, stage: 'rollback', dependents: readers.map((d) => `${d.kind} ${d.name}`) },
     );
   }
-  for (const m of tp.matviews ?? []) {
+  for (const m of touched) {
     const swap = matviewSwapSql(m, 'rollback');
     const half = 1 + m.indexes.length;
     const atName = await ours(c, tp, 'matview', m, m.name);
