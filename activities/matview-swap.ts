@@ -13,7 +13,7 @@ import { qname } from '../src/sql';
 import { viewLockSql, viewName } from '../src/sqlgen';
 import type { MatviewPlan, TablePlan } from '../src/types';
 import { audit, runId, workflowId } from './context';
-import { release } from './bookkeeping';
+import { auditRow, release } from './bookkeeping';
 import type { LockedTx } from './locks';
 import type { UndoContext } from './undo';
 
@@ -82,22 +82,35 @@ export async function buildMatviews(pool: pg.Pool, tp: TablePlan): Promise<void>
   for (const m of tp.matviews ?? []) await build(pool, tp, m);
 }
 
+/** While approval waits, a refresh is due once the last one (or the build) ended at least this many times its duration ago: refreshing takes at most a tenth of the wait. */
+const REFRESH_SHARE = 10;
+
+async function due(c: pg.ClientBase, tp: TablePlan, m: MatviewPlan): Promise<boolean> {
+  const last =
+    (await auditRow(c, tp.schema, tp.table, `MATVIEW REFRESH ${m.schema}.${m.name}`)) ??
+    (await auditRow(c, tp.schema, tp.table, `MATVIEW BUILD ${m.schema}.${m.name}`));
+  return !last || Date.now() - new Date(last.at).getTime() >= REFRESH_SHARE * Number(last.ms ?? 0);
+}
+
 /**
- * Refreshes ours (a plain REFRESH: nobody reads ours yet): `waiting` every populated one (within
- * the activity's time, 4 min), `cutover` the cheap ones. A failure (the view's query failing on
- * today's rows, as the application's own refresh would) leaves ours as of its last refresh and
- * is recorded in the audit log (stage `MATVIEW REFRESH <view>`, the last refresh) rather than failing the switchover.
+ * Refreshes ours (a plain REFRESH: nobody reads ours yet): `waiting` every populated one when due
+ * (within the activity's time, 4 min), `cutover` the cheap ones. A failure (the view's query
+ * failing on today's rows, as the application's own refresh would) leaves ours as of its last
+ * refresh and is recorded in the audit log (stage `MATVIEW REFRESH <view>`, the last refresh)
+ * rather than failing the switchover.
  */
 export async function refreshMatviews(pool: pg.Pool, tp: TablePlan, when: 'waiting' | 'cutover'): Promise<void> {
   for (const m of (tp.matviews ?? []).filter((x) => x.populated && (when === 'waiting' || x.refreshAtCutover))) {
     const t0 = Date.now();
-    const error = await withTx(pool, async (c) => {
+    const ran = await withTx(pool, async (c) => {
       if (!(await ours(c, tp, 'matview', m, m.newName))) return null;
+      if (when === 'waiting' && !(await due(c, tp, m))) return null;
       if (when === 'waiting') await c.query(sqlFile('session/statement_timeout_4min'));
       await c.query(refreshMatviewSql(m));
-      return null;
-    }).catch((err: Error) => err.message);
-    const details = { refreshed: `${m.schema}.${m.newName}`, when, ...(error ? { error } : {}) };
+      return {};
+    }).catch((err: Error) => ({ error: err.message }));
+    if (!ran) continue;
+    const details = { refreshed: `${m.schema}.${m.newName}`, when, ...ran };
     const stage = `MATVIEW REFRESH ${m.schema}.${m.name}`;
     await withTx(pool, (c) => audit(c, { schema: tp.schema, table: tp.table, stage, ms: Date.now() - t0, details }));
   }
