@@ -12,7 +12,7 @@ import { dropMatviewSql, matviewBuildSql, matviewLockSql, matviewSwapSql, refres
 import { qname } from '../src/sql';
 import { viewLockSql, viewName } from '../src/sqlgen';
 import type { MatviewPlan, TablePlan } from '../src/types';
-import { audit, runId, workflowId } from './context';
+import { audit, runId, stage, workflowId } from './context';
 import { auditRow, release } from './bookkeeping';
 import type { LockedTx } from './locks';
 import type { UndoContext } from './undo';
@@ -79,7 +79,10 @@ async function build(pool: pg.Pool, tp: TablePlan, m: MatviewPlan): Promise<void
 
 /** After verification (the analyze step): every planned materialized view built over the partitioned table. */
 export async function buildMatviews(pool: pg.Pool, tp: TablePlan): Promise<void> {
-  for (const m of tp.matviews ?? []) await build(pool, tp, m);
+  // A database error is classified (retryable or not, with PostgreSQL's DETAIL and HINT).
+  await stage('materialized view build', tp.table, async () => {
+    for (const m of tp.matviews ?? []) await build(pool, tp, m);
+  });
 }
 
 /** While approval waits, a refresh is due once the last one (or the build) ended at least this many times its duration ago: refreshing takes at most a tenth of the wait. */
@@ -111,8 +114,8 @@ export async function refreshMatviews(pool: pg.Pool, tp: TablePlan, when: 'waiti
     }).catch((err: Error) => ({ error: err.message }));
     if (!ran) continue;
     const details = { refreshed: `${m.schema}.${m.newName}`, when, ...ran };
-    const stage = `MATVIEW REFRESH ${m.schema}.${m.name}`;
-    await withTx(pool, (c) => audit(c, { schema: tp.schema, table: tp.table, stage, ms: Date.now() - t0, details }));
+    const row = { schema: tp.schema, table: tp.table, stage: `MATVIEW REFRESH ${m.schema}.${m.name}`, ms: Date.now() - t0, details };
+    await withTx(pool, (c) => audit(c, row));
   }
 }
 
