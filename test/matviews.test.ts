@@ -5,7 +5,10 @@
 // equals a fresh query; the rollback after cutover puts the original back (same oid) reading the
 // plain table; a rollback before cutover leaves nothing of ours; cleanup drops the original.
 // A view reading it follows it both ways; one made on ours after cutover makes the rollback refuse,
-// changing nothing. Refused at preflight: a taken name of ours, a materialized view reading it.
+// changing nothing. Refused at preflight: a taken name of ours, a materialized view reading it, an
+// owner out of the worker's reach, the attach strategy, two switched tables read by one view; at
+// cutover: an index added since. Each step run again after its answer was lost ends the same; a
+// refresh failing on the rows is recorded and the switchover goes on.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { approveSignal, rejectSignal } from '../src/shared';
@@ -409,4 +412,26 @@ test('each step again after it ran (its answer lost): the build, the cutover and
   } finally {
     await w2.stop();
   }
+});
+
+test("a refresh that fails on today's rows (as the application's own would) is recorded, and the switchover goes on with ours as of its last refresh", async () => {
+  const s = 'mv9';
+  await db.pool.query(`
+    create schema ${s};
+    create table ${s}.t (id bigserial primary key, at timestamptz not null, amount bigint not null);
+    insert into ${s}.t (at, amount) select now() - (g % 90) * interval '1 day', g from generate_series(1, 100) g;
+    create materialized view ${s}.t_ratio as select 1000 / min(amount) as r from ${s}.t;`);
+  const handle = await start(s, true);
+  await waitForPhase(handle, 'awaiting_approval', 120000);
+  await db.pool.query(`insert into ${s}.t (at, amount) values (now(), 0)`);
+  const failed = async () =>
+    (await one(`select details from partition_switchover.audit where workflow_id = $1 and stage = $2`, [handle.workflowId, `MATVIEW REFRESH ${s}.t_ratio`]))
+      ?.details;
+  await waitFor(async () => (await failed())?.error, 'a failed refresh while approval waits');
+  expect(await failed()).toEqual({ refreshed: `${s}.t_ratio_ps_new`, when: 'waiting', error: 'division by zero' });
+  await handle.signal(approveSignal, { by: 'dba' });
+  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+  expect(await failed()).toEqual({ refreshed: `${s}.t_ratio_ps_new`, when: 'cutover', error: 'division by zero' });
+  expect(await one(`select r::int as r from ${s}.t_ratio`)).toEqual({ r: 1000 });
+  await expect(db.pool.query(`refresh materialized view ${s}.t_ratio`)).rejects.toThrow(/division by zero/);
 });
