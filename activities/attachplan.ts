@@ -18,6 +18,7 @@ import {
 } from '../src/partitions';
 import * as sql from '../src/sqlgen';
 import type { AttachPlan, TablePlan } from '../src/types';
+import { matviewsRefusedForAttach } from './matviews';
 
 const DAY_MS = 86_400_000;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: DAY_MS };
@@ -164,6 +165,7 @@ function applyAttachPlan(tp: TablePlan, attach: AttachPlan, periods: PartitionRa
 export async function planAttach(db: pg.ClientBase, tp: TablePlan, input: SwitchoverInput, today: string): Promise<string[]> {
   const tq = sql.qname(tp.schema, tp.table);
   const { pk, problems } = await attachRefusals(db, tp, tq);
+  problems.push(...matviewsRefusedForAttach(tp));
   if (!pk) return problems;
   const chosen = chooseCutoff({ today, max: tp.dataRange.max, interval: tp.interval, approvalTimeout: input.approval.timeout });
   const periods = partitionRanges({ min: chosen.cutoff, max: chosen.cutoff, today: chosen.cutoff, interval: tp.interval, premake: input.premake });

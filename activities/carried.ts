@@ -6,8 +6,9 @@ import { sqlFile } from '../src/db';
 import { identityOptions, legacySequenceName, policySql, viewSql } from '../src/carrysql';
 import type { PublicationPlan, TableNames, TablePlan } from '../src/types';
 import { ident, qname } from '../src/sql';
+import { readMatviews } from './matviews';
 
-type Carried = Required<Pick<TablePlan, 'identities' | 'views' | 'policies' | 'rowSecurity' | 'triggers' | 'publications'>>;
+type Carried = Required<Pick<TablePlan, 'identities' | 'views' | 'matviews' | 'policies' | 'rowSecurity' | 'triggers' | 'publications'>>;
 
 /**
  * Runs `fn` with search_path = pg_catalog, so pg_get_viewdef, pg_get_expr and pg_get_triggerdef
@@ -78,7 +79,7 @@ export async function readCarried(
   table: string,
   names: TableNames,
   partitionKey: string,
-): Promise<{ carried: Carried; problems: string[] }> {
+): Promise<{ carried: Carried; problems: string[]; lines: string[] }> {
   const t = `${schema}.${table}`;
   return qualified(db, async () => {
     const problems: string[] = [];
@@ -91,11 +92,9 @@ export async function readCarried(
     }));
 
     const viewRows = (await db.query(sqlFile('catalog/views'), [oid])).rows;
-    for (const v of viewRows.filter((x) => x.relkind === 'm')) {
-      problems.push(
-        `materialized view ${v.schema}.${v.name} reads ${t}; it would keep reading ${names.legacy} and block its cleanup. Drop it before the switchover and re-create it afterwards`,
-      );
-    }
+    // Materialized views: built again over the partitioned table and swapped in (activities/matviews.ts).
+    const mv = await readMatviews(db, oid, t, names);
+    problems.push(...mv.problems);
     const views = viewRows.filter((x) => x.relkind === 'v').map((v) => ({ name: `${v.schema}.${v.name}`, createSql: viewSql(v) }));
 
     const rls = (await db.query(sqlFile('catalog/policies'), [oid])).rows[0];
@@ -135,8 +134,9 @@ export async function readCarried(
       );
     }
     return {
-      carried: { identities, views, policies, rowSecurity: { enabled: rls.enabled, forced: rls.forced }, triggers, publications },
+      carried: { identities, views, matviews: mv.matviews, policies, rowSecurity: { enabled: rls.enabled, forced: rls.forced }, triggers, publications },
       problems,
+      lines: mv.lines,
     };
   });
 }

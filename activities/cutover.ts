@@ -19,6 +19,7 @@ import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, ty
 import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
 import { behindTriggers, compareWritten, forgetLogged, type Written } from './changed';
+import { cleanupMatviews, lockMatviews, matviewsBeforeCutover, swapMatviews } from './matview-swap';
 
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
 export async function lockViews(tx: LockedTx, tp: TablePlan, more: { createSql: string }[] = []): Promise<void> {
@@ -140,6 +141,8 @@ export async function cutoverTable({ pools }: Deps, database: string, tp: TableP
     // An autovacuum of the tables would hold the lock until PostgreSQL cancels it for us, a
     // deadlock_timeout later, while every writer queues behind our wait: cancelled first.
     const vacuums = before === 'prepared' ? await withClient(pool, (c) => cancelAutovacuums(c, tp)) : [];
+    // Materialized views: ours built if missing, the cheap ones refreshed (outside the lock).
+    if (before === 'prepared') await matviewsBeforeCutover(pool, tp);
     // Wait (request → every lock held) and hold (→ commit) of the try that went through:
     // writers queue behind both.
     const clock = { requested: 0, acquired: 0 };
@@ -173,6 +176,7 @@ async function cutoverLocked(
 ): Promise<CutoverResult> {
   const c = tx.client;
   o.clock.requested = performance.now();
+  await lockMatviews(tx, tp);
   await lockViews(tx, tp);
   // The table's name exists in every state; under its lock no other attempt can change the state.
   for (const s of sql.lockSql(tp, [tp.table])) await tx.q(s);
@@ -199,6 +203,7 @@ async function cutoverLocked(
   if (changes.length) throw refuse(tp, changes);
   const t1 = process.hrtime.bigint();
   for (const s of sql.cutoverSql(tp)) await tx.q(s);
+  await swapMatviews(tx, tp);
   const lockMs = Number(process.hrtime.bigint() - t1) / 1e6;
   // The legacy table is the application's, but from here on ours to drop at cleanup.
   await recordCreated(c, tp, tp.names.legacy, 'legacy');
@@ -254,6 +259,7 @@ export async function cleanupTable({ pools }: Deps, database: string, tp: TableP
       for (const s of sql.cleanupSql(tp)) await tx.q(s);
       const dropped: string[] = [];
       const left: string[] = [];
+      await cleanupMatviews(tx, tp, dropped, left);
       for (const [name, kind] of [
         [tp.names.legacy, 'legacy'],
         [tp.names.backup, 'backup'],

@@ -10,6 +10,8 @@ import * as sql from '../src/sqlgen';
 import { renderPlanSql, tempName } from '../src/plansql';
 import type { ColumnInfo, KeyType, Plan, StrategyName, TablePlan } from '../src/types';
 import { readCarried } from './carried';
+import { matviewNameConflicts, matviewsInSeveral } from './matviews';
+import { matviewPlanSql } from '../src/matviewsql';
 import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
 import { referencedTable } from './indexes';
 import { planAttach } from './attachplan';
@@ -307,7 +309,7 @@ export async function inspectTable(db: pg.ClientBase, schema: string, spec: Tabl
   problems.push(...invalid);
   if (problems.length) return { problems };
 
-  const warnings: string[] = [...read.keyTriggers.warnings, ...carriedWarnings(t, read, notValid, opts.strategy)];
+  const warnings: string[] = [...read.keyTriggers.warnings, ...carriedWarnings(t, read, notValid, opts.strategy), ...read.carried.lines];
   const range = await readKeyRange(db, schema, spec, read);
   if (range.has_nulls) {
     return {
@@ -341,7 +343,9 @@ export async function inspectTable(db: pg.ClientBase, schema: string, spec: Tabl
   const plan = await assemblePlan(db, schema, spec, opts, { read, range, notValid, warnings, partitionedKey, split, rowsEstimated });
   // A table another switchover holds is refused by claimTables (TableBusy, naming the holder);
   // its names exist because of that switchover.
-  const conflicts = (await claimed(db, schema, spec.table)) ? [] : await nameConflicts(db, plan, rel.oid, opts.backup ?? true);
+  const conflicts = (await claimed(db, schema, spec.table))
+    ? []
+    : [...(await nameConflicts(db, plan, rel.oid, opts.backup ?? true)), ...(await matviewNameConflicts(db, plan))];
   if (conflicts.length) return { problems: conflicts };
   return { plan, problems: [] };
 }
@@ -513,7 +517,7 @@ const PLANS: Record<
       tp.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, tp)), ...(await lookupNote(db, tp)));
       return [];
     },
-    statements: renderPlanSql,
+    statements: (tp) => ({ ...renderPlanSql(tp), ...matviewPlanSql(tp) }),
   },
   // Its cutoff, indexes and partitions, and what only it refuses (activities/attachplan.ts).
   attach: { complete: planAttach, statements: (tp) => renderAttachSql(tp, sql.grantSql(tp)) },
@@ -542,6 +546,7 @@ export async function preflightPlan(db: pg.ClientBase, input: SwitchoverInput): 
     problems.push(
       `cutover.protectRoles names ${missing.join(', ')}, which no role on this server is called; a session of it could not be protected. Correct the name`,
     );
+  problems.push(...matviewsInSeveral(tables));
   if (problems.length) {
     throw fail('UnsupportedSchema', `preflight refused the switchover: ${problems.join('; ')}. Nothing was changed.`, {
       stage: 'preflight',

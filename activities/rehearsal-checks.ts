@@ -17,6 +17,7 @@ import { budgetFor, deadlockTimeoutMs } from './locks';
 import { smokeActivities } from './smoke';
 import { writerActivities } from './writer';
 import { rehearsalEnvironment, rehearsalTarget } from './rehearsal-environment';
+import { matviewLeftovers } from './matview-swap';
 
 /** hash of every marked row, by key, on one side. */
 async function markedRows(c: pg.ClientBase, tp: TablePlan, table: string): Promise<{ key: string; hash: string; part: string }[]> {
@@ -184,6 +185,7 @@ async function leftoversOf(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
     ...fns.map((f) => `function ${f}() still exists`),
     ...triggers.map((g) => `trigger ${g} still on ${tp.table}`),
     ...sequences,
+    ...(await matviewLeftovers(c, tp)),
   ];
 }
 

@@ -12,6 +12,7 @@ import { audit, bindDeps, Deps, stage } from './context';
 import { lockedTx, whatOf } from './locks';
 import { forgetLogged } from './changed';
 import { undoCutover } from './cutover';
+import { undoMatviews } from './matview-swap';
 import { tableState, type TableState } from './bookkeeping';
 import { undoTriggers } from './triggers';
 import { dropPrepared } from './prepare';
@@ -21,6 +22,7 @@ import type { Undo, UndoContext } from './undo';
 
 /** The copy strategy's undos in the locked transaction, newest stage first (prepare's follows outside it). */
 const COPY_UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolean }[] = [
+  { stage: 'matviews', undo: undoMatviews, ran: () => true },
   { stage: 'cutover', undo: undoCutover, ran: (from) => from === 'cutover' },
   { stage: 'triggers', undo: undoTriggers, ran: () => true },
 ];

@@ -13,6 +13,7 @@ import { audit, bindDeps, checksum, Deps, keepAlive, stage, toChecksum } from '.
 import { switchoverMetrics } from '../src/metrics';
 import { inSnapshot } from './recheck';
 import { analyzePartitioned } from './analyze';
+import { buildMatviews, refreshMatviews } from './matview-swap';
 
 /** Adds two decimal strings exactly (numeric sums can carry fractions). */
 export function addDecimal(a: string, b: string): string {
@@ -136,6 +137,7 @@ async function recordVerification(c: pg.ClientBase, tp: TablePlan, result: Table
 export async function verifyWritten({ pools }: Deps, database: string, tp: TablePlan, lockTimeoutMs: number): Promise<WrittenCheck> {
   return stage('verify', tp.table, async () => {
     const w = await compareWritten(pools.get(database), tp, lockTimeoutMs);
+    await refreshMatviews(pools.get(database), tp, 'waiting');
     return {
       table: tp.table,
       ok: !w || w.changes.length === 0,
@@ -147,9 +149,12 @@ export async function verifyWritten({ pools }: Deps, database: string, tp: Table
   });
 }
 
-/** Statistics before cutover (the verify stage runs it after verifyTable), partitions in `parallelism` sessions (default 2). */
+/** Statistics before cutover (the verify stage runs it after verifyTable), partitions in `parallelism` sessions (default 2); then the materialized views carried. */
 export async function analyzeTable({ pools }: Deps, database: string, tp: TablePlan, opts: { parallelism?: number } = {}): Promise<{ skipped: string | null }> {
-  return { skipped: await analyzeFor(pools.get(database), tp, opts.parallelism) };
+  const skipped = await analyzeFor(pools.get(database), tp, opts.parallelism);
+  // With statistics in place: the materialized views carried, built over the partitioned table.
+  await buildMatviews(pools.get(database), tp);
+  return { skipped };
 }
 
 export const verifyActivities = (deps: Deps) => bindDeps(deps, { verifyTable, verifyWritten, analyzeTable });

@@ -109,6 +109,8 @@ export interface TablePlanBase {
   identities?: IdentityPlan[];
   /** Views reading the table: re-pointed at the partitioned table at cutover, and back at rollback. */
   views?: { name: string; createSql: string }[];
+  /** Materialized views reading the table: built again over the partitioned table, swapped in at cutover (activities/matviews.ts). */
+  matviews?: MatviewPlan[];
   /** CREATE POLICY statements for the partitioned table (run at prepare, inert until RLS is on). */
   policies?: string[];
   /** Row-level security flags, set on the partitioned table at cutover. */
@@ -341,4 +343,28 @@ export interface CutoverResult {
   attempts: number;
   alreadyDone: boolean;
   at: string;
+}
+
+/** A materialized view reading the table, carried (activities/matviews.ts, src/matviewsql.ts). */
+export interface MatviewPlan {
+  schema: string;
+  name: string;
+  /** Ours, built over `<table>_partitioned` before cutover; it takes `name` at cutover. */
+  newName: string;
+  /** The original's name from cutover to cleanup (it then reads `<table>_legacy`). */
+  legacyName: string;
+  owner: string;
+  /** CREATE MATERIALIZED VIEW of ours (WITH NO DATA when the original is not populated). */
+  createSql: string;
+  populated: boolean;
+  /** Its indexes: ours made under `newName`, each swapped like the view's name. */
+  indexes: { name: string; newName: string; legacyName: string; createSql: string; tablespace: string | null }[];
+  /** GRANTs and COMMENT of ours, run as its owner. */
+  accessSql: string[];
+  /** Views reading it: re-pointed (CREATE OR REPLACE VIEW) at ours after the swap, at the original after the swap back. */
+  views?: { name: string; createSql: string }[];
+  /** The planner's estimate of the rows a refresh reads. */
+  rowsRead: number;
+  /** Cheap enough to be refreshed again right before the cutover's lock (else: at build and while approval waits). */
+  refreshAtCutover: boolean;
 }
