@@ -16,6 +16,7 @@ import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, ty
 import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
 import { behindTriggers, compareWritten, forgetLogged, type Written } from './changed';
+import { keyTableChanges, lockReferencing, releaseKeyTable, repointToKeys, validateKeyForeignKeys } from './keytable';
 
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
 export async function lockViews(tx: LockedTx, tp: TablePlan, more: { createSql: string }[] = []): Promise<void> {
@@ -143,6 +144,8 @@ export async function cutoverTable({ pools }: Deps, database: string, tp: TableP
     const { value, attempts } = await lockedTx(pool, { what, lockTimeoutMs, attempts: 8, firstBudgetMs: CUTOVER_FIRST_BUDGET_MS, maxBackoffMs: 500 }, (tx) =>
       cutoverLocked(tx, tp, { what, since, counts, clock }),
     );
+    // The foreign keys re-pointed at the key table, validated now that the lock is released (also on a retry that finds it done).
+    await validateKeyForeignKeys(pool, tp, lockTimeoutMs);
     if (value.alreadyDone) return value;
     // The logged keys served the re-check and the verification; the sync trigger is gone.
     await withClient(pool, (c) => forgetLogged(c, tp));
@@ -160,6 +163,7 @@ async function cutoverLocked(
 ): Promise<CutoverResult> {
   const c = tx.client;
   o.clock.requested = performance.now();
+  await lockReferencing(tx, tp);
   await lockViews(tx, tp);
   // The table's name exists in every state; under its lock no other attempt can change the state.
   for (const s of sql.lockSql(tp, [tp.table])) await tx.q(s);
@@ -186,6 +190,7 @@ async function cutoverLocked(
   if (changes.length) throw refuse(tp, changes);
   const t1 = process.hrtime.bigint();
   for (const s of sql.cutoverSql(tp)) await tx.q(s);
+  await repointToKeys(tx, tp);
   const lockMs = Number(process.hrtime.bigint() - t1) / 1e6;
   // The legacy table is the application's, but from here on ours to drop at cleanup.
   await recordCreated(c, tp, tp.names.legacy, 'legacy');
@@ -205,6 +210,7 @@ async function cutoverLocked(
 /** Why the cutover must refuse, read under its lock (none: it goes on). */
 async function refusalReasons(c: pg.ClientBase, tp: TablePlan, since: Written | null, counts: Counts | null): Promise<string[]> {
   const { changes, syncTrigger } = await changesSinceVerification(c, tp);
+  changes.push(...(await keyTableChanges(c, tp)));
   // Under the lock: a statement on the partitioned copy, or the trigger toggled, since the comparison.
   if (since) {
     const behind = new Set([...since.changes, ...(await behindTriggers(c, tp)).reasons]);
@@ -250,6 +256,7 @@ export async function cleanupTable({ pools }: Deps, database: string, tp: TableP
       // The partitioned table is the application's table now.
       const part = await ownership(c, tp, tp.table, 'partitioned');
       if (part.ours) await release(c, part.ours.id);
+      await releaseKeyTable(c, tp);
       await audit(c, { schema: tp.schema, table: tp.table, stage: 'CLEANUP', details: { dropped, left } });
       return { state: 'cleaned' as TableState, dropped, left };
     });

@@ -15,6 +15,7 @@ import type { TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, stage, throwIfCancelled, workflowId } from './context';
 import { auditRow, ownership, recordCreated, release } from './bookkeeping';
 import { lockedTx, type LockedTx } from './locks';
+import { createKeyTable } from './keytable';
 import { Context } from '@temporalio/activity';
 
 /** The server's max_locks_per_transaction. */
@@ -88,6 +89,7 @@ async function prepareHead(pool: pg.Pool, tp: TablePlan, statements: string[]) {
     if (!o.exists) {
       for (const statement of statements) await c.query(statement);
       await recordCreated(c, tp, tp.names.partitioned, 'partitioned');
+      await createKeyTable(c, tp);
     }
     const made = new Set((await c.query(sqlFile('catalog/partitions_of'), [sql.qname(tp.schema, tp.names.partitioned)])).rows.map((r) => r.name as string));
     return { done: null, batch: await partitionBatch(c, tp), made };

@@ -15,6 +15,7 @@ import { undoCutover } from './cutover';
 import { tableState, type TableState } from './bookkeeping';
 import { undoTriggers } from './triggers';
 import { dropPrepared } from './prepare';
+import { dropKeyTable, undoKeyTable } from './keytable';
 import { dropBackup, restoreBackup } from './backup';
 import { rollbackAttached } from './attach';
 import type { Undo, UndoContext } from './undo';
@@ -23,6 +24,8 @@ import type { Undo, UndoContext } from './undo';
 const COPY_UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolean }[] = [
   { stage: 'cutover', undo: undoCutover, ran: (from) => from === 'cutover' },
   { stage: 'triggers', undo: undoTriggers, ran: () => true },
+  // After the names are back: the foreign keys on the key table point at the plain table again.
+  { stage: 'keys', undo: undoKeyTable, ran: () => true },
 ];
 
 /**
@@ -55,6 +58,7 @@ const UNDO: Record<
     // Nothing writes the partitioned table any more: dropped in steps (activities/prepare.ts).
     async after(pool, tp, left, lockTimeoutMs) {
       await dropPrepared(pool, tp, { left, lockTimeoutMs });
+      await dropKeyTable(pool, tp, left, lockTimeoutMs);
     },
   },
   // The attach strategy (activities/attach.ts): its own undo reads the state and does the rest.
