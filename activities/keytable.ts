@@ -103,9 +103,13 @@ export async function createKeyTable(c: pg.ClientBase, tp: TablePlan): Promise<v
   await recordCreated(c, tp, tp.keyTable.table, 'keys');
 }
 
-/** The cutover's first locks: each referencing table (the plan's), as its writers lock it before their check reads the table. */
+/** The cutover's first locks: each referencing table of the plan that still exists, as its writers lock it before their check reads the table. */
 export async function lockReferencing(tx: LockedTx, tp: TablePlan): Promise<void> {
-  for (const s of lockReferencingSql(tp.keyTable?.foreignKeys ?? [])) await tx.q(s);
+  const there: IncomingForeignKey[] = [];
+  for (const fk of tp.keyTable?.foreignKeys ?? []) {
+    if ((await tx.client.query(sqlFile('catalog/relation_oid'), [fk.schema, fk.table])).rows.length) there.push(fk);
+  }
+  for (const s of lockReferencingSql(there)) await tx.q(s);
 }
 
 /**

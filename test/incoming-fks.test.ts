@@ -5,7 +5,7 @@
 // real dev server.
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
-import { rejectSignal, statusQuery } from '../src/shared';
+import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../src/reports';
 import { ADMIN_URL, createTestDb, startTestWorker, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
@@ -242,4 +242,37 @@ test('after cleanup the key table stays and keeps the old key: a duplicate id in
   expect(await one(`select count(*)::int as n from partition_switchover.created where kind = 'keys' and table_name = 'hire' and released_at is null`)).toEqual({
     n: 0,
   });
+});
+
+test('rows the key table lacks fail the validation after cutover: the switchover says which and rolls back to the original foreign keys', async () => {
+  await schema('loan');
+  const original = await fks('loan');
+  const handle = await switchover('loan');
+  await waitForPhase(handle, 'awaiting_approval');
+  // Behind the triggers: a key that payments name, gone from the key table.
+  await db.pool.query(`delete from loan_keys where id = 3`);
+  await handle.signal(approveSignal, { by: 'alice' });
+  const f = await failureOf(handle);
+  expect(f.message).toMatch(
+    /after the cutover of public\.loan, foreign key loan_payment_rental_id_fkey on public\.loan_payment could not be validated against public\.loan_keys: .*DETAIL: Key \(rental_id\)=\(3\) is not present in table "loan_keys"/,
+  );
+  expect(f.message).toMatch(
+    /The switchover rolls back, which re-creates the original foreign keys on the plain table.*rollback .* completed: loan back to plain \(was cutover\)/,
+  );
+  expect(await one(`select relkind::text as k, to_regclass('loan_keys') as keys from pg_class where oid = 'loan'::regclass`)).toEqual({ k: 'r', keys: null });
+  expect(await fks('loan')).toEqual(original);
+});
+
+test('a foreign key made into the table after preflight: the cutover refuses under its lock, naming it, and the switchover rolls back', async () => {
+  await schema('rent');
+  const handle = await switchover('rent');
+  await waitForPhase(handle, 'awaiting_approval');
+  await db.pool.query(`create table rent_note (id bigint primary key, rental_id bigint references rent (id))`);
+  await handle.signal(approveSignal, { by: 'alice' });
+  const f = await failureOf(handle);
+  expect(f.message).toMatch(
+    /cutover of public\.rent refused: since verification, foreign key rent_note_rental_id_fkey on public\.rent_note was made referencing public\.rent \(FOREIGN KEY \(rental_id\) REFERENCES public\.rent\(id\)\)/,
+  );
+  expect(await one(`select relkind::text as k, to_regclass('rent_keys') as keys from pg_class where oid = 'rent'::regclass`)).toEqual({ k: 'r', keys: null });
+  expect((await fks('rent')).map((x: { target: string }) => x.target)).toEqual(['rent', 'rent']);
 });
