@@ -55,8 +55,9 @@ const asPlan = (r: Row): IncomingForeignKey => ({
 /**
  * Preflight (copy strategy): the foreign keys referencing the table go into the plan with the key
  * table that will carry them, and the plan's line on its cost. Refused, each naming what to run:
- * one that references other columns than the primary key, one on a table whose owner the worker's
- * role cannot act as, and the key table's or its function's name taken.
+ * one that references other columns than the primary key, one on a partitioned table (no NOT
+ * VALID foreign key there), one on a table whose owner the worker's role cannot act as, and the
+ * key table's or its function's name taken.
  */
 export async function planKeyTable(db: pg.ClientBase, tp: TablePlan): Promise<string[]> {
   const rows = await incoming(db, tp.schema, tp.table, false);
@@ -70,6 +71,13 @@ export async function planKeyTable(db: pg.ClientBase, tp: TablePlan): Promise<st
         `foreign key ${r.name} on ${r.schema}.${r.table} references ${t} (${r.ref_columns.join(', ')}), not its primary key (${tp.primaryKey.join(', ')}), ` +
           `which is the only key the switchover carries for other tables (through ${keyTableNames(tp.table).table}). Drop it (${dropConstraintSql(r.schema, r.table, r.name)}) ` +
           `before the switchover and re-create it afterwards, or make it reference the primary key, then start again`,
+      );
+    }
+    if (r.relkind === 'p') {
+      problems.push(
+        `foreign key ${r.name} on ${r.schema}.${r.table} references ${t}: ${r.schema}.${r.table} is partitioned, and PostgreSQL cannot add a NOT VALID foreign key ` +
+          `to a partitioned table, so the cutover could re-create it only by checking every row of ${r.schema}.${r.table} under its lock. Drop it ` +
+          `(${dropConstraintSql(r.schema, r.table, r.name)}) before the switchover and re-create it afterwards, then start again`,
       );
     }
     if (!r.acts_as_owner) {

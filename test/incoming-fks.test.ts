@@ -199,11 +199,12 @@ test('a rollback before cutover (reject) leaves nothing of ours: the schema is a
   expect((await db.pool.query(`select oid::int from pg_constraint where confrelid = 'lease'::regclass order by 1`)).rows).toEqual(oids);
 });
 
-test('refused at preflight, changing nothing: the key table name taken, a foreign key on other columns than the primary key; attach refuses', async () => {
+test('refused at preflight, changing nothing: the key table name taken, a foreign key on other columns than the primary key or on a partitioned table; attach refuses', async () => {
   await db.pool.query(`
     create table deposit (id bigint primary key, at date not null, unique (id, at));
     create table deposit_keys (x int);
-    create table deposit_ref (d bigint, d_at date, foreign key (d, d_at) references deposit (id, at));`);
+    create table deposit_ref (d bigint, d_at date, foreign key (d, d_at) references deposit (id, at));
+    create table deposit_log (d bigint references deposit (id), at date not null) partition by range (at);`);
   const before = await dump(db.url, { schemaOnly: true });
   const f = await failureOf(
     await w.client.workflow.start('switchover', {
@@ -215,6 +216,9 @@ test('refused at preflight, changing nothing: the key table name taken, a foreig
   expect(f.type).toBe('UnsupportedSchema');
   expect(f.message).toMatch(/foreign key deposit_ref_d_d_at_fkey on public\.deposit_ref references public\.deposit \(at, id\), not its primary key \(id\)/);
   expect(f.message).toMatch(/ALTER TABLE "public"\."deposit_ref" DROP CONSTRAINT "deposit_ref_d_d_at_fkey"/);
+  expect(f.message).toMatch(
+    /foreign key deposit_log_d_fkey on public\.deposit_log references public\.deposit: public\.deposit_log is partitioned, and PostgreSQL cannot add a NOT VALID foreign key/,
+  );
   expect(f.message).toMatch(/public\.deposit_keys already exists; the switchover of public\.deposit would create it as the key table/);
   const a = await failureOf(
     await w.client.workflow.start('switchover', {

@@ -1,8 +1,8 @@
 -- $1 a table's oid: the foreign keys of other tables that reference it (on a partitioned
--- referencing table, the parent's), with the referencing table, its owner and whether the worker's
+-- referencing table, the parent's), with the referencing table (and its relkind), its owner and whether the worker's
 -- role (me) acts as that owner (to re-create them), the definition (read it with search_path =
 -- pg_catalog: names schema-qualified), its target as that text names it, the referenced columns.
-select c.conname as name, n.nspname as schema, r.relname as table, pg_get_userbyid(r.relowner) as owner,
+select c.conname as name, n.nspname as schema, r.relname as table, r.relkind::text as relkind, pg_get_userbyid(r.relowner) as owner,
        pg_has_role(current_user, r.relowner, 'USAGE') as acts_as_owner, current_user::text as me,
        pg_get_constraintdef(c.oid) as definition, c.convalidated as validated,
        format('%I.%I', tn.nspname, t.relname) as target,
