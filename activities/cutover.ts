@@ -16,6 +16,7 @@ import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, ty
 import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
 import { behindTriggers, compareWritten, forgetLogged, type Written } from './changed';
+import { KEY_TRIGGERS } from '../src/keytablesql';
 import { keyTableChanges, lockReferencing, releaseKeyTable, repointToKeys, validateKeyForeignKeys } from './keytable';
 
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
@@ -101,7 +102,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
     changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} is ${TRIGGER_STATES[sync] ?? sync}, not enabled`);
   // Plans recorded before the application's triggers were read carry none to compare with.
   if (tp.triggers) {
-    const ours = new Set([tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER]);
+    const ours = new Set([tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER, ...Object.values(KEY_TRIGGERS)]);
     const verified = new Map(tp.triggers.map((x) => [x.name, x.enabled]));
     for (const [name, enabled] of triggers) {
       if (ours.has(name)) continue;

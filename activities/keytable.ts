@@ -1,8 +1,8 @@
 // The foreign keys of other tables that reference the table, carried through the switchover by a
 // key table (copy strategy; README "Foreign keys into the table: the key table"): preflight's
-// reading and refusals (planKeyTable), the key table with its triggers at prepare
-// (createKeyTable), under the cutover's lock the check that nothing changed and the re-pointing
-// (keyTableChanges, repointToKeys), their validation once the lock is released
+// reading and refusals (planKeyTable), the key table at prepare (createKeyTable) with its triggers
+// on the table and its fill (fillKeyTable), under the cutover's lock the check that nothing changed
+// and the re-pointing (keyTableChanges, repointToKeys), their validation once the lock is released
 // (validateKeyForeignKeys), and the rollback's re-pointing back and drop (undoKeyTable,
 // dropKeyTable). Each step reads the catalog first, so a retry ends in the same state.
 import type pg from 'pg';
@@ -12,19 +12,23 @@ import { ident, qname } from '../src/sql';
 import {
   dropConstraintSql,
   dropKeyFunctionSql,
+  dropKeyTriggersSql,
+  keyFillSql,
+  keyTriggersSql,
+  repointToKeysSql,
   fkName,
   keyTableNames,
   keyTableNote,
   keyTableSql,
   lockReferencingSql,
   repointSql,
-  retarget,
   validateSql,
   withoutNotValid,
 } from '../src/keytablesql';
 import type { IncomingForeignKey, TablePlan } from '../src/types';
 import { dropIfOurs, recordCreated, release, ownership } from './bookkeeping';
 import { lockedTx, type LockedTx } from './locks';
+import { throwIfCancelled } from './context';
 import type { UndoContext } from './undo';
 
 type Row = Record<string, any>;
@@ -104,11 +108,41 @@ export async function planKeyTable(db: pg.ClientBase, tp: TablePlan): Promise<st
   return [];
 }
 
-/** Prepare, in the transaction that makes `<table>_partitioned` (before any row is in it): the key table (recorded as ours) and its triggers. */
+/** Prepare, in the transaction that makes `<table>_partitioned`: the key table (recorded as ours) and its trigger function. */
 export async function createKeyTable(c: pg.ClientBase, tp: TablePlan): Promise<void> {
   if (!tp.keyTable) return;
   for (const s of keyTableSql(tp, tp.keyTable)) await c.query(s);
   await recordCreated(c, tp, tp.keyTable.table, 'keys');
+}
+
+/** Keys per fill batch: a delete or key update of one of them waits for the batch (milliseconds). */
+const FILL_BATCH = 5000;
+
+/**
+ * Prepare, after the partitions: the key table's triggers on the table (CREATE TRIGGER takes
+ * SHARE ROW EXCLUSIVE on it: under the lock budget), so every write from then on keeps the key
+ * table in its own transaction, then the keys already there, in batches (keyFillSql: read FOR KEY
+ * SHARE, each batch under the lock budget, so a writer holding a key's row makes the batch give
+ * way and retry, never the writer). A retry starts the fill again (what is there is kept). Kept
+ * on the table, not the partitioned copy: the copy's batches may write a row's old version there
+ * for a while (the re-check repairs it), and its key would then collide with the writer's.
+ */
+export async function fillKeyTable(pool: pg.Pool, tp: TablePlan): Promise<number> {
+  const kt = tp.keyTable;
+  if (!kt) return 0;
+  await lockedTx(pool, { what: `key table triggers on ${tp.schema}.${tp.table}` }, async (tx) => {
+    for (const s of keyTriggersSql(tp, kt, tp.table)) await tx.q(s);
+  });
+  let rows = 0;
+  for (let last: string[] | null = null; ;) {
+    throwIfCancelled();
+    const params: unknown[] = [...(last ?? []), FILL_BATCH];
+    const { value } = await lockedTx(pool, { what: `key table fill of ${tp.schema}.${tp.table}` }, (tx) => tx.long(keyFillSql(tp, kt, last !== null), params));
+    const r = value.rows[0];
+    rows += r.n;
+    if (r.n < FILL_BATCH) return rows;
+    last = r.last;
+  }
 }
 
 /** The cutover's first locks: each referencing table of the plan that still exists, as its writers lock it before their check reads the table. */
@@ -145,13 +179,16 @@ async function pointingAt(c: pg.ClientBase, tp: TablePlan, relation: string): Pr
   });
 }
 
-/** Cutover, after the renames: each foreign key on `<table>_legacy` dropped and made again under its name on the key table, NOT VALID. */
+/**
+ * Cutover, after the renames: the key table's triggers move from `<table>_legacy` (which the
+ * mirror writes from now on) to the partitioned table, and each foreign key on `<table>_legacy` is
+ * dropped and made again under its name on the key table, NOT VALID.
+ */
 export async function repointToKeys(tx: LockedTx, tp: TablePlan): Promise<void> {
   const kt = tp.keyTable;
   if (!kt) return;
-  for (const { fk } of await pointingAt(tx.client, tp, tp.names.legacy)) {
-    for (const s of repointSql(fk, retarget(fk.definition, fk.target, qname(tp.schema, kt.table)))) await tx.q(s);
-  }
+  const fks = (await pointingAt(tx.client, tp, tp.names.legacy)).map((x) => x.fk);
+  for (const s of repointToKeysSql(tp, kt, fks)) await tx.q(s);
 }
 
 /**
@@ -217,6 +254,8 @@ export async function undoKeyTable(u: UndoContext): Promise<void> {
       { table: tp.table, stage: 'rollback' },
     );
   }
+  // Before cutover the key table's triggers are on the plain table (after it, on the partitioned one, dropped with it).
+  for (const s of dropKeyTriggersSql(tp, tp.table)) await tx.q(s);
   for (const s of lockReferencingSql(known.map((k) => k.fk))) await tx.q(s);
   for (const { fk } of known) for (const s of repointSql(fk, fk.definition)) await tx.q(s);
 }

@@ -15,7 +15,7 @@ import type { TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, stage, throwIfCancelled, workflowId } from './context';
 import { auditRow, ownership, recordCreated, release } from './bookkeeping';
 import { lockedTx, type LockedTx } from './locks';
-import { createKeyTable } from './keytable';
+import { createKeyTable, fillKeyTable } from './keytable';
 import { Context } from '@temporalio/activity';
 
 /** The server's max_locks_per_transaction. */
@@ -57,6 +57,8 @@ export async function prepareTable({ pools }: Deps, database: string, tp: TableP
       });
       heartbeat({ partitionBatch: i + 1, of: chunks.length });
     }
+    // The key table's triggers on the table and its fill (foreign keys into the table only).
+    await fillKeyTable(pool, tp);
     return withTx(pool, async (c) => {
       const ms = Date.now() - t0;
       const details = { partitions, transactions: chunks.length + 1, partitionsPerTransaction: head.batch };

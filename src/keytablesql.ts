@@ -1,13 +1,14 @@
 // The key table that carries the foreign keys of other tables referencing a table through the
 // switchover (README "Foreign keys into the table: the key table"): `<table>_keys`, made at
-// prepare with the triggers on `<table>_partitioned` that keep it equal to that table's keys, and
-// each referencing foreign key re-pointed at it at cutover and back at rollback. Pure rendering;
-// activities/keytable.ts reads the catalog and runs it.
+// prepare, kept equal to the table's keys by triggers on the table (filled in batches), which the
+// cutover moves onto the partitioned table as it re-points each referencing foreign key at the key
+// table; the rollback points them back. Pure rendering; activities/keytable.ts reads the catalog
+// and runs it.
 import { ident, list, qname } from './sql';
 import { fitName } from './partitions';
 import type { IncomingForeignKey, KeyTablePlan, TablePlan } from './types';
 
-/** Our triggers on the partitioned table: inserted and deleted rows by statement (transition tables), a key update by row. */
+/** Our triggers (on the table until cutover, then on the partitioned one): inserted and deleted rows by statement (transition tables), a key update by row. */
 export const KEY_TRIGGERS = { insert: 'ps_keys_insert', delete: 'ps_keys_delete', update: 'ps_keys_update' } as const;
 
 /** `<table>_keys` and its trigger function `<table>_ps_keys` (hashed when they would not fit 63 bytes). */
@@ -46,28 +47,61 @@ export function keyFunctionSql(tp: TablePlan, kt: KeyTablePlan): string {
 }
 
 /**
- * Prepare's statements (with `<table>_partitioned`, before any row is in it): the key table, owned
- * like the table (a foreign key check reads it as its owner), the function, and the triggers,
- * enabled ALWAYS (a writer with session_replication_role = replica keeps it too). The row
- * trigger is cloned, enabled ALWAYS, onto every partition made after it.
+ * Prepare's statements (in the transaction that makes `<table>_partitioned`): the key table, owned
+ * like the table (a foreign key check reads it as its owner), and its trigger function.
  */
 export function keyTableSql(tp: TablePlan, kt: KeyTablePlan): string[] {
-  const keys = qname(tp.schema, kt.table);
-  const on = qname(tp.schema, tp.names.partitioned);
+  const cols = kt.columns.map((c) => c.name);
+  return [
+    `CREATE TABLE ${qname(tp.schema, kt.table)} (${kt.columns.map((c) => `${ident(c.name)} ${c.type} NOT NULL`).join(', ')}, PRIMARY KEY (${list(cols)}))`,
+    ...(tp.owner ? [`ALTER TABLE ${qname(tp.schema, kt.table)} OWNER TO ${ident(tp.owner)}`] : []),
+    keyFunctionSql(tp, kt),
+    `REVOKE ALL ON FUNCTION ${qname(tp.schema, kt.fn)}() FROM PUBLIC`,
+  ];
+}
+
+/**
+ * The triggers that keep the key table equal to `table`'s keys, enabled ALWAYS (a writer with
+ * session_replication_role = replica keeps it too): on the table from prepare, on the partitioned
+ * table from cutover (the row trigger is cloned, enabled ALWAYS, onto every partition, also those
+ * made later).
+ */
+export function keyTriggersSql(tp: TablePlan, kt: KeyTablePlan, table: string): string[] {
+  const on = qname(tp.schema, table);
   const fn = qname(tp.schema, kt.fn);
   const cols = kt.columns.map((c) => c.name);
-  const always = (t: string) => `ALTER TABLE ${on} ENABLE ALWAYS TRIGGER ${ident(t)}`;
   return [
-    `CREATE TABLE ${keys} (${kt.columns.map((c) => `${ident(c.name)} ${c.type} NOT NULL`).join(', ')}, PRIMARY KEY (${list(cols)}))`,
-    ...(tp.owner ? [`ALTER TABLE ${keys} OWNER TO ${ident(tp.owner)}`] : []),
-    keyFunctionSql(tp, kt),
-    `REVOKE ALL ON FUNCTION ${fn}() FROM PUBLIC`,
-    `CREATE TRIGGER ${ident(KEY_TRIGGERS.insert)} AFTER INSERT ON ${on} REFERENCING NEW TABLE AS ps_new FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
-    `CREATE TRIGGER ${ident(KEY_TRIGGERS.delete)} AFTER DELETE ON ${on} REFERENCING OLD TABLE AS ps_old FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
-    `CREATE TRIGGER ${ident(KEY_TRIGGERS.update)} BEFORE UPDATE OF ${list(cols)} ON ${on} FOR EACH ROW ` +
+    `CREATE OR REPLACE TRIGGER ${ident(KEY_TRIGGERS.insert)} AFTER INSERT ON ${on} REFERENCING NEW TABLE AS ps_new FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
+    `CREATE OR REPLACE TRIGGER ${ident(KEY_TRIGGERS.delete)} AFTER DELETE ON ${on} REFERENCING OLD TABLE AS ps_old FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
+    `CREATE OR REPLACE TRIGGER ${ident(KEY_TRIGGERS.update)} BEFORE UPDATE OF ${list(cols)} ON ${on} FOR EACH ROW ` +
       `WHEN ((${list(cols, 'OLD.')}) IS DISTINCT FROM (${list(cols, 'NEW.')})) EXECUTE FUNCTION ${fn}()`,
-    ...Object.values(KEY_TRIGGERS).map(always),
+    ...Object.values(KEY_TRIGGERS).map((t) => `ALTER TABLE ${on} ENABLE ALWAYS TRIGGER ${ident(t)}`),
   ];
+}
+
+export function dropKeyTriggersSql(tp: TablePlan, table: string): string[] {
+  return Object.values(KEY_TRIGGERS).map((t) => `DROP TRIGGER IF EXISTS ${ident(t)} ON ${qname(tp.schema, table)}`);
+}
+
+/**
+ * One batch of the key table's fill from the table, in key order after the cursor ($1.. as text,
+ * when `withCursor`; then $n the batch size): the rows' keys are read FOR KEY SHARE, so a delete
+ * or key update of one waits for the batch and its trigger then applies on top (a row deleted
+ * before is skipped); a key its trigger inserted already is kept. Returns the rows read (n) and the
+ * last key (json array of text).
+ */
+export function keyFillSql(tp: TablePlan, kt: KeyTablePlan, withCursor: boolean): string {
+  const cols = kt.columns.map((c) => c.name);
+  const cursor = withCursor ? ` WHERE (${list(cols)}) > (${kt.columns.map((c, i) => `$${i + 1}::${c.type}`).join(', ')})` : '';
+  return [
+    `WITH batch AS (`,
+    `  SELECT ${list(cols)} FROM ${qname(tp.schema, tp.table)}${cursor} ORDER BY ${list(cols)} LIMIT $${withCursor ? cols.length + 1 : 1} FOR KEY SHARE`,
+    `), ins AS (`,
+    `  INSERT INTO ${qname(tp.schema, kt.table)} (${list(cols)}) SELECT ${list(cols)} FROM batch ON CONFLICT DO NOTHING`,
+    `)`,
+    `SELECT (SELECT count(*) FROM batch)::int AS n,`,
+    `  (SELECT json_build_array(${cols.map((c) => `${ident(c)}::text`).join(', ')}) FROM batch ORDER BY ${list(cols)} DESC LIMIT 1) AS last`,
+  ].join('\n');
 }
 
 /** The rollback's drop of what prepare made (the key table itself goes by dropIfOurs, after its foreign keys point back). */
@@ -129,29 +163,39 @@ export function keyTableNote(tp: TablePlan, kt: KeyTablePlan): string {
   const cols = kt.columns.map((c) => c.name).join(', ');
   return (
     `${kt.foreignKeys.map((f) => `${fkName(f)} (${f.definition})`).join('; ')} ${kt.foreignKeys.length === 1 ? 'references' : 'reference'} ${t}: ` +
-    `a partitioned table's keys include ${tp.partitionKey}, so ${tp.schema}.${kt.table} (${cols}, primary key) holds ${t}'s keys, kept in the same transaction ` +
-    `by triggers on ${tp.names.partitioned} from prepare on, and at cutover each foreign key is re-created under its name pointing at it (NOT VALID, with its ` +
+    `a partitioned table's keys include ${tp.partitionKey}, so ${tp.schema}.${kt.table} (${cols}, primary key) holds ${t}'s keys, kept in each writer's transaction ` +
+    `by triggers on ${t} from prepare on (the keys already there filled in batches of 5,000 read FOR KEY SHARE: a delete or key update of one waits for its batch), ` +
+    `moved onto the partitioned table at cutover, where each foreign key is re-created under its name pointing at it (NOT VALID, with its ` +
     `ON DELETE / ON UPDATE actions and deferrability; each referencing table is locked ACCESS EXCLUSIVE for the cutover's milliseconds), then validated ` +
     `(SHARE UPDATE EXCLUSIVE: writers go on). A duplicate ${cols} fails as before (unique_violation on ${kt.table}_pkey), in any partition. ` +
-    `Cost per write from prepare on: each INSERT into ${t} adds one row to ${kt.table} (a heap tuple and a primary key index entry) and each DELETE ` +
+    `Cost per write from prepare on (measured: npm run bench:keytable): each INSERT into ${t} adds one row to ${kt.table} (a heap tuple and a primary key index entry) and each DELETE ` +
     `removes one, both by one statement per statement (its rows read from a transition table); an UPDATE of ${cols} updates its key row; other UPDATEs ` +
     `(a row moved to another partition too) cost nothing. Rows written straight into a partition (not through ${tp.table}), and partitions detached ` +
     `or dropped, bypass it. The rollback re-creates the original foreign keys on the plain table and drops ${kt.table}`
   );
 }
 
-/** The dry run's statements per stage (src/plansql.ts renderPlanSql) with the key table's: made at prepare, the foreign keys re-pointed at cutover. */
+/** Cutover, after the renames: the key triggers move from `<table>_legacy` to the partitioned table, and the foreign keys on `<table>_legacy` to the key table. */
+export function repointToKeysSql(tp: TablePlan, kt: KeyTablePlan, fks: IncomingForeignKey[]): string[] {
+  const to = qname(tp.schema, kt.table);
+  return [
+    ...dropKeyTriggersSql(tp, tp.names.legacy),
+    ...keyTriggersSql(tp, kt, tp.table),
+    ...fks.flatMap((fk) => repointSql(fk, retarget(fk.definition, fk.target, to))),
+  ];
+}
+
+/** The dry run's statements per stage (src/plansql.ts renderPlanSql) with the key table's: made and filled at prepare, its triggers and the foreign keys moved at cutover. */
 export function withKeyTableSql(tp: TablePlan, stages: Record<string, string[]>): Record<string, string[]> {
   const kt = tp.keyTable;
   if (!kt) return stages;
-  const to = qname(tp.schema, kt.table);
   return {
     ...stages,
-    prepare: [...(stages.prepare ?? []), ...keyTableSql(tp, kt)],
+    prepare: [...(stages.prepare ?? []), ...keyTableSql(tp, kt), ...keyTriggersSql(tp, kt, tp.table), keyFillSql(tp, kt, true)],
     cutover: [
       ...lockReferencingSql(kt.foreignKeys),
       ...(stages.cutover ?? []),
-      ...kt.foreignKeys.flatMap((fk) => repointSql(fk, retarget(fk.definition, fk.target, to))),
+      ...repointToKeysSql(tp, kt, kt.foreignKeys),
       ...kt.foreignKeys.filter((fk) => fk.validated).flatMap(validateSql),
     ],
   };

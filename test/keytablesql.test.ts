@@ -1,7 +1,11 @@
 // The key table's statements (src/keytablesql.ts) as exact SQL: pure, no database.
 import {
   dropKeyFunctionSql,
+  dropKeyTriggersSql,
+  keyFillSql,
   keyFunctionSql,
+  keyTriggersSql,
+  repointToKeysSql,
   keyTableNames,
   keyTableSql,
   lockReferencingSql,
@@ -32,20 +36,51 @@ test('names: <table>_keys and <table>_ps_keys, hashed when too long', () => {
   expect(long.table).toMatch(/^x{40}_[0-9a-f]{6}_keys$/);
 });
 
-test('the key table, owned like the table, its function and triggers on the partitioned table, enabled always', () => {
+test('the key table, owned like the table, and its function; its triggers on a table, enabled always', () => {
   expect(keyTableSql(tp, kt)).toEqual([
     'CREATE TABLE "public"."revenues_keys" ("id" bigint NOT NULL, PRIMARY KEY ("id"))',
     'ALTER TABLE "public"."revenues_keys" OWNER TO "app owner"',
     keyFunctionSql(tp, kt),
     'REVOKE ALL ON FUNCTION "public"."revenues_ps_keys"() FROM PUBLIC',
-    'CREATE TRIGGER "ps_keys_insert" AFTER INSERT ON "public"."revenues_partitioned" REFERENCING NEW TABLE AS ps_new FOR EACH STATEMENT EXECUTE FUNCTION "public"."revenues_ps_keys"()',
-    'CREATE TRIGGER "ps_keys_delete" AFTER DELETE ON "public"."revenues_partitioned" REFERENCING OLD TABLE AS ps_old FOR EACH STATEMENT EXECUTE FUNCTION "public"."revenues_ps_keys"()',
-    'CREATE TRIGGER "ps_keys_update" BEFORE UPDATE OF "id" ON "public"."revenues_partitioned" FOR EACH ROW WHEN ((OLD."id") IS DISTINCT FROM (NEW."id")) EXECUTE FUNCTION "public"."revenues_ps_keys"()',
-    'ALTER TABLE "public"."revenues_partitioned" ENABLE ALWAYS TRIGGER "ps_keys_insert"',
-    'ALTER TABLE "public"."revenues_partitioned" ENABLE ALWAYS TRIGGER "ps_keys_delete"',
-    'ALTER TABLE "public"."revenues_partitioned" ENABLE ALWAYS TRIGGER "ps_keys_update"',
+  ]);
+  expect(keyTriggersSql(tp, kt, 'revenues')).toEqual([
+    'CREATE OR REPLACE TRIGGER "ps_keys_insert" AFTER INSERT ON "public"."revenues" REFERENCING NEW TABLE AS ps_new FOR EACH STATEMENT EXECUTE FUNCTION "public"."revenues_ps_keys"()',
+    'CREATE OR REPLACE TRIGGER "ps_keys_delete" AFTER DELETE ON "public"."revenues" REFERENCING OLD TABLE AS ps_old FOR EACH STATEMENT EXECUTE FUNCTION "public"."revenues_ps_keys"()',
+    'CREATE OR REPLACE TRIGGER "ps_keys_update" BEFORE UPDATE OF "id" ON "public"."revenues" FOR EACH ROW WHEN ((OLD."id") IS DISTINCT FROM (NEW."id")) EXECUTE FUNCTION "public"."revenues_ps_keys"()',
+    'ALTER TABLE "public"."revenues" ENABLE ALWAYS TRIGGER "ps_keys_insert"',
+    'ALTER TABLE "public"."revenues" ENABLE ALWAYS TRIGGER "ps_keys_delete"',
+    'ALTER TABLE "public"."revenues" ENABLE ALWAYS TRIGGER "ps_keys_update"',
+  ]);
+  expect(dropKeyTriggersSql(tp, 'revenues_legacy')).toEqual([
+    'DROP TRIGGER IF EXISTS "ps_keys_insert" ON "public"."revenues_legacy"',
+    'DROP TRIGGER IF EXISTS "ps_keys_delete" ON "public"."revenues_legacy"',
+    'DROP TRIGGER IF EXISTS "ps_keys_update" ON "public"."revenues_legacy"',
   ]);
   expect(dropKeyFunctionSql(tp, kt)).toBe('DROP FUNCTION IF EXISTS "public"."revenues_ps_keys"() CASCADE');
+});
+
+test('the fill: a batch of keys after the cursor, read FOR KEY SHARE, kept where there; the last key returned', () => {
+  expect(keyFillSql(tp, kt, false)).toBe(
+    [
+      'WITH batch AS (',
+      '  SELECT "id" FROM "public"."revenues" ORDER BY "id" LIMIT $1 FOR KEY SHARE',
+      '), ins AS (',
+      '  INSERT INTO "public"."revenues_keys" ("id") SELECT "id" FROM batch ON CONFLICT DO NOTHING',
+      ')',
+      'SELECT (SELECT count(*) FROM batch)::int AS n,',
+      '  (SELECT json_build_array("id"::text) FROM batch ORDER BY "id" DESC LIMIT 1) AS last',
+    ].join('\n'),
+  );
+  const two = {
+    ...kt,
+    columns: [
+      { name: 'tenant', type: 'integer' },
+      { name: 'id', type: 'bigint' },
+    ],
+  };
+  expect(keyFillSql(tp, two, true).split('\n')[1]).toBe(
+    '  SELECT "tenant", "id" FROM "public"."revenues" WHERE ("tenant", "id") > ($1::integer, $2::bigint) ORDER BY "tenant", "id" LIMIT $3 FOR KEY SHARE',
+  );
 });
 
 test('the trigger function: statement inserts and deletes by transition table, a key update by row (composite key)', () => {
@@ -101,12 +136,13 @@ test('the dry run lists the key table at prepare and the re-pointing at cutover;
   const stages = { prepare: ['P'], cutover: ['C'], copy: ['X'] };
   const r = withKeyTableSql(tp, stages);
   expect(r.copy).toEqual(['X']);
-  expect(r.prepare).toEqual(['P', ...keyTableSql(tp, kt)]);
-  expect(r.cutover).toEqual([
-    'LOCK TABLE "public"."payment" IN ACCESS EXCLUSIVE MODE',
-    'C',
+  expect(r.prepare).toEqual(['P', ...keyTableSql(tp, kt), ...keyTriggersSql(tp, kt, 'revenues'), keyFillSql(tp, kt, true)]);
+  expect(r.cutover).toEqual(['LOCK TABLE "public"."payment" IN ACCESS EXCLUSIVE MODE', 'C', ...repointToKeysSql(tp, kt, [fk]), ...validateSql(fk)]);
+  // At cutover the triggers move from the legacy table to the partitioned one (now under the table's name), then the foreign keys.
+  expect(repointToKeysSql(tp, kt, [fk])).toEqual([
+    ...dropKeyTriggersSql(tp, 'revenues_legacy'),
+    ...keyTriggersSql(tp, kt, 'revenues'),
     ...repointSql(fk, retarget(fk.definition, fk.target, '"public"."revenues_keys"')),
-    ...validateSql(fk),
   ]);
   expect(withKeyTableSql({ ...tp, keyTable: undefined }, stages)).toBe(stages);
 });
