@@ -3,8 +3,8 @@
 // tables alike (12 monthly partitions, primary key (id, at)), one with the key table and its
 // triggers exactly as prepare makes them (src/keytablesql.ts); single-row statements on one
 // connection, each its own transaction with synchronous_commit off (insert, update of another column, update moving the row to
-// another partition, update of the id, delete), and one 10,000-row INSERT ... SELECT (a copy
-// batch), alternating the two tables per round. Output: bench/results/keytable.md.
+// another partition, update of the id, delete), and one 10,000-row INSERT ... SELECT (a bulk
+// insert), alternating the two tables per round. Output: bench/results/keytable.md.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
