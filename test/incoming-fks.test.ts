@@ -32,7 +32,7 @@ afterAll(async () => {
 const one = async (text: string, params: unknown[] = []) => (await db.pool.query(text, params)).rows[0];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `<t>` (300 rentals over 300 days, or `rows`), `<t>_payment` (2 per rental of the first 300, ON DELETE CASCADE, owned by another role), `<t>_fee` (deferred). */
+/** `<t>` (300 rentals over 300 days, or `rows`), `<t>_payment` (2 per rental of the first 300, ON DELETE CASCADE, owned by another role), `<t>_fee` (ON UPDATE CASCADE, deferred). */
 async function schema(t: string, rows = 300) {
   await db.pool.query(`
     create table ${t} (id bigserial primary key, rented_at timestamptz not null, amount_cents bigint not null);
@@ -40,7 +40,7 @@ async function schema(t: string, rows = 300) {
     create table ${t}_payment (id bigserial primary key, rental_id bigint not null references ${t} (id) on delete cascade, amount_cents bigint not null);
     insert into ${t}_payment (rental_id, amount_cents) select g % 300 + 1, g from generate_series(1, 600) g;
     alter table ${t}_payment owner to ${role};
-    create table ${t}_fee (id bigserial primary key, rental_id bigint references ${t} (id) deferrable initially deferred);
+    create table ${t}_fee (id bigserial primary key, rental_id bigint references ${t} (id) on update cascade deferrable initially deferred);
     insert into ${t}_fee (rental_id) select g from generate_series(1, 300, 7) g;
     create view ${t}_paid as select r.id, sum(p.amount_cents) as paid from ${t} r join ${t}_payment p on p.rental_id = r.id group by r.id;`);
 }
@@ -172,6 +172,13 @@ test('switched over under writers on both tables: the keys table enforces the fo
   } finally {
     c.release();
   }
+  // An id update: ON UPDATE CASCADE moves the fee with it (and the key); the payment's NO ACTION refuses one it references, as before.
+  await db.pool.query(`update rental set id = 900003 where id = 900001`);
+  expect(await one(`select array_agg(rental_id order by rental_id)::text as ids from rental_fee where rental_id in (900001, 900003)`)).toEqual({
+    ids: '{900003}',
+  });
+  expect(await one(`select array_agg(id order by id)::text as ids from rental_keys where id in (900001, 900003)`)).toEqual({ ids: '{900003}' });
+  expect(await sqlstate(db.pool.query(`update rental set id = 900004 where id = 8`))).toBe('23503');
 
   const rows = await one(`select count(*)::int as n, sum(amount_cents)::text as s from rental`);
   const viewed = await paid();
