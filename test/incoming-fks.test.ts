@@ -258,10 +258,23 @@ test('refused at preflight, changing nothing: the key table name taken, a foreig
 
 test('after cleanup the key table stays and keeps the old key: a duplicate id in another partition fails on it', async () => {
   await schema('hire');
+  // The table itself owned by another role than the worker's: so is its key table (a foreign key check reads it as its owner).
+  await db.pool.query(`alter table hire owner to ${role}`);
   const handle = await switchover('hire', { approval: { required: false } });
   expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
   await w.client.workflow.execute('cleanup', { taskQueue: w.taskQueue, workflowId: uniqueId('clean'), args: [{ tables: ['hire'] }] });
   expect(await one(`select to_regclass('hire_legacy') as l, to_regclass('hire_keys')::text as k`)).toEqual({ l: null, k: 'hire_keys' });
+  expect(await one(`select relowner::regrole::text as owner from pg_class where oid = 'hire_keys'::regclass`)).toEqual({ owner: role });
+  // A writer of payments as that role: the checks pass and fail as before.
+  const c = await db.pool.connect();
+  try {
+    await c.query(`set role ${role}`);
+    await c.query(`insert into hire_payment (rental_id, amount_cents) values (5, 1)`);
+    expect(await sqlstate(c.query(`insert into hire_payment (rental_id, amount_cents) values (987654321, 1)`))).toBe('23503');
+  } finally {
+    await c.query('reset role');
+    c.release();
+  }
   const dup = await db.pool.query(`insert into hire (id, rented_at, amount_cents) values (7, now() - interval '250 days', 1)`).catch((e) => e);
   expect([dup.code, dup.constraint, dup.detail]).toEqual(['23505', 'hire_keys_pkey', 'Key (id)=(7) already exists.']);
   expect(await sqlstate(db.pool.query(`insert into hire_payment (rental_id, amount_cents) values (987654321, 1)`))).toBe('23503');
