@@ -32,6 +32,11 @@ export function keyFunctionSql(tp: TablePlan, kt: KeyTablePlan): string {
     `CREATE OR REPLACE FUNCTION ${qname(tp.schema, kt.fn)}() RETURNS trigger LANGUAGE plpgsql`,
     `  SECURITY DEFINER SET search_path = pg_catalog, ${ident(tp.schema)}, pg_temp AS $ps$`,
     `BEGIN`,
+    // A partition maintenance move (activities/maintain-partitions.ts moveRows): the rows are
+    // deleted from a partition (no statement trigger of the table) and inserted again through it.
+    `  IF current_setting('partition_switchover.keys', true) = 'moving' THEN`,
+    `    RETURN NEW;`,
+    `  END IF;`,
     `  IF TG_OP = 'UPDATE' THEN`,
     `    UPDATE ${keys} k SET ${cols.map((c) => `${ident(c)} = NEW.${ident(c)}`).join(', ')} WHERE ${match('k', 'OLD')};`,
     `    RETURN NEW;`,

@@ -318,3 +318,24 @@ test('a foreign key made into the table after preflight: the cutover refuses und
   expect(await one(`select relkind::text as k, to_regclass('rent_keys') as keys from pg_class where oid = 'rent'::regclass`)).toEqual({ k: 'r', keys: null });
   expect((await fks('rent')).map((x: { target: string }) => x.target)).toEqual(['rent', 'rent']);
 });
+
+test('partition maintenance moves a row out of <table>_pmax into a new period: its key stays, its payments too', async () => {
+  await schema('ride');
+  const handle = await switchover('ride', { approval: { required: false }, premake: 1 });
+  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+  // Three months ahead: past the premade partitions, into ride_pmax; paid for.
+  const ahead = await one(
+    `insert into ride (rented_at, amount_cents) values (date_trunc('month', now()) + interval '3 months 3 days', 1) returning id, tableoid::regclass::text as p`,
+  );
+  expect(ahead.p).toBe('ride_pmax');
+  await db.pool.query(`insert into ride_payment (rental_id, amount_cents) values ($1, 1)`, [ahead.id]);
+  await w.client.workflow.execute('maintainPartitions', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('maint'),
+    args: [{ database: 'default', tables: ['ride'], premake: 4 }],
+  });
+  expect(await one(`select tableoid::regclass::text as p from ride where id = $1`, [ahead.id])).not.toEqual({ p: 'ride_pmax' });
+  expect(await one(`select count(*)::int as n from ride_keys where id = $1`, [ahead.id])).toEqual({ n: 1 });
+  expect(await one(`select count(*)::int as n from ride_payment where rental_id = $1`, [ahead.id])).toEqual({ n: 1 });
+  expect(await one(`select (select count(*) from ride_keys)::int as keys, (select count(*) from ride)::int as rows`)).toEqual({ keys: 301, rows: 301 });
+});
