@@ -59,11 +59,11 @@ const asPlan = (r: Row): IncomingForeignKey => ({
 /**
  * Preflight (copy strategy): the foreign keys referencing the table go into the plan with the key
  * table that will carry them, and the plan's line on its cost. Refused, each naming what to run:
- * one that references other columns than the primary key, one on a partitioned table (no NOT
- * VALID foreign key there), one on a table whose owner the worker's role cannot act as, and the
+ * one that references other columns than the primary key, one on a table switched over in the
+ * same run, one on a partitioned table (no NOT VALID foreign key there), one on a table whose owner the worker's role cannot act as, and the
  * key table's or its function's name taken.
  */
-export async function planKeyTable(db: pg.ClientBase, tp: TablePlan): Promise<string[]> {
+export async function planKeyTable(db: pg.ClientBase, tp: TablePlan, switched: string[] = []): Promise<string[]> {
   const rows = await incoming(db, tp.schema, tp.table, false);
   if (!rows.length) return [];
   const t = `${tp.schema}.${tp.table}`;
@@ -75,6 +75,12 @@ export async function planKeyTable(db: pg.ClientBase, tp: TablePlan): Promise<st
         `foreign key ${r.name} on ${r.schema}.${r.table} references ${t} (${r.ref_columns.join(', ')}), not its primary key (${tp.primaryKey.join(', ')}), ` +
           `which is the only key the switchover carries for other tables (through ${keyTableNames(tp.table).table}). Drop it (${dropConstraintSql(r.schema, r.table, r.name)}) ` +
           `before the switchover and re-create it afterwards, or make it reference the primary key, then start again`,
+      );
+    }
+    if (r.schema === tp.schema && switched.includes(r.table)) {
+      problems.push(
+        `foreign key ${r.name} on ${r.schema}.${r.table} references ${t}, and both are switched over in this run: ${r.schema}.${r.table}'s partitioned copy ` +
+          `would take the foreign key onto ${t} before the cutover of ${t} could point it at its key table. Switch over ${t} first, then ${r.schema}.${r.table} in another run`,
       );
     }
     if (r.relkind === 'p') {

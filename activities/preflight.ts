@@ -514,7 +514,7 @@ const PLANS: Record<
     async complete(db, tp, input) {
       tp.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, tp)), ...(await lookupNote(db, tp)));
       // Foreign keys of other tables referencing it: carried through a key table (activities/keytable.ts).
-      return planKeyTable(db, tp);
+      return planKeyTable(db, tp, input.tables.map((t) => t.table));
     },
     statements: (tp) => withKeyTableSql(tp, renderPlanSql(tp)),
   },

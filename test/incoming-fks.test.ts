@@ -224,12 +224,13 @@ test('a rollback before cutover (reject) leaves nothing of ours: the schema is a
   expect((await db.pool.query(`select oid::int from pg_constraint where confrelid = 'lease'::regclass order by 1`)).rows).toEqual(oids);
 });
 
-test('refused at preflight, changing nothing: the key table name taken, a foreign key on other columns than the primary key or on a partitioned table; attach refuses', async () => {
+test('refused at preflight, changing nothing: the key table name taken, a foreign key on other columns than the primary key, on a partitioned table or on a table of the same run; attach refuses', async () => {
   await db.pool.query(`
     create table deposit (id bigint primary key, at date not null, unique (id, at));
     create table deposit_keys (x int);
     create table deposit_ref (d bigint, d_at date, foreign key (d, d_at) references deposit (id, at));
-    create table deposit_log (d bigint references deposit (id), at date not null) partition by range (at);`);
+    create table deposit_log (d bigint references deposit (id), at date not null) partition by range (at);
+    create table deposit_log2 (id bigint primary key, d bigint references deposit (id), at date not null);`);
   const before = await dump(db.url, { schemaOnly: true });
   const f = await failureOf(
     await w.client.workflow.start('switchover', {
@@ -253,6 +254,17 @@ test('refused at preflight, changing nothing: the key table name taken, a foreig
     }),
   );
   expect(a.message).toMatch(/foreign key deposit_ref_d_d_at_fkey on deposit_ref references public\.deposit; the attach strategy .* or use the copy strategy/);
+  // Both sides in one run: the referenced table first, the referencing one in another run.
+  const both = await failureOf(
+    await w.client.workflow.start('switchover', {
+      taskQueue: w.taskQueue,
+      workflowId: uniqueId('refuse'),
+      args: [{ tables: ['deposit', 'deposit_log2'].map((table) => ({ table, partitionKey: 'at', interval: 'month' })), dryRun: true }],
+    }),
+  );
+  expect(both.message).toMatch(
+    /foreign key deposit_log2_d_fkey on public\.deposit_log2 references public\.deposit, and both are switched over in this run: .* Switch over public\.deposit first, then public\.deposit_log2 in another run/,
+  );
   expect(await dump(db.url, { schemaOnly: true })).toEqual(before);
 });
 
@@ -338,4 +350,32 @@ test('partition maintenance moves a row out of <table>_pmax into a new period: i
   expect(await one(`select count(*)::int as n from ride_keys where id = $1`, [ahead.id])).toEqual({ n: 1 });
   expect(await one(`select count(*)::int as n from ride_payment where rental_id = $1`, [ahead.id])).toEqual({ n: 1 });
   expect(await one(`select (select count(*) from ride_keys)::int as keys, (select count(*) from ride)::int as rows`)).toEqual({ keys: 301, rows: 301 });
+});
+
+test('the referenced table first, then the referencing one: the second carries its foreign key to the key table onto its partitioned table', async () => {
+  await db.pool.query(`
+    create table trip (id bigserial primary key, at timestamptz not null);
+    insert into trip (at) select now() - g * interval '1 day' from generate_series(1, 100) g;
+    create table trip_charge (id bigserial primary key, trip_id bigint not null references trip (id) on delete cascade, charged_at timestamptz not null);
+    insert into trip_charge (trip_id, charged_at) select g, now() - g * interval '1 day' from generate_series(1, 100) g;`);
+  for (const [table, partitionKey] of [
+    ['trip', 'at'],
+    ['trip_charge', 'charged_at'],
+  ]) {
+    const r = await w.client.workflow.execute('switchover', {
+      taskQueue: w.taskQueue,
+      workflowId: uniqueId(table),
+      args: [{ tables: [{ table, partitionKey, interval: 'month' }], backup: 'none', approval: { required: false } }],
+    });
+    expect((r as SwitchoverReport).outcome).toBe('done');
+  }
+  expect(
+    await one(`select confrelid::regclass::text as target, convalidated as v from pg_constraint where conrelid = 'trip_charge'::regclass and contype = 'f'`),
+  ).toEqual({
+    target: 'trip_keys',
+    v: true,
+  });
+  expect(await sqlstate(db.pool.query(`insert into trip_charge (trip_id, charged_at) values (987654321, now())`))).toBe('23503');
+  await db.pool.query(`delete from trip where id = 4`);
+  expect(await one(`select count(*)::int as n from trip_charge where trip_id = 4`)).toEqual({ n: 0 });
 });
