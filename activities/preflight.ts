@@ -514,7 +514,11 @@ const PLANS: Record<
     async complete(db, tp, input) {
       tp.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, tp)), ...(await lookupNote(db, tp)));
       // Foreign keys of other tables referencing it: carried through a key table (activities/keytable.ts).
-      return planKeyTable(db, tp, input.tables.map((t) => t.table));
+      return planKeyTable(
+        db,
+        tp,
+        input.tables.map((t) => t.table),
+      );
     },
     statements: (tp) => withKeyTableSql(tp, renderPlanSql(tp)),
   },
