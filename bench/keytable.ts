@@ -1,7 +1,7 @@
 // What the key table of the foreign keys into a table costs per write (README "Foreign keys into
 // the table: the key table"): `npm run bench:keytable -- [--ops N] [--rounds R]`. Two partitioned
 // tables alike (12 monthly partitions, primary key (id, at)), one with the key table and its
-// triggers exactly as prepare makes them (src/keytablesql.ts); single-row statements on one
+// triggers as the cutover leaves them (src/keytablesql.ts); single-row statements on one
 // connection, each its own transaction with synchronous_commit off (insert, update of another column, update moving the row to
 // another partition, update of the id, delete), and one 10,000-row INSERT ... SELECT (a bulk
 // insert), alternating the two tables per round. Output: bench/results/keytable.md.
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { admin, withDb } from './db';
-import { keyTableNames, keyTableSql } from '../src/keytablesql';
+import { keyTableNames, keyTableSql, keyTriggersSql } from '../src/keytablesql';
 import type { TablePlan } from '../src/types';
 
 const DB = 'ps_bench_keytable';
@@ -26,7 +26,7 @@ async function setup(c: pg.Client, table: string, keyed: boolean) {
   if (!keyed) return;
   const tp = { schema: 'public', table, names: { partitioned: table } } as TablePlan;
   const kt = { ...keyTableNames(table), columns: [{ name: 'id', type: 'bigint' }], foreignKeys: [] };
-  for (const s of keyTableSql(tp, kt)) await c.query(s);
+  for (const s of [...keyTableSql(tp, kt), ...keyTriggersSql(tp, kt, table)]) await c.query(s);
 }
 
 /** Microseconds per statement of `n` runs of `sql(i)`. */
