@@ -145,8 +145,9 @@ export async function fillKeyTable(pool: pg.Pool, tp: TablePlan): Promise<number
     const params: unknown[] = [...(last ?? []), FILL_BATCH];
     const { value } = await lockedTx(pool, { what: `key table fill of ${tp.schema}.${tp.table}` }, (tx) => tx.long(keyFillSql(tp, kt, last !== null), params));
     const r = value.rows[0];
+    // Only an empty batch ends it: a row deleted while the batch waited for its lock is skipped, so a short batch is not the last.
+    if (r.n === 0) return rows;
     rows += r.n;
-    if (r.n < FILL_BATCH) return rows;
     last = r.last;
   }
 }
