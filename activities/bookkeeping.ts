@@ -15,8 +15,8 @@ export async function auditRow(c: pg.ClientBase, schema: string, table: string, 
   return (await c.query(sqlFile('bookkeeping/audit_row'), [workflowId(), schema, table, stageName, runId()])).rows[0];
 }
 
-/** `index`: an index the attach strategy built on the application's table (activities/attach.ts). */
-export type CreatedKind = 'backup' | 'partitioned' | 'legacy' | 'index';
+/** `index`: an index the attach strategy built on the application's table (activities/attach.ts); `keys`: the key table (activities/keytable.ts). */
+export type CreatedKind = 'backup' | 'partitioned' | 'legacy' | 'index' | 'keys';
 
 /** Records that this run made (or, for `legacy`, took over) the relation now named `name`; call in the transaction that made it. */
 export async function recordCreated(c: pg.ClientBase, tp: TablePlan, name: string, kind: CreatedKind): Promise<void> {

@@ -20,6 +20,8 @@ import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
 import { behindTriggers, compareWritten, forgetLogged, type Written } from './changed';
 import { cleanupMatviews, lockMatviews, matviewsBeforeCutover, swapMatviews } from './matview-swap';
+import { KEY_TRIGGERS } from '../src/keytablesql';
+import { keyTableChanges, lockReferencing, releaseKeyTable, repointToKeys, validateKeyForeignKeys } from './keytable';
 
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
 export async function lockViews(tx: LockedTx, tp: TablePlan, more: { createSql: string }[] = []): Promise<void> {
@@ -104,7 +106,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
     changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} is ${TRIGGER_STATES[sync] ?? sync}, not enabled`);
   // Plans recorded before the application's triggers were read carry none to compare with.
   if (tp.triggers) {
-    const ours = new Set([tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER]);
+    const ours = new Set([tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER, ...Object.values(KEY_TRIGGERS)]);
     const verified = new Map(tp.triggers.map((x) => [x.name, x.enabled]));
     for (const [name, enabled] of triggers) {
       if (ours.has(name)) continue;
@@ -159,6 +161,8 @@ export async function cutoverTable({ pools }: Deps, database: string, tp: TableP
     // Every session signalled in this run, earlier attempts' too: into the result, so the history has them.
     const signalled = spec?.cancelBlockersAfter ? await auditCancelled(pool, tp, canceller.cancelled) : [];
     const cancelledSessions = signalled.length ? { cancelledSessions: signalled } : {};
+    // The foreign keys re-pointed at the key table, validated now that the lock is released (also on a retry that finds it done).
+    await validateKeyForeignKeys(pool, tp, lockTimeoutMs);
     if (value.alreadyDone) return { ...value, ...cancelledSessions };
     // The logged keys served the re-check and the verification; the sync trigger is gone.
     await withClient(pool, (c) => forgetLogged(c, tp));
@@ -177,6 +181,7 @@ async function cutoverLocked(
   const c = tx.client;
   o.clock.requested = performance.now();
   await lockMatviews(tx, tp);
+  await lockReferencing(tx, tp);
   await lockViews(tx, tp);
   // The table's name exists in every state; under its lock no other attempt can change the state.
   for (const s of sql.lockSql(tp, [tp.table])) await tx.q(s);
@@ -204,6 +209,7 @@ async function cutoverLocked(
   const t1 = process.hrtime.bigint();
   for (const s of sql.cutoverSql(tp)) await tx.q(s);
   await swapMatviews(tx, tp);
+  await repointToKeys(tx, tp);
   const lockMs = Number(process.hrtime.bigint() - t1) / 1e6;
   // The legacy table is the application's, but from here on ours to drop at cleanup.
   await recordCreated(c, tp, tp.names.legacy, 'legacy');
@@ -223,6 +229,7 @@ async function cutoverLocked(
 /** Why the cutover must refuse, read under its lock (none: it goes on). */
 async function refusalReasons(c: pg.ClientBase, tp: TablePlan, since: Written | null, counts: Counts | null): Promise<string[]> {
   const { changes, syncTrigger } = await changesSinceVerification(c, tp);
+  changes.push(...(await keyTableChanges(c, tp)));
   // Under the lock: a statement on the partitioned copy, or the trigger toggled, since the comparison.
   if (since) {
     const behind = new Set([...since.changes, ...(await behindTriggers(c, tp)).reasons]);
@@ -269,6 +276,7 @@ export async function cleanupTable({ pools }: Deps, database: string, tp: TableP
       // The partitioned table is the application's table now.
       const part = await ownership(c, tp, tp.table, 'partitioned');
       if (part.ours) await release(c, part.ours.id);
+      await releaseKeyTable(c, tp);
       await audit(c, { schema: tp.schema, table: tp.table, stage: 'CLEANUP', details: { dropped, left } });
       return { state: 'cleaned' as TableState, dropped, left };
     });

@@ -37,7 +37,8 @@ export function defaultPartitionName(tp: TablePlan): string {
  * home), and inserts them again through the parent: a physical move, not a write. Replica mode:
  * the application's triggers must not take this delete and re-insert for the application's own
  * (needs superuser, like the move itself). The mirror to `<table>_legacy` is enabled always: it
- * deletes the rows there and inserts them again, the same rows.
+ * deletes the rows there and inserts them again, the same rows. The key table's triggers (enabled
+ * always too) keep the keys: the delete, from the partition, fires none; the insert is marked.
  */
 async function moveRows(c: pg.ClientBase, tp: TablePlan, from: string, where: string, change: () => Promise<void>): Promise<number> {
   const n = Number((await c.query(countWhereSql(tp, from, where))).rows[0].n);
@@ -46,9 +47,12 @@ async function moveRows(c: pg.ClientBase, tp: TablePlan, from: string, where: st
     return 0;
   }
   await c.query(sqlFile('session/replica_role'));
+  // The key table of foreign keys into the table (activities/keytable.ts) keeps the moved rows' keys.
+  await c.query(sqlFile('session/keys_moving'));
   await c.query(moveOutSql(tp, from, where));
   await change();
   await c.query(moveBackSql(tp));
+  await c.query(sqlFile('session/keys_moved'));
   await c.query(sqlFile('session/drop_moved'));
   await c.query(sqlFile('session/origin_role'));
   return n;

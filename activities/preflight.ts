@@ -16,6 +16,8 @@ import { conflictTargetsAffected, widenedKeyNote } from '../src/conflicts';
 import { referencedTable } from './indexes';
 import { planAttach } from './attachplan';
 import { renderAttachSql } from '../src/attachsql';
+import { planKeyTable } from './keytable';
+import { withKeyTableSql } from '../src/keytablesql';
 import {
   assignsKey,
   defaultSumColumns,
@@ -515,9 +517,14 @@ const PLANS: Record<
   copy: {
     async complete(db, tp, input) {
       tp.warnings.push(verifyNote(input.verify), ...(await lockTableNote(db, tp)), ...(await lookupNote(db, tp)));
-      return [];
+      // Foreign keys of other tables referencing it: carried through a key table (activities/keytable.ts).
+      return planKeyTable(
+        db,
+        tp,
+        input.tables.map((t) => t.table),
+      );
     },
-    statements: (tp) => ({ ...renderPlanSql(tp), ...matviewPlanSql(tp) }),
+    statements: (tp) => ({ ...withKeyTableSql(tp, renderPlanSql(tp)), ...matviewPlanSql(tp) }),
   },
   // Its cutoff, indexes and partitions, and what only it refuses (activities/attachplan.ts).
   attach: { complete: planAttach, statements: (tp) => renderAttachSql(tp, sql.grantSql(tp)) },

@@ -15,6 +15,7 @@ import type { TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, stage, throwIfCancelled, workflowId } from './context';
 import { auditRow, ownership, recordCreated, release } from './bookkeeping';
 import { lockedTx, type LockedTx } from './locks';
+import { createKeyTable, fillKeyTable } from './keytable';
 import { Context } from '@temporalio/activity';
 
 /** The server's max_locks_per_transaction. */
@@ -56,6 +57,8 @@ export async function prepareTable({ pools }: Deps, database: string, tp: TableP
       });
       heartbeat({ partitionBatch: i + 1, of: chunks.length });
     }
+    // The key table's triggers on the table and its fill (foreign keys into the table only).
+    await fillKeyTable(pool, tp);
     return withTx(pool, async (c) => {
       const ms = Date.now() - t0;
       const details = { partitions, transactions: chunks.length + 1, partitionsPerTransaction: head.batch };
@@ -88,6 +91,7 @@ async function prepareHead(pool: pg.Pool, tp: TablePlan, statements: string[]) {
     if (!o.exists) {
       for (const statement of statements) await c.query(statement);
       await recordCreated(c, tp, tp.names.partitioned, 'partitioned');
+      await createKeyTable(c, tp);
     }
     const made = new Set((await c.query(sqlFile('catalog/partitions_of'), [sql.qname(tp.schema, tp.names.partitioned)])).rows.map((r) => r.name as string));
     return { done: null, batch: await partitionBatch(c, tp), made };

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { sqlFile, trialTx, withClient, withTx } from '../src/db';
 import { bad, ok, warn, type Check, type TableSizes } from '../src/rehearsal-report';
 import * as sql from '../src/sqlgen';
+import { KEY_TRIGGERS } from '../src/keytablesql';
 import { deleteMarkedSql, deleteWhereSql, markedRowsSql, moveMarkedSql, updateMarkedSql } from '../src/rehearsalsql';
 import { isPeriod } from '../src/partitions';
 import type { Checksum, TablePlan } from '../src/types';
@@ -162,17 +163,18 @@ export async function tableTruth({ pools }: Deps, database: string, plans: Table
 /** What of ours is still there for one table: relations, functions, triggers, sequences not owned by it. */
 async function leftoversOf(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
   const attachNames = tp.attach ? [tp.attach.history, tp.attach.keyIndex, ...tp.attach.partitions.map((p) => p.name)].filter((x): x is string => !!x) : [];
-  const left = [...(await relations(c, tp.schema, [tp.names.partitioned, tp.names.legacy, tp.names.backup, ...attachNames])).keys()];
+  const keyTable = tp.keyTable ? [tp.keyTable.table] : [];
+  const left = [...(await relations(c, tp.schema, [tp.names.partitioned, tp.names.legacy, tp.names.backup, ...attachNames, ...keyTable])).keys()];
   const fns = (
     await c.query(sqlFile('rehearsal/functions_named'), [
       tp.schema,
-      [tp.names.syncFunction, tp.names.mirrorFunction, ...(tp.names.guardFunction ? [tp.names.guardFunction] : [])],
+      [tp.names.syncFunction, tp.names.mirrorFunction, ...(tp.names.guardFunction ? [tp.names.guardFunction] : []), ...(tp.keyTable ? [tp.keyTable.fn] : [])],
     ])
   ).rows.map((r) => r.name);
   const triggers = (
     await c.query(sqlFile('rehearsal/triggers_named'), [
       sql.qname(tp.schema, tp.table),
-      [tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER],
+      [tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER, ...Object.values(KEY_TRIGGERS)],
     ])
   ).rows.map((r) => r.name);
   const sequences = [];

@@ -16,6 +16,7 @@ import { undoMatviews } from './matview-swap';
 import { tableState, type TableState } from './bookkeeping';
 import { undoTriggers } from './triggers';
 import { dropPrepared } from './prepare';
+import { dropKeyTable, undoKeyTable } from './keytable';
 import { dropBackup, restoreBackup } from './backup';
 import { rollbackAttached } from './attach';
 import type { Undo, UndoContext } from './undo';
@@ -25,6 +26,8 @@ const COPY_UNDOS: { stage: string; undo: Undo; ran: (from: TableState) => boolea
   { stage: 'matviews', undo: undoMatviews, ran: () => true },
   { stage: 'cutover', undo: undoCutover, ran: (from) => from === 'cutover' },
   { stage: 'triggers', undo: undoTriggers, ran: () => true },
+  // After the names are back: the foreign keys on the key table point at the plain table again.
+  { stage: 'keys', undo: undoKeyTable, ran: () => true },
 ];
 
 /**
@@ -57,6 +60,7 @@ const UNDO: Record<
     // Nothing writes the partitioned table any more: dropped in steps (activities/prepare.ts).
     async after(pool, tp, left, lockTimeoutMs) {
       await dropPrepared(pool, tp, { left, lockTimeoutMs });
+      await dropKeyTable(pool, tp, left, lockTimeoutMs);
     },
   },
   // The attach strategy (activities/attach.ts): its own undo reads the state and does the rest.

@@ -118,16 +118,15 @@ export function indexProblems(indexes: IndexRow[], t: string, partitionKey: stri
   return problems;
 }
 
-/** Foreign keys of other tables that reference this one: refused, by strategy. */
+/** Foreign keys of other tables that reference this one: refused by the attach strategy (the copy strategy carries them: activities/keytable.ts). */
 export function referencingProblems(fks: Record<string, any>[], t: string, partitionKey: string, strategy?: SwitchoverInput['strategy']): string[] {
   return fks
-    .filter((f) => f.direction === 'in')
-    .map((fk) =>
-      strategy === 'attach'
-        ? `foreign key ${fk.name} on ${fk.from_table} references ${t}; the attach strategy replaces ${t}'s primary key by one that ` +
-          `includes ${partitionKey} and turns ${t} into a partition, which a foreign key cannot reference. Drop the foreign key before the switchover and re-create it afterwards`
-        : `foreign key ${fk.name} on ${fk.from_table} references ${t}; a partitioned table cannot take the referenced side ` +
-          `while it is renamed under it. Drop the foreign key before the switchover and re-create it afterwards`,
+    .filter((f) => f.direction === 'in' && strategy === 'attach')
+    .map(
+      (fk) =>
+        `foreign key ${fk.name} on ${fk.from_table} references ${t}; the attach strategy replaces ${t}'s primary key by one that ` +
+        `includes ${partitionKey} and turns ${t} into a partition, which a foreign key cannot reference. Drop the foreign key before the switchover and re-create it afterwards, ` +
+        `or use the copy strategy ("strategy": "copy"), which carries it`,
     );
 }
 

@@ -130,6 +130,32 @@ export interface TablePlanBase {
    * validates them on the table itself before cutover.
    */
   notValid?: { name: string; type: 'c' | 'f' }[];
+  /** Foreign keys of other tables referencing this one, carried through a key table (copy strategy; activities/keytable.ts). */
+  keyTable?: KeyTablePlan;
+}
+
+/** `<table>_keys`: the table's keys, which the referencing foreign keys point at from cutover on (src/keytablesql.ts). */
+export interface KeyTablePlan {
+  table: string;
+  /** Its trigger function (the triggers on the partitioned table go with it). */
+  fn: string;
+  /** The primary key's columns and types. */
+  columns: { name: string; type: string }[];
+  foreignKeys: IncomingForeignKey[];
+}
+
+/** A foreign key of another table referencing this one, as preflight found it. */
+export interface IncomingForeignKey {
+  name: string;
+  /** The referencing table. */
+  schema: string;
+  table: string;
+  /** pg_get_constraintdef with search_path = pg_catalog (names schema-qualified), without NOT VALID. */
+  definition: string;
+  /** Its target as that text names it (`public.rental`). */
+  target: string;
+  /** Whether it was validated: validated again after each re-pointing. */
+  validated: boolean;
 }
 
 /** The copy strategy (the default): the rows are copied into `<table>_partitioned`, which takes the table's name at cutover. */

@@ -64,8 +64,8 @@ beforeAll(async () => {
     ${ledgerSql('ledger')}
     ${ledgerSql('ledger2')}
     -- what cannot be carried
-    create table parent_t (id bigint primary key, at date not null);
-    create table child_t (id bigint primary key, parent_id bigint references parent_t (id));
+    create table parent_t (id bigint primary key, at date not null, unique (id, at));
+    create table child_t (id bigint primary key, parent_id bigint, parent_at date, foreign key (parent_id, parent_at) references parent_t (id, at));
     create table uniq_t (id bigint primary key, at date not null, code text unique);
     create table mv_src (id bigint primary key, at date not null);
     create materialized view mv_src_count as select count(*) from mv_src;
@@ -135,7 +135,7 @@ test('what cannot be carried is refused at preflight, saying why and what to do'
   );
   expect(f.type).toBe('UnsupportedSchema');
   expect(f.message).toMatch(
-    /foreign key child_t_parent_id_fkey on child_t references public\.parent_t; .*Drop the foreign key before the switchover and re-create it afterwards/,
+    /foreign key child_t_parent_id_parent_at_fkey on public\.child_t references public\.parent_t \(at, id\), not its primary key \(id\).*Drop it .* before the switchover and re-create it afterwards/,
   );
   expect(f.message).toMatch(/unique index uniq_t_code_key on public\.uniq_t \(code\) does not include the partition key at; .*Add at to it or drop it first/);
   // A materialized view is carried (test/matviews.test.ts), unless something reads it.
