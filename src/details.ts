@@ -34,6 +34,7 @@ export function renderDetails(s: SwitchoverStatus, ctx: { workflowId: string; na
   }
   verificationSection(s, lines);
   approvalSection(s, ns, ctx, lines);
+  windowSection(s, ns, ctx, lines);
   const cut = Object.values(s.cutover);
   if (cut.length) lines.push(`Cutover lock held: ${cut.map((c) => `${c.table} ${c.lockMs.toFixed(1)} ms`).join(', ')}`, '');
   if (s.rollback) lines.push(`Rollback ${s.rollback.workflowId}: ${s.rollback.state}${s.rollback.message ? ` (${s.rollback.message})` : ''}`, '');
@@ -158,4 +159,20 @@ function approvalSection(s: SwitchoverStatus, ns: string, ctx: { workflowId: str
   } else if (s.approval.state === 'rejected') {
     lines.push(`Rejected by ${s.approval.by}${s.approval.reason ? `: ${s.approval.reason}` : ''}`, '');
   }
+}
+
+/** Approved and waiting for the cutover window: when it opens and closes in the operator's time zone, and how to override it. */
+function windowSection(s: SwitchoverStatus, ns: string, ctx: { workflowId: string }, lines: string[]): void {
+  const w = s.cutoverWindow;
+  if (!w || s.phase !== 'awaiting_window') return;
+  lines.push(
+    `### Waiting for the cutover window`,
+    '',
+    `Approved; the cutover waits until ${w.opensLocal} (${w.opensAt})${w.closesLocal ? `, and must get its locks before ${w.closesLocal}` : ''}.` +
+      `${w.missed ? ` ${w.missed} window(s) closed before it got them.` : ''}`,
+    '',
+    `Cut over now (approvers): \`temporal workflow update execute --workflow-id ${ctx.workflowId}${ns} --name cutoverNow --input '{"by":"<you>"}'\``,
+    '',
+  );
+  if (w.changes.length) lines.push(...w.changes.slice(-5).map((c) => `- ${c.at} ${c.by}: ${c.what}`), '');
 }

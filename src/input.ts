@@ -2,6 +2,7 @@
 // the client scripts and the activities, so everyone agrees on defaults.
 import { z } from 'zod';
 import { durationMs } from './durations';
+import { isTimeZone, secondsOfDay, WEEKDAYS } from './windows';
 
 // A plain PostgreSQL identifier: we still quote every identifier, but refusing anything else
 // up front means a name carrying SQL never reaches the database at all.
@@ -54,7 +55,22 @@ const lockTimeoutSpec = z.number().int().min(10).max(60000).default(DEFAULT_LOCK
  * what it waits for (pg_cancel_backend; pg_terminate_backend with `terminate`), never one of a
  * role in `protectRoles` (or a member of one), and names each in the history and the audit table.
  */
+export const cutoverWindowSpec = z.strictObject({
+  start: z.string().refine((t) => secondsOfDay(t) !== null, 'must be a local time "HH:MM" or "HH:MM:SS" (00:00 to 23:59:59)'),
+  end: z
+    .string()
+    .refine((t) => secondsOfDay(t) !== null, 'must be a local time "HH:MM" or "HH:MM:SS" (00:00 to 23:59:59); at or before start it ends the next day'),
+  timeZone: z.string().refine(isTimeZone, 'must be an IANA time zone the worker knows, e.g. "Europe/Berlin" or "UTC"'),
+  days: z.array(z.enum(WEEKDAYS)).min(1).optional(),
+});
+const instant = z.string().refine((t) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(t) && !Number.isNaN(Date.parse(t)), {
+  message: 'must be an instant with its offset, e.g. "2026-12-08T02:00:00+01:00" or "2026-12-08T01:00:00Z"',
+});
 export const cutoverSpec = z.strictObject({
+  /** The cutover runs only inside this window (approval outside it is kept; the cutover waits on a durable timer). */
+  window: cutoverWindowSpec.optional(),
+  /** Nor before this instant. */
+  notBefore: instant.optional(),
   cancelBlockersAfter: duration
     .refine(
       (d) => !/^\d+(ms|s|m|h|d)$/.test(d) || durationMs(d) <= 300_000,

@@ -10,6 +10,9 @@ import type {
   ApprovalState,
   ApproveSignal,
   Controls,
+  CutoverNowRequest,
+  CutoverWindowState,
+  RetuneCutoverRequest,
   PauseRequest,
   RejectSignal,
   ResumeRequest,
@@ -34,6 +37,8 @@ export const rejectUpdate = defineUpdate<ApprovalState, [RejectSignal]>('reject'
 export const pauseUpdate = defineUpdate<Controls, [PauseRequest]>('pause');
 export const resumeUpdate = defineUpdate<Controls, [ResumeRequest]>('resume');
 export const retuneUpdate = defineUpdate<Controls, [Retune]>('retune');
+export const cutoverNowUpdate = defineUpdate<CutoverWindowState, [CutoverNowRequest]>('cutoverNow');
+export const retuneCutoverUpdate = defineUpdate<CutoverWindowState, [RetuneCutoverRequest]>('retuneCutover');
 /** Internal: the copy activity's view of the live settings, for (table, stream). */
 export const controlsQuery = defineQuery<StreamControls, [string, number]>('controls');
 
@@ -46,6 +51,10 @@ export const DESCRIPTIONS = {
   status: 'Phase, per-table progress, stage counts and checksums, verification, approval state, dry-run plan.',
   approveUpdate:
     'Approve the cutover and get the approval back; refused at once (no event) when not waiting for approval or not an approver: {"by": "alice", "comment": "..."}',
+  cutoverNow:
+    'Cut over now, whatever the cutover window says; approvers only, refused at once unless the approved switchover waits for its window: {"by": "alice", "comment": "..."}',
+  retuneCutover:
+    'Change the cutover window or notBefore while the cutover waits (null clears one): {"by": "alice", "window": {"start": "02:00", "end": "04:00", "timeZone": "Europe/Berlin"}, "notBefore": null}',
   rejectUpdate:
     'Reject: the running stage is cancelled and the switchover rolls back; refused at once once cutover began or when not an approver: {"by": "bob", "reason": "..."}',
   pause: 'Pause before cutover: no copy batch and no next stage starts until resume: {"by": "alice", "reason": "peak traffic"}',

@@ -1,5 +1,6 @@
 // What the workflows report and receive: the `status` query's shape (one for every workflow type),
 // the phases, and the payloads of signals and updates. Types and constants only: workflows import it.
+import type { CutoverWindow } from './windows';
 import type { Plan, StageRecord, VerifyResult, CutoverResult, WrittenCheck } from './types';
 import type { CopyMode, Throttle } from './input';
 
@@ -56,6 +57,8 @@ export const PHASES = [
   'copy',
   'verify',
   'awaiting_approval',
+  // Approved, waiting for the cutover window (input cutover.window / notBefore).
+  'awaiting_window',
   'cutover',
   'cleanup',
   'done',
@@ -117,6 +120,36 @@ export interface SwitchoverStatus {
    * is under an hour the cutover refuses and the switchover rolls back.
    */
   cutoffs?: Record<string, { cutoff: string; deadline: string; leftSeconds: number; left: string }>;
+  /** The cutover window (input cutover.window / notBefore, or retuned), once approved. */
+  cutoverWindow?: CutoverWindowState;
+}
+
+/** Where the cutover stands against its window; times in UTC and in the window's time zone. */
+export interface CutoverWindowState {
+  state: 'waiting' | 'open' | 'overridden';
+  opensAt: string;
+  opensLocal: string;
+  closesAt: string | null;
+  closesLocal: string | null;
+  window: CutoverWindow | null;
+  notBefore: string | null;
+  /** Windows that closed before the cutover got its lock. */
+  missed: number;
+  /** Who retuned the window or cut over now, and when. */
+  changes: { by: string; at: string; what: string }[];
+}
+
+/** The `cutoverNow` Update: an approver cuts over at once, whatever the window says. */
+export interface CutoverNowRequest {
+  by: string;
+  comment?: string;
+}
+
+/** The `retuneCutover` Update: a new window and/or notBefore (null clears it), while the cutover waits. */
+export interface RetuneCutoverRequest {
+  by: string;
+  window?: CutoverWindow | null;
+  notBefore?: string | null;
 }
 
 /** A status with nothing done yet and no approval to wait for (rollback, rehearsal). */

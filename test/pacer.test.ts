@@ -216,7 +216,7 @@ describe('probe on PostgreSQL', () => {
     }
   });
 
-  test('others at work: a session not ours that ran a statement in the last 2 s; ours (application_name partition-switchover) never count', async () => {
+  test('others at work: a session not ours in a transaction or that wrote in the last 2 s; a monitor that only reads and ours (partition-switchover) never count', async () => {
     const connect = async (application_name: string) => {
       const c = new pg.Client({ connectionString: db.url, application_name });
       await c.connect();
@@ -232,10 +232,20 @@ describe('probe on PostgreSQL', () => {
       expect(await env.othersActive(ours)).toBe(false);
       const app = await connect('app');
       try {
+        // A monitor polling (a plain read, outside a transaction): nobody to protect.
         await app.query('select 1');
+        expect(await env.othersActive(ours)).toBe(false);
+        await app.query('  SHOW work_mem');
+        expect(await env.othersActive(ours)).toBe(false);
+        // A write: at work for 2 s.
+        await app.query('create temp table if not exists t_w (x int); insert into t_w values (1)');
         expect(await env.othersActive(ours)).toBe(true);
         await new Promise((r) => setTimeout(r, 2500));
         expect(await env.othersActive(ours)).toBe(false);
+        // A statement that reads first and then writes (WITH ... INSERT): counted.
+        await app.query('with x as (select 1 as v) insert into t_w select v from x');
+        expect(await env.othersActive(ours)).toBe(true);
+        await new Promise((r) => setTimeout(r, 2500));
         // In a transaction (idle in transaction, a writer holding locks): at work however long.
         await app.query('begin');
         await new Promise((r) => setTimeout(r, 2500));

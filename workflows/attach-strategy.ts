@@ -7,7 +7,7 @@ import { ApplicationFailure, condition, patched } from '@temporalio/workflow';
 import type { AttachTablePlan, Plan, TablePlan } from '../src/types';
 import { CUTOFF_MARGIN_MS, cutoffDeadlineMs, humanDuration } from '../src/cutoff';
 import type { Run } from './control';
-import { CUTOVER, LONG, opts } from './options';
+import { LONG, cutoverOptions, opts } from './options';
 import { acts, cutOver, type Stage } from './stages';
 
 /** The plan of an attach stage's table (preflight plans every table of a run with the run's strategy). */
@@ -129,7 +129,11 @@ export const cutover: Stage = {
     const tp = attached(table);
     const a = tp.attach;
     const summary = `cutover ${tp.table}: attach as ${a.history} FROM (MINVALUE) TO (${a.cutoff}), ${a.partitions.length} new partitions`;
-    cutOver(run, tp.table, await acts.attachCutover.executeWithOptions(opts(summary, CUTOVER), [run.input.database, tp, run.input.lockTimeoutMs]));
+    cutOver(
+      run,
+      tp.table,
+      await acts.attachCutover.executeWithOptions(opts(summary, cutoverOptions(run.window.deadline)), [run.input.database, tp, run.input.lockTimeoutMs]),
+    );
   },
 };
 

@@ -4,6 +4,7 @@
 import { CancellationScope, condition, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
 import { describeIssues, retuneSpec, type SwitchoverInput } from '../src/input';
+import type { CutoverWindow } from '../src/windows';
 import {
   DESCRIPTIONS,
   SwitchoverPhase,
@@ -66,6 +67,18 @@ export interface Run extends Tracked {
   record(r: StageRecord): void;
   /** While paused, no next stage starts (a condition already true adds nothing to the history). */
   unpaused(): Promise<void>;
+  /** The cutover window as set and retuned (workflows/window.ts). */
+  window: WindowControl;
+}
+
+/** The cutover window (input cutover.window / notBefore) as the operator set it, and whether an approver said "now". */
+export interface WindowControl {
+  window: CutoverWindow | null;
+  notBefore: string | null;
+  now: boolean;
+  changed: boolean;
+  /** Set while the cutover runs inside a window: its activities give up when it closes. */
+  deadline?: number;
 }
 
 /** A run's tracked state, with its status query; `render` draws the current details (the switchover's by default). */
@@ -149,6 +162,7 @@ export function newRun(input: SwitchoverInput, tracked: Tracked): Run {
       run.table(r.table).stages.push(r);
     },
     unpaused: () => condition(() => !run.controls.paused),
+    window: { window: input.cutover?.window ?? null, notBefore: input.cutover?.notBefore ?? null, now: false, changed: false },
   });
   return run;
 }
@@ -186,7 +200,9 @@ function decisionHandlers(run: Run) {
   };
   /** Why a reject cannot be accepted now, or null. A reject is honoured until cutover begins. */
   const rejectRefusal = (s: RejectSignal | undefined): string | null => {
-    if (run.decision || PAST_REJECT.includes(state.phase)) {
+    // Approved but waiting for the cutover window: still before the point of no return.
+    const settled = run.decision && !(run.decision === 'approved' && state.phase === 'awaiting_window');
+    if (settled || PAST_REJECT.includes(state.phase)) {
       return `reject by ${s?.by}: ${run.decision ? `already ${run.decision}` : `too late, phase ${state.phase}`}`;
     }
     if (!s?.by) return 'reject without "by": ignored';
@@ -198,7 +214,7 @@ function decisionHandlers(run: Run) {
     state.approval = { state: 'rejected', by: s.by, reason: s.reason, at: new Date().toISOString() };
     // A running stage stops at once (its activity sees the cancellation at its next heartbeat),
     // then the rollback runs. At the approval point nothing runs: the wait sees the decision.
-    if (state.phase !== 'awaiting_approval') run.stages.cancel();
+    if (state.phase !== 'awaiting_approval' && state.phase !== 'awaiting_window') run.stages.cancel();
     run.refresh();
   };
   /** A signal's refusal is listed; an Update's is thrown by its validator, reworded as refused. */

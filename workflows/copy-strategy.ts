@@ -6,7 +6,7 @@ import { ApplicationFailure, condition, isCancellation, patched } from '@tempora
 import type { Activities } from '../activities';
 import type { CopyStream, Plan, TablePlan, TableVerification } from '../src/types';
 import { brakeOf, type Run } from './control';
-import { CUTOVER, LONG, opts } from './options';
+import { LONG, cutoverOptions, opts } from './options';
 import { acts, cutOver, type Stage } from './stages';
 import { copyStreamsFor, durationMs } from './util';
 
@@ -162,7 +162,16 @@ export const cutover: Stage = {
   phase: 'cutover',
   async forward(run, tp) {
     const summary = `cutover ${tp.table}: rename to ${tp.names.legacy}, ${tp.names.partitioned} → ${tp.table}, mirror on`;
-    cutOver(run, tp.table, await acts.cutoverTable.executeWithOptions(opts(summary, CUTOVER), [run.input.database, tp, run.input.lockTimeoutMs, run.input.cutover]));
+    cutOver(
+      run,
+      tp.table,
+      await acts.cutoverTable.executeWithOptions(opts(summary, cutoverOptions(run.window.deadline)), [
+        run.input.database,
+        tp,
+        run.input.lockTimeoutMs,
+        run.input.cutover,
+      ]),
+    );
   },
 };
 

@@ -45,3 +45,11 @@ export const WRITER_ORDER: ActivityOptions = { startToCloseTimeout: '1 minute', 
 export function opts(summary: string, base: ActivityOptions = STEP): ActivityOptions {
   return { ...base, summary };
 }
+
+/** The cutover's options inside a cutover window: it tries until the window closes (`deadline`, epoch ms), then the workflow waits for the next. */
+export function cutoverOptions(deadline?: number): ActivityOptions {
+  if (deadline === undefined) return CUTOVER;
+  // Retried without a count (maximumAttempts unset) until the window's end.
+  const { maximumAttempts: _, ...retry } = CUTOVER.retry ?? {};
+  return { ...CUTOVER, scheduleToCloseTimeout: Math.max(1000, deadline - Date.now()), retry };
+}

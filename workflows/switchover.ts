@@ -3,7 +3,7 @@
 // stage runs its activities (activities/<stage>.ts) table by table; the operator's handlers are in
 // workflows/control.ts. A failure after changes began runs the rollback workflow as compensation
 // (a child that outlives this one).
-import { ApplicationFailure, CancellationScope, ParentClosePolicy, executeChild, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, ParentClosePolicy, executeChild, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { switchoverInput } from '../src/input';
 import type { RollbackOutcome, RollbackReport, SwitchoverReport } from '../src/reports';
 import { startRun, type Run } from './control';
@@ -11,12 +11,14 @@ import { announce, backup, checksums, claim, preflight, runStage } from './stage
 import { approval, auditDecision } from './approval';
 import { STRATEGIES } from './strategies';
 import { cleanupTables } from './cleanup';
+import { cutoverInWindow, windowHandlers } from './window';
 import { errorMessage, errorType, ownFailure, parseInput } from './util';
 
 export type { RollbackOutcome, SwitchoverReport, TableReport } from '../src/reports';
 
 export async function switchover(raw: unknown): Promise<SwitchoverReport> {
   const run = startRun(parseInput(switchoverInput, raw, 'switchover', 'Nothing was changed; fix the input and start again.'));
+  windowHandlers(run);
   await announce(run);
   if (run.input.mode === 'cleanup') return cleanupTables(run);
   const plan = await preflight(run);
@@ -31,7 +33,12 @@ export async function switchover(raw: unknown): Promise<SwitchoverReport> {
     });
     const stop = await approval(run, plan, strategy);
     if (stop) return done(run, stop, { rollback: await compensate(run, stop === 'rejected' ? 'rejected' : 'approval timed out') });
-    await runStage(run, plan, strategy.cutover);
+    // Runs recorded before cutover windows existed cut over at once.
+    if (!patched('cutover-window')) await runStage(run, plan, strategy.cutover);
+    else if ((await cutoverInWindow(run, plan, strategy)) === 'rejected') {
+      await auditDecision(run, { phase: 'awaiting_window' });
+      return done(run, 'rejected', { rollback: await compensate(run, 'rejected while the cutover waited for its window') });
+    }
     return done(run, 'done');
   } catch (err) {
     return failed(run, err);
