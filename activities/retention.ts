@@ -179,7 +179,7 @@ async function plan(c: pg.ClientBase, tp: TablePlan, r: Retention) {
     throw fail(
       'StateConflict',
       `retention of ${tp.schema}.${tp.table}: the archive schema "${r.archiveSchema}" does not exist. Create it as you want archived data owned and ` +
-        `readable (CREATE SCHEMA ${sql.ident(r.archiveSchema)};), or set retention.archiveSchema, or "action": "drop". Nothing was changed.`,
+        `readable (CREATE SCHEMA ${sql.ident(r.archiveSchema)};), or set retention.archiveSchema, or "action": "drop". Retention changed nothing.`,
       { archiveSchema: r.archiveSchema },
     );
   }
@@ -202,6 +202,7 @@ export async function applyRetention({ pools }: Deps, database: string, tp: Tabl
     const result: RetentionResult = { table: tp.table, keep: r.keep, cutoff: p.cutoff, dryRun: opts.dryRun, retired: [], kept: [...p.kept], finished };
     // DETACH ... CONCURRENTLY fails with a default partition (PostgreSQL); a key table's keys go in the detach's transaction.
     const how = p.hasDefault || tp.keyTable ? 'locked' : 'concurrently';
+    if (p.straddling) result.kept.push(await straddlingReason(pool, tp, p.straddling, p.cutoff));
     for (const cand of p.retire) {
       try {
         if (opts.dryRun) result.retired.push(await dryRunOne(pool, tp, r, cand, p.cutoff, how));
@@ -214,6 +215,17 @@ export async function applyRetention({ pools }: Deps, database: string, tp: Tabl
     }
     return result;
   });
+}
+
+/** Why the partition the cutoff falls inside stays: its range reaches past the cutoff (and whether a row inside keep was found). */
+async function straddlingReason(pool: pg.Pool, tp: TablePlan, s: RetentionCandidate, cutoff: string) {
+  const inside = (await pool.query(insideKeepSql(tp, s.partition, cutoff))).rows[0].inside;
+  return {
+    partition: s.partition,
+    reason:
+      `${s.from}..${s.to} reaches past the cutoff ${cutoff}` +
+      `${inside ? ' and holds rows dated on or after it (inside keep)' : ''}; retired once it ends on or before the cutoff`,
+  };
 }
 
 /** What a dry run reports for one candidate: the same checks, nothing changed. */

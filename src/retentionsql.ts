@@ -50,13 +50,16 @@ export function ourName(tp: TablePlan, from: string, to: string): string | null 
 /**
  * The table's children split by the cutoff (YYYY-MM-DD): `retire` holds the period partitions of
  * ours whose upper bound is at or before it; `kept` says why each other old-looking one stays
- * (`<table>_pmin`, a partition not ours). Partitions reaching past the cutoff are not mentioned.
+ * (`<table>_pmin`, a partition not ours); `straddling` is the partition the cutoff falls inside
+ * (kept: reported with whether it holds rows inside keep). Later partitions are not mentioned.
  */
 export function retentionCandidates(tp: TablePlan, children: RetentionChild[], cutoff: string) {
   const retire: RetentionCandidate[] = [];
   const kept: { partition: string; reason: string }[] = [];
+  let straddling: RetentionCandidate | null = null;
   for (const c of children) {
     const b = readBounds(c.bound);
+    if (b && b.from !== 'MINVALUE' && b.from < cutoff && b.to !== 'MAXVALUE' && b.to > cutoff) straddling = { partition: c.name, ...b };
     if (!b || b.to === 'MAXVALUE' || b.to > cutoff) continue;
     if (b.from === 'MINVALUE') {
       kept.push({ partition: c.name, reason: `holds every key before ${b.to} (MINVALUE..${b.to}); retention never detaches or drops it` });
@@ -67,7 +70,7 @@ export function retentionCandidates(tp: TablePlan, children: RetentionChild[], c
       });
     } else retire.push({ partition: c.name, from: b.from, to: b.to });
   }
-  return { retire: retire.sort((a, b) => (a.from < b.from ? -1 : 1)), kept };
+  return { retire: retire.sort((a, b) => (a.from < b.from ? -1 : 1)), kept, straddling };
 }
 
 /** Whether partition `name` holds a row whose key is at or after `cutoff` (inside keep): `inside`. */

@@ -37,6 +37,7 @@ test('only period partitions of ours wholly before the cutoff are retired; pmin 
   ]);
   expect(out.kept.map((k) => k.partition)).toEqual(['revenues_pmin', 'handmade']);
   expect(out.kept[0].reason).toBe('holds every key before 2018-01-01 (MINVALUE..2018-01-01); retention never detaches or drops it');
+  expect(out.straddling).toEqual({ partition: 'revenues_p201804', from: '2018-04-01', to: '2018-05-01' });
   expect(out.kept[1].reason).toBe('2018-03-01..2018-04-01 is not a partition the switchover or maintenance made (its name or range is not ours); left');
   expect(r.ourName(tp, '2024-01-01', '2024-02-01')).toBe('revenues_p202401');
   expect(r.ourName(tp, '2024-01-01', '2024-03-01')).toBeNull();
