@@ -3,7 +3,8 @@
 // (CONCURRENTLY) into the archive schema or dropped (under the lock budget, next to a default
 // partition), each audited with its rows and bounds; the partition the cutoff falls inside, with a
 // late row inside keep, is left and the result says why; bad input is refused naming the field;
-// an archived partition is attached again by hand with the README's statements.
+// an archived partition is attached again by hand with the README's statements; a detach
+// interrupted before the move into the archive is finished by the next run.
 import type { MaintenanceReport } from '../workflows/maintenance';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { reattachSql } from '../src/retentionsql';
@@ -134,6 +135,22 @@ test('detach by retention into the archive schema, audited with rows and bounds;
   expect(await partitions('ledger')).toContain(first.partition);
   const back = (await db.pool.query(`select count(*)::int as n from ledger where booked_on >= $1 and booked_on < $2`, [first.from, first.to])).rows[0].n;
   expect(back).toBe(first.rows);
+
+  // A crash after DETACH ... CONCURRENTLY, before the move into the archive: the audit row says the
+  // detach began, the partition is a plain table in public. The next run finishes it.
+  const details = { ...first, action: 'detach', status: 'detaching', archiveSchema: 'archive', archivedAs: `archive.${first.partition}` };
+  await db.pool.query(
+    `insert into partition_switchover.audit (workflow_id, run_id, schema_name, table_name, stage, details) values ('crashed', 'r1', 'public', 'ledger', $1, $2)`,
+    [`RETENTION-DETACH ${first.partition}`, JSON.stringify(details)],
+  );
+  await db.pool.query(`alter table ledger detach partition ${first.partition} concurrently`);
+  const next = (await maintain({ tables: ['ledger'], retention: { keep: '2 years' } })).retention![0];
+  expect(next.finished).toEqual([first.partition]);
+  expect(next.retired).toEqual([]);
+  expect((await db.pool.query(`select count(*)::int as n from archive.${first.partition}`)).rows[0].n).toBe(first.rows);
+  expect((await db.pool.query(`select to_regclass($1) as r`, [`public.${first.partition}`])).rows[0].r).toBeNull();
+  // Finished once: a further run finds nothing to finish.
+  expect((await maintain({ tables: ['ledger'], retention: { keep: '2 years' } })).retention![0].finished).toEqual([]);
 });
 
 test('drop by retention next to a default partition (plain DETACH under the lock budget)', async () => {
