@@ -1,5 +1,16 @@
 // Partition maintenance's statements pinned as exact strings (src/maintenancesql.ts).
-import { analyzeSkipLockedSql, analyzeSql, attachToMaxSql, lockForAnalyzeSql, belowWhere, countWhereSql, detachSql, inRangeWhere, moveBackSql, moveOutSql } from '../src/maintenancesql';
+import {
+  analyzeSkipLockedSql,
+  analyzeSql,
+  attachToMaxSql,
+  lockForAnalyzeSql,
+  belowWhere,
+  countWhereSql,
+  detachSql,
+  inRangeWhere,
+  moveBackSql,
+  moveOutSql,
+} from '../src/maintenancesql';
 import { col, revenuesPlan } from './fixtures';
 
 const tp = revenuesPlan(col('status', 'text'));
