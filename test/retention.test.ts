@@ -21,11 +21,16 @@ beforeAll(async () => {
     insert into ledger (booked_on, amount) select current_date - g * 10, g from generate_series(0, 120) g;
     create table visits (id bigserial primary key, at timestamptz not null);
     insert into visits (at) select now() - g * interval '10 days' from generate_series(0, 80) g;
+    create table rental (id bigserial primary key, rented_on date not null);
+    insert into rental (rented_on) select current_date - g * 20 from generate_series(0, 40) g;
+    create table payment (id bigserial primary key, rental_id bigint not null references rental (id));
+    insert into payment (rental_id) select id from rental;
   `);
   w = await startTestWorker({ default: db.url });
   for (const [table, partitionKey, defaultPartition] of [
     ['ledger', 'booked_on', false],
     ['visits', 'at', true],
+    ['rental', 'rented_on', false],
   ] as const) {
     const r: SwitchoverReport = await w.client.workflow.execute('switchover', {
       taskQueue: w.taskQueue,
@@ -172,4 +177,23 @@ test('drop by retention next to a default partition (plain DETACH under the lock
   expect(
     (await db.pool.query(`select count(*)::int as n from visits where at >= $1::date and at < $2::date`, [r.retired[0].from, r.retired.at(-1)!.to])).rows[0].n,
   ).toBe(0);
+});
+
+test('foreign keys into the table (key table): a partition with rows is left, one emptied through the table is retired', async () => {
+  const first = async () => (await maintain({ tables: ['rental'], retention: { keep: '1 year' }, dryRun: true })).retention![0].kept;
+  const report = (await maintain({ tables: ['rental'], retention: { keep: '1 year' } })).retention![0];
+  expect(report.retired).toEqual([]);
+  const held = report.kept.filter((k) => k.reason.startsWith('holds rows whose keys public.rental_keys carries'));
+  expect(held.length).toBeGreaterThan(3);
+  expect(held[0].reason).toMatch(/Delete its rows through the table first \(DELETE FROM "public"."rental" WHERE "rented_on" < '\d{4}-\d{2}-01'/);
+  expect((await first()).length).toBe(report.kept.length);
+  // The oldest period emptied through the table (its payments first: NO ACTION): its keys go with its rows.
+  const p = held[0].partition;
+  await db.pool.query(`delete from payment where rental_id in (select id from ${p}); delete from rental where id in (select id from ${p})`);
+  const keys = (await db.pool.query(`select count(*)::int as n from rental_keys`)).rows[0].n;
+  const again = (await maintain({ tables: ['rental'], retention: { keep: '1 year' } })).retention![0];
+  expect(again.retired.map((a) => [a.partition, a.rows, a.how])).toEqual([[p, 0, 'locked']]);
+  expect((await db.pool.query(`select count(*)::int as n from archive.${p}`)).rows[0].n).toBe(0);
+  expect((await db.pool.query(`select count(*)::int as n from rental_keys`)).rows[0].n).toBe(keys);
+  expect((await db.pool.query(`select count(*)::int as n from rental`)).rows[0].n).toBe(keys);
 });
