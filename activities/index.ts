@@ -6,6 +6,7 @@ import { indexActivities } from './indexes';
 import { recheckActivities } from './recheck';
 import { cutoverActivities } from './cutover';
 import { partitionActivities } from './maintain-partitions';
+import { retentionActivities } from './retention';
 import { backupActivities } from './backup';
 import { prepareActivities } from './prepare';
 import { triggerActivities } from './triggers';
@@ -57,6 +58,7 @@ const MODULES = [
   attachActivities,
   rollbackActivities,
   partitionActivities,
+  retentionActivities,
   rehearsalActivities,
 ] as const;
 type Both<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;

@@ -35,7 +35,11 @@ export async function ensureMaintenanceSchedule(
       action,
       // A run still going when the next is due is enough; a run missed while the server was down is made up once.
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1d' },
-      memo: { what: `keeps ${input.premake} partitions ahead for switched-over tables in ${input.database}/${input.schema}` },
+      memo: {
+        what:
+          `keeps ${input.premake} partitions ahead for switched-over tables in ${input.database}/${input.schema}` +
+          (input.retention ? `; retention: ${input.retention.action} partitions older than ${input.retention.keep}` : ''),
+      },
     });
     return { scheduleId, created: true };
   } catch (err) {
@@ -45,8 +49,14 @@ export async function ensureMaintenanceSchedule(
   }
 }
 
-async function run() {
+/**
+ * The command's options as the schedule's input (validated by ensureMaintenanceSchedule):
+ * `--keep "7 years" [--retention-action detach|drop] [--archive-schema archive] [--dry-run]`
+ * add retention; `--retention-action` or `--archive-schema` without `--keep` is refused.
+ */
+export function scheduleArgs(args: string[]): { input: Record<string, unknown>; every: Duration; trigger: boolean } {
   const { values } = parseArgs({
+    args,
     options: {
       database: { type: 'string', default: 'default' },
       schema: { type: 'string', default: 'public' },
@@ -54,18 +64,35 @@ async function run() {
       'default-partition': { type: 'boolean', default: false },
       every: { type: 'string', default: '1d' },
       trigger: { type: 'boolean', default: false },
+      keep: { type: 'string' },
+      'retention-action': { type: 'string' },
+      'archive-schema': { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
     },
   });
+  const retention = {
+    keep: values.keep,
+    ...(values['retention-action'] !== undefined ? { action: values['retention-action'] } : {}),
+    ...(values['archive-schema'] !== undefined ? { archiveSchema: values['archive-schema'] } : {}),
+  };
+  if (values.keep === undefined && Object.keys(retention).length > 1) {
+    throw new Error('--retention-action and --archive-schema belong to retention: give --keep too (e.g. --keep "7 years")');
+  }
+  const input = {
+    database: values.database,
+    schema: values.schema,
+    premake: Number(values.premake),
+    defaultPartition: values['default-partition'],
+    ...(values.keep !== undefined ? { retention } : {}),
+    ...(values['dry-run'] ? { dryRun: true } : {}),
+  };
+  return { input, every: values.every as Duration, trigger: !!values.trigger };
+}
+
+async function run() {
+  const values = scheduleArgs(process.argv.slice(2));
   const client = await connectClient();
-  const { scheduleId, created } = await ensureMaintenanceSchedule(client, {
-    every: values.every as Duration,
-    input: {
-      database: values.database,
-      schema: values.schema,
-      premake: Number(values.premake),
-      defaultPartition: values['default-partition'],
-    },
-  });
+  const { scheduleId, created } = await ensureMaintenanceSchedule(client, { every: values.every, input: values.input });
   if (values.trigger) await client.schedule.getHandle(scheduleId).trigger();
   console.log(`${created ? 'created' : 'updated'} schedule ${scheduleId} (every ${values.every}${values.trigger ? ', triggered once now' : ''})`);
   console.log(`  see it:  npm run temporal -- schedule describe --schedule-id ${scheduleId}`);

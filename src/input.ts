@@ -241,6 +241,17 @@ export const cleanupInput = z.strictObject({
   schema: identifier.default('public'),
 });
 
+/** `keep` of retention: a count and a unit (README "Retention: old partitions detached or dropped"). */
+export const KEEP_PATTERN = /^([1-9]\d{0,4}) (day|week|month|year)s?$/;
+export const RETENTION_ACTIONS = ['detach', 'drop'] as const;
+/** Retention (activities/retention.ts): partitions wholly older than `keep` detached into `archiveSchema`, or dropped. */
+export const retentionSpec = z.strictObject({
+  keep: z.string().trim().regex(KEEP_PATTERN, 'must be a count and a unit, e.g. "7 years", "18 months", "12 weeks", "90 days" (days, weeks, months, years)'),
+  action: z.enum(RETENTION_ACTIONS).default('detach'),
+  archiveSchema: identifier.default('archive'),
+});
+export type Retention = z.infer<typeof retentionSpec>;
+
 /** Partition maintenance (workflows/maintenance.ts), run on a Temporal Schedule. */
 export const maintenanceInput = z.strictObject({
   database: identifier.default('default'),
@@ -252,6 +263,10 @@ export const maintenanceInput = z.strictObject({
   /** Also make `<table>_default`, which catches rows outside every range. */
   defaultPartition: z.boolean().default(false),
   lockTimeoutMs: lockTimeoutSpec,
+  /** Old partitions detached into an archive schema, or dropped (off unless given). */
+  retention: retentionSpec.optional(),
+  /** Retention only lists what it would detach or drop; nothing is changed (partitions are not made either). */
+  dryRun: z.boolean().default(false),
 });
 export type MaintenanceInput = z.infer<typeof maintenanceInput>;
 
