@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { approveSignal } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
-import { ADMIN_URL, databaseAndWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { databaseAndWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker, dropRoles } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -23,10 +23,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db.pool.query(`drop owned by ${ROLE}`).catch(() => undefined);
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`drop role if exists ${ROLE}`).catch(() => undefined);
-  await admin.end();
+  await dropRoles(ROLE).catch(() => undefined);
 });
 
 async function awaitingApproval(table: string, cutover: Record<string, unknown> = {}) {

@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { dump, failureOf, historyFacts, injectAfter, type Injection } from './failure-helpers';
-import { ADMIN_URL, createTestDb, startTestWorker, tableRows, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, type TestDb, type TestWorker, dropRoles } from './helpers';
 
 const STAGES = [
   'preflight',
@@ -50,10 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
   await Promise.all(Object.values(dbs).map((d) => d.drop()));
-  const admin = new (await import('pg')).default.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`drop role if exists ${role}`);
-  await admin.end();
+  await dropRoles(role);
 });
 
 async function snapshot(db: TestDb) {

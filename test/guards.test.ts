@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { approveSignal } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker, dropRoles } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -42,11 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
   await db?.drop();
-  const admin = new pg.Client({ connectionString: db.url.replace(/\/[^/]+$/, '/postgres') });
-  await admin.connect();
-  await admin.query(`drop role if exists ${ATTACKER}`);
-  await admin.query(`drop role if exists ${WRITER}`);
-  await admin.end();
+  await dropRoles(ATTACKER, WRITER);
 });
 
 /** Runs `text` in its own session as `role` (rolled back when `rollback`), returning the error or the result. */

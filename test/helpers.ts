@@ -108,6 +108,17 @@ export function databaseAndWorker(set: (db: TestDb, w: TestWorker) => void): voi
   });
 }
 
+/** Drops cluster-wide roles a test made (after its databases, which hold their grants, are dropped). */
+export async function dropRoles(...roles: string[]): Promise<void> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    for (const r of roles) await admin.query(`drop role if exists ${r}`);
+  } finally {
+    await admin.end();
+  }
+}
+
 export function uniqueId(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../src/reports';
-import { ADMIN_URL, createTestDb, startTestWorker, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, uniqueId, waitForPhase, type TestDb, type TestWorker, dropRoles } from './helpers';
 import { dump, failureOf } from './failure-helpers';
 
 let db: TestDb;
@@ -23,10 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
   await db?.drop();
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`drop role if exists ${role}`);
-  await admin.end();
+  await dropRoles(role);
 });
 
 const one = async (text: string, params: unknown[] = []) => (await db.pool.query(text, params)).rows[0];

@@ -10,7 +10,6 @@
 // cutover: an index added since. Each step run again after its answer was lost ends the same; a
 // refresh failing on the rows is recorded and the switchover goes on.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { approveSignal, rejectSignal } from '../src/shared';
 import { switchoverInput } from '../src/input';
 import { preflightPlan } from '../activities/preflight';
@@ -18,7 +17,7 @@ import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../src/reports';
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import { ADMIN_URL, databaseAndWorker, startTestWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { databaseAndWorker, startTestWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker, dropRoles } from './helpers';
 
 const suffix = randomBytes(4).toString('hex');
 const app = `mvapp_${suffix}`;
@@ -32,10 +31,7 @@ beforeAll(async () => {
   await db.pool.query(`create role ${app} nologin; create role ${reader} nologin`);
 });
 afterAll(async () => {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  for (const r of [app, reader]) await admin.query(`drop role if exists ${r}`);
-  await admin.end();
+  await dropRoles(app, reader);
 });
 
 const one = async (text: string, params: unknown[] = []) => (await db.pool.query(text, params)).rows[0];

@@ -3,12 +3,11 @@
 // draws ids (serial and identity), and a reader keeps its table and column grants. A worker role
 // that could not hand the new table to the owner is refused at preflight, with nothing changed.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { approveSignal } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../workflows/rollback';
 import { dump, failureOf } from './failure-helpers';
-import { ADMIN_URL, createTestDb, startTestWorker, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, uniqueId, waitForPhase, type TestDb, type TestWorker, dropRoles } from './helpers';
 
 const suffix = randomBytes(4).toString('hex');
 const app = `app_${suffix}`;
@@ -29,10 +28,7 @@ afterAll(async () => {
   await w?.stop();
   await limited?.stop();
   await db?.drop();
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  for (const r of [app, reader, workerRole]) await admin.query(`drop role if exists ${r}`);
-  await admin.end();
+  await dropRoles(app, reader, workerRole);
 });
 
 /** Schema `schema` with `t` (serial key, granted to the reader: SELECT and UPDATE (note)) and `u` (identity key, owner only), made by the app role. */

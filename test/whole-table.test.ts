@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { approveSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
-import { ADMIN_URL, createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker, dropRoles } from './helpers';
 import { failureOf } from './failure-helpers';
 
 let db: TestDb;
@@ -76,10 +76,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
   await db?.drop();
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`drop role if exists ${role}`);
-  await admin.end();
+  await dropRoles(role);
 });
 
 const spec = (table: string) => ({ table, partitionKey: 'booked_at', interval: 'month' as const });
