@@ -1,7 +1,7 @@
 // The switchover input, validated with zod. Imported by workflows (deterministic: no I/O here),
 // the client scripts and the activities, so everyone agrees on defaults.
 import { z } from 'zod';
-import { durationMs } from './durations';
+import { DURATION, durationMs } from './durations';
 import { isTimeZone, secondsOfDay, WEEKDAYS } from './windows';
 
 // A plain PostgreSQL identifier: we still quote every identifier, but refusing anything else
@@ -11,7 +11,7 @@ const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a 
 export const INTERVALS = ['day', 'week', 'month', 'quarter', 'year'] as const;
 export type Interval = (typeof INTERVALS)[number];
 
-const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration like "90s", "30m", "24h" or "2d"');
+const duration = z.string().regex(DURATION, 'must be a duration like "90s", "30m", "24h" or "2d"');
 
 export const tableSpec = z.strictObject({
   table: identifier,
@@ -73,7 +73,7 @@ export const cutoverSpec = z.strictObject({
   notBefore: instant.optional(),
   cancelBlockersAfter: duration
     .refine(
-      (d) => !/^\d+(ms|s|m|h|d)$/.test(d) || durationMs(d) <= 300_000,
+      (d) => !DURATION.test(d) || durationMs(d) <= 300_000,
       'must be at most "5m": the cutover gives up after its 20 attempts, about 6 minutes after its first one, so a longer wait would never cancel anything',
     )
     .optional(),
