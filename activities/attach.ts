@@ -31,7 +31,7 @@ import { lockedTx } from './locks';
 import { lockViews } from './cutover';
 import { CUTOFF_MARGIN_MS, cutoffStatus, humanDuration } from '../src/cutoff';
 import { oneIndexBuild } from './indexes';
-import { auditRow, dropIfOurs, ownership, recordCreated, release, relations } from './bookkeeping';
+import { dropIfOurs, priorCutover, ownership, recordCreated, release, relations } from './bookkeeping';
 import type { UndoContext } from './undo';
 
 export type AttachState = 'plain' | 'prepared' | 'cutover' | 'cleaned' | 'missing';
@@ -257,8 +257,7 @@ export async function attachCutover({ pools }: Deps, database: string, tp: Table
       for (const s of sql.lockSql(tp, [tp.table])) await tx.q(s);
       const state = await attachState(c, tp);
       if (state === 'cutover' || state === 'cleaned') {
-        const prior = await auditRow(c, tp.schema, tp.table, 'CUTOVER');
-        return { table: tp.table, lockMs: prior?.ms ?? 0, attempts: 0, alreadyDone: true, at: new Date(prior?.at ?? Date.now()).toISOString() };
+        return priorCutover(c, tp);
       }
       const a = attachOf(tp);
       const changes = await columnChanges(c, tp);

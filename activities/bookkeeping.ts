@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { sqlFile, withClient, withTx } from '../src/db';
 import { fail } from '../src/errors';
 import { dropTableSql } from '../src/sqlgen';
-import type { StageRecord, TablePlan } from '../src/types';
+import type { CutoverResult, StageRecord, TablePlan } from '../src/types';
 import { audit, bindDeps, checksum, Deps, keepAlive, runId, stage, workflowId } from './context';
 
 export async function relations(c: pg.ClientBase, schema: string, names: string[]): Promise<Map<string, string>> {
@@ -13,6 +13,12 @@ export async function relations(c: pg.ClientBase, schema: string, names: string[
 
 export async function auditRow(c: pg.ClientBase, schema: string, table: string, stageName: string) {
   return (await c.query(sqlFile('bookkeeping/audit_row'), [workflowId(), schema, table, stageName, runId()])).rows[0];
+}
+
+/** The result of a cutover this switchover made already (a retry found the table cut over): its recorded lock time and instant. */
+export async function priorCutover(c: pg.ClientBase, tp: TablePlan): Promise<CutoverResult> {
+  const prior = await auditRow(c, tp.schema, tp.table, 'CUTOVER');
+  return { table: tp.table, lockMs: prior?.ms ?? 0, attempts: 0, alreadyDone: true, at: new Date(prior?.at ?? Date.now()).toISOString() };
 }
 
 /** `index`: an index the attach strategy built on the application's table (activities/attach.ts); `keys`: the key table (activities/keytable.ts). */

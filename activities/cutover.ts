@@ -15,7 +15,7 @@ import type { CutoverResult, TablePlan } from '../src/types';
 import { rowCountSql } from '../src/sqlgen';
 import { audit, bindDeps, Deps, keepAlive, stage } from './context';
 import { lockedTx, type LockedTx } from './locks';
-import { auditRow, dropIfOurs, ownership, release, recordCreated, tableState, type TableState } from './bookkeeping';
+import { dropIfOurs, priorCutover, ownership, release, recordCreated, tableState, type TableState } from './bookkeeping';
 import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
 import { behindTriggers, compareWritten, forgetLogged, type Written } from './changed';
@@ -187,8 +187,7 @@ async function cutoverLocked(
   for (const s of sql.lockSql(tp, [tp.table])) await tx.q(s);
   const state = await tableState(c, tp);
   if (state === 'cutover' || state === 'cleaned') {
-    const prior = await auditRow(c, tp.schema, tp.table, 'CUTOVER');
-    return { table: tp.table, lockMs: prior?.ms ?? 0, attempts: 0, alreadyDone: true, at: new Date(prior?.at ?? Date.now()).toISOString() };
+    return priorCutover(c, tp);
   }
   if (state !== 'prepared') {
     throw fail(
