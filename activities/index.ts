@@ -16,6 +16,7 @@ import { rehearsalActivities } from './rehearsal-checks';
 import { stateActivities } from './bookkeeping';
 import { verifyActivities } from './verify';
 import { attachActivities } from './attach';
+import { fleetActivities } from './fleet';
 
 /** How often every activity heartbeats while it runs (the workflows' heartbeatTimeout is 10 s). */
 export const HEARTBEAT_EVERY_MS = 2000;
@@ -60,6 +61,7 @@ const MODULES = [
   partitionActivities,
   retentionActivities,
   rehearsalActivities,
+  fleetActivities,
 ] as const;
 type Both<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 type ModuleActivities = Both<ReturnType<(typeof MODULES)[number]>>;

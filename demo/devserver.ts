@@ -39,9 +39,9 @@ export async function startDevServer(opts: { port?: number; uiPort?: number; dbF
   if (!bin) {
     // No Go toolchain here: let the SDK download the dev server (needs internet).
     const { TestWorkflowEnvironment } = await import('@temporalio/testing');
-    const { SwitchoverPhase, SwitchoverTables } = await import('../src/shared');
+    const { SwitchoverFleet, SwitchoverPhase, SwitchoverTables } = await import('../src/shared');
     const env = await TestWorkflowEnvironment.createLocal({
-      server: { ip: '127.0.0.1', port, uiPort, dbFilename: opts.dbFilename, searchAttributes: [SwitchoverPhase, SwitchoverTables] },
+      server: { ip: '127.0.0.1', port, uiPort, dbFilename: opts.dbFilename, searchAttributes: [SwitchoverPhase, SwitchoverTables, SwitchoverFleet] },
     });
     return { address: env.address, uiUrl: `http://127.0.0.1:${uiPort}`, stop: () => env.teardown() };
   }

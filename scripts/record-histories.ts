@@ -12,7 +12,7 @@ import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporal
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { DEMO_TABLES, seed } from '../demo/seed';
-import { approveSignal, rejectSignal, signoffSignal, statusQuery, SwitchoverPhase, SwitchoverTables } from '../src/shared';
+import { approveSignal, rejectSignal, signoffSignal, statusQuery, SwitchoverFleet, SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import { devServerExecutable } from '../src/temporal-cli';
 import { createWorker } from '../bin/worker';
 
@@ -51,7 +51,7 @@ async function main() {
   if (!executable) throw new Error('the Temporal CLI is not provisioned: run `bash scripts/temporal.sh --ensure` first');
   const started = Date.now();
   const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable, searchAttributes: [SwitchoverPhase, SwitchoverTables], extraArgs: ['--log-level', 'error'] },
+    server: { executable, searchAttributes: [SwitchoverPhase, SwitchoverTables, SwitchoverFleet], extraArgs: ['--log-level', 'error'] },
   });
   const dbName = `ps_histories_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });

@@ -10,11 +10,11 @@ export function createPools(targets: Record<string, string>, max = 8): Pools {
   const pools = new Map<string, pg.Pool>();
   return {
     get(name) {
-      const url = targets[name];
+      const url = targetUrl(targets, name);
       if (!url) {
         throw fail(
           'UnknownDatabase',
-          `database target "${name}" is not configured on this worker; set DATABASE_URL${name === 'default' ? '' : `_${name.toUpperCase()}`} ` +
+          `database target "${name}" is not configured on this worker; set DATABASE_URL${name.split('/')[0] === 'default' ? '' : `_${name.split('/')[0].toUpperCase()}`} ` +
             `(configured: ${Object.keys(targets).join(', ') || 'none'})`,
           { database: name },
         );
@@ -34,6 +34,18 @@ export function createPools(targets: Record<string, string>, max = 8): Pools {
       pools.clear();
     },
   };
+}
+
+/**
+ * A target's connection string: `targets[name]`, or for `<target>/<database>` (a fleet's
+ * server-wide targets) the target's with that database name; undefined when not configured.
+ */
+export function targetUrl(targets: Record<string, string>, name: string): string | undefined {
+  const [server, database] = name.split('/');
+  if (database === undefined || !targets[server]) return targets[name];
+  const u = new URL(targets[server]);
+  u.pathname = `/${database}`;
+  return u.toString();
 }
 
 export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {

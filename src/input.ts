@@ -8,6 +8,11 @@ import { isTimeZone, secondsOfDay, WEEKDAYS } from './windows';
 // up front means a name carrying SQL never reaches the database at all.
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, underscore; at most 63 chars)');
 
+/** A database target: `default`, `<name>` (DATABASE_URL_<NAME>), or `<target>/<database>`: another database on that target's server (a fleet's `like`). */
+export const TARGET = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}(\/[A-Za-z_][A-Za-z0-9_]{0,62})?$/, 'must be a database target: "default", "<name>" (DATABASE_URL_<NAME>) or "<target>/<database>"');
+
 export const INTERVALS = ['day', 'week', 'month', 'quarter', 'year'] as const;
 export type Interval = (typeof INTERVALS)[number];
 
@@ -120,7 +125,7 @@ export const switchoverInput = z
   .strictObject({
     tables: z.array(tableSpec).min(1, 'must list at least one table'),
     schema: identifier.default('public'),
-    database: identifier.default('default'),
+    database: TARGET.default('default'),
     batchSize: batchSize.default(10000),
     dryRun: z.boolean().default(false),
     mode: z.enum(['switchover', 'cleanup']).default('switchover'),
@@ -191,7 +196,7 @@ export const rollbackInput = z
     switchoverWorkflowId: z.string().min(1).optional(),
     tables: z.array(tableSpec).min(1).optional(),
     schema: identifier.default('public'),
-    database: identifier.default('default'),
+    database: TARGET.default('default'),
     /** Also restore each table's rows from its backup table (only when one exists). */
     restoreBackup: z.boolean().default(false),
   })
@@ -237,7 +242,7 @@ export type RehearsalInput = z.infer<typeof rehearsalInput>;
 /** Cleanup of finished switchovers (workflow type `cleanup`): the tables by name, or as in a switchover's input. */
 export const cleanupInput = z.strictObject({
   tables: z.array(z.union([identifier, z.object({ table: identifier })])).min(1),
-  database: identifier.default('default'),
+  database: TARGET.default('default'),
   schema: identifier.default('public'),
 });
 
@@ -254,7 +259,7 @@ export type Retention = z.infer<typeof retentionSpec>;
 
 /** Partition maintenance (workflows/maintenance.ts), run on a Temporal Schedule. */
 export const maintenanceInput = z.strictObject({
-  database: identifier.default('default'),
+  database: TARGET.default('default'),
   schema: identifier.default('public'),
   /** Only these switched-over tables; default: every table a switchover cut over in `schema`. */
   tables: z.array(identifier).min(1).optional(),

@@ -6,6 +6,7 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import type { CopyProgress } from './types';
 import type { Retune } from './input';
 import type { RehearsalStatus } from './rehearsal-report';
+import type { FleetChildPhase, FleetRequest, FleetSkipRequest, FleetStatus } from './fleet';
 import type {
   ApprovalState,
   ApproveSignal,
@@ -42,6 +43,21 @@ export const retuneCutoverUpdate = defineUpdate<CutoverWindowState, [RetuneCutov
 /** Internal: the copy activity's view of the live settings, for (table, stream). */
 export const controlsQuery = defineQuery<StreamControls, [string, number]>('controls');
 
+// The fleet (workflows/fleet.ts): approve and reject as the switchover's (its gate's state back),
+// resume, skip and abort as Updates and signals; its children report each phase to it.
+export const fleetApproveUpdate = defineUpdate<FleetStatus['gate'], [ApproveSignal]>('approve');
+export const fleetRejectUpdate = defineUpdate<FleetStatus['gate'], [RejectSignal]>('reject');
+export const fleetResumeUpdate = defineUpdate<FleetStatus, [FleetRequest]>('resume');
+export const fleetSkipUpdate = defineUpdate<FleetStatus, [FleetSkipRequest]>('skip');
+export const fleetAbortUpdate = defineUpdate<FleetStatus, [FleetRequest]>('abort');
+export const fleetResumeSignal = defineSignal<[FleetRequest]>('resume');
+export const fleetSkipSignal = defineSignal<[FleetSkipRequest]>('skip');
+export const fleetAbortSignal = defineSignal<[FleetRequest]>('abort');
+/** Internal: a fleet's child switchover reports each phase it enters. */
+export const fleetChildSignal = defineSignal<[FleetChildPhase]>('fleetChild');
+/** The fleet's `status` (same query name as every workflow type's). */
+export const fleetStatusQuery = defineQuery<FleetStatus>('status');
+
 /** Handler descriptions, shown by `temporal workflow metadata` and the UI. */
 export const DESCRIPTIONS = {
   approve: 'Approve the cutover after reading the verification report: {"by": "alice", "comment": "..."}',
@@ -61,12 +77,22 @@ export const DESCRIPTIONS = {
   resume: 'Resume a paused switchover: {"by": "alice"}',
   retune:
     'Change the copy settings of a running switchover (next batch on): {"by": "alice", "batchSize": 5000, "parallelism": 2, "pauseMs": 100, "maxBatchMs": 500, "maxLockWaitMs": null, "maxReplicationLagMs": 2000, "brakePauseMs": 500, "adaptive": false} (each optional; null clears a bound)',
+  fleetApprove:
+    'Approve what the fleet waits for (a wave, the canary, or everything after the canary, by approval.scope); refused when nothing waits or not an approver: {"by": "alice", "comment": "..."}',
+  fleetReject: 'Reject what the fleet waits for: those databases roll back and no further database starts: {"by": "bob", "reason": "..."}',
+  fleetResume: 'Carry on after a halt: the failed databases start again (after the cause is fixed): {"by": "alice"}',
+  fleetSkip: 'Leave a failed (or not yet started) database out and carry on: {"database": "tenant_7", "by": "alice"}',
+  fleetAbort: 'Stop the fleet and roll back every database it switched over, newest first: {"by": "alice", "reason": "..."}',
+  fleetChild: "Internal: a child switchover's phase, sent by the child.",
   controls: 'Internal: the live settings a copy stream reads before its batches (args: table, stream).',
 } as const;
 
 export const SwitchoverPhase = defineSearchAttributeKey('SwitchoverPhase', 'KEYWORD');
 export const SwitchoverTables = defineSearchAttributeKey('SwitchoverTables', 'KEYWORD_LIST');
+/** On every child of a fleet: `temporal workflow list --query 'SwitchoverFleet="<fleet id>"'`. */
+export const SwitchoverFleet = defineSearchAttributeKey('SwitchoverFleet', 'KEYWORD');
 export const SEARCH_ATTRIBUTES = [
   { name: 'SwitchoverPhase', type: 'Keyword' },
   { name: 'SwitchoverTables', type: 'KeywordList' },
+  { name: 'SwitchoverFleet', type: 'Keyword' },
 ] as const;

@@ -192,6 +192,8 @@ test('the Temporal dev server killed and restarted (same port and db file) durin
         'SwitchoverPhase=Keyword',
         '--search-attribute',
         'SwitchoverTables=KeywordList',
+        '--search-attribute',
+        'SwitchoverFleet=Keyword',
         '--log-level',
         'error',
       ],

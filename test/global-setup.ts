@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { devServerExecutable } from '../src/temporal-cli';
-import { SwitchoverPhase, SwitchoverTables } from '../src/shared';
+import { SwitchoverFleet, SwitchoverPhase, SwitchoverTables } from '../src/shared';
 
 export default async function globalSetup() {
   // Bundle first: a workflow that does not compile must not leave a dev server behind.
@@ -19,7 +19,7 @@ export default async function globalSetup() {
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       ...(executable ? { executable } : {}),
-      searchAttributes: [SwitchoverPhase, SwitchoverTables],
+      searchAttributes: [SwitchoverPhase, SwitchoverTables, SwitchoverFleet],
       uiPort,
       extraArgs: ['--log-level', 'error'],
     },

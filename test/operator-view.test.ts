@@ -232,7 +232,7 @@ test('a worker whose namespace lacks the search attributes prints the exact crea
   const proc = await spawnWorker({ DATABASE_URL: db.url, TEMPORAL_NAMESPACE: namespace, TASK_QUEUE: taskQueue });
   const connection = await Connection.connect({ address: temporalAddress() });
   try {
-    const commands = ['SwitchoverPhase --type Keyword', 'SwitchoverTables --type KeywordList'].map(
+    const commands = ['SwitchoverPhase --type Keyword', 'SwitchoverTables --type KeywordList', 'SwitchoverFleet --type Keyword'].map(
       (t) => `temporal operator search-attribute create --namespace ${namespace} --name ${t}`,
     );
     for (const c of commands) expect(proc.output()).toContain(`\n  ${c}\n`);

@@ -1,7 +1,7 @@
 // A switchover run's state and the operator's hold on it: the status query, approve/reject
 // (signals and Updates), pause/resume/retune, the copy streams' view of the live settings, and
 // the copy progress they report. Deterministic workflow code: no I/O.
-import { CancellationScope, condition, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, getExternalWorkflowHandle, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
 import { describeIssues, retuneSpec, type SwitchoverInput } from '../src/input';
 import type { CutoverWindow } from '../src/windows';
@@ -11,6 +11,7 @@ import {
   approveSignal,
   approveUpdate,
   controlsQuery,
+  fleetChildSignal,
   pauseUpdate,
   progressSignal,
   rejectSignal,
@@ -24,6 +25,7 @@ import { emptyTableReport, type SwitchoverReport, type TableReport } from '../sr
 import type { StageRecord } from '../src/types';
 import { renderDetails } from '../src/details';
 import { cutoffStatus } from '../src/cutoff';
+import { fleetDatabaseOf } from '../src/fleet';
 
 /** Phases in which the operator may pause, resume and retune (everything before cutover). */
 const CONTROLLABLE: Phase[] = ['preflight', 'backup', 'prepare', 'triggers', 'copy', 'verify', 'awaiting_approval'];
@@ -104,6 +106,7 @@ export function track(
       state.phase = phase;
       if (t.searchAttributes) upsertSearchAttributes([{ key: SwitchoverPhase, value: phase }]);
       t.refresh();
+      reportToFleet(phase);
     },
     table(name) {
       let r = reports.get(name);
@@ -123,6 +126,17 @@ export function track(
   };
   setHandler(statusQuery, () => withCutoffs(state), { description: DESCRIPTIONS.status });
   return t;
+}
+
+/** A fleet's child switchover (id `<fleet id>.<database>`) tells its fleet each phase it enters; anything else tells nobody. */
+function reportToFleet(phase: Phase): void {
+  const info = workflowInfo();
+  const database = info.workflowType === 'switchover' ? fleetDatabaseOf(info.workflowId, info.parent?.workflowId) : null;
+  if (!database || !info.parent) return;
+  // A fleet that has ended no longer listens; the child goes on regardless.
+  getExternalWorkflowHandle(info.parent.workflowId)
+    .signal(fleetChildSignal, { database, phase })
+    .catch(() => undefined);
 }
 
 /** The status with the attach cutoffs' time left (until cutover), computed when queried; no state changes. */

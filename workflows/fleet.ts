@@ -1,0 +1,263 @@
+// The fleet: one switchover per database as a child `switchover` workflow (id `<fleet id>.<database>`),
+// the canary first (then an optional soak and its check), then waves; at most `concurrency`
+// switchovers working at once, `perServer` per PostgreSQL server. Approval per database, per wave
+// or once for the fleet; a failure halts (resume, skip, abort) or is passed over; abort rolls back
+// every database switched over, newest first, as child rollback workflows. Continue-as-new
+// between waves keeps each run's history bounded. Deterministic workflow code: no I/O.
+import {
+  ParentClosePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  executeChild,
+  getExternalWorkflowHandle,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { childId, fleetInput, mayStart, rolloutGroups, type FleetInput, type FleetReport, type FleetTarget } from '../src/fleet';
+import type { SwitchoverReport } from '../src/reports';
+import type { SwitchoverInputRaw } from '../src/input';
+import { SwitchoverFleet, approveSignal, fleetStatusQuery, rejectSignal } from '../src/shared';
+import { startFleet, parked, type Fleet, type FleetCarry } from './fleet-control';
+import { LONG, opts } from './options';
+import { acts } from './stages';
+import { durationMs, errorMessage, parseInput } from './util';
+
+export type { FleetReport } from '../src/fleet';
+
+export async function fleet(raw: unknown, carried?: FleetCarry): Promise<FleetReport> {
+  const input = parseInput(fleetInput, raw, 'fleet', 'Nothing was started; fix the input and start again.');
+  const f = startFleet(input, carried ?? (await firstRun(input)));
+  for (; f.group < f.groups.length; f.group++) {
+    if (f.aborting || f.rejected) break;
+    f.setPhase(f.group === 0 ? 'canary' : 'rolling_out');
+    await rollOut(f, f.group);
+    if (f.group === 0) await afterCanary(f);
+    if (f.group + 1 < f.groups.length && !f.aborting && !f.rejected && workflowInfo().historyLength > input.rollout.historyLimit) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof fleet>(raw, { ...carry(f), group: f.group + 1, runs: f.runs + 1 });
+    }
+  }
+  if (f.aborting) await abortAll(f);
+  for (const n of Object.keys(f.state.databases)) if (!f.db(n).outcome) f.db(n).outcome = 'not_started';
+  const outcome = f.aborting ? 'aborted' : f.rejected ? 'rejected' : input.dryRun ? 'dry_run' : 'done';
+  f.setPhase(outcome === 'dry_run' ? 'done' : outcome);
+  await condition(allHandlersFinished);
+  return { workflowId: f.id, outcome, databases: f.state.databases, counts: f.state.counts, runs: f.runs };
+}
+
+/** The targets, listed once (recorded in the history, so a replay sees the same list), and the groups. */
+async function firstRun(input: FleetInput): Promise<FleetCarry> {
+  setHandler(fleetStatusQuery, () => ({ phase: 'starting', databases: {}, counts: {}, group: 0, groups: 0, ignoredSignals: [] }));
+  const targets: FleetTarget[] = await acts.fleetTargets.executeWithOptions(opts('fleet: list the databases and their servers'), [input.targets]);
+  const { searchAttributes } = await acts.capabilities.executeWithOptions(opts('fleet: worker capabilities (search attributes)'), []);
+  const groups = rolloutGroups(
+    targets.map((t) => t.name),
+    input.rollout,
+  );
+  const databases = Object.fromEntries(targets.map((t) => [t.name, { phase: 'pending' as const }]));
+  return { targets, groups, group: 0, databases, doneSeq: 0, runs: 1, searchAttributes };
+}
+
+function carry(f: Fleet): FleetCarry {
+  const { targets, groups, group, databases, fleetApproval, doneSeq, runs, searchAttributes } = f;
+  return { targets, groups, group, databases, fleetApproval, doneSeq, runs, searchAttributes };
+}
+
+/** One group: each database's switchover as slots free up, the group's approval gate, and abort's rejects. */
+async function rollOut(f: Fleet, g: number) {
+  const names = f.groups[g].filter((n) => !f.db(n).outcome);
+  let settled = false;
+  const all = Promise.all(names.map((n) => runDatabase(f, n, g))).finally(() => (settled = true));
+  await Promise.all([all, gate(f, g, () => settled), rejectOnAbort(f, () => settled)]);
+}
+
+/** The child switchover's input: the fleet's settings for its database; approval asked of the child always (the fleet may give it). */
+function childInput(f: Fleet, t: FleetTarget): SwitchoverInputRaw {
+  const { targets: _t, rollout: _r, onFailure: _o, approval, ...settings } = f.input;
+  const { scope: _s, ...childApproval } = approval;
+  return { ...settings, database: t.database, approval: childApproval };
+}
+
+/** Waits for a slot, runs the database's switchover; on failure halts (or not) and waits for resume, skip or abort. */
+async function runDatabase(f: Fleet, name: string, g: number): Promise<void> {
+  const t = f.target(name);
+  const d = f.db(name);
+  for (;;) {
+    const working = () => [...f.running].filter((n) => !parked(f, n)).map((n) => f.target(n));
+    const stop = () => f.aborting || f.rejected || f.skipped.has(name);
+    // The slot is taken inside the condition: every waiting database is checked in one pass, and
+    // one that starts must count for the next.
+    await condition(() => stop() || (!f.state.halted && mayStart(t, working(), f.input.rollout) && !!f.running.add(name)));
+    if (!f.running.has(name)) {
+      d.outcome = f.skipped.has(name) ? 'skipped' : 'not_started';
+      d.phase = f.skipped.has(name) ? 'skipped' : d.phase;
+      return f.refresh();
+    }
+    d.phase = 'preflight';
+    d.outcome = undefined;
+    d.error = undefined;
+    f.refresh();
+    try {
+      const r: SwitchoverReport = await executeChild('switchover', {
+        args: [childInput(f, t)],
+        workflowId: childId(f.id, name),
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        ...(f.searchAttributes ? { typedSearchAttributes: [{ key: SwitchoverFleet, value: f.id }] } : {}),
+      });
+      ended(f, name, r);
+      return;
+    } catch (err) {
+      d.phase = 'failed';
+      d.outcome = 'failed';
+      d.error = errorMessage(err);
+    } finally {
+      f.running.delete(name);
+      f.refresh();
+    }
+    // The canary's failure halts whatever onFailure says: nothing after it is started.
+    if (f.input.onFailure === 'continue' && g > 0) return;
+    if (!(await halt(f, [name]))) return;
+  }
+}
+
+/** How a child ended, from its report. */
+function ended(f: Fleet, name: string, r: SwitchoverReport) {
+  const d = f.db(name);
+  d.outcome = r.outcome === 'cleaned' ? 'done' : r.outcome;
+  d.phase = r.outcome === 'done' || r.outcome === 'dry_run' ? 'done' : r.rollback?.ok ? 'rolled_back' : 'failed';
+  d.rows = r.tables.reduce((a, t) => a + (t.verification?.partitioned.rows ?? t.copy.rows), 0);
+  const locks = r.tables.map((t) => t.cutover?.lockMs).filter((x): x is number => x !== undefined);
+  if (locks.length) d.cutoverLockMs = Math.max(...locks);
+  if (r.outcome === 'done' && !f.input.dryRun) d.doneOrder = ++f.doneSeq;
+}
+
+/** Halts the fleet on `names` and waits; true when the operator said resume for one of them (start it again). */
+async function halt(f: Fleet, names: string[]): Promise<boolean> {
+  const already = f.state.halted?.databases ?? [];
+  f.state.halted = { databases: [...new Set([...already, ...names])], since: f.state.halted?.since ?? new Date().toISOString() };
+  f.setPhase('halted');
+  await condition(() => f.aborting || names.every((n) => f.skipped.has(n) || f.retry.has(n)));
+  const again = names.filter((n) => f.retry.has(n));
+  for (const n of names) f.retry.delete(n);
+  for (const n of names.filter((x) => f.skipped.has(x))) Object.assign(f.db(n), { outcome: 'skipped' });
+  if (!f.aborting) f.setPhase(f.group === 0 ? 'canary' : 'rolling_out');
+  return !f.aborting && again.length > 0;
+}
+
+/**
+ * The group's approval (scope wave, and the canary under scope fleet): once every database of
+ * the group waits for approval (or ended), one decision for all; approved, each is told
+ * `approve` by the approver and their cutovers run together. Scope fleet after the canary:
+ * approved once already, each database is approved as it arrives. Nothing is approved while
+ * the fleet is halted.
+ */
+async function gate(f: Fleet, g: number, settled: () => boolean) {
+  const { approval, dryRun } = f.input;
+  if (!approval.required || dryRun || approval.scope === 'database') return;
+  const names = f.groups[g];
+  const waiting = (n: string) => f.running.has(n) && f.db(n).phase === 'awaiting_approval';
+  if (approval.scope === 'wave' || g === 0) {
+    await condition(() => settled() || f.aborting || f.rejected || (!f.state.halted && names.every((n) => waiting(n) || !!f.db(n).outcome)));
+    const now = names.filter(waiting);
+    if (settled() || f.aborting || f.rejected || !now.length) return;
+    const d = await decision(f, g);
+    if (d) await tell(f, now, d);
+    return;
+  }
+  const told = new Set<string>();
+  for (;;) {
+    await condition(() => settled() || f.aborting || (!f.state.halted && names.some((n) => waiting(n) && !told.has(n))));
+    if (settled() || f.aborting) return;
+    const now = names.filter((n) => waiting(n) && !told.has(n));
+    now.forEach((n) => told.add(n));
+    await tell(f, now, { decision: 'approved', ...f.fleetApproval! });
+  }
+}
+
+/** Waits for the operator's approve or reject at group `g`'s gate; null when the fleet is aborted meanwhile. */
+async function decision(f: Fleet, g: number) {
+  f.decision = undefined;
+  f.state.gate = { group: g, state: 'waiting' };
+  f.setPhase('awaiting_approval');
+  await condition(() => f.aborting || !!f.decision);
+  if (f.aborting) return null;
+  const d = f.decision!;
+  f.setPhase(f.group === 0 ? 'canary' : 'rolling_out');
+  return d;
+}
+
+/** Tells children the operator's decision, as that operator (the children check approvers too). */
+async function tell(f: Fleet, names: string[], d: { decision: 'approved' | 'rejected'; by: string; comment?: string }) {
+  for (const n of names) {
+    const h = getExternalWorkflowHandle(childId(f.id, n));
+    if (d.decision === 'approved') await h.signal(approveSignal, { by: d.by, comment: d.comment ?? `fleet ${f.id}` });
+    else await h.signal(rejectSignal, { by: d.by, reason: d.comment ?? `rejected at fleet ${f.id}` });
+  }
+}
+
+/** On abort: every running child not yet at cutover is rejected (it rolls back itself). */
+async function rejectOnAbort(f: Fleet, settled: () => boolean) {
+  await condition(() => settled() || f.aborting);
+  if (settled()) return;
+  await tell(f, [...f.running], { decision: 'rejected', by: 'fleet', comment: `fleet ${f.id} aborted` });
+}
+
+/** After the canary: the soak and its check, then (scope fleet) the one approval for everything that follows. */
+async function afterCanary(f: Fleet) {
+  const canary = f.groups[0];
+  const { rollout, approval, dryRun } = f.input;
+  if (dryRun || f.aborting || f.rejected || canary.some((n) => f.db(n).outcome !== 'done')) return;
+  if (durationMs(rollout.soak) > 0) {
+    f.state.soak = { until: new Date(Date.now() + durationMs(rollout.soak)).toISOString() };
+    f.setPhase('soak');
+    await condition(() => f.aborting, durationMs(rollout.soak));
+    if (f.aborting) return;
+    const bad: string[] = [];
+    for (const n of canary) {
+      const checks = await acts.fleetSoakCheck.executeWithOptions(opts(`fleet: soak check of ${n}`, LONG), [
+        f.target(n).database,
+        f.input.schema,
+        childId(f.id, n),
+      ]);
+      const failed = checks.filter((c) => !c.ok);
+      if (failed.length) bad.push(`${n}: ${failed.map((c) => `${c.table} ${c.detail}`).join('; ')}`);
+    }
+    f.state.soak = { ok: !bad.length, detail: bad.length ? bad.join(' | ') : 'writes land and every table equals its legacy copy' };
+    if (bad.length) {
+      // Nothing after the canary starts until the operator resumes (accepting it) or aborts.
+      f.state.halted = { databases: [...canary], since: new Date().toISOString() };
+      f.setPhase('halted');
+      await condition(() => f.aborting || !f.state.halted);
+      if (f.aborting) return;
+    }
+  }
+  if (approval.required && approval.scope === 'fleet' && f.groups.length > 1 && !f.aborting) {
+    const d = await decision(f, 1);
+    if (d?.decision === 'approved') f.fleetApproval = { by: d.by, comment: d.comment };
+  }
+}
+
+/** Abort: every database the fleet switched over is rolled back, newest cutover first, each by a child rollback workflow. */
+async function abortAll(f: Fleet) {
+  f.setPhase('aborting');
+  await condition(() => f.running.size === 0);
+  const done = Object.entries(f.state.databases)
+    .filter(([, d]) => d.outcome === 'done' && d.doneOrder !== undefined)
+    .sort(([, a], [, b]) => b.doneOrder! - a.doneOrder!);
+  for (const [name, d] of done) {
+    const id = childId(f.id, name);
+    try {
+      await executeChild('rollback', {
+        args: [{ switchoverWorkflowId: id, database: f.target(name).database, schema: f.input.schema }],
+        workflowId: `${id}-rollback`,
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+      d.outcome = 'rolled_back';
+      d.phase = 'rolled_back';
+    } catch (err) {
+      d.error = `abort: rollback failed: ${errorMessage(err)}`;
+    }
+    f.refresh();
+  }
+}
