@@ -16,7 +16,7 @@ import { rehearsalActivities } from './rehearsal-checks';
 import { stateActivities } from './bookkeeping';
 import { verifyActivities } from './verify';
 import { attachActivities } from './attach';
-import { fleetActivities } from './fleet';
+import { fleetActivities } from './fleet-targets';
 
 /** How often every activity heartbeats while it runs (the workflows' heartbeatTimeout is 10 s). */
 export const HEARTBEAT_EVERY_MS = 2000;

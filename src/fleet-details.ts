@@ -1,6 +1,6 @@
 // The fleet's current details (the UI's "Current details", `temporal workflow describe`): phase,
 // a progress bar of databases, what it waits for, and a table of databases. Pure.
-import type { FleetStatus } from './fleet';
+import type { FleetStatus } from './rollout';
 
 const ENDED = ['done', 'dry_run', 'rejected', 'timed_out', 'failed', 'skipped', 'not_started', 'rolled_back'];
 
@@ -38,7 +38,7 @@ export function renderFleetDetails(s: FleetStatus, info: { workflowId: string })
     .join(', ');
   const rows = names.map((n) => {
     const d = s.databases[n];
-    const lock = d.cutoverLockMs === undefined ? '' : `${d.cutoverLockMs} ms`;
+    const lock = d.cutoverLockMs === undefined ? '' : `${Math.round(d.cutoverLockMs * 10) / 10} ms`;
     const outcome = d.outcome ? `${d.outcome}${d.error ? `: ${d.error.slice(0, 120).replace(/\|/g, '/')}` : ''}` : '';
     return `| ${n} | ${d.phase} | ${d.rows ?? ''} | ${lock} | ${outcome} |`;
   });

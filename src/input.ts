@@ -11,7 +11,10 @@ const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a 
 /** A database target: `default`, `<name>` (DATABASE_URL_<NAME>), or `<target>/<database>`: another database on that target's server (a fleet's `like`). */
 export const TARGET = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}(\/[A-Za-z_][A-Za-z0-9_]{0,62})?$/, 'must be a database target: "default", "<name>" (DATABASE_URL_<NAME>) or "<target>/<database>"');
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]{0,62}(\/[A-Za-z_][A-Za-z0-9_]{0,62})?$/,
+    'must be a database target: "default", "<name>" (DATABASE_URL_<NAME>) or "<target>/<database>"',
+  );
 
 export const INTERVALS = ['day', 'week', 'month', 'quarter', 'year'] as const;
 export type Interval = (typeof INTERVALS)[number];

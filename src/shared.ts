@@ -6,7 +6,7 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import type { CopyProgress } from './types';
 import type { Retune } from './input';
 import type { RehearsalStatus } from './rehearsal-report';
-import type { FleetChildPhase, FleetRequest, FleetSkipRequest, FleetStatus } from './fleet';
+import type { FleetChildPhase, FleetRequest, FleetSkipRequest, FleetStatus } from './rollout';
 import type {
   ApprovalState,
   ApproveSignal,

@@ -1,7 +1,15 @@
 // A switchover run's state and the operator's hold on it: the status query, approve/reject
 // (signals and Updates), pause/resume/retune, the copy streams' view of the live settings, and
 // the copy progress they report. Deterministic workflow code: no I/O.
-import { CancellationScope, condition, getExternalWorkflowHandle, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
 import { describeIssues, retuneSpec, type SwitchoverInput } from '../src/input';
 import type { CutoverWindow } from '../src/windows';
@@ -25,7 +33,7 @@ import { emptyTableReport, type SwitchoverReport, type TableReport } from '../sr
 import type { StageRecord } from '../src/types';
 import { renderDetails } from '../src/details';
 import { cutoffStatus } from '../src/cutoff';
-import { fleetDatabaseOf } from '../src/fleet';
+import { fleetDatabaseOf } from '../src/rollout';
 
 /** Phases in which the operator may pause, resume and retune (everything before cutover). */
 const CONTROLLABLE: Phase[] = ['preflight', 'backup', 'prepare', 'triggers', 'copy', 'verify', 'awaiting_approval'];

@@ -14,7 +14,7 @@ import {
   type FleetSkipRequest,
   type FleetStatus,
   type FleetTarget,
-} from '../src/fleet';
+} from '../src/rollout';
 import { renderFleetDetails } from '../src/fleet-details';
 import {
   DESCRIPTIONS,

@@ -14,16 +14,16 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { childId, fleetInput, mayStart, rolloutGroups, type FleetInput, type FleetReport, type FleetTarget } from '../src/fleet';
+import { childId, fleetInput, mayStart, rolloutGroups, type FleetInput, type FleetReport, type FleetTarget } from '../src/rollout';
 import type { SwitchoverReport } from '../src/reports';
 import type { SwitchoverInputRaw } from '../src/input';
 import { SwitchoverFleet, approveSignal, fleetStatusQuery, rejectSignal } from '../src/shared';
 import { startFleet, parked, type Fleet, type FleetCarry } from './fleet-control';
 import { LONG, opts } from './options';
 import { acts } from './stages';
-import { durationMs, errorMessage, parseInput } from './util';
+import { durationMs, errorMessage, ownFailure, parseInput } from './util';
 
-export type { FleetReport } from '../src/fleet';
+export type { FleetReport } from '../src/rollout';
 
 export async function fleet(raw: unknown, carried?: FleetCarry): Promise<FleetReport> {
   const input = parseInput(fleetInput, raw, 'fleet', 'Nothing was started; fix the input and start again.');
@@ -49,7 +49,11 @@ export async function fleet(raw: unknown, carried?: FleetCarry): Promise<FleetRe
 /** The targets, listed once (recorded in the history, so a replay sees the same list), and the groups. */
 async function firstRun(input: FleetInput): Promise<FleetCarry> {
   setHandler(fleetStatusQuery, () => ({ phase: 'starting', databases: {}, counts: {}, group: 0, groups: 0, ignoredSignals: [] }));
-  const targets: FleetTarget[] = await acts.fleetTargets.executeWithOptions(opts('fleet: list the databases and their servers'), [input.targets]);
+  const targets: FleetTarget[] = await acts.fleetTargets
+    .executeWithOptions(opts('fleet: list the databases and their servers'), [input.targets])
+    .catch((err) => {
+      throw ownFailure(err);
+    });
   const { searchAttributes } = await acts.capabilities.executeWithOptions(opts('fleet: worker capabilities (search attributes)'), []);
   const groups = rolloutGroups(
     targets.map((t) => t.name),

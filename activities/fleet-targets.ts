@@ -5,7 +5,7 @@ import { sqlFile, withClient, withTx } from '../src/db';
 import { qname } from '../src/sql';
 import type { TablePlan } from '../src/types';
 import { fail } from '../src/errors';
-import type { FleetTarget } from '../src/fleet';
+import type { FleetTarget } from '../src/rollout';
 import { loadPlans } from './bookkeeping';
 import { bindDeps, checksum, stage, type Deps } from './context';
 
