@@ -365,3 +365,31 @@ test('soak: the canary is checked after it (writes land, rows equal to legacy); 
   await bad.executeUpdate(fleetResumeUpdate, { args: [{ by: 'alice' }] });
   expect((await bad.result()).counts).toEqual({ done: 2 });
 }, 300_000);
+
+test("a rehearsal given a fleet's targets runs on its canary (staging's first database by name)", async () => {
+  const names = await databases('reh', 2);
+  const staging = await startTestWorker({ default: dbUrl(names[1]), staging: ADMIN_URL });
+  try {
+    const h = await staging.client.workflow.start('rehearsal', {
+      taskQueue: staging.taskQueue,
+      workflowId: uniqueId('fleet-rehearsal'),
+      args: [{ tables: TABLES, targets: { server: 'staging', like: `${prefix}\\_reh\\_%` }, backup: 'none' }],
+    });
+    // The rehearsal's bookkeeping appears in the canary, never in the other database.
+    const ns = (n: string) => pool(n).query(`select to_regnamespace('partition_switchover') is not null as s`);
+    await waitFor(async () => (await ns(names[0])).rows[0].s, 'the rehearsal working on the canary', 120_000);
+    expect((await ns(names[1])).rows[0].s).toBe(false);
+    await h.cancel();
+    await h.result().catch(() => undefined);
+    const both = await staging.client.workflow
+      .execute('rehearsal', {
+        taskQueue: staging.taskQueue,
+        workflowId: uniqueId('fleet-rehearsal'),
+        args: [{ tables: TABLES, targets: { databases: ['staging'] }, database: 'staging' }],
+      })
+      .catch((e: Error) => (e.cause as Error).message);
+    expect(both).toMatch(/give "targets" \(a fleet's\) or "database", not both/);
+  } finally {
+    await staging.stop();
+  }
+}, 200_000);

@@ -6,7 +6,8 @@
 // rows) and fails with a report naming the phase. Otherwise it hands over a report with a
 // production forecast and waits in `awaiting_signoff` for a `signoff` signal.
 import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
-import { rehearsalInput, switchoverInput } from '../../src/input';
+import { describeIssues, rehearsalInput, switchoverInput } from '../../src/input';
+import { fleetTargetsSpec } from '../../src/rollout';
 import {
   REHEARSAL_PHASES,
   bad,
@@ -24,7 +25,8 @@ import { initialStatus } from '../../src/status';
 import { newRun, track } from '../control';
 import { announce } from '../stages';
 import { STRATEGIES } from '../strategies';
-import { errorMessage, parseInput } from '../util';
+import { errorMessage, ownFailure, parseInput } from '../util';
+import { opts } from '../options';
 import { acts, type Ctx } from './staging';
 import { environment } from './environment';
 import { prepare } from './partitioned-tables';
@@ -52,7 +54,7 @@ const PHASES: Record<RehearsalPhase, (ctx: Ctx) => Promise<PhaseOutcome>> = {
 };
 
 export async function rehearsal(raw: unknown): Promise<RehearsalReport> {
-  const ctx = begin(parseInput(rehearsalInput, raw, 'rehearsal', 'Nothing was changed; fix the input and start again.'));
+  const ctx = begin(parseInput(rehearsalInput, await fleetCanary(raw), 'rehearsal', 'Nothing was changed; fix the input and start again.'));
   await announce(ctx.tracked);
   await checkTarget(ctx);
   for (const rec of ctx.state.rehearsal.phases) {
@@ -60,6 +62,22 @@ export async function rehearsal(raw: unknown): Promise<RehearsalReport> {
   }
   ctx.tracked.setPhase('done');
   return report(ctx, 'signed_off');
+}
+
+/**
+ * With a fleet's `targets` instead of `database`: the rehearsal runs on the fleet's canary (the
+ * first target; with `like`, the first by name), listed once and recorded in the history.
+ */
+async function fleetCanary(raw: unknown): Promise<unknown> {
+  if (!raw || typeof raw !== 'object' || !('targets' in raw)) return raw;
+  const { targets, ...rest } = raw as { targets: unknown };
+  const parsed = fleetTargetsSpec.safeParse(targets);
+  const bad = !parsed.success ? `targets: ${describeIssues(parsed.error)}` : 'database' in rest ? 'give "targets" (a fleet\'s) or "database", not both' : null;
+  if (bad) throw ApplicationFailure.create({ type: 'InvalidInput', message: `invalid rehearsal input: ${bad}. Nothing was changed.`, nonRetryable: true });
+  const [canary] = await acts.fleetTargets.executeWithOptions(opts("rehearsal: the fleet's canary"), [parsed.data!]).catch((err) => {
+    throw ownFailure(err);
+  });
+  return { ...rest, database: canary.database };
 }
 
 /** The rehearsal's state and status (the switchover's tracking, its own report as details), its switchover input and run, the sign-off handler. */
