@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { SwitchoverPhase, SwitchoverTables } from '../src/shared';
+import { SwitchoverFleet, SwitchoverPhase, SwitchoverTables } from '../src/shared';
 import { devServerExecutable } from '../src/temporal-cli';
 
 export interface Stack {
@@ -19,7 +19,7 @@ export interface Stack {
 export async function startStack(env: NodeJS.ProcessEnv): Promise<Stack> {
   const executable = devServerExecutable();
   const temporal = await TestWorkflowEnvironment.createLocal({
-    server: { ...(executable ? { executable } : {}), searchAttributes: [SwitchoverPhase, SwitchoverTables], extraArgs: ['--log-level', 'error'] },
+    server: { ...(executable ? { executable } : {}), searchAttributes: [SwitchoverPhase, SwitchoverTables, SwitchoverFleet], extraArgs: ['--log-level', 'error'] },
   });
   const root = join(__dirname, '..');
   const worker = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'worker.ts')], {

@@ -2,6 +2,7 @@
 // (unless TEMPORAL_ADDRESS is set), a worker, the live writer, and a switchover of all three
 // demo tables with a progress bar, the verification report, approval and the final report.
 //   npm run demo -- [--rows N] [--manual-approve] [--no-load] [--rate OPS] [--keep]
+//   npm run demo -- --fleet N [--rows R] [--manual-approve]   (a fleet over N demo databases: demo/fleet.ts)
 import pg from 'pg';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { connectClient, startSwitchover } from '../bin/client';
@@ -191,7 +192,11 @@ async function run() {
 }
 
 if (require.main === module) {
-  run().catch((err) => {
+  const fleet = option('fleet', '');
+  (fleet
+    ? import('./fleet').then((m) => m.runFleetDemo(Number(fleet), Number(option('rows', '20000')), flag('manual-approve'))).then((code) => process.exit(code))
+    : run()
+  ).catch((err) => {
     console.error(err);
     process.exit(1);
   });

@@ -21,7 +21,10 @@ export function createPools(targets: Record<string, string>, max = 8): Pools {
       }
       let pool = pools.get(name);
       if (!pool) {
-        pool = new pg.Pool({ connectionString: url, max, application_name: 'partition-switchover' });
+        // A fleet's server-wide targets (`<target>/<database>`) come and go by the hundred: their
+        // idle connections close after a second, so finished databases hold no server slots.
+        const idleTimeoutMillis = name.includes('/') ? 1000 : 10000;
+        pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis, application_name: 'partition-switchover' });
         // An idle client that loses its connection must not crash the worker.
         pool.on('error', (err) => console.error(`pg pool ${name}: ${err.message}`));
         pools.set(name, pool);

@@ -102,7 +102,7 @@ export function startFleet(input: FleetInput, carry: FleetCarry): Fleet {
     },
     refresh() {
       state.counts = countPhases(state.databases);
-      state.group = f.group;
+      state.group = Math.min(f.group, f.groups.length - 1);
       setCurrentDetails(renderFleetDetails(state, { workflowId: info.workflowId }));
     },
   };
