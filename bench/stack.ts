@@ -19,7 +19,11 @@ export interface Stack {
 export async function startStack(env: NodeJS.ProcessEnv): Promise<Stack> {
   const executable = devServerExecutable();
   const temporal = await TestWorkflowEnvironment.createLocal({
-    server: { ...(executable ? { executable } : {}), searchAttributes: [SwitchoverPhase, SwitchoverTables, SwitchoverFleet], extraArgs: ['--log-level', 'error'] },
+    server: {
+      ...(executable ? { executable } : {}),
+      searchAttributes: [SwitchoverPhase, SwitchoverTables, SwitchoverFleet],
+      extraArgs: ['--log-level', 'error'],
+    },
   });
   const root = join(__dirname, '..');
   const worker = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'worker.ts')], {

@@ -73,7 +73,9 @@ export async function followFleet(h: WorkflowHandle, opts: { manual?: boolean; p
       announced = s.gate.group;
       const what = s.gate.group === 0 ? 'the canary' : `wave ${s.gate.group}`;
       if (opts.manual) {
-        console.log(`\n${what} waits for approval: npm run temporal -- workflow update execute --workflow-id ${h.workflowId} --name approve --input '{"by":"<you>"}'`);
+        console.log(
+          `\n${what} waits for approval: npm run temporal -- workflow update execute --workflow-id ${h.workflowId} --name approve --input '{"by":"<you>"}'`,
+        );
       } else {
         await h.executeUpdate(fleetApproveUpdate, { args: [{ by: 'demo', comment: `${what}, approved by npm run demo` }] }).catch(() => undefined);
       }
@@ -94,7 +96,8 @@ export async function fleetProof(baseUrl: string, names: string[]): Promise<{ da
     for (const { table } of DEMO_TABLES) {
       const [t, l] = [pg.escapeIdentifier(table), pg.escapeIdentifier(`${table}_legacy`)];
       const kind = (await c.query(`select relkind::text as k from pg_class where oid = $1::regclass`, [table])).rows[0].k;
-      const diff = (await c.query(`select count(*)::int as n from ((table ${t} except all table ${l}) union all (table ${l} except all table ${t})) d`)).rows[0].n;
+      const diff = (await c.query(`select count(*)::int as n from ((table ${t} except all table ${l}) union all (table ${l} except all table ${t})) d`)).rows[0]
+        .n;
       if (kind !== 'p' || diff) bad.push(`${table}: ${kind === 'p' ? '' : 'NOT partitioned, '}${diff} rows differ`);
     }
     await c.end();

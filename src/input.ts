@@ -216,7 +216,10 @@ export const LOAD_OP_KINDS = ['insert', 'update', 'move', 'delete'] as const;
 export const rehearsalInput = switchoverInput
   .safeExtend({
     /** The staging target; never `default` nor a database on its server (the worker also refuses a target with the same URL). */
-    database: TARGET.refine((d) => d.split('/')[0] !== 'default', 'must name a staging target, not "default" (the production target) or a database on its server'),
+    database: TARGET.refine(
+      (d) => d.split('/')[0] !== 'default',
+      'must name a staging target, not "default" (the production target) or a database on its server',
+    ),
     /** Statements the application runs; checked before and after cutover. Default: a built-in set per table. */
     smokeSql: z.array(z.string().trim().min(1)).min(1).max(100).optional(),
     /** The load generator (src/tableload.ts) on the input's tables during the switchover; `durationMs` is how long it keeps writing after cutover. */

@@ -352,7 +352,8 @@ test('soak: the canary is checked after it (writes land, rows equal to legacy); 
     approval: { required: false },
   });
   await waitFor(async () => (await status(bad)).phase === 'soak', 'the canary soaks');
-  const mirror = (await pool(more[0]).query(`select tgname::text as t from pg_trigger where tgrelid = 'orders'::regclass and tgname like '%mirror%'`)).rows[0].t;
+  const mirror = (await pool(more[0]).query(`select tgname::text as t from pg_trigger where tgrelid = 'orders'::regclass and tgname like '%mirror%'`)).rows[0]
+    .t;
   await pool(more[0]).query(`alter table orders disable trigger ${mirror}; insert into orders (placed_at, amount_cents) values ('2026-10-01', 5)`);
   const halted = await waitFor(async () => {
     const x = await status(bad);
