@@ -20,7 +20,7 @@ function waitingFor(s: FleetStatus, workflowId: string): string[] {
     );
   }
   if (s.gate?.state === 'waiting') {
-    const what = s.gate.group === 0 ? 'the canary' : `wave ${s.gate.group}`;
+    const what = s.gate.rest ? 'everything after the canary' : s.gate.group === 0 ? 'the canary' : `wave ${s.gate.group}`;
     lines.push(
       `**Waiting for approval** of ${what}: \`temporal workflow update execute --workflow-id ${workflowId} --name approve --input '{"by":"you"}'\` (or reject).`,
     );

@@ -90,8 +90,8 @@ export interface FleetStatus {
   /** The group now rolling out: 0 is the canary, then waves 1, 2, ... */
   group: number;
   groups: number;
-  /** A wave or fleet approval the fleet waits for (scopes wave and fleet). */
-  gate?: { group: number; state: 'waiting' | 'approved' | 'rejected'; by?: string; at?: string };
+  /** A wave or fleet approval the fleet waits for (scopes wave and fleet); `rest`: scope fleet's one approval of everything after the canary. */
+  gate?: { group: number; state: 'waiting' | 'approved' | 'rejected'; by?: string; at?: string; rest?: boolean };
   /** Why the fleet halted: the databases that failed and wait for resume, skip or abort. */
   halted?: { databases: string[]; since: string };
   soak?: { until?: string; ok?: boolean; detail?: string };

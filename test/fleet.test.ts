@@ -181,6 +181,10 @@ test('scope fleet, halt on a failure in wave 2: the wave waits parked, later one
     return s.gate?.state === 'waiting' && s.gate.group === 1 && s.databases[key(names[0])].outcome === 'done';
   }, 'the fleet approval after the canary');
   expect(Object.values((await status(h)).databases).filter((d) => d.phase !== 'pending').length).toBe(1);
+  expect((await status(h)).gate).toMatchObject({ group: 1, state: 'waiting', rest: true });
+  expect((await h.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails).toContain(
+    '**Waiting for approval** of everything after the canary',
+  );
   await h.executeUpdate(fleetApproveUpdate, { args: [{ by: 'alice', comment: 'the rest' }] });
 
   const halted = await waitFor(

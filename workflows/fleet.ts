@@ -180,9 +180,9 @@ async function gate(f: Fleet, g: number, settled: () => boolean) {
 }
 
 /** Waits for the operator's approve or reject at group `g`'s gate; null when the fleet is aborted meanwhile. */
-async function decision(f: Fleet, g: number) {
+async function decision(f: Fleet, g: number, rest = false) {
   f.decision = undefined;
-  f.state.gate = { group: g, state: 'waiting' };
+  f.state.gate = { group: g, state: 'waiting', ...(rest ? { rest } : {}) };
   f.setPhase('awaiting_approval');
   await condition(() => f.aborting || !!f.decision);
   if (f.aborting) return null;
@@ -195,8 +195,12 @@ async function decision(f: Fleet, g: number) {
 async function tell(f: Fleet, names: string[], d: { decision: 'approved' | 'rejected'; by: string; comment?: string }) {
   for (const n of names) {
     const h = getExternalWorkflowHandle(childId(f.id, n));
-    if (d.decision === 'approved') await h.signal(approveSignal, { by: d.by, comment: d.comment ?? `fleet ${f.id}` });
-    else await h.signal(rejectSignal, { by: d.by, reason: d.comment ?? `rejected at fleet ${f.id}` });
+    const sent =
+      d.decision === 'approved'
+        ? h.signal(approveSignal, { by: d.by, comment: d.comment ?? `fleet ${f.id}` })
+        : h.signal(rejectSignal, { by: d.by, reason: d.comment ?? `rejected at fleet ${f.id}` });
+    // A child that ended meanwhile takes no signal; how it ended comes with its result.
+    await sent.catch((err) => void f.state.ignoredSignals.push(`${d.decision} of ${n} not delivered: ${errorMessage(err)}`));
   }
 }
 
@@ -237,7 +241,7 @@ async function afterCanary(f: Fleet) {
     }
   }
   if (approval.required && approval.scope === 'fleet' && f.groups.length > 1 && !f.aborting) {
-    const d = await decision(f, 1);
+    const d = await decision(f, 1, true);
     if (d?.decision === 'approved') f.fleetApproval = { by: d.by, comment: d.comment };
   }
 }
