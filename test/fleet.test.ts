@@ -133,10 +133,11 @@ test('12 databases: canary, waves of 4, concurrency 3, perServer 2; approval per
     maxWorking = Math.max(maxWorking, working);
     if (s.gate?.state === 'waiting') {
       // The gate opens only once every database of its group waits for approval.
-      const group = s.group === 0 ? [names[0]] : names.slice(1 + (s.group - 1) * 4, 1 + s.group * 4);
+      const g = s.gate.group;
+      const group = g === 0 ? [names[0]] : names.slice(1 + (g - 1) * 4, 1 + g * 4);
       expect(group.every((n) => s.databases[n].phase === 'awaiting_approval')).toBe(true);
       expect(await refusal(h.executeUpdate(fleetApproveUpdate, { args: [{ by: 'mallory' }] }))).toMatch(/not in approval.approvers/);
-      await h.executeUpdate(fleetApproveUpdate, { args: [{ by: 'alice', comment: `group ${s.group}` }] });
+      await h.executeUpdate(fleetApproveUpdate, { args: [{ by: 'alice', comment: `group ${g}` }] });
       approvals++;
     }
     await new Promise((r) => setTimeout(r, 150));

@@ -56,6 +56,12 @@ export interface Decision {
 export interface Fleet extends FleetCarry {
   input: FleetInput;
   id: string;
+  /** The group this run started from (0 on the first run; where the last run drained on a continued one). */
+  start: number;
+  /** Set when this run stops starting databases at that group, to continue as new once the started ones ended. */
+  drainFrom?: number;
+  /** Groups whose approval gate opened (every database of it waited for approval or had ended). */
+  gateOpened: Set<number>;
   state: FleetStatus;
   /** Children started and not ended. */
   running: Set<string>;
@@ -87,6 +93,8 @@ export function startFleet(input: FleetInput, carry: FleetCarry): Fleet {
     ...carry,
     input,
     id: info.workflowId,
+    start: carry.group,
+    gateOpened: new Set(),
     state,
     running: new Set(),
     aborting: false,

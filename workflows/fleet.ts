@@ -28,14 +28,19 @@ export type { FleetReport } from '../src/rollout';
 export async function fleet(raw: unknown, carried?: FleetCarry): Promise<FleetReport> {
   const input = parseInput(fleetInput, raw, 'fleet', 'Nothing was started; fix the input and start again.');
   const f = startFleet(input, carried ?? (await firstRun(input)));
-  for (; f.group < f.groups.length; f.group++) {
-    if (f.aborting || f.rejected) break;
-    f.setPhase(f.group === 0 ? 'canary' : 'rolling_out');
-    await rollOut(f, f.group);
-    if (f.group === 0) await afterCanary(f);
-    if (f.group + 1 < f.groups.length && !f.aborting && !f.rejected && workflowInfo().historyLength > input.rollout.historyLimit) {
+  const stopped = () => f.aborting || f.rejected;
+  if (f.group === 0) {
+    f.setPhase('canary');
+    await rollOut(f, [0]);
+    await afterCanary(f);
+  }
+  const rest = f.groups.map((_, g) => g).filter((g) => g >= Math.max(1, f.start));
+  if (rest.length && !stopped()) {
+    f.setPhase('rolling_out');
+    await rollOut(f, rest);
+    if (f.drainFrom !== undefined && !stopped()) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof fleet>(raw, { ...carry(f), group: f.group + 1, runs: f.runs + 1 });
+      await continueAsNew<typeof fleet>(raw, { ...carry(f), group: f.drainFrom, runs: f.runs + 1 });
     }
   }
   if (f.aborting) await abortAll(f);
@@ -68,12 +73,17 @@ function carry(f: Fleet): FleetCarry {
   return { targets, groups, group, databases, fleetApproval, doneSeq, runs, searchAttributes };
 }
 
-/** One group: each database's switchover as slots free up, the group's approval gate, and abort's rejects. */
-async function rollOut(f: Fleet, g: number) {
-  const names = f.groups[g].filter((n) => !f.db(n).outcome);
+/**
+ * The groups in order, pipelined: a database starts once every database before it has started
+ * and a slot is free (a wave need not end before the next starts; under scope wave, a wave starts
+ * once the one before it all waits at its gate). The groups' approval gates and abort's rejects
+ * run beside them.
+ */
+async function rollOut(f: Fleet, groups: number[]) {
+  const order = groups.flatMap((g) => f.groups[g].map((name) => ({ name, g })));
   let settled = false;
-  const all = Promise.all(names.map((n) => runDatabase(f, n, g))).finally(() => (settled = true));
-  await Promise.all([all, gate(f, g, () => settled), rejectOnAbort(f, () => settled)]);
+  const all = Promise.all(order.filter((x) => !f.db(x.name).outcome).map((x) => runDatabase(f, x.name, x.g, order))).finally(() => (settled = true));
+  await Promise.all([all, gates(f, groups, () => settled), rejectOnAbort(f, () => settled)]);
 }
 
 /** The child switchover's input: the fleet's settings for its database; approval asked of the child always (the fleet may give it). */
@@ -83,21 +93,43 @@ function childInput(f: Fleet, t: FleetTarget): SwitchoverInputRaw {
   return { ...settings, database: t.database, approval: childApproval };
 }
 
-/** Waits for a slot, runs the database's switchover; on failure halts (or not) and waits for resume, skip or abort. */
-async function runDatabase(f: Fleet, name: string, g: number): Promise<void> {
+/**
+ * Whether `name` (group `g`, at its place in `order`) is next: every database before it started,
+ * and under scope wave the wave before it waits at (or passed) its gate. The first database of a
+ * group that would start past the history limit drains the run instead (continue-as-new once
+ * every started one ended): `f.drainFrom`.
+ */
+function next(f: Fleet, name: string, g: number, order: { name: string; g: number }[]): boolean {
+  const i = order.findIndex((x) => x.name === name);
+  const prev = order[i - 1];
+  if (prev && f.db(prev.name).phase === 'pending' && !f.db(prev.name).outcome) return false;
+  const { approval, dryRun, rollout } = f.input;
+  if (approval.required && !dryRun && approval.scope === 'wave' && g - 1 >= Math.max(1, f.start) && !f.gateOpened.has(g - 1)) return false;
+  if ((!prev || prev.g !== g) && g > Math.max(1, f.start) && workflowInfo().historyLength > rollout.historyLimit) f.drainFrom ??= g;
+  return true;
+}
+
+/** Waits for its turn and a slot, runs the database's switchover; on failure halts (or not) and waits for resume, skip or abort. */
+async function runDatabase(f: Fleet, name: string, g: number, order: { name: string; g: number }[]): Promise<void> {
   const t = f.target(name);
   const d = f.db(name);
   for (;;) {
     const working = () => [...f.running].filter((n) => !parked(f, n)).map((n) => f.target(n));
     const stop = () => f.aborting || f.rejected || f.skipped.has(name);
+    const drained = () => f.drainFrom !== undefined && g >= f.drainFrom;
     // The slot is taken inside the condition: every waiting database is checked in one pass, and
     // one that starts must count for the next.
-    await condition(() => stop() || (!f.state.halted && mayStart(t, working(), f.input.rollout) && !!f.running.add(name)));
+    await condition(
+      () =>
+        stop() || drained() || (!f.state.halted && next(f, name, g, order) && !drained() && mayStart(t, working(), f.input.rollout) && !!f.running.add(name)),
+    );
     if (!f.running.has(name)) {
+      if (drained() && !stop()) return; // the next run starts it
       d.outcome = f.skipped.has(name) ? 'skipped' : 'not_started';
       d.phase = f.skipped.has(name) ? 'skipped' : d.phase;
       return f.refresh();
     }
+    f.group = Math.max(f.group, g);
     d.phase = 'preflight';
     d.outcome = undefined;
     d.error = undefined;
@@ -150,33 +182,42 @@ async function halt(f: Fleet, names: string[]): Promise<boolean> {
 }
 
 /**
- * The group's approval (scope wave, and the canary under scope fleet): once every database of
- * the group waits for approval (or ended), one decision for all; approved, each is told
- * `approve` by the approver and their cutovers run together. Scope fleet after the canary:
- * approved once already, each database is approved as it arrives. Nothing is approved while
- * the fleet is halted.
+ * The approval gates of `groups` (scope wave, and the canary under scope fleet), one after the
+ * other: once every database of a group waits for approval (or ended), one decision for all;
+ * approved, each is told `approve` by the approver and their cutovers run together. Scope fleet
+ * after the canary: approved once already, each database is approved as it arrives. Nothing is
+ * approved while the fleet is halted.
  */
-async function gate(f: Fleet, g: number, settled: () => boolean) {
+async function gates(f: Fleet, groups: number[], settled: () => boolean) {
   const { approval, dryRun } = f.input;
   if (!approval.required || dryRun || approval.scope === 'database') return;
-  const names = f.groups[g];
-  const waiting = (n: string) => f.running.has(n) && f.db(n).phase === 'awaiting_approval';
-  if (approval.scope === 'wave' || g === 0) {
-    await condition(() => settled() || f.aborting || f.rejected || (!f.state.halted && names.every((n) => waiting(n) || !!f.db(n).outcome)));
-    const now = names.filter(waiting);
-    if (settled() || f.aborting || f.rejected || !now.length) return;
-    const d = await decision(f, g);
-    if (d) await tell(f, now, d);
+  if (approval.scope === 'wave' || groups[0] === 0) {
+    for (const g of groups) await waveGate(f, g, settled);
     return;
   }
+  const names = groups.flatMap((g) => f.groups[g]);
   const told = new Set<string>();
   for (;;) {
-    await condition(() => settled() || f.aborting || (!f.state.halted && names.some((n) => waiting(n) && !told.has(n))));
+    await condition(() => settled() || f.aborting || (!f.state.halted && names.some((n) => waiting(f, n) && !told.has(n))));
     if (settled() || f.aborting) return;
-    const now = names.filter((n) => waiting(n) && !told.has(n));
+    const now = names.filter((n) => waiting(f, n) && !told.has(n));
     now.forEach((n) => told.add(n));
     await tell(f, now, { decision: 'approved', ...f.fleetApproval! });
   }
+}
+
+const waiting = (f: Fleet, n: string) => f.running.has(n) && f.db(n).phase === 'awaiting_approval';
+
+/** One group's gate: opens once all of it waits for approval (or ended), then one decision for all. */
+async function waveGate(f: Fleet, g: number, settled: () => boolean) {
+  const names = f.groups[g];
+  await condition(() => settled() || f.aborting || f.rejected || (!f.state.halted && names.every((n) => waiting(f, n) || !!f.db(n).outcome)));
+  if (settled() || f.aborting || f.rejected) return;
+  f.gateOpened.add(g);
+  const now = names.filter((n) => waiting(f, n));
+  if (!now.length) return;
+  const d = await decision(f, g);
+  if (d) await tell(f, now, d);
 }
 
 /** Waits for the operator's approve or reject at group `g`'s gate; null when the fleet is aborted meanwhile. */
@@ -187,7 +228,7 @@ async function decision(f: Fleet, g: number, rest = false) {
   await condition(() => f.aborting || !!f.decision);
   if (f.aborting) return null;
   const d = f.decision!;
-  f.setPhase(f.group === 0 ? 'canary' : 'rolling_out');
+  f.setPhase(g === 0 ? 'canary' : 'rolling_out');
   return d;
 }
 
