@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { fleetAbortUpdate, fleetApproveUpdate, fleetResumeUpdate, fleetSkipUpdate, fleetStatusQuery } from '../src/shared';
 import type { FleetReport, FleetStatus } from '../src/rollout';
@@ -217,6 +218,12 @@ test('scope fleet, halt on a failure in wave 2: the wave waits parked, later one
   expect(r.databases[key(names[3])].outcome).toBe('skipped');
   for (const n of names.filter((_, i) => i !== 3)) expect(await partitionedAndEqual(n)).toEqual({ kind: 'p', diff: 0 });
   expect(await relkind(names[3])).toBe('r');
+  // The fleet's code is deterministic: its history (gates, child phases, halt, skip) replays.
+  await Worker.runReplayHistory(
+    { workflowBundle: { codePath: process.env.PS_TEST_WORKFLOW_BUNDLE! }, replayName: 'fleet' },
+    await h.fetchHistory(),
+    h.workflowId,
+  );
 }, 300_000);
 
 test('abort: the canary switched over and the parked wave are rolled back to plain tables with every write', async () => {
