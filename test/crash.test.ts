@@ -1,5 +1,6 @@
 // Crashes with real processes: a worker process SIGKILLed mid-copy, a PostgreSQL backend
-// terminated mid-batch, and the Temporal dev server itself killed and restarted mid-run.
+// terminated mid-batch, and the Temporal dev server itself killed and restarted mid-run (a
+// switchover's and a fleet's).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,7 +11,8 @@ import { seed } from '../demo/seed';
 import { approveSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { historyFacts } from './failure-helpers';
-import { createTestDb, startTestWorker, tableRows, temporalAddress, uniqueId, waitFor, type TestDb } from './helpers';
+import { ADMIN_URL, createTestDb, startTestWorker, tableRows, temporalAddress, uniqueId, waitFor, type TestDb } from './helpers';
+import type { FleetReport } from '../src/rollout';
 
 const ROOT = join(__dirname, '..');
 const revenues = { table: 'revenues', partitionKey: 'occurred_at', interval: 'month' };
@@ -168,7 +170,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-test('the Temporal dev server killed and restarted (same port and db file) during the copy and the approval wait: the switchover continues', async () => {
+/** A dev server of our own (the project's CLI, a db file), killed and restarted on the same port and file. */
+async function ownDevServer() {
   const cli = process.env.PS_TEST_TEMPORAL_CLI;
   if (!cli) throw new Error('PS_TEST_TEMPORAL_CLI unset: the project CLI is needed to run a server of our own');
   const dir = mkdtempSync(join(tmpdir(), 'ps-restart-'));
@@ -218,11 +221,21 @@ test('the Temporal dev server killed and restarted (same port and db file) durin
     await exited(server!);
     await startServer();
   };
+  const stop = async () => {
+    killGroup(server);
+    if (server) await exited(server);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  await startServer();
+  return { address, restartServer, stop };
+}
+
+test('the Temporal dev server killed and restarted (same port and db file) during the copy and the approval wait: the switchover continues', async () => {
+  const { address, restartServer, stop } = await ownDevServer();
   const db = await createTestDb();
   await seed(db.pool, { rows: 4000, years: 1 });
   const before = await tableRows(db.pool, 'revenues');
   try {
-    await startServer();
     const w = await startTestWorker({ default: db.url }, undefined, { address });
     try {
       const handle = await w.client.workflow.start('switchover', {
@@ -245,9 +258,48 @@ test('the Temporal dev server killed and restarted (same port and db file) durin
       await w.stop();
     }
   } finally {
-    killGroup(server);
-    if (server) await exited(server);
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
     await db.drop();
+  }
+});
+
+test('the dev server killed and restarted mid-wave: the fleet and its children carry on', async () => {
+  const { address, restartServer, stop } = await ownDevServer();
+  const dbs = [await createTestDb('ps_fleet_restart'), await createTestDb('ps_fleet_restart'), await createTestDb('ps_fleet_restart')];
+  try {
+    for (const db of dbs) await seed(db.pool, { rows: 1500, years: 1 });
+    const before = await Promise.all(dbs.map((db) => tableRows(db.pool, 'revenues')));
+    const w = await startTestWorker({ default: ADMIN_URL }, undefined, { address });
+    try {
+      const handle = await w.client.workflow.start('fleet', {
+        taskQueue: w.taskQueue,
+        workflowId: uniqueId('fleet-restart'),
+        args: [
+          {
+            tables: [revenues],
+            backup: 'none',
+            batchSize: 100,
+            throttle: { pauseMs: 200, adaptive: false },
+            targets: { databases: dbs.map((db) => `default/${db.name}`) },
+            rollout: { canary: 1, waveSize: 2 },
+            approval: { required: false },
+          },
+        ],
+      });
+      await waitFor(
+        async () => (await copyProgress(dbs[1], `${handle.workflowId}.default/${dbs[1].name}`).catch(() => [])).some((s) => s.rows > 0),
+        'wave 1 copying',
+        120000,
+      );
+      await restartServer();
+      const report = (await handle.result()) as FleetReport;
+      expect(report.counts).toEqual({ done: 3 });
+      for (const [i, db] of dbs.entries()) await expectWhole(db, before[i]);
+    } finally {
+      await w.stop();
+    }
+  } finally {
+    await stop();
+    for (const db of dbs) await db.drop();
   }
 });
