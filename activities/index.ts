@@ -16,6 +16,8 @@ import { rehearsalActivities } from './rehearsal-checks';
 import { stateActivities } from './bookkeeping';
 import { verifyActivities } from './verify';
 import { attachActivities } from './attach';
+import { splitActivities } from './split';
+import { splitCutoverActivities } from './split-cutover';
 
 /** How often every activity heartbeats while it runs (the workflows' heartbeatTimeout is 10 s). */
 export const HEARTBEAT_EVERY_MS = 2000;
@@ -59,6 +61,8 @@ const MODULES = [
   rollbackActivities,
   partitionActivities,
   retentionActivities,
+  splitActivities,
+  splitCutoverActivities,
   rehearsalActivities,
 ] as const;
 type Both<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;

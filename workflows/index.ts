@@ -4,3 +4,4 @@ export { rollback } from './rollback';
 export { cleanup } from './cleanup';
 export { maintainPartitions } from './maintenance';
 export { rehearsal } from './rehearsal/index';
+export { splitHistory } from './split-history';
