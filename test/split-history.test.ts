@@ -7,6 +7,9 @@
 // the history partition back with every write made since; a second split with retention drops old
 // periods; cleanup drops `<table>_history_legacy`.
 import pg from 'pg';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../activities';
+import { createPools } from '../src/db';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { SplitReport } from '../workflows/split-history';
 import { splitStatusQuery } from '../src/shared';
@@ -229,4 +232,72 @@ test('a second split with retention drops the old periods; cleanup drops the kep
   expect((await db.pool.query(`select count(*)::int as n from pg_trigger where tgname = 'ps_split_back'`)).rows[0].n).toBe(0);
   // A writer's insert still lands after cleanup.
   await db.pool.query(`insert into ${T} (occurred_at) values (now() - interval '10 days')`);
+});
+
+test('every activity is safe to run again; a copy stopped mid-period resumes from its recorded position', async () => {
+  await db.pool.query(`
+    create table notes (id bigserial primary key, at date not null, body text);
+    insert into notes (at, body) select current_date - (g % 120), 'n' || g from generate_series(1, 1200) g;
+  `);
+  const sw: SwitchoverReport = await w.client.workflow.execute('switchover', {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueId('attach-notes'),
+    args: [
+      { tables: [{ table: 'notes', partitionKey: 'at', interval: 'month' }], strategy: 'attach', backup: 'none', premake: 1, approval: { required: false } },
+    ],
+  });
+  expect(sw.outcome).toBe('done');
+  const pools = createPools({ default: db.url });
+  const acts = createActivities({ pools });
+  const workflowId = uniqueId('split-resume');
+  const mock = new MockActivityEnvironment({ workflowExecution: { workflowId, runId: 'r1' } });
+  const run = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R>;
+  try {
+    const plan = await run(acts.splitPreflight, 'default', 'public', 'notes');
+    // The history has no index beginning with the key: the split builds one.
+    expect(plan.keyIndexExisting).toBeNull();
+    for (let i = 0; i < 2; i++) await run(acts.splitPrepare, 'default', plan, 2000);
+    // A whole month of the history (pmin and the first, partial month come before it).
+    const i = 2;
+    const opts = { batchSize: 20, pauseMs: 30, adaptive: false, lockTimeoutMs: 2000 };
+    const first = run(acts.splitCopyPeriod, 'default', plan, i, opts);
+    await waitFor(
+      async () =>
+        (await db.pool.query(`select batches from partition_switchover.copy_progress where table_name = $1`, [plan.periods[i].name])).rows[0]?.batches >= 3,
+      'three batches',
+    );
+    mock.cancel();
+    await expect(first).rejects.toThrow();
+    const mock2 = new MockActivityEnvironment({ workflowExecution: { workflowId, runId: 'r1' } });
+    const again = (await mock2.run(acts.splitCopyPeriod, 'default', plan, i, opts)) as Awaited<ReturnType<typeof acts.splitCopyPeriod>>;
+    expect(again.resumedFrom).not.toBeNull();
+    const v = (await mock2.run(acts.splitVerifyPeriod, 'default', plan, i)) as Awaited<ReturnType<typeof acts.splitVerifyPeriod>>;
+    expect(v.ok).toBe(true);
+    expect(again.rowsCopied).toBe(v.periodRows);
+    const rest = plan.periods.map((_, j) => j).filter((j) => j !== i);
+    for (const j of rest) await mock2.run(acts.splitCopyPeriod, 'default', plan, j, opts);
+    for (let k = 0; k < 2; k++) await mock2.run(acts.splitIndexes, 'default', plan, 2000);
+    const cut = (await mock2.run(acts.splitCutover, 'default', plan, 2000)) as Awaited<ReturnType<typeof acts.splitCutover>>;
+    expect(cut.alreadyDone).toBe(false);
+    const cut2 = (await mock2.run(acts.splitCutover, 'default', plan, 2000)) as Awaited<ReturnType<typeof acts.splitCutover>>;
+    expect(cut2).toMatchObject({ alreadyDone: true, lockMs: Math.round(cut.lockMs) });
+    expect((await db.pool.query(`select count(*)::int as n from notes`)).rows[0].n).toBe(1200);
+    // The attach switchover's own rollback refuses while the history is split.
+    const refused = await failureOf(
+      await w.client.workflow.start('rollback', {
+        taskQueue: w.taskQueue,
+        workflowId: uniqueId('rollback-notes'),
+        args: [{ tables: [{ table: 'notes', partitionKey: 'at', interval: 'month' }] }],
+      }),
+    );
+    expect(refused.chain.join(' | ')).toMatch(/notes_history is gone: its rows were split into period partitions \(splitHistory\)/);
+    const rb = (await mock2.run(acts.splitRollback, 'default', plan, 2000)) as Awaited<ReturnType<typeof acts.splitRollback>>;
+    expect(rb.from).toBe('cutover');
+    expect(rb.dropped).toContain(plan.names.keyIndex);
+    const rb2 = (await mock2.run(acts.splitRollback, 'default', plan, 2000)) as Awaited<ReturnType<typeof acts.splitRollback>>;
+    expect(rb2).toMatchObject({ from: 'none', dropped: [] });
+    expect((await db.pool.query(`select count(*)::int as n from notes_history`)).rows[0].n).toBe(1200);
+  } finally {
+    await pools.end();
+  }
 });

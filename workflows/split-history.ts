@@ -2,7 +2,7 @@
 // partition's rows moved into period partitions online, oldest first: preflight → prepare → per
 // period copy and verify → indexes → cutover → retention. A failure before cutover rolls the split
 // back; "mode": "rollback" / "cleanup" undo or finish one from wherever it stands.
-import { ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, proxyActivities, setCurrentDetails, setHandler, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RetentionResult } from '../activities/retention';
 import type { SplitCutoverResult, SplitUndoResult } from '../activities/split-cutover';
@@ -120,7 +120,10 @@ export async function splitHistory(raw: unknown): Promise<SplitReport> {
     // Before cutover (the cutover is one transaction: failed, it changed nothing): the split is undone.
     st.error = errorMessage(err);
     st.phase = 'rolling_back';
-    await acts.splitRollback.executeWithOptions({ ...actOpts, summary: `split rollback ${plan.table}` }, [input.database, plan, input.lockTimeoutMs]);
+    // Not cancellable: a cancelled split (workflow cancel) still puts the history partition back.
+    await CancellationScope.nonCancellable(() =>
+      acts.splitRollback.executeWithOptions({ ...actOpts, summary: `split rollback ${plan.table}` }, [input.database, plan, input.lockTimeoutMs]),
+    );
     st.phase = 'rolled_back';
     throw ownFailure(err);
   }
