@@ -22,7 +22,12 @@ const log = (msg: string) => console.error(`[bench:split ${new Date().toISOStrin
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
-/** The writer child: resolves once it writes; stop() returns every op it measured. */
+/**
+ * The writer child: resolves once it writes; stop() returns every op it measured, its times moved
+ * onto this process's clock (each process's performance.timeOrigin is read from the wall clock at
+ * its start, which this VM's clock adjustments can move by seconds between two processes): the
+ * writer's first op is due when it says it is ready.
+ */
 async function startWriter(url: string, rate: number): Promise<() => Promise<WriterResult>> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'writer.ts'), url, String(rate)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -33,9 +38,12 @@ async function startWriter(url: string, rate: number): Promise<() => Promise<Wri
   });
   got.catch(() => undefined);
   await new Promise<void>((resolve) => child.on('message', (m: { ready?: boolean }) => m?.ready && resolve()));
+  const ready = performance.timeOrigin + performance.now();
   return async () => {
     if (child.connected) child.send('stop');
-    return got;
+    const w = await got;
+    const shift = ready - (w.ops[0]?.[1] ?? ready);
+    return { ...w, ops: w.ops.map(([sent, due, ...rest]) => [sent + shift, due + shift, ...rest] as WriterResult['ops'][number]) };
   };
 }
 
@@ -104,7 +112,7 @@ async function main() {
     }
     const report = await done;
     const t1 = performance.timeOrigin + performance.now();
-    await sleep(5_000);
+    await sleep(10_000);
     const w = await stopWriter();
     const t2 = performance.timeOrigin + performance.now();
     const phaseSeconds = phases.map((p, i) => `${p.phase} ${r2(((phases[i + 1]?.at ?? t1) - p.at) / 1000)}`).join(', ');

@@ -157,6 +157,47 @@ test('a split stopped before cutover is rolled back to the schema it found', asy
   expect(r.undo!.dropped).toContain(`${T}_split`);
   expect(await schema()).toBe(before);
   expect(await rowsOf(T)).toEqual(rows);
+  // Cancelled (the operator's "Cancel"): the split rolls itself back and ends Canceled.
+  const c = await split({ batchSize: 50, pauseMs: 200 });
+  await waitFor(async () => (await c.query(splitStatusQuery)).phase === 'copy', 'the copy');
+  await c.cancel();
+  await expect(c.result()).rejects.toMatchObject({ cause: { name: 'CancelledFailure' } });
+  expect((await c.query(splitStatusQuery)).phase).toBe('rolled_back');
+  expect(await schema()).toBe(before);
+});
+
+test('a period that differs from the history (a row deleted behind the mirror) stops the split, which rolls itself back', async () => {
+  const before = await schema();
+  const rows = await rowsOf(T);
+  // A worker whose verification of the fourth period first deletes a row of it behind the mirror.
+  const sabotaged = await startTestWorker({ default: db.url }, undefined, {
+    wrapActivities: (acts) => ({
+      ...acts,
+      async splitVerifyPeriod(...args: Parameters<typeof acts.splitVerifyPeriod>) {
+        const [, plan, i] = args;
+        if (i === 3) await db.pool.query(`delete from ${plan.periods[i].name} where id = (select min(id) from ${plan.periods[i].name})`);
+        return acts.splitVerifyPeriod(...args);
+      },
+    }),
+  });
+  try {
+    const h = await sabotaged.client.workflow.start('splitHistory', {
+      taskQueue: sabotaged.taskQueue,
+      workflowId: uniqueId('split-bad'),
+      args: [{ table: T }],
+    });
+    const f = await failureOf(h);
+    expect(f.type).toBe('ParityMismatch');
+    expect(f.message).toMatch(/differs from the history's rows of .*; the split is rolled back/);
+    const st = await h.query(splitStatusQuery);
+    expect(st.phase).toBe('rolled_back');
+    expect(st.periods[3].verification).toMatchObject({ ok: false });
+    expect(st.periods[3].verification!.periodRows).toBe(st.periods[3].verification!.historyRows - 1);
+  } finally {
+    await sabotaged.stop();
+  }
+  expect(await schema()).toBe(before);
+  expect(await rowsOf(T)).toEqual(rows);
 });
 
 test('the split under a live writer: no failed write, a partition per period, every row; rollback after cutover keeps every write', async () => {

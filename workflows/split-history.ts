@@ -2,7 +2,15 @@
 // partition's rows moved into period partitions online, oldest first: preflight → prepare → per
 // period copy and verify → indexes → cutover → retention. A failure before cutover rolls the split
 // back; "mode": "rollback" / "cleanup" undo or finish one from wherever it stands.
-import { ApplicationFailure, CancellationScope, proxyActivities, setCurrentDetails, setHandler, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RetentionResult } from '../activities/retention';
 import type { SplitCutoverResult, SplitUndoResult } from '../activities/split-cutover';
@@ -125,7 +133,8 @@ export async function splitHistory(raw: unknown): Promise<SplitReport> {
       acts.splitRollback.executeWithOptions({ ...actOpts, summary: `split rollback ${plan.table}` }, [input.database, plan, input.lockTimeoutMs]),
     );
     st.phase = 'rolled_back';
-    throw ownFailure(err);
+    // A cancelled split ends Canceled (rolled back), as a cancelled switchover does.
+    throw isCancellation(err) ? err : ownFailure(err);
   }
   st.cutoverLockMs = cutover.lockMs;
   let retention: RetentionResult | undefined;
