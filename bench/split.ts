@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { admin, ADMIN_URL, dbUrl, template, withDb } from './db';
 import { startStack } from './stack';
-import type { WriterResult } from './writer';
+import { WRITER_KINDS, type WriterResult } from './writer';
 import { splitStatusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { SplitReport } from '../workflows/split-history';
@@ -48,8 +48,8 @@ async function startWriter(url: string, rate: number): Promise<() => Promise<Wri
 }
 
 /** p50 and p99 (ms) of the writer's ops sent between `from` and `to` (epoch ms), with their count and failures. */
-function latency(w: WriterResult, from: number, to: number) {
-  const ops = w.ops.filter((o) => o[0] >= from && o[0] < to);
+function latency(w: WriterResult, from: number, to: number, kind?: number) {
+  const ops = w.ops.filter((o) => o[0] >= from && o[0] < to && (kind === undefined || o[3] === kind));
   const lat = ops.map((o) => o[2]).sort((a, b) => a - b);
   const at = (q: number) => r2(lat[Math.min(lat.length - 1, Math.floor(lat.length * q))] ?? 0);
   return { ops: ops.length, failed: ops.filter((o) => !o[4]).length, p50: at(0.5), p99: at(0.99), max: r2(lat.at(-1) ?? 0) };
@@ -57,7 +57,12 @@ function latency(w: WriterResult, from: number, to: number) {
 
 async function main() {
   const { values } = parseArgs({
-    options: { rows: { type: 'string', default: '1000000' }, reseed: { type: 'boolean', default: false }, 'batch-size': { type: 'string', default: '10000' } },
+    options: {
+      rows: { type: 'string', default: '1000000' },
+      reseed: { type: 'boolean', default: false },
+      'batch-size': { type: 'string', default: '10000' },
+      keep: { type: 'boolean', default: false },
+    },
   });
   const rows = Number(values.rows);
   const batchSize = Number(values['batch-size']);
@@ -137,7 +142,8 @@ async function main() {
       `| ${copied.toLocaleString('en-US')} | ${report.periods.length} | ${r2((t1 - t0) / 1000)} | ${r2(report.cutover!.lockMs)} | ` +
         `${base.p50} / ${base.p99} / ${base.max} | ${during.p50} / ${during.p99} / ${during.max} | ${after.p50} / ${after.p99} / ${after.max} | ${base.failed + during.failed + after.failed} |`,
       '',
-      `Seconds per phase: ${phaseSeconds}. Writer ops: ${base.ops} before, ${during.ops} during, ${after.ops} after.` +
+      `Seconds per phase: ${phaseSeconds}. Writer ops: ${base.ops} before, ${during.ops} during, ${after.ops} after. p50 / p99 by kind ` +
+        `(before; during; after): ${WRITER_KINDS.map((k, i) => [latency(w, tBase, t0, i), latency(w, t0, t1, i), latency(w, t1, t2, i)].map((x) => `${x.p50} / ${x.p99}`).join('; ') + ` ${k}`).join(', ')}.` +
         `${w.errors.length ? ` Errors: ${w.errors.join('; ')}` : ''}`,
       '',
       'Reproduce: `npm run bench:split -- --rows N`.',
@@ -152,7 +158,7 @@ async function main() {
     throw err;
   } finally {
     await stack.stop();
-    await admin(`drop database if exists ${DB} with (force)`);
+    if (!values.keep) await admin(`drop database if exists ${DB} with (force)`);
   }
 }
 
