@@ -121,6 +121,10 @@ async function main() {
     const w = await stopWriter();
     const t2 = performance.timeOrigin + performance.now();
     const phaseSeconds = phases.map((p, i) => `${p.phase} ${r2(((phases[i + 1]?.at ?? t1) - p.at) / 1000)}`).join(', ');
+    const perPhase = phases
+      .map((p, i) => [p.phase, latency(w, p.at, phases[i + 1]?.at ?? t1)] as const)
+      .map(([phase, l]) => `${phase} ${l.p99} / ${l.max}`)
+      .join(', ');
     const copied = report.periods.reduce((s, p) => s + p.rowsCopied, 0);
     const base = latency(w, tBase, t0);
     const during = latency(w, t0, t1);
@@ -142,7 +146,7 @@ async function main() {
       `| ${copied.toLocaleString('en-US')} | ${report.periods.length} | ${r2((t1 - t0) / 1000)} | ${r2(report.cutover!.lockMs)} | ` +
         `${base.p50} / ${base.p99} / ${base.max} | ${during.p50} / ${during.p99} / ${during.max} | ${after.p50} / ${after.p99} / ${after.max} | ${base.failed + during.failed + after.failed} |`,
       '',
-      `Seconds per phase: ${phaseSeconds}. Writer ops: ${base.ops} before, ${during.ops} during, ${after.ops} after. p50 / p99 by kind ` +
+      `Seconds per phase: ${phaseSeconds}. Writer p99 / max per phase (ms): ${perPhase}. Writer ops: ${base.ops} before, ${during.ops} during, ${after.ops} after. p50 / p99 by kind ` +
         `(before; during; after): ${WRITER_KINDS.map((k, i) => [latency(w, tBase, t0, i), latency(w, t0, t1, i), latency(w, t1, t2, i)].map((x) => `${x.p50} / ${x.p99}`).join('; ') + ` ${k}`).join(', ')}.` +
         `${w.errors.length ? ` Errors: ${w.errors.join('; ')}` : ''}`,
       '',
