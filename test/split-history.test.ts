@@ -46,8 +46,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await w?.stop();
-  if (process.env.KEEP_DB) console.log('KEPT', db.name);
-  else await db?.drop();
+  await db?.drop();
 });
 
 const split = (input: Record<string, unknown>, prefix = 'split') =>
