@@ -368,6 +368,15 @@ export async function rollbackAttached(u: UndoContext): Promise<AttachState> {
   if (from === 'missing')
     throw fail('StateConflict', `${tp.schema}.${tp.table} does not exist; rollback cannot tell what to restore. Nothing was changed.`, { table: tp.table });
   if (from === 'cutover') {
+    if (!(await relations(c, tp.schema, [attachOf(tp).history])).size) {
+      // splitHistory moved the history partition into periods (README "Splitting the history partition").
+      throw fail(
+        'StateConflict',
+        `${tp.schema}.${attachOf(tp).history} is gone: its rows were split into period partitions (splitHistory). Roll the split back first ` +
+          `(splitHistory with "mode": "rollback"), then this rollback. Nothing was changed.`,
+        { table: tp.table, stage: 'rollback' },
+      );
+    }
     const undo = undoAfterCutoverSql(tp);
     // The rows written since cutover can only enter the history partition once it is detached, so
     // they move under the lock. Every lock the rest needs is taken first, within the budget: the

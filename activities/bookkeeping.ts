@@ -22,7 +22,9 @@ export async function priorCutover(c: pg.ClientBase, tp: TablePlan): Promise<Cut
 }
 
 /** `index`: an index the attach strategy built on the application's table (activities/attach.ts); `keys`: the key table (activities/keytable.ts). */
-export type CreatedKind = 'backup' | 'partitioned' | 'legacy' | 'index' | 'keys';
+export type CreatedKind = 'backup' | 'partitioned' | 'legacy' | 'index' | 'keys' | SplitKind;
+/** The history split's (activities/split.ts): `<table>_split`, its period tables, the key index, `<table>_history_legacy`. */
+export type SplitKind = 'split' | 'split-period' | 'split-index' | 'history-legacy';
 
 /** Records that this run made (or, for `legacy`, took over) the relation now named `name`; call in the transaction that made it. */
 export async function recordCreated(c: pg.ClientBase, tp: TablePlan, name: string, kind: CreatedKind): Promise<void> {

@@ -17,6 +17,8 @@ import { stateActivities } from './bookkeeping';
 import { verifyActivities } from './verify';
 import { attachActivities } from './attach';
 import { fleetActivities } from './fleet-targets';
+import { splitActivities } from './split';
+import { splitCutoverActivities } from './split-cutover';
 
 /** How often every activity heartbeats while it runs (the workflows' heartbeatTimeout is 10 s). */
 export const HEARTBEAT_EVERY_MS = 2000;
@@ -60,6 +62,8 @@ const MODULES = [
   rollbackActivities,
   partitionActivities,
   retentionActivities,
+  splitActivities,
+  splitCutoverActivities,
   rehearsalActivities,
   fleetActivities,
 ] as const;

@@ -281,6 +281,27 @@ export const maintenanceInput = z.strictObject({
 });
 export type MaintenanceInput = z.infer<typeof maintenanceInput>;
 
+/** The history split (workflows/split-history.ts, README "Splitting the history partition") of a table an attach switchover cut over. */
+export const splitHistoryInput = z.strictObject({
+  database: identifier.default('default'),
+  schema: identifier.default('public'),
+  table: identifier,
+  /** Rows per copy batch (one short transaction each). */
+  batchSize: batchSize.default(10000),
+  /** Pause after each batch. */
+  pauseMs: bounds.pauseMs.default(0),
+  /** The copy's adaptive throttle (activities/pacer.ts). */
+  adaptive: z.boolean().default(true),
+  lockTimeoutMs: lockTimeoutSpec,
+  /** Retention (as maintainPartitions'), run on the table once the periods came out. */
+  retention: retentionSpec.optional(),
+  /** Only the plan: the periods, names and what the period tables get; nothing is changed. */
+  dryRun: z.boolean().default(false),
+  /** "split" (default); "rollback" puts the history partition back from wherever the split stands; "cleanup" drops `<table>_history_legacy`. */
+  mode: z.enum(['split', 'rollback', 'cleanup']).default('split'),
+});
+export type SplitHistoryInput = z.infer<typeof splitHistoryInput>;
+
 /** Formats a zod error so its message names each offending field, e.g. `tables.0.interval: ...`. */
 export function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(input)'}: ${i.message}`).join('; ');

@@ -7,6 +7,7 @@ import type { CopyProgress } from './types';
 import type { Retune } from './input';
 import type { RehearsalStatus } from './rehearsal-report';
 import type { FleetChildPhase, FleetRequest, FleetSkipRequest, FleetStatus } from './rollout';
+import type { SplitStatus } from './splitplan';
 import type {
   ApprovalState,
   ApproveSignal,
@@ -30,6 +31,8 @@ export const progressSignal = defineSignal<[CopyProgress]>('progress');
 export const signoffSignal = defineSignal<[SignoffSignal]>('signoff');
 /** Every workflow type's `status`: a rehearsal's also carries `rehearsal` (RehearsalStatus). */
 export const statusQuery = defineQuery<SwitchoverStatus | RehearsalStatus>('status');
+/** The same `status` query, typed as splitHistory answers it (a union with the switchover's would loosen every caller's type). */
+export const splitStatusQuery = defineQuery<SplitStatus>('status');
 
 // Updates: the operator gets an answer, and a refused request (validator) leaves no event.
 // approve and reject share their names with the signals (separate handler tables).

@@ -5,3 +5,4 @@ export { cleanup } from './cleanup';
 export { maintainPartitions } from './maintenance';
 export { rehearsal } from './rehearsal/index';
 export { fleet } from './fleet';
+export { splitHistory } from './split-history';
