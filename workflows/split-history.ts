@@ -18,15 +18,12 @@ import type { PeriodCopy } from '../activities/split';
 import { splitHistoryInput, type SplitHistoryInput } from '../src/input';
 import { DESCRIPTIONS, splitStatusQuery } from '../src/shared';
 import type { PeriodStatus, SplitPlan, SplitStatus } from '../src/splitplan';
+import { MAINTENANCE } from './options';
 import { errorMessage, ownFailure, parseInput } from './util';
 
-const actOpts: ActivityOptions = {
-  startToCloseTimeout: '2 hours',
-  // Every activity heartbeats every 2 s (activities/index.ts): a lost worker is noticed within 10 s.
-  heartbeatTimeout: '10s',
-  // A lock timeout behind a long transaction, a lost connection: retried with backoff.
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
-};
+// Maintenance's retries (a lock timeout behind a long transaction, a lost connection: backoff up to a
+// minute); a period's copy may take longer than a maintenance step.
+const actOpts: ActivityOptions = { ...MAINTENANCE, startToCloseTimeout: '2 hours' };
 const acts = proxyActivities<Activities>(actOpts);
 
 export interface SplitReport {
