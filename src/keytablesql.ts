@@ -90,22 +90,27 @@ export function dropKeyTriggersSql(tp: TablePlan, table: string): string[] {
 
 /**
  * One batch of the key table's fill from the table, in key order after the cursor ($1.. as text,
- * when `withCursor`; then $n the batch size): the rows' keys are read FOR KEY SHARE, so a delete
- * or key update of one waits for the batch and its trigger then applies on top (a row deleted
- * before is skipped); a key its trigger inserted already is kept. Returns the rows read (n) and the
- * last key (json array of text).
+ * when `withCursor`; then $n the batch size). The batch's keys are read in the statement's
+ * snapshot, and the cursor moves to the last of them; only then are the rows locked FOR KEY
+ * SHARE, by those keys, so a delete or key update of one waits for the batch and its trigger then
+ * applies on top (a row deleted or re-keyed before is skipped; its new key is the trigger's). A
+ * key its trigger inserted already is kept. Locking in the ordered read itself would let a row
+ * re-keyed meanwhile come back with its new key, out of order, and the cursor jump past every key
+ * in between. Returns the keys read (n) and the last key (json array of text).
  */
 export function keyFillSql(tp: TablePlan, kt: KeyTablePlan, withCursor: boolean): string {
   const cols = kt.columns.map((c) => c.name);
   const cursor = withCursor ? ` WHERE (${list(cols)}) > (${kt.columns.map((c, i) => `$${i + 1}::${c.type}`).join(', ')})` : '';
   return [
-    `WITH batch AS (`,
-    `  SELECT ${list(cols)} FROM ${qname(tp.schema, tp.table)}${cursor} ORDER BY ${list(cols)} LIMIT $${withCursor ? cols.length + 1 : 1} FOR KEY SHARE`,
+    `WITH keys AS (`,
+    `  SELECT ${list(cols)} FROM ${qname(tp.schema, tp.table)}${cursor} ORDER BY ${list(cols)} LIMIT $${withCursor ? cols.length + 1 : 1}`,
+    `), batch AS (`,
+    `  SELECT ${list(cols)} FROM ${qname(tp.schema, tp.table)} WHERE (${list(cols)}) IN (SELECT ${list(cols)} FROM keys) FOR KEY SHARE`,
     `), ins AS (`,
     `  INSERT INTO ${qname(tp.schema, kt.table)} (${list(cols)}) SELECT ${list(cols)} FROM batch ON CONFLICT DO NOTHING`,
     `)`,
-    `SELECT (SELECT count(*) FROM batch)::int AS n,`,
-    `  (SELECT json_build_array(${cols.map((c) => `${ident(c)}::text`).join(', ')}) FROM batch ORDER BY ${list(cols)} DESC LIMIT 1) AS last`,
+    `SELECT (SELECT count(*) FROM keys)::int AS n,`,
+    `  (SELECT json_build_array(${cols.map((c) => `${ident(c)}::text`).join(', ')}) FROM keys ORDER BY ${list(cols)} DESC LIMIT 1) AS last`,
   ].join('\n');
 }
 
