@@ -16,7 +16,7 @@ import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../workflows/rollback';
 import type { MaintenanceReport } from '../workflows/maintenance';
 import { dump, failureOf } from './failure-helpers';
-import { createTestDb, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, modelWriter, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -63,67 +63,29 @@ const rowsOf = async (table: string) =>
  * cutover is done, across the cutoff), deletes; keeps what it committed as the expected rows.
  */
 function liveWriter(table: string) {
-  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
-  pool.on('error', () => undefined);
-  const model = new Map<string, string>();
-  const errors: string[] = [];
-  let writes = 0;
-  let stop = false;
   let across: string | null = null;
-  const set = (r: { id: string; occurred_at: string; amount_cents: string }) => model.set(r.id, `${r.id} ${r.occurred_at} ${r.amount_cents}`);
-  const ret = 'RETURNING id::text, occurred_at::text, amount_cents::text';
-  const pick = () => {
-    const ids = [...model.keys()];
-    return ids[Math.floor(Math.random() * ids.length)];
-  };
-  const loop = (async () => {
-    for (const r of (await pool.query(`select id::text, occurred_at::text, amount_cents::text from ${table}`)).rows) set(r);
-    let n = 0;
-    while (!stop) {
-      n++;
-      const op = n % 6;
-      try {
-        if (op === 0 || op === 1) {
-          const r = await pool.query(`insert into ${table} (occurred_at, amount_cents) values (now() - random() * interval '20 days', ${n}) ${ret}`);
-          set(r.rows[0]);
-        } else if (op === 2) {
-          const r = await pool.query(`update ${table} set amount_cents = amount_cents + 1 where id = $1 ${ret}`, [pick()]);
-          if (r.rows[0]) set(r.rows[0]);
-        } else if (op === 3) {
-          // A key move within the history range (and within a partition or across the old periods).
-          const r = await pool.query(`update ${table} set occurred_at = occurred_at - interval '9 days' where id = $1 ${ret}`, [pick()]);
-          if (r.rows[0]) set(r.rows[0]);
-        } else if (op === 4 && across) {
-          // After cutover: a key move across the cutoff, out of the history partition.
-          const r = await pool.query(`update ${table} set occurred_at = $2::timestamptz + interval '3 days' where id = $1 ${ret}`, [pick(), across]);
-          if (r.rows[0]) set(r.rows[0]);
-        } else if (op === 5) {
-          const id = pick();
-          const r = await pool.query(`delete from ${table} where id = $1 returning id::text`, [id]);
-          if (r.rows[0]) model.delete(id);
-        } else continue;
-        writes++;
-      } catch (err) {
-        errors.push((err as Error).message);
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  return {
-    model,
-    errors,
-    get writes() {
-      return writes;
+  const w = modelWriter(
+    db.url,
+    table,
+    ['id', 'occurred_at', 'amount_cents'],
+    async (x) => {
+      const op = x.n % 6;
+      if (op === 0 || op === 1) await x.write(`insert into ${table} (occurred_at, amount_cents) values (now() - random() * interval '20 days', ${x.n})`);
+      else if (op === 2) await x.write(`update ${table} set amount_cents = amount_cents + 1 where id = $1`, [x.pick()]);
+      // A key move within the history range (and within a partition or across the old periods).
+      else if (op === 3) await x.write(`update ${table} set occurred_at = occurred_at - interval '9 days' where id = $1`, [x.pick()]);
+      // After cutover: a key move across the cutoff, out of the history partition.
+      else if (op === 4 && across) await x.write(`update ${table} set occurred_at = $2::timestamptz + interval '3 days' where id = $1`, [x.pick(), across]);
+      else if (op === 5) await x.remove(x.pick());
+      else return false;
     },
+    5,
+  );
+  return Object.assign(w, {
     crossCutoff(cutoff: string) {
       across = cutoff;
     },
-    async stop() {
-      stop = true;
-      await loop;
-      await pool.end();
-    },
-  };
+  });
 }
 
 test('the cutoff: the first period boundary after today + how far ahead the data is + the approval window', () => {

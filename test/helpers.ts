@@ -177,3 +177,70 @@ export async function tableRows(pool: pg.Pool, table: string, orderBy = 'id'): P
   const r = await pool.query(`select t::text as row from ${table} t order by ${orderBy}`);
   return r.rows.map((x) => x.row as string);
 }
+
+/** What a step of `modelWriter` may do: pick a row it knows, write one with RETURNING the model's columns, delete one. */
+export interface ModelWriterStep {
+  /** The turn, from 1. */
+  n: number;
+  /** The id of a row the model holds, at random. */
+  pick(): string;
+  /** Runs an INSERT or UPDATE (without RETURNING); the row it returns is now what the table must hold. */
+  write(sql: string, params?: unknown[]): Promise<void>;
+  /** Deletes row `id`; once committed, the model drops it. */
+  remove(id: string): Promise<void>;
+}
+
+/**
+ * A live writer on `table` that keeps what it committed, rows as their `columns` joined by a space
+ * (the expected rows): `step` makes one write per turn (false: nothing written), `pauseMs` apart.
+ */
+export function modelWriter(url: string, table: string, columns: string[], step: (w: ModelWriterStep) => Promise<boolean | void>, pauseMs: number) {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  pool.on('error', () => undefined);
+  const model = new Map<string, string>();
+  const errors: string[] = [];
+  const list = columns.map((c) => `${c}::text`).join(', ');
+  const set = (r: Record<string, string>) => model.set(r.id, columns.map((c) => r[c]).join(' '));
+  let writes = 0;
+  let stop = false;
+  const w: ModelWriterStep = {
+    n: 0,
+    pick() {
+      const ids = [...model.keys()];
+      return ids[Math.floor(Math.random() * ids.length)];
+    },
+    async write(sql, params = []) {
+      const r = await pool.query(`${sql} RETURNING ${list}`, params);
+      if (r.rows[0]) set(r.rows[0]);
+    },
+    async remove(id) {
+      if ((await pool.query(`delete from ${table} where id = $1 returning id`, [id])).rows[0]) model.delete(id);
+    },
+  };
+  const loop = (async () => {
+    for (const r of (await pool.query(`select ${list} from ${table}`)).rows) set(r);
+    while (!stop) {
+      w.n++;
+      try {
+        if ((await step(w)) !== false) writes++;
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  })();
+  return {
+    model,
+    errors,
+    get writes() {
+      return writes;
+    },
+    async stop() {
+      stop = true;
+      await loop;
+      await pool.end();
+    },
+    /** The rows the table must hold, in id order. */
+    expected: () => [...model.values()].sort((a, b) => Number(a.split(' ')[0]) - Number(b.split(' ')[0])),
+  };
+}

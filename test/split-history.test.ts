@@ -6,7 +6,6 @@
 // and `<table>_history_legacy` equal to its rows before the cutoff; a rollback after cutover puts
 // the history partition back with every write made since; a second split with retention drops old
 // periods; cleanup drops `<table>_history_legacy`.
-import pg from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../activities';
 import { createPools } from '../src/db';
@@ -14,7 +13,7 @@ import type { SwitchoverReport } from '../workflows/switchover';
 import type { SplitReport } from '../workflows/split-history';
 import { splitStatusQuery } from '../src/shared';
 import { dump, failureOf } from './failure-helpers';
-import { createTestDb, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, modelWriter, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -64,57 +63,21 @@ const schema = () => dump(db.url, { schemaOnly: true });
 
 /** A live writer: inserts before and after the cutoff, updates, key moves across periods, deletes; keeps what it committed. */
 function liveWriter() {
-  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
-  pool.on('error', () => undefined);
-  const model = new Map<string, string>();
-  const errors: string[] = [];
-  let writes = 0;
-  let stop = false;
-  const ret = 'RETURNING id::text, occurred_at::text, amount_cents::text, note';
-  const set = (r: { id: string; occurred_at: string; amount_cents: string; note: string }) =>
-    model.set(r.id, `${r.id} ${r.occurred_at} ${r.amount_cents} ${r.note}`);
-  const pick = () => {
-    const ids = [...model.keys()];
-    return ids[Math.floor(Math.random() * ids.length)];
-  };
-  const ops = [
-    () => pool.query(`insert into ${T} (occurred_at, amount_cents) values (now() - random() * interval '150 days', 7) ${ret}`),
-    () => pool.query(`insert into ${T} (occurred_at, amount_cents) values ($1::timestamptz + interval '3 days', 8) ${ret}`, [cutoff]),
-    () => pool.query(`update ${T} set amount_cents = amount_cents + 1 where id = $1 ${ret}`, [pick()]),
-    // A key move back 40 days: across a period boundary most of the time, and sometimes into pmin.
-    () => pool.query(`update ${T} set occurred_at = occurred_at - interval '40 days' where id = $1 ${ret}`, [pick()]),
-  ];
-  const loop = (async () => {
-    for (const r of (await pool.query(`select id::text, occurred_at::text, amount_cents::text, note from ${T}`)).rows) set(r);
-    for (let n = 0; !stop; n++) {
-      try {
-        if (n % 5 === 4) {
-          const id = pick();
-          if ((await pool.query(`delete from ${T} where id = $1 returning id`, [id])).rows[0]) model.delete(id);
-        } else {
-          const r = await ops[n % 5]();
-          if (r.rows[0]) set(r.rows[0]);
-        }
-        writes++;
-      } catch (err) {
-        errors.push((err as Error).message);
-      }
-      await new Promise((r) => setTimeout(r, 3));
-    }
-  })();
-  return {
-    model,
-    errors,
-    get writes() {
-      return writes;
+  return modelWriter(
+    db.url,
+    T,
+    ['id', 'occurred_at', 'amount_cents', 'note'],
+    async (w) => {
+      const op = (w.n - 1) % 5;
+      if (op === 0) await w.write(`insert into ${T} (occurred_at, amount_cents) values (now() - random() * interval '150 days', 7)`);
+      else if (op === 1) await w.write(`insert into ${T} (occurred_at, amount_cents) values ($1::timestamptz + interval '3 days', 8)`, [cutoff]);
+      else if (op === 2) await w.write(`update ${T} set amount_cents = amount_cents + 1 where id = $1`, [w.pick()]);
+      // A key move back 40 days: across a period boundary most of the time, and sometimes into pmin.
+      else if (op === 3) await w.write(`update ${T} set occurred_at = occurred_at - interval '40 days' where id = $1`, [w.pick()]);
+      else await w.remove(w.pick());
     },
-    async stop() {
-      stop = true;
-      await loop;
-      await pool.end();
-    },
-    expected: () => [...model.values()].sort((a, b) => Number(a.split(' ')[0]) - Number(b.split(' ')[0])),
-  };
+    3,
+  );
 }
 
 test('bad input, a dry run and a name already taken change nothing', async () => {

@@ -153,7 +153,7 @@ async function runDatabase(f: Fleet, name: string, g: number, order: { name: str
     }
     // The canary's failure halts whatever onFailure says: nothing after it is started.
     if (f.input.onFailure === 'continue' && g > 0) return;
-    if (!(await halt(f, [name]))) return;
+    if (!(await halt(f, name))) return;
   }
 }
 
@@ -168,17 +168,16 @@ function ended(f: Fleet, name: string, r: SwitchoverReport) {
   if (r.outcome === 'done' && !f.input.dryRun) d.doneOrder = ++f.doneSeq;
 }
 
-/** Halts the fleet on `names` and waits; true when the operator said resume for one of them (start it again). */
-async function halt(f: Fleet, names: string[]): Promise<boolean> {
+/** Halts the fleet on database `name` and waits; true when the operator said resume for it (start it again). */
+async function halt(f: Fleet, name: string): Promise<boolean> {
   const already = f.state.halted?.databases ?? [];
-  f.state.halted = { databases: [...new Set([...already, ...names])], since: f.state.halted?.since ?? new Date().toISOString() };
+  f.state.halted = { databases: [...new Set([...already, name])], since: f.state.halted?.since ?? new Date().toISOString() };
   f.setPhase('halted');
-  await condition(() => f.aborting || names.every((n) => f.skipped.has(n) || f.retry.has(n)));
-  const again = names.filter((n) => f.retry.has(n));
-  for (const n of names) f.retry.delete(n);
-  for (const n of names.filter((x) => f.skipped.has(x))) Object.assign(f.db(n), { outcome: 'skipped' });
+  await condition(() => f.aborting || f.skipped.has(name) || f.retry.has(name));
+  const again = f.retry.delete(name);
+  if (f.skipped.has(name)) Object.assign(f.db(name), { outcome: 'skipped' });
   if (!f.aborting) f.setPhase(f.group === 0 ? 'canary' : 'rolling_out');
-  return !f.aborting && again.length > 0;
+  return !f.aborting && again;
 }
 
 /**
