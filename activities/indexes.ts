@@ -61,7 +61,8 @@ export async function oneIndexBuild<T>(pool: pg.Pool, tp: TablePlan, build: () =
   }
 }
 
-type BuildOpts = { parallelism?: number; lockTimeoutMs?: number };
+/** `adaptive`: the adaptive throttle (input.throttle.adaptive); absent in calls from before it: off. */
+type BuildOpts = { parallelism?: number; lockTimeoutMs?: number; adaptive?: boolean };
 type IndexResult = { table: string; indexes: number; partitionIndexes: number; foreignKeys: number; ms: number };
 /** A deferred index of the plan and its place in tp.indexes (its partitions' index names end in it). */
 type Deferred = { i: IndexPlan; n: number };
@@ -105,16 +106,25 @@ export const indexActivities = (deps: Deps) => bindDeps(deps, { buildIndexes });
 
 /**
  * Partitions are shared out to `parallelism` connections; one connection builds all of a
- * partition's indexes (two concurrent builds on one table would wait for each other).
- * Returns the partition indexes built.
+ * partition's indexes (two concurrent builds on one table would wait for each other). With the
+ * adaptive throttle on, writers first as in the copy: while a session not ours is at work, only
+ * the first connection builds (catalog/others_active.sql); the others wait, looking again every
+ * half second. Returns the partition indexes built.
  */
 async function buildOnPartitions(pool: pg.Pool, tp: TablePlan, deferred: Deferred[], partitions: string[], opts: BuildOpts): Promise<number> {
   const ctx = Context.current();
   const queue = [...partitions];
   let built = 0;
-  const worker = () =>
+  const othersActive = async (c: pg.PoolClient) => (await c.query(sqlFile('catalog/others_active'))).rows[0].active as boolean;
+  const worker = (k: number) =>
     withClient(pool, async (c) => {
-      for (let part = queue.shift(); part !== undefined; part = queue.shift()) {
+      for (;;) {
+        while (k > 0 && opts.adaptive && queue.length && (await othersActive(c))) {
+          ctx.heartbeat({ held: 'one index build while the application writes', left: queue.length });
+          await ctx.sleep(500);
+        }
+        const part = queue.shift();
+        if (part === undefined) break;
         ctx.heartbeat({ partition: part, left: queue.length });
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('index build cancelled');
         const n = await indexPartition(c, tp, part, deferred, opts.lockTimeoutMs);
@@ -122,7 +132,7 @@ async function buildOnPartitions(pool: pg.Pool, tp: TablePlan, deferred: Deferre
         await foreignKeysOn(c, tp, part, opts.lockTimeoutMs);
       }
     });
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? 2, partitions.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? 2, partitions.length)) }, (_, k) => worker(k)));
   return built;
 }
 

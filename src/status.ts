@@ -47,6 +47,8 @@ export interface StreamControls {
   batchSize: number;
   pauseMs: number;
   brake: Pick<Throttle, 'maxBatchMs' | 'maxLockWaitMs' | 'maxReplicationLagMs' | 'brakePauseMs' | 'adaptive'>;
+  /** The table's unfinished streams below this one (absent in workflows from before it: none). */
+  busyBelow?: number;
 }
 
 export const PHASES = [

@@ -3,6 +3,7 @@
 // worker lost in a short stage noticed within the heartbeat timeout.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import pg from 'pg';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
@@ -25,7 +26,7 @@ import {
 } from './helpers';
 
 const revenues = { table: 'revenues', partitionKey: 'occurred_at', interval: 'month' };
-const TARGETS = ['reject', 'cancel', 'pause', 'retune', 'approve', 'parallel'] as const;
+const TARGETS = ['reject', 'cancel', 'pause', 'retune', 'approve', 'parallel', 'writers', 'indexes', 'indexes2'] as const;
 type Target = (typeof TARGETS)[number];
 
 const dbs = {} as Record<Target, TestDb>;
@@ -45,7 +46,7 @@ afterAll(async () => {
   for (const t of TARGETS) await dbs[t]?.drop();
 });
 
-function start(database: Target, opts: { batchSize: number; throttle: Record<string, number>; approvers?: string[] }): Promise<WorkflowHandle> {
+function start(database: Target, opts: { batchSize: number; throttle: Record<string, number | boolean>; approvers?: string[] }): Promise<WorkflowHandle> {
   return w.client.workflow.start('switchover', {
     taskQueue: w.taskQueue,
     workflowId: uniqueId(`control-${database}`),
@@ -271,6 +272,93 @@ test('a lower parallelism holds the higher stream of the table being copied unti
   expect(done[1].batches).toBeGreaterThan(b[1].batches);
   await handle.executeUpdate('approve', { args: [{ by: 'dana' }] });
   expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+});
+
+/** An application session (application_name app) inserting into its own table every 20 ms until `stop()`. */
+async function appWriter(db: TestDb) {
+  await db.pool.query('create table app_events (id bigserial primary key)');
+  const app = new pg.Client({ connectionString: db.url, application_name: 'app' });
+  await app.connect();
+  let writing = true;
+  const loop = (async () => {
+    while (writing) {
+      await app.query('insert into app_events default values');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    async stop() {
+      writing = false;
+      await loop;
+      await app.end();
+    },
+  };
+}
+
+test('writers first: with the adaptive throttle on, the higher stream holds while the application writes and the lower one copies; once nobody writes, it copies too', async () => {
+  const db = dbs.writers;
+  const app = await appWriter(db);
+  const handle = await start('writers', { batchSize: 25, throttle: { pauseMs: 200, parallelism: 2, adaptive: true } });
+  const streams = async () =>
+    (await db.pool.query(`select stream, batches, done from partition_switchover.copy_progress where workflow_id = $1 order by stream`, [handle.workflowId]))
+      .rows as { stream: number; batches: number; done: boolean }[];
+  try {
+    await waitFor(async () => ((await streams())[0]?.batches ?? 0) >= 3, 'the first stream copying');
+    const a = await streams();
+    await new Promise((r) => setTimeout(r, 1500));
+    const b = await streams();
+    expect(b[0].batches).toBeGreaterThan(a[0].batches);
+    expect(b[1]?.batches ?? 0).toBe(0);
+    expect((await handle.query(statusQuery)).progress.revenues.brake).toMatch(
+      /^held: one stream while the application writes \(adaptive throttle\), 1 stream below still copying/,
+    );
+  } finally {
+    await app.stop();
+  }
+  // Nobody writes (2 s after the last write): the second stream copies while the first still does.
+  const both = await waitFor(async () => {
+    const s = await streams();
+    return (s[1]?.batches ?? 0) > 0 && s;
+  }, 'the second stream copying');
+  expect(both[0].done).toBe(false);
+  await waitForPhase(handle, 'awaiting_approval', 90000);
+  expect((await streams()).every((x) => x.done)).toBe(true);
+  await handle.executeUpdate('approve', { args: [{ by: 'dana' }] });
+  expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+});
+
+test('writers first in the index builds: while the application writes, one partition is indexed at a time; with nobody writing, two at once', async () => {
+  /** The most CREATE INDEX CONCURRENTLY of ours seen running at once in `database` (sampled every 2 ms) until its switchover waits for approval. */
+  const buildsAtOnce = async (database: Target, writing: boolean) => {
+    const db = dbs[database];
+    // Without the writer: the seed's last write ended over 2 s ago, so nobody else is at work.
+    const app = writing ? await appWriter(db) : await new Promise<null>((r) => setTimeout(() => r(null), 2500));
+    const handle = await start(database, { batchSize: 1000, throttle: { parallelism: 2, adaptive: true } });
+    let most = 0;
+    let stop = false;
+    const sampler = (async () => {
+      while (!stop) {
+        const r = await db.pool.query(
+          `select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and application_name = 'partition-switchover' and state = 'active' and query ~* '^create index concurrently'`,
+        );
+        most = Math.max(most, r.rows[0].n);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    try {
+      await waitForPhase(handle, 'awaiting_approval', 90000);
+    } finally {
+      stop = true;
+      await sampler;
+      await app?.stop();
+    }
+    await handle.executeUpdate('approve', { args: [{ by: 'dana' }] });
+    expect(((await handle.result()) as SwitchoverReport).outcome).toBe('done');
+    return most;
+  };
+  expect(await buildsAtOnce('indexes', true)).toBe(1);
+  expect(await buildsAtOnce('indexes2', false)).toBe(2);
 });
 
 test('an approval by Update from someone not in approvers is refused at once and leaves no event; an approver is accepted', async () => {

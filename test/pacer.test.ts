@@ -1,7 +1,8 @@
 // The adaptive throttle's decision (activities/pacer.ts), pure; and its probe on the real database.
 import pg from 'pg';
 import { Pacer, probeLimit, probeMs, HOLD_MS, HOLDS_BEFORE_REBASE, REBASE_EVERY_MS, type PacerEnv } from '../activities/pacer';
-import { copyGateKey, gatedEnv } from '../activities/copy-brake';
+import { copyGateKey, gatedEnv, oneStream } from '../activities/copy-brake';
+import type { StreamControls } from '../src/status';
 import { createTestDb, type TestDb } from './helpers';
 
 function calibrated(stream: number, baselineMs: number): Pacer {
@@ -232,6 +233,8 @@ describe('probe on PostgreSQL', () => {
       expect(await env.othersActive(ours)).toBe(false);
       const app = await connect('app');
       try {
+        // Just connected, nothing run yet (a pool opening a connection): nobody to protect.
+        expect(await env.othersActive(ours)).toBe(false);
         // A monitor polling (a plain read, outside a transaction): nobody to protect.
         await app.query('select 1');
         expect(await env.othersActive(ours)).toBe(false);
@@ -257,6 +260,41 @@ describe('probe on PostgreSQL', () => {
     } finally {
       await ours.end();
       await alsoOurs.end();
+    }
+  });
+
+  test('writers first: a stream above an unfinished one holds while a session not ours is at work; the lowest, adaptive off, or nobody at work: it copies', async () => {
+    const ours = new pg.Client({ connectionString: db.url, application_name: 'partition-switchover' });
+    await ours.connect();
+    const env = gatedEnv('unused');
+    const live = (busyBelow: number | undefined, adaptive = true): StreamControls => ({
+      paused: null,
+      hold: null,
+      batchSize: 100,
+      pauseMs: 0,
+      brake: { adaptive, brakePauseMs: 500 },
+      ...(busyBelow === undefined ? {} : { busyBelow }),
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(await oneStream(ours, env, live(1))).toBeNull();
+      const app = new pg.Client({ connectionString: db.url, application_name: 'app' });
+      await app.connect();
+      try {
+        await app.query('begin');
+        await app.query('create temp table t_one (x int)');
+        expect(await oneStream(ours, env, live(1))).toBe('held: one stream while the application writes (adaptive throttle), 1 stream below still copying');
+        expect(await oneStream(ours, env, live(2))).toMatch(/2 streams below still copying$/);
+        expect(await oneStream(ours, env, live(0))).toBeNull();
+        expect(await oneStream(ours, env, live(1, false))).toBeNull();
+        // A workflow from before busyBelow answers without it: no hold.
+        expect(await oneStream(ours, env, live(undefined))).toBeNull();
+        await app.query('rollback');
+      } finally {
+        await app.end();
+      }
+    } finally {
+      await ours.end();
     }
   });
 });

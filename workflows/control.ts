@@ -366,6 +366,7 @@ function controlsHandler(run: Run) {
         batchSize: controls.batchSize,
         pauseMs: controls.pauseMs,
         brake: brakeOf(controls),
+        busyBelow: busy.length,
       };
     },
     { description: DESCRIPTIONS.controls },

@@ -97,7 +97,7 @@ async function copyTable(run: Run, tp: TablePlan) {
   await run.unpaused();
   report.copy.indexes = await acts.buildIndexes.executeWithOptions(
     opts(`index ${tp.table}: secondary indexes per partition concurrently, foreign keys validated per partition, then attached`, LONG),
-    [db, tp, { parallelism: controls.parallelism, lockTimeoutMs: input.lockTimeoutMs }],
+    [db, tp, { parallelism: controls.parallelism, lockTimeoutMs: input.lockTimeoutMs, adaptive: controls.adaptive }],
   );
   Object.assign(run.state.progress[tp.table], { rowsCopied: rows, rowsPerSec: 0, etaSeconds: 0 });
   run.refresh();
