@@ -17,7 +17,13 @@ import { audit, bindDeps, Deps, keepAlive, stage, throwIfCancelled } from './con
 
 const MAX_ROUNDS = 10;
 const KEYS_PER_ROUND = 50000;
-const KEYS_PER_REPAIR = 1000;
+/** Index lookups per repair transaction (a key without the partition key is looked up in every partition): well inside the lock budget. */
+const LOOKUPS_PER_REPAIR = 40_000;
+
+/** Keys per repair transaction: 1,000, fewer as partitions grow (at least 20). */
+export function keysPerRepair(partitions: number): number {
+  return Math.min(1000, Math.max(20, Math.floor(LOOKUPS_PER_REPAIR / Math.max(1, partitions))));
+}
 
 /**
  * Waits until every transaction of this database that holds an xid now has ended (as CREATE
@@ -152,14 +158,16 @@ async function differingKeys(c: pg.PoolClient, tp: TablePlan, mismatched: string
   return { keys, still };
 }
 
-/** Rewrites the rows of `keys` from the legacy table, KEYS_PER_REPAIR per transaction. */
+/** Rewrites the rows of `keys` from the legacy table, keysPerRepair per transaction, every row found by index. */
 async function repair(c: pg.PoolClient, tp: TablePlan, keys: string[][], before: number): Promise<void> {
-  for (let i = 0; i < keys.length; i += KEYS_PER_REPAIR) {
-    const part = JSON.stringify(keys.slice(i, i + KEYS_PER_REPAIR));
+  const n = keysPerRepair(tp.partitions.length);
+  for (let i = 0; i < keys.length; i += n) {
+    const part = JSON.stringify(keys.slice(i, i + n));
     // The legacy rows' locks are application locks: under the lock budget, so a writer holding one
     // is never the one a deadlock check picks (activities/locks.ts).
     await lockedTx({ client: c }, { what: `re-check repair of ${tp.schema}.${tp.table}` }, async (tx) => {
       await tx.client.query(OUR_WRITE_SQL);
+      await tx.client.query(sqlFile('session/index_lookups'));
       for (const s of repairSql(tp)) await tx.q(s, [part]);
     });
     Context.current().heartbeat({ repaired: before + i });

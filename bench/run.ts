@@ -628,7 +628,10 @@ async function main() {
           o = await ours(client, tpl, dbName(rep, i), r, { rate, baselineMs }, worker);
         } catch (err) {
           // One failed switchover (e.g. product code mid-change) must not lose the other figures.
-          const error = (err as Error).message?.split('\n')[0] ?? String(err);
+          // The whole chain: a WorkflowFailedError says only "Workflow execution failed"; its causes say why.
+          const chain: string[] = [];
+          for (let e = err as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) chain.push(e.message?.split('\n')[0] ?? String(e));
+          const error = chain.join(': ');
           log(`  FAILED: ${error}`);
           failedRuns.push({ repeat: rep + 1, label: r.label, error });
           continue;

@@ -113,6 +113,7 @@ test('the brake: the copy pauses while a session waits for a lock longer than ma
   await seed(d.pool, { rows: 1500, years: 2 });
   const w2 = await startTestWorker({ brake: d.url });
   // An application session waits on another's row lock (on a table the switchover does not touch).
+  // One stream: with two, the second holds while the application is at work (writers first) and status shows that.
   const holder = await d.pool.connect();
   const waiter = await d.pool.connect();
   try {
@@ -122,7 +123,7 @@ test('the brake: the copy pauses while a session waits for a lock longer than ma
     const handle = await w2.client.workflow.start('switchover', {
       taskQueue: w2.taskQueue,
       workflowId: uniqueId('brake'),
-      args: [{ tables: REVENUES, database: 'brake', batchSize: 200, backup: 'none', throttle: { maxLockWaitMs: 300, brakePauseMs: 50 } }],
+      args: [{ tables: REVENUES, database: 'brake', batchSize: 200, backup: 'none', throttle: { maxLockWaitMs: 300, brakePauseMs: 50, parallelism: 1 } }],
     });
     const braking = await waitFor(async () => {
       const s = await handle.query(statusQuery);
