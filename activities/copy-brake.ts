@@ -176,8 +176,8 @@ export class Brake {
 
 /**
  * Writers first: with the adaptive throttle on, while a session not ours is at work only the
- * lowest unfinished stream copies (on 2 cores, two streams beside the application's writes
- * took its p99 to 3.7x; one stream kept the copy at the ceiling, measured in the bench). A
+ * lowest unfinished stream copies (bench, 2 cores, 1M rows: two streams took the application's
+ * write p99 to 3.7x its baseline, one stream to 2.1x, the copy stage slower: README "Speed"). A
  * stream whose lower streams finished copies, whoever writes; with nobody else at work every
  * stream copies. Returns why this stream holds, or null.
  */
