@@ -9,7 +9,7 @@ import type { switchoverMetrics } from '../src/metrics';
 import type { StreamControls } from '../src/status';
 import { throwIfCancelled } from './context';
 import type { ProgressReporter, StreamPosition } from './copy-progress';
-import { Pacer, probeMs, type PacerEnv } from './pacer';
+import { othersActive, Pacer, probeMs, type PacerEnv } from './pacer';
 
 type ControlOpts = { batchSize: number; pauseMs: number; brake?: StreamControls['brake'] };
 
@@ -101,7 +101,7 @@ export function gatedEnv(gate: string): PacerEnv {
         await c.query(sqlFile('session/copy_gate_open'), [gate]);
       }
     },
-    othersActive: async (c) => (await c.query(sqlFile('catalog/others_active'))).rows[0].active as boolean,
+    othersActive,
     now: () => Date.now(),
   };
 }

@@ -24,6 +24,7 @@ import {
   validateConstraintSql,
 } from '../src/indexsql';
 import { lockedTx, type LockOpts } from './locks';
+import { othersActive } from './pacer';
 import type { IndexPlan, TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, keepAlive, stage } from './context';
 
@@ -108,14 +109,13 @@ export const indexActivities = (deps: Deps) => bindDeps(deps, { buildIndexes });
  * Partitions are shared out to `parallelism` connections; one connection builds all of a
  * partition's indexes (two concurrent builds on one table would wait for each other). With the
  * adaptive throttle on, writers first as in the copy: while a session not ours is at work, only
- * the first connection builds (catalog/others_active.sql); the others wait, looking again every
+ * the first connection builds (othersActive, activities/pacer.ts); the others wait, looking again every
  * half second. Returns the partition indexes built.
  */
 async function buildOnPartitions(pool: pg.Pool, tp: TablePlan, deferred: Deferred[], partitions: string[], opts: BuildOpts): Promise<number> {
   const ctx = Context.current();
   const queue = [...partitions];
   let built = 0;
-  const othersActive = async (c: pg.PoolClient) => (await c.query(sqlFile('catalog/others_active'))).rows[0].active as boolean;
   const worker = (k: number) =>
     withClient(pool, async (c) => {
       for (;;) {

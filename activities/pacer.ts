@@ -32,6 +32,11 @@ export interface PacerEnv {
   now(): number;
 }
 
+/** Whether a session not ours may be writing (sql/catalog/others_active.sql): somebody the throttle protects. */
+export async function othersActive(c: pg.ClientBase): Promise<boolean> {
+  return (await c.query(sqlFile('catalog/others_active'))).rows[0].active as boolean;
+}
+
 /** No gate (a stream measures as it is), somebody always to protect: the pacer alone, as a test feeds it. */
 export const UNGATED: PacerEnv = { quietly: (_c, measure) => measure(), othersActive: async () => true, now: () => Date.now() };
 

@@ -18,7 +18,7 @@ import { audit, bindDeps, Deps, keepAlive, runId, stage, throwIfCancelled, workf
 import { ownership, recordCreated, relations } from './bookkeeping';
 import { budgetFor, deadlockTimeoutMs, isLockGiveUp, lockedTx } from './locks';
 import { switchedOverTables } from './maintain-partitions';
-import { Pacer, probeMs, type PacerEnv } from './pacer';
+import { othersActive, Pacer, probeMs, type PacerEnv } from './pacer';
 
 const shown = (p: { schema: string; table: string }) => `${p.schema}.${p.table}`;
 const refuse = (p: { schema: string; table: string }, why: string) =>
@@ -188,7 +188,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The throttle's view of the database: a single stream is quiet between its own batches. */
 const PACER_ENV: PacerEnv = {
   quietly: (_c, measure) => measure(),
-  othersActive: async (c) => (await c.query(sqlFile('catalog/others_active'))).rows[0].active as boolean,
+  othersActive,
   now: () => Date.now(),
 };
 

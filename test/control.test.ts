@@ -74,6 +74,13 @@ async function copied(database: Target, workflowId: string): Promise<{ batches: 
   return r.rows[0];
 }
 
+/** Each copy stream's committed batches and whether it is done, in stream order. */
+async function streamsOf(database: Target, workflowId: string): Promise<{ stream: number; batches: number; done: boolean }[]> {
+  return (
+    await dbs[database].pool.query(`select stream, batches, done from partition_switchover.copy_progress where workflow_id = $1 order by stream`, [workflowId])
+  ).rows;
+}
+
 /** The table is plain again: no partitioned copy, no trigger of ours, every row as before. */
 async function expectPlain(database: Target) {
   const db = dbs[database];
@@ -250,12 +257,7 @@ test('retune changes the batch size mid-copy; an invalid retune and an early app
 
 test('a lower parallelism holds the higher stream of the table being copied until the lower one is done', async () => {
   const handle = await start('parallel', { batchSize: 50, throttle: { pauseMs: 300, parallelism: 2 } });
-  const streams = async () =>
-    (
-      await dbs.parallel.pool.query(`select stream, batches, done from partition_switchover.copy_progress where workflow_id = $1 order by stream`, [
-        handle.workflowId,
-      ])
-    ).rows as { stream: number; batches: number; done: boolean }[];
+  const streams = () => streamsOf('parallel', handle.workflowId);
   await waitFor(async () => (await streams()).filter((x) => x.batches >= 2).length === 2, 'both streams copying');
   await handle.executeUpdate('retune', { args: [{ by: 'carol', parallelism: 1 }] });
   await new Promise((r) => setTimeout(r, 1500));
@@ -299,9 +301,7 @@ test('writers first: with the adaptive throttle on, the higher stream holds whil
   const db = dbs.writers;
   const app = await appWriter(db);
   const handle = await start('writers', { batchSize: 25, throttle: { pauseMs: 200, parallelism: 2, adaptive: true } });
-  const streams = async () =>
-    (await db.pool.query(`select stream, batches, done from partition_switchover.copy_progress where workflow_id = $1 order by stream`, [handle.workflowId]))
-      .rows as { stream: number; batches: number; done: boolean }[];
+  const streams = () => streamsOf('writers', handle.workflowId);
   try {
     await waitFor(async () => ((await streams())[0]?.batches ?? 0) >= 3, 'the first stream copying');
     const a = await streams();

@@ -162,6 +162,12 @@ describe('probe on PostgreSQL', () => {
   let db: TestDb;
   beforeAll(async () => (db = await createTestDb()));
   afterAll(async () => db?.drop());
+  /** A client of the test database under `application_name` (partition-switchover is ours). */
+  const connect = async (application_name: string) => {
+    const c = new pg.Client({ connectionString: db.url, application_name });
+    await c.connect();
+    return c;
+  };
 
   test('the probe commits a transaction with an xid, and calibration measures it', async () => {
     const c = await db.pool.connect();
@@ -218,11 +224,6 @@ describe('probe on PostgreSQL', () => {
   });
 
   test('others at work: a session not ours in a transaction or that wrote in the last 2 s; a monitor that only reads and ours (partition-switchover) never count', async () => {
-    const connect = async (application_name: string) => {
-      const c = new pg.Client({ connectionString: db.url, application_name });
-      await c.connect();
-      return c;
-    };
     const ours = await connect('partition-switchover');
     const alsoOurs = await connect('partition-switchover');
     const env = gatedEnv('unused');
@@ -264,8 +265,7 @@ describe('probe on PostgreSQL', () => {
   });
 
   test('writers first: a stream above an unfinished one holds while a session not ours is at work; the lowest, adaptive off, or nobody at work: it copies', async () => {
-    const ours = new pg.Client({ connectionString: db.url, application_name: 'partition-switchover' });
-    await ours.connect();
+    const ours = await connect('partition-switchover');
     const env = gatedEnv('unused');
     const live = (busyBelow: number | undefined, adaptive = true): StreamControls => ({
       paused: null,
@@ -278,8 +278,7 @@ describe('probe on PostgreSQL', () => {
     try {
       await new Promise((r) => setTimeout(r, 2500));
       expect(await oneStream(ours, env, live(1))).toBeNull();
-      const app = new pg.Client({ connectionString: db.url, application_name: 'app' });
-      await app.connect();
+      const app = await connect('app');
       try {
         await app.query('begin');
         await app.query('create temp table t_one (x int)');
