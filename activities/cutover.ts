@@ -14,6 +14,7 @@ import * as sql from '../src/sqlgen';
 import type { CutoverResult, TablePlan } from '../src/types';
 import { rowCountSql } from '../src/sqlgen';
 import { audit, bindDeps, Deps, keepAlive, stage } from './context';
+import { resumeAutovacuum } from './autovacuum';
 import { lockedTx, type LockedTx } from './locks';
 import { dropIfOurs, priorCutover, ownership, release, recordCreated, tableState, type TableState } from './bookkeeping';
 import { switchoverMetrics } from '../src/metrics';
@@ -145,6 +146,8 @@ export async function cutoverTable({ pools }: Deps, database: string, tp: TableP
     const vacuums = before === 'prepared' ? await withClient(pool, (c) => cancelAutovacuums(c, tp)) : [];
     // Materialized views: ours built if missing, the cheap ones refreshed (outside the lock).
     if (before === 'prepared') await matviewsBeforeCutover(pool, tp);
+    // Autovacuum back on the partitions, if the analyze before approval did not get to it (it does).
+    if (before === 'prepared') await resumeAutovacuum(pool, tp, lockTimeoutMs);
     // Wait (request → every lock held) and hold (→ commit) of the try that went through:
     // writers queue behind both.
     const clock = { requested: 0, acquired: 0 };

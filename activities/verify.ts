@@ -12,6 +12,7 @@ import type pg from 'pg';
 import { audit, bindDeps, checksum, Deps, keepAlive, stage, toChecksum } from './context';
 import { switchoverMetrics } from '../src/metrics';
 import { inSnapshot } from './recheck';
+import { resumeAutovacuum } from './autovacuum';
 import { analyzePartitioned } from './analyze';
 import { buildMatviews, refreshMatviews } from './matview-swap';
 
@@ -150,11 +151,18 @@ export async function verifyWritten({ pools }: Deps, database: string, tp: Table
 }
 
 /** Statistics before cutover (the verify stage runs it after verifyTable), partitions in `parallelism` sessions (default 2); then the materialized views carried. */
-export async function analyzeTable({ pools }: Deps, database: string, tp: TablePlan, opts: { parallelism?: number } = {}): Promise<{ skipped: string | null }> {
+export async function analyzeTable(
+  { pools }: Deps,
+  database: string,
+  tp: TablePlan,
+  opts: { parallelism?: number } = {},
+): Promise<{ skipped: string | null; autovacuumResumed: number }> {
   const skipped = await analyzeFor(pools.get(database), tp, opts.parallelism);
+  // Statistics in place (or skipped, and then autovacuum's to gather): autovacuum back on the partitions.
+  const resumed = await stage('verify', tp.table, () => resumeAutovacuum(pools.get(database), tp));
   // With statistics in place: the materialized views carried, built over the partitioned table.
   await buildMatviews(pools.get(database), tp);
-  return { skipped };
+  return { skipped, autovacuumResumed: resumed.length };
 }
 
 export const verifyActivities = (deps: Deps) => bindDeps(deps, { verifyTable, verifyWritten, analyzeTable });

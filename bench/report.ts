@@ -109,7 +109,7 @@ export interface BenchResult {
   repeats: number;
   writerRatePerSec: number;
   baselineSeconds: number;
-  machine: { nproc: number; cpu: string; memoryGb: number; postgres: string; node: string; loadAverageAtStart: string };
+  machine: { nproc: number; cpu: string; memoryGb: number; postgres: string; node: string; loadAverageAtStart: string; autovacuum?: string };
   partmanNote: string | null;
   /** Runs of ours whose switchover failed (left out of every figure). */
   failedRuns?: { repeat: number; label: string; error: string }[];
@@ -295,7 +295,7 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = [], svgName =
   L.push(
     `### Benchmark: ${r.rows.toLocaleString('en-US')} rows of \`revenues\``,
     '',
-    `Machine: ${m.nproc} cores (${m.cpu}), ${m.memoryGb} GB memory, PostgreSQL ${m.postgres}, Node ${m.node}; load average at start ${m.loadAverageAtStart}. ` +
+    `Machine: ${m.nproc} cores (${m.cpu}), ${m.memoryGb} GB memory, PostgreSQL ${m.postgres}, Node ${m.node}; load average at start ${m.loadAverageAtStart}${m.autovacuum ? `; autovacuum ${m.autovacuum}` : ''}. ` +
       `${r.rows.toLocaleString('en-US')} rows, ${r.repeats} repeat(s), medians shown, ratios paired within each repeat. ` +
       `Ours: the product's default settings (backup none), on a dev server and worker process, while bench/writer.ts writes ${r.writerRatePerSec} single-row ` +
       `statements/s (6 inserts, 3 updates, 1 delete in 10) on one connection; its baseline is the ${r.baselineSeconds} s before the switchover starts. Run at ${r.at}.`,

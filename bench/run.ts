@@ -519,7 +519,14 @@ function perSecond(ops: WriterResult['ops'], t0: number) {
     });
 }
 
-function machine() {
+/** autovacuum on or off for the whole server (`null`: back to its configuration files), applied at once. */
+async function setAutovacuum(to: string | null) {
+  await admin(to === null ? 'alter system reset autovacuum' : `alter system set autovacuum = ${to === 'on' ? 'on' : 'off'}`);
+  await admin('select pg_reload_conf()');
+  log(`autovacuum ${to ?? 'back to the server configuration'} (alter system, reloaded)`);
+}
+
+function machine(): BenchResult['machine'] {
   const pgVersion = spawnSync('psql', [ADMIN_URL, '-Atc', 'show server_version'], { encoding: 'utf8' }).stdout.trim();
   return {
     nproc: cpus().length,
@@ -567,8 +574,11 @@ async function main() {
       'skip-partman': { type: 'boolean', default: false },
       /** Drop the seeded template database at the end (default: kept, reused by the next run). */
       'drop-template': { type: 'boolean', default: false },
+      /** on / off for this run (ALTER SYSTEM, reset at the end); default: the server's setting. */
+      autovacuum: { type: 'string' },
     },
   });
+  if (values.autovacuum !== undefined && !['on', 'off'].includes(values.autovacuum)) throw new Error(`--autovacuum must be on or off, got ${values.autovacuum}`);
   const rows = Number(values.rows);
   if (!Number.isInteger(rows) || rows < 1000) throw new Error(`--rows must be an integer >= 1000, got ${values.rows}`);
   const repeats = Number(values.repeats ?? (rows < 2_000_000 ? 3 : 1));
@@ -590,6 +600,10 @@ async function main() {
   } else partmanNote = 'skipped (--skip-partman)';
 
   const m = machine();
+  const server = (await admin('show autovacuum')).rows[0].autovacuum as string;
+  const autovacuumSet = values.autovacuum !== undefined && values.autovacuum !== server;
+  if (autovacuumSet) await setAutovacuum(values.autovacuum!);
+  m.autovacuum = autovacuumSet ? `${values.autovacuum} (set by the bench for this run; the server's own setting is ${server})` : server;
   log(
     `machine: ${m.nproc} cores, ${m.memoryGb} GB, PostgreSQL ${m.postgres}; ${rows.toLocaleString()} rows, ${repeats} repeat(s), writer ${rate} ops/s on one connection`,
   );
@@ -646,6 +660,7 @@ async function main() {
       repeatsOut.push({ ceiling: ceil, partman: pm, ours: oursRuns });
     }
   } finally {
+    if (autovacuumSet) await setAutovacuum(null);
     workerPeakMb = memoryOf(worker.pid!).peakMb;
     await stack.stop();
     if (values['drop-template']) await drop(tpl);

@@ -65,13 +65,13 @@ export function prepareSteps(tp: TablePlan, opts: { guards?: boolean } = {}): { 
     partitions: [
       ...tp.partitions.map((p) => ({
         name: sql.partitionNameFor(tp, p),
-        sql: [sql.partitionSql(tp, tp.names.partitioned, p), ...owner(sql.partitionNameFor(tp, p)), ...guard(sql.partitionNameFor(tp, p))],
+        sql: [sql.partitionSql(tp, tp.names.partitioned, p, { copied: true }), ...owner(sql.partitionNameFor(tp, p)), ...guard(sql.partitionNameFor(tp, p))],
       })),
       ...(tp.defaultPartition
         ? [
             {
               name: sql.defaultPartitionName(tp),
-              sql: [sql.defaultPartitionSql(tp, tp.names.partitioned), ...owner(sql.defaultPartitionName(tp)), ...guard(sql.defaultPartitionName(tp))],
+              sql: [sql.defaultPartitionSql(tp, tp.names.partitioned, { copied: true }), ...owner(sql.defaultPartitionName(tp)), ...guard(sql.defaultPartitionName(tp))],
             },
           ]
         : []),

@@ -38,10 +38,24 @@ export function primaryKeySql(tp: TablePlan): string {
   );
 }
 
-export function partitionSql(tp: TablePlan, parent: string, p: PartitionRange): string {
+/**
+ * A partition the copy fills: autovacuum stays off it until its statistics are gathered
+ * (activities/autovacuum.ts), else it would vacuum and analyze each partition as the copy fills
+ * it, a busy backend beside the copy the application's writes feel, holding the lock each index
+ * build and validation then waits for, and its statistics gathered again before approval.
+ */
+const PAUSED_AUTOVACUUM = ' WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)';
+
+/** Autovacuum of a partition back to the server's settings (what PAUSED_AUTOVACUUM turned off). */
+export function resumeAutovacuumSql(schema: string, name: string): string {
+  return `ALTER TABLE ${qname(schema, name)} RESET (autovacuum_enabled, toast.autovacuum_enabled)`;
+}
+
+/** `copied`: a partition the copy will fill (autovacuum paused, PAUSED_AUTOVACUUM). */
+export function partitionSql(tp: TablePlan, parent: string, p: PartitionRange, opts: { copied?: boolean } = {}): string {
   return (
     `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, partitionNameFor(tp, p))} PARTITION OF ${qname(tp.schema, parent)} ` +
-    `FOR VALUES FROM (${boundLiteral(p.from, tp.keyType)}) TO (${boundLiteral(p.to, tp.keyType)})`
+    `FOR VALUES FROM (${boundLiteral(p.from, tp.keyType)}) TO (${boundLiteral(p.to, tp.keyType)})${opts.copied ? PAUSED_AUTOVACUUM : ''}`
   );
 }
 
@@ -54,8 +68,8 @@ export function defaultPartitionName(tp: TablePlan): string {
   return tp.names.defaultPartition ?? `${tp.table.slice(0, 55)}_default`;
 }
 
-export function defaultPartitionSql(tp: TablePlan, parent: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, defaultPartitionName(tp))} PARTITION OF ${qname(tp.schema, parent)} DEFAULT`;
+export function defaultPartitionSql(tp: TablePlan, parent: string, opts: { copied?: boolean } = {}): string {
+  return `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, defaultPartitionName(tp))} PARTITION OF ${qname(tp.schema, parent)} DEFAULT${opts.copied ? PAUSED_AUTOVACUUM : ''}`;
 }
 
 /**

@@ -42,7 +42,7 @@ test('prepare: the head in one transaction, each partition with its owner and, w
       {
         name: 'revenues_p202401',
         sql: [
-          `CREATE TABLE IF NOT EXISTS "public"."revenues_p202401" PARTITION OF "public"."revenues_partitioned" FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-02-01 00:00:00+00')`,
+          `CREATE TABLE IF NOT EXISTS "public"."revenues_p202401" PARTITION OF "public"."revenues_partitioned" FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-02-01 00:00:00+00') WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)`,
           'ALTER TABLE "public"."revenues_p202401" OWNER TO "app"',
           ...guard('revenues_p202401'),
         ],
@@ -50,7 +50,7 @@ test('prepare: the head in one transaction, each partition with its owner and, w
       {
         name: 'revenues_default',
         sql: [
-          'CREATE TABLE IF NOT EXISTS "public"."revenues_default" PARTITION OF "public"."revenues_partitioned" DEFAULT',
+          'CREATE TABLE IF NOT EXISTS "public"."revenues_default" PARTITION OF "public"."revenues_partitioned" DEFAULT WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)',
           'ALTER TABLE "public"."revenues_default" OWNER TO "app"',
           ...guard('revenues_default'),
         ],

@@ -83,6 +83,13 @@ test('approved switchover: tables partitioned under their own names, row for row
   expect(status.verification?.tables.map((t) => t.legacy.rows)).toEqual([before.revenues.length, before.expenses.length, before.daily_cash_balances.length]);
   expect(status.stages.map((s) => s.stage)).toEqual(expect.arrayContaining(['PRE-FLIGHT', 'POST-BACKUP', 'PRE-MIGRATION', 'POST-MIGRATION']));
   expect(status.progress.revenues.rowsCopied).toBe(before.revenues.length);
+  // Autovacuum, off the partitions while the copy filled them, is back on every one before approval.
+  const autovacuumOff = await db.pool.query(
+    `select count(*)::int as n, count(*) filter (where k.reloptions @> array['autovacuum_enabled=false'])::int as off
+       from pg_inherits i join pg_class k on k.oid = i.inhrelid where i.inhparent = 'revenues_partitioned'::regclass`,
+  );
+  expect(autovacuumOff.rows[0]).toEqual({ n: expect.any(Number), off: 0 });
+  expect(autovacuumOff.rows[0].n).toBeGreaterThan(20);
 
   await handle.signal(approveSignal, { by: 'alice', comment: 'parity ok' });
   const report: SwitchoverReport = await handle.result();
