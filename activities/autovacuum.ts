@@ -24,9 +24,13 @@ export async function resumeAutovacuum(pool: pg.Pool, tp: TablePlan, lockTimeout
   }));
   // SHARE UPDATE EXCLUSIVE on each, which writers pass; a maintenance job holding one is waited for under the lock budget.
   for (const chunk of batches(paused, batch)) {
-    await lockedTx(pool, { what: `autovacuum back on ${chunk.length} partition(s) of ${qname(tp.schema, tp.names.partitioned)}`, lockTimeoutMs }, async (tx) => {
-      for (const name of chunk) await tx.q(resumeAutovacuumSql(tp.schema, name));
-    });
+    await lockedTx(
+      pool,
+      { what: `autovacuum back on ${chunk.length} partition(s) of ${qname(tp.schema, tp.names.partitioned)}`, lockTimeoutMs },
+      async (tx) => {
+        for (const name of chunk) await tx.q(resumeAutovacuumSql(tp.schema, name));
+      },
+    );
   }
   return paused;
 }

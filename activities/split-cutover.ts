@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { inTx, sqlFile, withClient } from '../src/db';
 import { fail } from '../src/errors';
 import { qname } from '../src/sql';
+import { resumeAutovacuumSql } from '../src/sqlgen';
 import type { SplitPlan } from '../src/splitplan';
 import * as s from '../src/splitsql';
 import { dropIndexConcurrentlySql } from '../src/attachsql';
@@ -96,6 +97,9 @@ export async function splitIndexes(
         }
         const skipped = await keepAlive(() => analyzeTable(c, qname(p.schema, period.name)));
         if (skipped) analyzeSkipped.push(skipped);
+        await lockedTx({ client: c }, { what: `autovacuum back on ${p.schema}.${period.name}`, lockTimeoutMs }, (tx) =>
+          tx.q(resumeAutovacuumSql(p.schema, period.name)),
+        );
       }
       return { table: p.table, built, analyzeSkipped, ms: Date.now() - t0 };
     }),

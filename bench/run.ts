@@ -578,7 +578,8 @@ async function main() {
       autovacuum: { type: 'string' },
     },
   });
-  if (values.autovacuum !== undefined && !['on', 'off'].includes(values.autovacuum)) throw new Error(`--autovacuum must be on or off, got ${values.autovacuum}`);
+  if (values.autovacuum !== undefined && !['on', 'off'].includes(values.autovacuum))
+    throw new Error(`--autovacuum must be on or off, got ${values.autovacuum}`);
   const rows = Number(values.rows);
   if (!Number.isInteger(rows) || rows < 1000) throw new Error(`--rows must be an integer >= 1000, got ${values.rows}`);
   const repeats = Number(values.repeats ?? (rows < 2_000_000 ? 3 : 1));

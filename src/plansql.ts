@@ -71,7 +71,11 @@ export function prepareSteps(tp: TablePlan, opts: { guards?: boolean } = {}): { 
         ? [
             {
               name: sql.defaultPartitionName(tp),
-              sql: [sql.defaultPartitionSql(tp, tp.names.partitioned, { copied: true }), ...owner(sql.defaultPartitionName(tp)), ...guard(sql.defaultPartitionName(tp))],
+              sql: [
+                sql.defaultPartitionSql(tp, tp.names.partitioned, { copied: true }),
+                ...owner(sql.defaultPartitionName(tp)),
+                ...guard(sql.defaultPartitionName(tp)),
+              ],
             },
           ]
         : []),

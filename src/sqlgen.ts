@@ -44,7 +44,7 @@ export function primaryKeySql(tp: TablePlan): string {
  * it, a busy backend beside the copy the application's writes feel, holding the lock each index
  * build and validation then waits for, and its statistics gathered again before approval.
  */
-const PAUSED_AUTOVACUUM = ' WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)';
+export const PAUSED_AUTOVACUUM = ' WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)';
 
 /** Autovacuum of a partition back to the server's settings (what PAUSED_AUTOVACUUM turned off). */
 export function resumeAutovacuumSql(schema: string, name: string): string {

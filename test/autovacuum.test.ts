@@ -45,13 +45,16 @@ test('prepare pauses autovacuum on every partition and its TOAST table; the anal
     await run(acts.prepareTable, 'default', tp);
     const before = await paused('visits_partitioned');
     expect(before.length).toBe(tp.partitions.length + (tp.defaultPartition ? 1 : 0));
-    const batch = await pools.get('default').connect().then(async (c) => {
-      try {
-        return await partitionBatch(c, tp);
-      } finally {
-        c.release();
-      }
-    });
+    const batch = await pools
+      .get('default')
+      .connect()
+      .then(async (c) => {
+        try {
+          return await partitionBatch(c, tp);
+        } finally {
+          c.release();
+        }
+      });
     expect(before.length).toBeGreaterThan(batch);
     for (const p of before) {
       expect(p.own).toEqual(['autovacuum_enabled=false']);
@@ -75,7 +78,9 @@ test('prepare pauses autovacuum on every partition and its TOAST table; the anal
     expect((await run(acts.analyzeTable, 'default', tp, { parallelism: 2 })).autovacuumResumed).toBe(0);
     // Partitions made after cutover (partition maintenance) are the application's: no option.
     expect(partitionSql(tp, tp.table, tp.partitions[0])).not.toContain('autovacuum');
-    expect(partitionSql(tp, tp.names.partitioned, tp.partitions[0], { copied: true })).toContain('WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)');
+    expect(partitionSql(tp, tp.names.partitioned, tp.partitions[0], { copied: true })).toContain(
+      'WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)',
+    );
   } finally {
     await pools.end();
   }

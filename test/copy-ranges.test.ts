@@ -43,23 +43,26 @@ afterAll(async () => {
   for (const d of Object.values(dbs)) await d?.drop();
 });
 
-test.each(['recheck', 'lock'] as const)('mode %s: gaps wider than a batch, the top of bigint, batches the trigger filled: every row copied once', async (mode) => {
-  const d = dbs[mode];
-  const handle = await w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
-    workflowId: uniqueId(`ranges-${mode}`),
-    args: [{ tables: [{ table: 'sparse', partitionKey: 'at', interval: 'month' }], database: mode, batchSize: 25, copyMode: mode, backup: 'none' }],
-  });
-  const status = await waitForPhase(handle, 'awaiting_approval');
-  expect(status.verification?.ok).toBe(true);
-  const rows = await tableRows(d.pool, 'sparse', 'id');
-  expect(rows).toHaveLength(202);
-  expect(await tableRows(d.pool, 'sparse_partitioned', 'id')).toEqual(rows);
-  await handle.signal(approveSignal, { by: 'test' });
-  const report: SwitchoverReport = await handle.result();
-  expect(report.outcome).toBe('done');
-  // What the copy inserted: every row but the 50 the trigger wrote first.
-  expect(report.tables[0].copy.rows).toBe(202 - 50);
-  expect(await tableRows(d.pool, 'sparse', 'id')).toEqual(await tableRows(d.pool, 'sparse_legacy', 'id'));
-  expect((await d.pool.query(`select count(*)::int as n from sparse where v like '%!'`)).rows[0].n).toBe(50);
-});
+test.each(['recheck', 'lock'] as const)(
+  'mode %s: gaps wider than a batch, the top of bigint, batches the trigger filled: every row copied once',
+  async (mode) => {
+    const d = dbs[mode];
+    const handle = await w.client.workflow.start('switchover', {
+      taskQueue: w.taskQueue,
+      workflowId: uniqueId(`ranges-${mode}`),
+      args: [{ tables: [{ table: 'sparse', partitionKey: 'at', interval: 'month' }], database: mode, batchSize: 25, copyMode: mode, backup: 'none' }],
+    });
+    const status = await waitForPhase(handle, 'awaiting_approval');
+    expect(status.verification?.ok).toBe(true);
+    const rows = await tableRows(d.pool, 'sparse', 'id');
+    expect(rows).toHaveLength(202);
+    expect(await tableRows(d.pool, 'sparse_partitioned', 'id')).toEqual(rows);
+    await handle.signal(approveSignal, { by: 'test' });
+    const report: SwitchoverReport = await handle.result();
+    expect(report.outcome).toBe('done');
+    // What the copy inserted: every row but the 50 the trigger wrote first.
+    expect(report.tables[0].copy.rows).toBe(202 - 50);
+    expect(await tableRows(d.pool, 'sparse', 'id')).toEqual(await tableRows(d.pool, 'sparse_legacy', 'id'));
+    expect((await d.pool.query(`select count(*)::int as n from sparse where v like '%!'`)).rows[0].n).toBe(50);
+  },
+);

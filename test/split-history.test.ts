@@ -260,6 +260,14 @@ test('every activity is safe to run again; a copy stopped mid-period resumes fro
     // The history has no index beginning with the key: the split builds one.
     expect(plan.keyIndexExisting).toBeNull();
     for (let i = 0; i < 2; i++) await run(acts.splitPrepare, 'default', plan, 2000);
+    // Autovacuum off the period tables while the copy fills them, back on with their statistics (splitIndexes).
+    const paused = async () =>
+      (
+        await db.pool.query(`select count(*)::int as n from pg_class where relname = any($1) and reloptions @> array['autovacuum_enabled=false']`, [
+          plan.periods.map((x) => x.name),
+        ])
+      ).rows[0].n;
+    expect(await paused()).toBe(plan.periods.length);
     // A whole month of the history (pmin and the first, partial month come before it).
     const i = 2;
     const opts = { batchSize: 20, pauseMs: 30, adaptive: false, lockTimeoutMs: 2000 };
@@ -280,6 +288,7 @@ test('every activity is safe to run again; a copy stopped mid-period resumes fro
     const rest = plan.periods.map((_, j) => j).filter((j) => j !== i);
     for (const j of rest) await mock2.run(acts.splitCopyPeriod, 'default', plan, j, opts);
     for (let k = 0; k < 2; k++) await mock2.run(acts.splitIndexes, 'default', plan, 2000);
+    expect(await paused()).toBe(0);
     const cut = (await mock2.run(acts.splitCutover, 'default', plan, 2000)) as Awaited<ReturnType<typeof acts.splitCutover>>;
     expect(cut.alreadyDone).toBe(false);
     const cut2 = (await mock2.run(acts.splitCutover, 'default', plan, 2000)) as Awaited<ReturnType<typeof acts.splitCutover>>;

@@ -47,7 +47,7 @@ test('the split tables, the mirror, the CHECK and the key index', () => {
     'ALTER TABLE "public"."revenues_split" OWNER TO "app"',
   ]);
   expect(s.periodTableSql(plan, pmin)).toEqual([
-    `CREATE TABLE "public"."revenues_pmin" PARTITION OF "public"."revenues_split" FOR VALUES FROM (MINVALUE) TO ('2024-01-01 00:00:00+00')`,
+    `CREATE TABLE "public"."revenues_pmin" PARTITION OF "public"."revenues_split" FOR VALUES FROM (MINVALUE) TO ('2024-01-01 00:00:00+00') WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)`,
     `ALTER TABLE "public"."revenues_pmin" ADD CONSTRAINT "revenues_pmin_bound" CHECK ("occurred_at" IS NOT NULL AND "occurred_at" < '2024-01-01 00:00:00+00')`,
     'ALTER TABLE "public"."revenues_pmin" OWNER TO "app"',
   ]);
