@@ -404,6 +404,7 @@ async function assemblePlan(
     columnAcl: (await db.query(sqlFile('catalog/column_acl'), [rel.oid])).rows,
     owner: rel.owner,
     comment: rel.comment ?? null,
+    storage: { table: rel.options, toast: rel.toast_options },
     warnings: found.warnings,
     coverage,
     ...carried.carried,

@@ -98,7 +98,7 @@ export async function splitIndexes(
         const skipped = await keepAlive(() => analyzeTable(c, qname(p.schema, period.name)));
         if (skipped) analyzeSkipped.push(skipped);
         await lockedTx({ client: c }, { what: `autovacuum back on ${p.schema}.${period.name}`, lockTimeoutMs }, (tx) =>
-          tx.q(resumeAutovacuumSql(p.schema, period.name)),
+          tx.q(resumeAutovacuumSql(p.tp, p.schema, period.name)),
         );
       }
       return { table: p.table, built, analyzeSkipped, ms: Date.now() - t0 };

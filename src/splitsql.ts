@@ -3,7 +3,7 @@
 // the keyset copy, the verification, the indexes, the cutover, the reverse mirror, rollback and
 // cleanup. Run by activities/split.ts and activities/split-cutover.ts; identifiers through src/sql.ts.
 import { ident, list, qname } from './sql';
-import { alwaysSql, boundLiteral, columnType, PAUSED_AUTOVACUUM, revokeSql, rowHashExpr, syncFunctionSql, triggerSql } from './sqlgen';
+import { alwaysSql, boundLiteral, columnType, revokeSql, storageSql, rowHashExpr, syncFunctionSql, triggerSql } from './sqlgen';
 import { MINVALUE } from './partitions';
 import { periodCheckName, periodIndexName, type SplitIndex, type SplitPeriod, type SplitPlan } from './splitplan';
 
@@ -31,11 +31,11 @@ export function splitParentSql(p: SplitPlan): string[] {
 /**
  * A period table: a partition of `<table>_split` (its primary key comes with it), with the CHECK
  * of its bound (empty: valid at once), the table's owner, and autovacuum off until its statistics
- * are gathered (splitIndexes), as the switchover's partitions (src/sqlgen.ts PAUSED_AUTOVACUUM).
+ * are gathered (splitIndexes), as the switchover's partitions, and the table's storage parameters (src/sqlgen.ts storageSql).
  */
 export function periodTableSql(p: SplitPlan, period: SplitPeriod): string[] {
   return [
-    `CREATE TABLE ${q(p, period.name)} PARTITION OF ${q(p, p.names.split)} FOR VALUES FROM (${lit(p, period.from)}) TO (${lit(p, period.to)})${PAUSED_AUTOVACUUM}`,
+    `CREATE TABLE ${q(p, period.name)} PARTITION OF ${q(p, p.names.split)} FOR VALUES FROM (${lit(p, period.from)}) TO (${lit(p, period.to)})${storageSql(p.tp, { copied: true })}`,
     `ALTER TABLE ${q(p, period.name)} ADD CONSTRAINT ${ident(periodCheckName(period.name))} CHECK (${periodBoundExpr(p, period)})`,
     ...ownerSql(p, period.name),
   ];

@@ -38,24 +38,55 @@ export function primaryKeySql(tp: TablePlan): string {
   );
 }
 
-/**
- * A partition the copy fills: autovacuum stays off it until its statistics are gathered
- * (activities/autovacuum.ts), else it would vacuum and analyze each partition as the copy fills
- * it, a busy backend beside the copy the application's writes feel, holding the lock each index
- * build and validation then waits for, and its statistics gathered again before approval.
- */
-export const PAUSED_AUTOVACUUM = ' WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)';
-
-/** Autovacuum of a partition back to the server's settings (what PAUSED_AUTOVACUUM turned off). */
-export function resumeAutovacuumSql(schema: string, name: string): string {
-  return `ALTER TABLE ${qname(schema, name)} RESET (autovacuum_enabled, toast.autovacuum_enabled)`;
+/** A storage parameter as `pg_class.reloptions` holds it (`name=value`), split. */
+function reloption(o: string): [string, string] {
+  const i = o.indexOf('=');
+  return [o.slice(0, i), o.slice(i + 1)];
 }
 
-/** `copied`: a partition the copy will fill (autovacuum paused, PAUSED_AUTOVACUUM). */
+/** The table's own setting of storage parameter `name` (`tp.storage`, the TOAST table's with `toast`), or undefined. */
+function ownSetting(tp: TablePlan, name: string, toast: boolean): string | undefined {
+  return ((toast ? tp.storage?.toast : tp.storage?.table) ?? []).map(reloption).find(([n]) => n === name)?.[1];
+}
+
+/**
+ * The WITH clause of a partition: the table's storage parameters (fillfactor, its autovacuum
+ * settings, its TOAST table's), which a partition has to carry itself (a partitioned table takes
+ * none). `copied`: a partition the copy fills, with autovacuum off until its statistics are
+ * gathered (activities/autovacuum.ts); else it would vacuum and analyze each partition as the
+ * copy fills it, a busy backend beside the copy the application's writes feel, holding the lock
+ * each index build and validation then waits for, and its statistics gathered again before approval.
+ */
+export function storageSql(tp: TablePlan, opts: { copied?: boolean } = {}): string {
+  const own = (list: string[] | undefined, prefix: string) =>
+    (list ?? [])
+      .map(reloption)
+      .filter(([n]) => !(opts.copied && n === 'autovacuum_enabled'))
+      .map(([n, v]) => `${prefix}${ident(n)} = ${literal(v)}`);
+  const out = [...own(tp.storage?.table, ''), ...own(tp.storage?.toast, 'toast.')];
+  if (opts.copied) out.push('autovacuum_enabled = false', 'toast.autovacuum_enabled = false');
+  return out.length ? ` WITH (${out.join(', ')})` : '';
+}
+
+/** Autovacuum of a partition back to the table's own setting (storageSql turned it off for the copy). */
+export function resumeAutovacuumSql(tp: TablePlan, schema: string, name: string): string {
+  const set = [
+    ...[ownSetting(tp, 'autovacuum_enabled', false)].filter((v) => v !== undefined).map((v) => `autovacuum_enabled = ${literal(v!)}`),
+    ...[ownSetting(tp, 'autovacuum_enabled', true)].filter((v) => v !== undefined).map((v) => `toast.autovacuum_enabled = ${literal(v!)}`),
+  ];
+  return `ALTER TABLE ${qname(schema, name)} RESET (autovacuum_enabled, toast.autovacuum_enabled)${set.length ? `, SET (${set.join(', ')})` : ''}`;
+}
+
+/** Whether the table itself has autovacuum off (then so have its partitions, and nothing is paused or resumed). */
+export function autovacuumOff(tp: TablePlan): { table: boolean; toast: boolean } {
+  return { table: ownSetting(tp, 'autovacuum_enabled', false) === 'false', toast: ownSetting(tp, 'autovacuum_enabled', true) === 'false' };
+}
+
+/** `copied`: a partition the copy will fill (storageSql). */
 export function partitionSql(tp: TablePlan, parent: string, p: PartitionRange, opts: { copied?: boolean } = {}): string {
   return (
     `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, partitionNameFor(tp, p))} PARTITION OF ${qname(tp.schema, parent)} ` +
-    `FOR VALUES FROM (${boundLiteral(p.from, tp.keyType)}) TO (${boundLiteral(p.to, tp.keyType)})${opts.copied ? PAUSED_AUTOVACUUM : ''}`
+    `FOR VALUES FROM (${boundLiteral(p.from, tp.keyType)}) TO (${boundLiteral(p.to, tp.keyType)})${storageSql(tp, opts)}`
   );
 }
 
@@ -69,7 +100,7 @@ export function defaultPartitionName(tp: TablePlan): string {
 }
 
 export function defaultPartitionSql(tp: TablePlan, parent: string, opts: { copied?: boolean } = {}): string {
-  return `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, defaultPartitionName(tp))} PARTITION OF ${qname(tp.schema, parent)} DEFAULT${opts.copied ? PAUSED_AUTOVACUUM : ''}`;
+  return `CREATE TABLE IF NOT EXISTS ${qname(tp.schema, defaultPartitionName(tp))} PARTITION OF ${qname(tp.schema, parent)} DEFAULT${storageSql(tp, opts)}`;
 }
 
 /**

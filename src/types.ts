@@ -100,6 +100,11 @@ export interface TablePlanBase {
   /** The table's owner: the partitioned table and its partitions are given to it at prepare. */
   owner?: string;
   comment: string | null;
+  /**
+   * The table's storage parameters (`pg_class.reloptions`, `name=value`) and its TOAST table's:
+   * each partition is made with them (src/sqlgen.ts storageSql). Absent in plans before them.
+   */
+  storage?: { table: string[]; toast: string[] };
   warnings: string[];
   /** Which partition each range of the key goes to, and what has no home (plan lines). */
   coverage?: string[];

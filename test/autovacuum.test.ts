@@ -21,6 +21,15 @@ beforeAll(async () => {
 });
 afterAll(() => db?.drop());
 
+/** The activities on this test's database, run as one workflow's (`run`); `pools` to end. */
+function activities(workflow: string) {
+  const pools = createPools({ default: db.url });
+  const acts = createActivities({ pools });
+  const mock = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId(workflow), runId: 'r1' } });
+  const run = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R>;
+  return { pools, acts, run };
+}
+
 /** Partitions of `parent` with autovacuum off, on the partition or on its TOAST table. */
 const paused = async (parent: string) =>
   (
@@ -33,10 +42,7 @@ const paused = async (parent: string) =>
   ).rows as { relname: string; own: string[]; toast: string[] }[];
 
 test('prepare pauses autovacuum on every partition and its TOAST table; the analyze before approval resumes it, batch by batch, once', async () => {
-  const pools = createPools({ default: db.url });
-  const acts = createActivities({ pools });
-  const mock = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('autovacuum'), runId: 'r1' } });
-  const run = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R>;
+  const { pools, acts, run } = activities('autovacuum');
   try {
     const plan = await run(acts.preflight, switchoverInput.parse({ tables: [{ table: 'visits', partitionKey: 'at', interval: 'day' }] }));
     const tp = plan.tables[0];
@@ -87,10 +93,7 @@ test('prepare pauses autovacuum on every partition and its TOAST table; the anal
 }, 300_000);
 
 test('a session holding a partition (a manual VACUUM, say) past the lock budget: the resume waits for it, retrying, and finishes', async () => {
-  const pools = createPools({ default: db.url });
-  const acts = createActivities({ pools });
-  const mock = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('autovacuum-held'), runId: 'r1' } });
-  const run = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => mock.run(fn, ...a) as Promise<R>;
+  const { pools, acts, run } = activities('autovacuum-held');
   await db.pool.query(`create table held (id bigint primary key, at timestamptz not null);
     insert into held select g, '2024-01-01'::timestamptz + (g % 90) * interval '1 day' from generate_series(1, 900) g`);
   const holder = await db.pool.connect();
@@ -112,6 +115,48 @@ test('a session holding a partition (a manual VACUUM, say) past the lock budget:
     for (const p of await paused('held_partitioned')) expect([p.own, p.toast]).toEqual([[], []]);
   } finally {
     holder.release();
+    await pools.end();
+  }
+}, 120_000);
+
+test("the table's storage parameters on every partition, premade and maintained ones too; a table with autovacuum off keeps it off", async () => {
+  const { pools, acts, run } = activities('autovacuum-tuned');
+  await db.pool.query(`
+    create table tuned (id bigint primary key, at timestamptz not null, note text not null)
+      with (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02, toast.autovacuum_vacuum_cost_delay = 5);
+    create table manual (id bigint primary key, at timestamptz not null, note text not null) with (autovacuum_enabled = false, toast.autovacuum_enabled = false);
+    insert into tuned select g, '2024-01-01'::timestamptz + (g % 60) * interval '1 day', 'n' || g from generate_series(1, 600) g;
+    insert into manual select * from tuned;
+  `);
+  const own = async (rel: string) =>
+    (
+      await db.pool.query(
+        `select coalesce(k.reloptions, '{}') as own, coalesce(t.reloptions, '{}') as toast from pg_class k left join pg_class t on t.oid = k.reltoastrelid where k.oid = $1::regclass`,
+        [rel],
+      )
+    ).rows[0] as { own: string[]; toast: string[] };
+  const sorted = (x: { own: string[]; toast: string[] }) => ({ own: [...x.own].sort(), toast: [...x.toast].sort() });
+  try {
+    for (const table of ['tuned', 'manual']) {
+      const legacy = sorted(await own(table));
+      const plan = await run(acts.preflight, switchoverInput.parse({ tables: [{ table, partitionKey: 'at', interval: 'month' }], premake: 2 }));
+      const tp = plan.tables[0];
+      expect(sorted({ own: tp.storage!.table, toast: tp.storage!.toast })).toEqual(legacy);
+      await run(acts.claimTables, 'default', plan.tables);
+      await run(acts.prepareTable, 'default', tp);
+      await db.pool.query(`insert into ${tp.names.partitioned} select * from ${table}`);
+      const a = await run(acts.analyzeTable, 'default', tp, { parallelism: 2 });
+      // The table with autovacuum off had nothing paused: its partitions keep its own off.
+      expect(a.autovacuumResumed).toBe(table === 'tuned' ? tp.partitions.length : 0);
+      const parts = (await paused(tp.names.partitioned)).map((p) => p.relname);
+      expect(parts.length).toBe(tp.partitions.length);
+      for (const p of parts) expect(sorted(await own(p))).toEqual(legacy);
+      // A partition made after cutover by partition maintenance carries them too (not paused).
+      await db.pool.query(`create table ${table}_scratch (like ${table}) partition by range (at)`);
+      await db.pool.query(partitionSql(tp, `${table}_scratch`, { suffix: 'later', name: `${table}_later`, from: '2100-01-01', to: '2100-02-01' }));
+      expect(sorted(await own(`${table}_later`))).toEqual(legacy);
+    }
+  } finally {
     await pools.end();
   }
 }, 120_000);

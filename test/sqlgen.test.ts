@@ -25,6 +25,25 @@ test('partitioned table and partitions', () => {
   expect(sql.primaryKeySql(tp)).toBe('ALTER TABLE "public"."revenues_partitioned" ADD CONSTRAINT "revenues_pkey_ps" PRIMARY KEY ("id", "occurred_at")');
 });
 
+test("a partition carries the table's storage parameters; the copy's has autovacuum off until resumed to the table's own setting", () => {
+  const tuned = { ...tp, storage: { table: ['fillfactor=80', 'autovacuum_enabled=true'], toast: ['autovacuum_vacuum_cost_delay=5'] } };
+  expect(sql.storageSql(tp)).toBe('');
+  expect(sql.storageSql(tp, { copied: true })).toBe(' WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)');
+  expect(sql.storageSql(tuned)).toBe(` WITH ("fillfactor" = '80', "autovacuum_enabled" = 'true', toast."autovacuum_vacuum_cost_delay" = '5')`);
+  expect(sql.storageSql(tuned, { copied: true })).toBe(
+    ` WITH ("fillfactor" = '80', toast."autovacuum_vacuum_cost_delay" = '5', autovacuum_enabled = false, toast.autovacuum_enabled = false)`,
+  );
+  expect(sql.partitionSql(tuned, tp.table, tp.partitions[0])).toMatch(/TO \('2024-02-01 00:00:00\+00'\) WITH \("fillfactor" = '80'/);
+  expect(sql.resumeAutovacuumSql(tp, 'public', 'revenues_p202401')).toBe(
+    'ALTER TABLE "public"."revenues_p202401" RESET (autovacuum_enabled, toast.autovacuum_enabled)',
+  );
+  expect(sql.resumeAutovacuumSql(tuned, 'public', 'revenues_p202401')).toBe(
+    `ALTER TABLE "public"."revenues_p202401" RESET (autovacuum_enabled, toast.autovacuum_enabled), SET (autovacuum_enabled = 'true')`,
+  );
+  expect(sql.autovacuumOff(tuned)).toEqual({ table: false, toast: false });
+  expect(sql.autovacuumOff({ ...tp, storage: { table: [], toast: ['autovacuum_enabled=false'] } })).toEqual({ table: false, toast: true });
+});
+
 test('dual-write trigger function: delete, key-moving update, upsert', () => {
   expect(sql.dualWriteSql(tp)[0]).toBe(
     [
