@@ -18,10 +18,11 @@ import { partitionBatch } from './prepare';
  * returns those partitions. Idempotent (none left: nothing done).
  */
 export async function resumeAutovacuum(pool: pg.Pool, tp: TablePlan, lockTimeoutMs?: number): Promise<string[]> {
+  const off = autovacuumOff(tp);
   const { paused, batch } = await withClient(pool, async (c) => ({
-    paused: (
-      await c.query(sqlFile('catalog/autovacuum_paused'), [qname(tp.schema, tp.names.partitioned), autovacuumOff(tp).table, autovacuumOff(tp).toast])
-    ).rows.map((r) => r.name as string),
+    paused: (await c.query(sqlFile('catalog/autovacuum_paused'), [qname(tp.schema, tp.names.partitioned), off.table, off.toast])).rows.map(
+      (r) => r.name as string,
+    ),
     batch: await partitionBatch(c, tp),
   }));
   // SHARE UPDATE EXCLUSIVE on each, which writers pass; a maintenance job holding one is waited for under the lock budget.

@@ -70,10 +70,10 @@ export function storageSql(tp: TablePlan, opts: { copied?: boolean } = {}): stri
 
 /** Autovacuum of a partition back to the table's own setting (storageSql turned it off for the copy). */
 export function resumeAutovacuumSql(tp: TablePlan, schema: string, name: string): string {
-  const set = [
-    ...[ownSetting(tp, 'autovacuum_enabled', false)].filter((v) => v !== undefined).map((v) => `autovacuum_enabled = ${literal(v!)}`),
-    ...[ownSetting(tp, 'autovacuum_enabled', true)].filter((v) => v !== undefined).map((v) => `toast.autovacuum_enabled = ${literal(v!)}`),
-  ];
+  const set = ['', 'toast.'].flatMap((prefix) => {
+    const own = ownSetting(tp, 'autovacuum_enabled', prefix !== '');
+    return own === undefined ? [] : [`${prefix}autovacuum_enabled = ${literal(own)}`];
+  });
   return `ALTER TABLE ${qname(schema, name)} RESET (autovacuum_enabled, toast.autovacuum_enabled)${set.length ? `, SET (${set.join(', ')})` : ''}`;
 }
 
