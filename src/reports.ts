@@ -11,7 +11,8 @@ export interface TableReport {
     ms: number;
     streams: CopyResult[];
     recheck?: RecheckResult;
-    indexes?: { indexes: number; partitionIndexes: number; foreignKeys: number; ms: number };
+    /** `analyzed`: partitions analyzed as soon as their indexes were built (absent in reports from before it). */
+    indexes?: { indexes: number; partitionIndexes: number; foreignKeys: number; ms: number; analyzed?: number };
   };
   verification?: TableVerification;
   cutover?: CutoverResult;
