@@ -4,8 +4,7 @@
 // sessions each lock a share of the partitions (SHARE UPDATE EXCLUSIVE, what ANALYZE takes;
 // writers pass it) and analyze them inside their open transaction, while one more session runs
 // ANALYZE (SKIP_LOCKED) of the parent: every partition is then held by a session of ours, so that
-// pass gathers only the parent's statistics. A partition with statistics already (the index step
-// analyzes each one as soon as its indexes are built) is held, not analyzed again. Autovacuum workers on the tree are cancelled first
+// pass gathers only the parent's statistics. Autovacuum workers on the tree are cancelled first
 // (one would hold a partition). A lock not had within the budget: the one plain ANALYZE of the
 // parent, retried as before (maintain-partitions.ts).
 import type pg from 'pg';
@@ -26,30 +25,23 @@ export function shares<T>(parts: T[], k: number): T[][] {
 
 /**
  * ANALYZE of partitioned table `schema.name`, its partitions in up to `parallelism` sessions.
- * Partitions with statistics already (analyzed as soon as their indexes were, activities/indexes.ts)
- * are only held, not analyzed again. Returns null, or why the statistics were skipped (a lock held
- * too long), as analyzeTable does.
+ * Returns null, or why the statistics were skipped (a lock held too long), as analyzeTable does.
  */
 export async function analyzePartitioned(pool: pg.Pool, schema: string, name: string, parallelism: number): Promise<string | null> {
   const table = qname(schema, name);
   return withClient(pool, async (c) => {
     // Without the right to signal them (not superuser), nothing is cancelled: the lock waits.
     await c.query(sqlFile('catalog/cancel_autovacuum'), [[table]]).catch(() => undefined);
-    const names = (await c.query(sqlFile('catalog/partition_names'), [table])).rows.map((r) => r.name as string);
-    const done = new Set((await c.query(sqlFile('catalog/analyzed_partitions'), [schema, names])).rows.map((r) => r.name as string));
-    const todo = names.filter((n) => !done.has(n)).map((n) => qname(schema, n));
-    const held = names.filter((n) => done.has(n)).map((n) => qname(schema, n));
+    const parts = (await c.query(sqlFile('catalog/partition_names'), [table])).rows.map((r) => qname(schema, r.name as string));
     // Sessions beside the one held, within the pool (a wait for a client only this call would free never ends).
-    const k = Math.min(Math.max(1, parallelism), MAX_ANALYZE_SESSIONS, (pool.options.max ?? 10) - 1, Math.max(todo.length, held.length ? 1 : 0));
+    const k = Math.min(Math.max(1, parallelism), MAX_ANALYZE_SESSIONS, (pool.options.max ?? 10) - 1, parts.length);
     if (k === 0) return analyzeTable(c, table);
     const sessions: pg.PoolClient[] = [];
     try {
       for (let i = 0; i < k; i++) sessions.push(await pool.connect());
-      // The first session also holds the partitions analyzed already, so the parent's pass skips them.
-      const split = shares(todo, k).map((analyze, i) => ({ analyze, lock: i === 0 ? [...analyze, ...held] : analyze }));
-      const ok = await analyzeShares(c, table, sessions, split);
+      const done = await analyzeShares(c, table, sessions, shares(parts, k));
       sessions.splice(0).forEach((s) => s.release());
-      return ok ? null : analyzeTable(c, table);
+      return done ? null : analyzeTable(c, table);
     } finally {
       // Only after a failure: a session's transaction may be open; the client is discarded.
       for (const s of sessions) {
@@ -61,12 +53,12 @@ export async function analyzePartitioned(pool: pg.Pool, schema: string, name: st
 }
 
 /** false: a lock was not had within the budget (nothing is kept: every transaction rolled back). */
-async function analyzeShares(c: pg.ClientBase, table: string, sessions: pg.ClientBase[], split: { analyze: string[]; lock: string[] }[]): Promise<boolean> {
+async function analyzeShares(c: pg.ClientBase, table: string, sessions: pg.ClientBase[], split: string[][]): Promise<boolean> {
   try {
     for (const [i, s] of sessions.entries()) {
       await s.query('BEGIN');
       await s.query(sqlFile('session/analyze_lock_timeout'));
-      await s.query(lockForAnalyzeSql(split[i].lock));
+      await s.query(lockForAnalyzeSql(split[i]));
     }
     const parent = inTx(c, async () => {
       await c.query(sqlFile('session/analyze_lock_timeout'));
@@ -74,7 +66,7 @@ async function analyzeShares(c: pg.ClientBase, table: string, sessions: pg.Clien
       await c.query(analyzeSkipLockedSql(table));
     });
     const own = sessions.map(async (s, i) => {
-      for (const p of split[i].analyze) await s.query(analyzeSql(p));
+      for (const p of split[i]) await s.query(analyzeSql(p));
     });
     // Every statement settled before the sessions are reused or discarded.
     const failed = (await Promise.allSettled([parent, ...own])).find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -11,8 +11,7 @@
 import { retryable } from '../src/errors';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
-import { inTx, sqlFile, withClient } from '../src/db';
-import { analyzeSql } from '../src/maintenancesql';
+import { sqlFile, withClient } from '../src/db';
 import { deferredIndex, indexOn, partitionIndexName } from '../src/copysql';
 import { qname } from '../src/sqlgen';
 import {
@@ -65,8 +64,7 @@ export async function oneIndexBuild<T>(pool: pg.Pool, tp: TablePlan, build: () =
 
 /** `adaptive`: the adaptive throttle (input.throttle.adaptive); absent in calls from before it: off. */
 type BuildOpts = { parallelism?: number; lockTimeoutMs?: number; adaptive?: boolean };
-/** `analyzed`: partitions whose statistics were gathered as soon as their indexes were (absent in results from before it). */
-type IndexResult = { table: string; indexes: number; partitionIndexes: number; foreignKeys: number; ms: number; analyzed?: number };
+type IndexResult = { table: string; indexes: number; partitionIndexes: number; foreignKeys: number; ms: number };
 /** A deferred index of the plan and its place in tp.indexes (its partitions' index names end in it). */
 type Deferred = { i: IndexPlan; n: number };
 
@@ -80,7 +78,7 @@ export async function buildIndexes({ pools }: Deps, database: string, tp: TableP
       const partitions = await withClient(pool, async (c) =>
         (await c.query(sqlFile('catalog/partitions_of'), [qname(tp.schema, tp.names.partitioned)])).rows.map((r) => r.name as string),
       );
-      const { built, analyzed } = await buildOnPartitions(pool, tp, deferred, partitions, opts);
+      const built = await buildOnPartitions(pool, tp, deferred, partitions, opts);
       // Two short transactions, each under the lock budget of activities/locks.ts (below
       // deadlock_timeout, so in any lock cycle with a writer ours gives up first, and is retried).
       const indexAttach = await attachIndexes(pool, tp, deferred, partitions, opts.lockTimeoutMs);
@@ -96,12 +94,11 @@ export async function buildIndexes({ pools }: Deps, database: string, tp: TableP
             foreignKeys: tp.foreignKeys.map((f) => f.name),
             partitions: partitions.length,
             built,
-            analyzed,
             lockAttempts: { indexes: indexAttach.attempts, foreignKeys: fkAttach.attempts },
           },
         }),
       );
-      return { table: tp.table, indexes: deferred.length, partitionIndexes: built, foreignKeys: tp.foreignKeys.length, ms: Date.now() - t0, analyzed };
+      return { table: tp.table, indexes: deferred.length, partitionIndexes: built, foreignKeys: tp.foreignKeys.length, ms: Date.now() - t0 };
     });
   });
 }
@@ -113,19 +110,11 @@ export const indexActivities = (deps: Deps) => bindDeps(deps, { buildIndexes });
  * partition's indexes (two concurrent builds on one table would wait for each other). With the
  * adaptive throttle on, writers first as in the copy: while a session not ours is at work, only
  * the first connection builds (othersActive, activities/pacer.ts); the others wait, looking again every
- * half second. Each partition done is analyzed at once on a session of its own (earlyAnalyzer).
- * Returns the partition indexes built and the partitions analyzed.
+ * half second. Returns the partition indexes built.
  */
-async function buildOnPartitions(
-  pool: pg.Pool,
-  tp: TablePlan,
-  deferred: Deferred[],
-  partitions: string[],
-  opts: BuildOpts,
-): Promise<{ built: number; analyzed: number }> {
+async function buildOnPartitions(pool: pg.Pool, tp: TablePlan, deferred: Deferred[], partitions: string[], opts: BuildOpts): Promise<number> {
   const ctx = Context.current();
   const queue = [...partitions];
-  const analyzer = earlyAnalyzer(pool, tp.schema);
   let built = 0;
   const worker = (k: number) =>
     withClient(pool, async (c) => {
@@ -141,52 +130,10 @@ async function buildOnPartitions(
         const n = await indexPartition(c, tp, part, deferred, opts.lockTimeoutMs);
         built += n;
         await foreignKeysOn(c, tp, part, opts.lockTimeoutMs);
-        analyzer.add(part);
       }
     });
-  try {
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? 2, partitions.length)) }, (_, k) => worker(k)));
-  } catch (err) {
-    analyzer.stop();
-    throw err;
-  } finally {
-    // Settled before the activity ends: no ANALYZE of ours outlives it (a rollback would wait for its lock).
-    await analyzer.done();
-  }
-  return { built, analyzed: await analyzer.done() };
-}
-
-/**
- * Statistics of each partition as soon as its indexes are built, one ANALYZE at a time on a
- * session beside the builds, so they are gathered while later partitions are indexed (issue 23
- * item 3); analyzeTable then gathers the parent's own and whatever is left (activities/analyze.ts).
- * Best effort: a lock not had within the ANALYZE budget, or any error, leaves that partition to
- * analyzeTable. Resolves to how many it analyzed.
- */
-function earlyAnalyzer(pool: pg.Pool, schema: string) {
-  let chain = Promise.resolve();
-  let analyzed = 0;
-  let stopped = false;
-  return {
-    add(part: string) {
-      chain = chain.then(async () => {
-        if (stopped) return;
-        try {
-          await withClient(pool, (c) =>
-            inTx(c, async () => {
-              await c.query(sqlFile('session/analyze_lock_timeout'));
-              await c.query(analyzeSql(qname(schema, part)));
-            }),
-          );
-          analyzed++;
-        } catch (err) {
-          Context.current().log.warn(`ANALYZE of ${schema}.${part} left to the analyze step: ${(err as Error).message}`);
-        }
-      });
-    },
-    stop: () => void (stopped = true),
-    done: () => chain.then(() => analyzed),
-  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? 2, partitions.length)) }, (_, k) => worker(k)));
+  return built;
 }
 
 /** The deferred indexes on one partition; returns how many it built. */

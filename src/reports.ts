@@ -11,8 +11,7 @@ export interface TableReport {
     ms: number;
     streams: CopyResult[];
     recheck?: RecheckResult;
-    /** `analyzed`: partitions analyzed as soon as their indexes were built (absent in reports from before it). */
-    indexes?: { indexes: number; partitionIndexes: number; foreignKeys: number; ms: number; analyzed?: number };
+    indexes?: { indexes: number; partitionIndexes: number; foreignKeys: number; ms: number };
   };
   verification?: TableVerification;
   cutover?: CutoverResult;

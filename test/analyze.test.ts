@@ -85,18 +85,6 @@ test.each([1, 2, 3, 16])('parallelism %i: each partition analyzed once, the pare
   expect(Number(tuples)).toBeGreaterThanOrEqual(30000);
 });
 
-test.each([
-  ['some', ['m_p0', 'm_p3', 'm_p7']],
-  ['all', Array.from({ length: PARTS }, (_, i) => `m_p${i}`)],
-])('%s of the partitions analyzed already (by the index step): held, not analyzed again; the rest and the parent gathered', async (_, early) => {
-  await resetStats();
-  for (const p of early) await db.pool.query(`analyze ${p}`);
-  expect(await analyzePartitioned(db.pool, 'public', 'm', 2)).toBeNull();
-  const a = await analyzed();
-  expect(Object.values(a.counts)).toEqual(Array(PARTS).fill(1));
-  expect(a.parent).toBe(4);
-});
-
 test('a session holding a partition: the plain ANALYZE of the parent takes over and waits its turn, nothing half kept', async () => {
   await resetStats();
   const holder = new pg.Client({ connectionString: db.url });

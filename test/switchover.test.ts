@@ -90,15 +90,6 @@ test('approved switchover: tables partitioned under their own names, row for row
   );
   expect(autovacuumOff.rows[0]).toEqual({ n: expect.any(Number), off: 0 });
   expect(autovacuumOff.rows[0].n).toBeGreaterThan(20);
-  // Each partition holding rows analyzed once: as soon as its indexes were built (buildIndexes),
-  // not a second time by the analyze step, which gathered only the parent's own statistics.
-  const analyzed = await db.pool.query(
-    `select s.relname, s.analyze_count::int as n from pg_stat_all_tables s join pg_inherits i on i.inhrelid = s.relid
-      where i.inhparent = 'revenues_partitioned'::regclass and s.n_live_tup > 0 order by 1`,
-  );
-  expect(analyzed.rows.length).toBeGreaterThan(10);
-  expect(analyzed.rows.filter((r) => r.n !== 1)).toEqual([]);
-  expect((await db.pool.query(`select count(*)::int as n from pg_stats where tablename = 'revenues_partitioned' and inherited`)).rows[0].n).toBeGreaterThan(3);
 
   await handle.signal(approveSignal, { by: 'alice', comment: 'parity ok' });
   const report: SwitchoverReport = await handle.result();
@@ -107,8 +98,6 @@ test('approved switchover: tables partitioned under their own names, row for row
     expect(t.cutover?.lockMs).toBeGreaterThan(0);
     expect(t.partitionsCreated).toBeGreaterThan(20);
   }
-  const revenues = report.tables.find((t) => t.table === 'revenues')!;
-  expect(revenues.copy.indexes?.analyzed).toBe(autovacuumOff.rows[0].n);
   const kinds = await db.pool.query(
     `select relname, relkind::text from pg_class where relname in ('revenues', 'expenses', 'daily_cash_balances', 'revenues_legacy') order by 1`,
   );
