@@ -40,6 +40,8 @@ export interface OursRun {
   copyStageSeconds: number;
   /** Workflow start → the workflow in phase awaiting_approval (the status query, polled every 200 ms): what the operator waits for. */
   toApprovalSeconds?: number | null;
+  /** Start → the statistics gathered while approval waits are in (status.statistics): from then an approve cuts over at once. */
+  toStatisticsSeconds?: number | null;
   /** Each stage's first start → last end, seconds (null: no such activity). */
   parts: {
     copy: number | null;
@@ -361,6 +363,7 @@ export function renderMarkdown(r: BenchResult, others: Scaling[] = [], svgName =
   // The figures of each repeat's run of ours with the product's defaults: label, value, unit, digits.
   const figures: [string, (o: (typeof head)[number]) => number | null | undefined, string, number?][] = [
     ['ours: start → awaiting_approval (what the operator waits for)', (o) => o.toApprovalSeconds, 's'],
+    ['&nbsp;&nbsp;start → the statistics in (gathered while approval waits; an approve before waits for them)', (o) => o.toStatisticsSeconds ?? null, 's'],
     ['writer p99, baseline (before the switchover)', (o) => o.writer.baseline.p99, 'ms'],
     ['writer p99 during the copy stage', (o) => o.writer.copy.p99, 'ms'],
     ['cutover lock held (`lockMs`)', (o) => o.cutover.lockMs, 'ms', 1],
@@ -550,7 +553,7 @@ export function renderSvg(r: BenchResult): string {
       // Phase bands.
       tl.phases.forEach((p, i) => {
         const next = tl.phases[i + 1]?.t ?? tMax;
-        const fill = { copy: '#e8f5e9', verify: '#f3e5f5', awaiting_approval: '#fff8e1', cutover: '#ffebee' }[p.phase];
+        const fill = { copy: '#e8f5e9', verify: '#f3e5f5', awaiting_approval: '#fff8e1', statistics: '#fff3cd', cutover: '#ffebee' }[p.phase];
         if (fill) out.push(`<rect x="${tx(p.t).toFixed(1)}" y="${top}" width="${Math.max(1, tx(next) - tx(p.t)).toFixed(1)}" height="${h}" fill="${fill}"/>`);
         if (fill) text(tx(p.t) + 2, top + 11, p.phase, 'font-size="10" fill="#555"');
       });

@@ -388,6 +388,10 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
         phase = s.phase;
         phases.push({ phase, t: rel(now()) });
         if (phase === 'awaiting_approval' && !approved) {
+          // The statistics run on while approval waits; the counts below would wait for their
+          // locks (VACUUM) and the approve for them, so both come once they are in.
+          for (let st = s; Object.values(st?.statistics ?? {}).includes('gathering'); await sleep(50)) st = await handle.query(statusQuery).catch(() => st);
+          phases.push({ phase: 'statistics', t: rel(now()) });
           // Right after the switchover's verification, before the cutover: what counting costs.
           countFigures = await counts(sampler, legacyName, partitionedName);
           approved = true;
@@ -416,6 +420,7 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
     const doneAt = evMs(events[events.length - 1]?.eventTime);
     const samples = await resources.stop();
     const toApprovalSeconds = toApproval(phases, (wfStart - t0) / 1000);
+    const toStatisticsSeconds = toApproval(phases, (wfStart - t0) / 1000, 'statistics');
     const resourceUse = perStage(samples, [
       { stage: 'start → copy (preflight, claim, checksums, prepare, triggers)', start: wfStart, end: st.copyStart },
       { stage: 'copy stage', start: st.copyStart, end: st.copyEnd },
@@ -451,6 +456,7 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
       rows: table?.copy?.rows ?? null,
       copyStageSeconds: st.copyStageSeconds,
       toApprovalSeconds,
+      toStatisticsSeconds,
       parts: st.parts,
       beforeCopy: st.beforeCopy,
       resources: resourceUse,
@@ -498,9 +504,9 @@ async function ours(client: Client, tpl: string, db: string, run: RunSpec, opts:
   }
 }
 
-/** Seconds from the workflow's start (`startT`, seconds since t0) to its first phase awaiting_approval; null if it never got there. */
-function toApproval(phases: { phase: string; t: number }[], startT: number): number | null {
-  const at = phases.find((p) => p.phase === 'awaiting_approval')?.t;
+/** Seconds from the workflow's start (`startT`, seconds since t0) to its first phase `phase` (awaiting_approval); null if it never got there. */
+function toApproval(phases: { phase: string; t: number }[], startT: number, phase = 'awaiting_approval'): number | null {
+  const at = phases.find((p) => p.phase === phase)?.t;
   return at === undefined ? null : r2(at - startT);
 }
 

@@ -130,9 +130,13 @@ function verificationSection(s: SwitchoverStatus, lines: string[]): void {
 function approvalSection(s: SwitchoverStatus, ns: string, ctx: { workflowId: string }, lines: string[]): void {
   if (s.approval.state === 'waiting') {
     const written = Object.values(s.written ?? {});
+    const statistics = Object.entries(s.statistics ?? {});
     lines.push(
       '### Waiting for approval',
       '',
+      ...(statistics.length
+        ? [`Statistics of the partitioned tables (ANALYZE; the cutover waits for them): ${statistics.map(([t, st]) => `${t} ${st}`).join('; ')}.`, '']
+        : []),
       ...(written.length
         ? [
             `Rows written since verification, compared while waiting: ${written.map((w) => `${w.table} ${n(w.keys)} compared at ${w.at}, ${w.ok ? 'equal' : `DIFFERENT: ${w.changes.join('; ')}`}; change log ${n(w.logRows)} entries`).join('; ')}.`,

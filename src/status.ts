@@ -110,6 +110,11 @@ export interface SwitchoverStatus {
   approval: ApprovalState;
   ignoredSignals: string[];
   cutover: Record<string, CutoverResult>;
+  /**
+   * Per table, the statistics (ANALYZE) of the partitioned table, gathered while approval waits:
+   * `gathering`, `done`, `skipped: <why>` or `failed: <error>`. The cutover waits for them.
+   */
+  statistics?: Record<string, string>;
   /** While approval waits: the last comparison of the rows written since verification, per table, and the change log's size then. */
   written?: Record<string, WrittenCheck>;
   /** The copy's live settings (as configured, then retuned), its mode, and the operator's pause. */

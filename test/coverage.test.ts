@@ -6,7 +6,7 @@ import type { MaintenanceReport } from '../workflows/maintenance';
 import type { RollbackReport } from '../workflows/rollback';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { injectAfter, type Injection } from './failure-helpers';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, waitForStatistics, type TestDb, type TestWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -75,7 +75,8 @@ test('back-dated and far-future writes during the copy and after cutover land in
   expect(await partitionOf('events_partitioned', ids.moved)).toBe('events_pmin');
   expect(await partitionOf('events_partitioned', ids.future)).toBe('events_pmax');
 
-  // Item 14: every partition and the parent analyzed before cutover.
+  // Item 14: every partition and the parent analyzed before cutover (while approval waits).
+  await waitForStatistics(handle);
   const parts = await db.pool.query(
     `select c.relname, s.last_analyze from pg_inherits i join pg_class c on c.oid = i.inhrelid
      join pg_stat_user_tables s on s.relid = c.oid where i.inhparent = 'events_partitioned'::regclass order by 1`,

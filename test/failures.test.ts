@@ -22,6 +22,7 @@ const STAGES = [
   'copyRecheck',
   'buildIndexes',
   'verifyTable',
+  'analyzeTable',
   'cutoverTable',
 ] as const;
 const EXTRA = ['parity', 'lock', 'rename', 'perm', 'stuck', 'rbcrash'] as const;

@@ -170,6 +170,20 @@ export async function waitForPhase(handle: WorkflowHandle, phase: string, timeou
   );
 }
 
+/** Waits until the statistics gathered behind the approval (status.statistics) are in for every table, and none failed. */
+export async function waitForStatistics(handle: WorkflowHandle, timeoutMs = 60000): Promise<SwitchoverStatus> {
+  return waitFor(
+    async () => {
+      const s = await handle.query(statusQuery);
+      const st = Object.values(s.statistics ?? {});
+      if (st.some((x) => x.startsWith('failed'))) throw new FatalWait(`statistics failed: ${JSON.stringify(s.statistics)}`);
+      return st.length === s.tables.length && st.every((x) => x === 'done') ? s : undefined;
+    },
+    'statistics gathered',
+    timeoutMs,
+  );
+}
+
 class FatalWait extends Error {}
 
 /** A canonical dump of a table's rows (ordered by the given key) for exact comparisons. */

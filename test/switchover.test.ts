@@ -2,7 +2,7 @@
 import { seed, DEMO_TABLES } from '../demo/seed';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, waitForStatistics, type TestDb, type TestWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -83,7 +83,9 @@ test('approved switchover: tables partitioned under their own names, row for row
   expect(status.verification?.tables.map((t) => t.legacy.rows)).toEqual([before.revenues.length, before.expenses.length, before.daily_cash_balances.length]);
   expect(status.stages.map((s) => s.stage)).toEqual(expect.arrayContaining(['PRE-FLIGHT', 'POST-BACKUP', 'PRE-MIGRATION', 'POST-MIGRATION']));
   expect(status.progress.revenues.rowsCopied).toBe(before.revenues.length);
-  // Autovacuum, off the partitions while the copy filled them, is back on every one before approval.
+  // The statistics, gathered while approval waits, are in for each table.
+  expect((await waitForStatistics(handle)).statistics).toEqual(Object.fromEntries(DEMO_TABLES.map((t) => [t.table, 'done'])));
+  // Autovacuum, off the partitions while the copy filled them, is back on every one once they are.
   const autovacuumOff = await db.pool.query(
     `select count(*)::int as n, count(*) filter (where k.reloptions @> array['autovacuum_enabled=false'])::int as off
        from pg_inherits i join pg_class k on k.oid = i.inhrelid where i.inhparent = 'revenues_partitioned'::regclass`,

@@ -15,10 +15,17 @@ import { durationMs } from './util';
  */
 export async function approval(run: Run, plan: Plan, strategy: Strategy): Promise<'rejected' | 'timed_out' | null> {
   const { input, state } = run;
-  if (!input.approval.required) return run.decision === 'rejected' ? 'rejected' : null;
+  if (!input.approval.required) {
+    await settleBehind(run, run.decision !== 'rejected');
+    return run.decision === 'rejected' ? 'rejected' : null;
+  }
   if (!run.decision) state.approval = { state: 'waiting', since: new Date().toISOString(), approvers: input.approval.approvers };
   run.setPhase('awaiting_approval');
-  if (!(await strategy.awaitDecision(run, plan, durationMs(input.approval.timeout)))) {
+  const decided = await strategy.awaitDecision(run, plan, durationMs(input.approval.timeout));
+  // What ran on while approval waited, finished before cutover or rollback; its failure (it ended
+  // the wait) fails the switchover, which rolls back. An approve before it finished waits here.
+  await settleBehind(run, decided && run.decision !== 'rejected');
+  if (!decided) {
     state.approval = { state: 'timed_out', at: new Date().toISOString() };
     if (input.approval.onTimeout === 'rollback') return 'timed_out';
     run.undo = 'leave';
@@ -32,6 +39,22 @@ export async function approval(run: Run, plan: Plan, strategy: Strategy): Promis
   }
   await auditDecision(run);
   return run.decision === 'rejected' ? 'rejected' : null;
+}
+
+/** Starts `work` to run on while approval waits; its failure ends the wait (the strategy's awaitDecision looks at `run.behind.error`). */
+export function behindApproval(run: Run, work: Promise<unknown>): void {
+  run.behind.pending.push(
+    work.then(
+      () => undefined,
+      (err) => void (run.behind.error ??= err),
+    ),
+  );
+}
+
+/** Waits for everything started behind the approval; `rethrow`: then throws its first failure. */
+export async function settleBehind(run: Run, rethrow: boolean): Promise<void> {
+  await Promise.all(run.behind.pending);
+  if (rethrow && run.behind.error !== undefined) throw run.behind.error;
 }
 
 /** The APPROVAL audit row: who decided, and in which phase when a reject stopped a running stage. */

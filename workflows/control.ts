@@ -79,6 +79,8 @@ export interface Run extends Tracked {
   unpaused(): Promise<void>;
   /** The cutover window as set and retuned (workflows/window.ts). */
   window: WindowControl;
+  /** Work that runs on while approval waits (the copy strategy's statistics): settled before cutover or rollback (workflows/approval.ts). */
+  behind: { pending: Promise<void>[]; error?: unknown };
 }
 
 /** The cutover window (input cutover.window / notBefore) as the operator set it, and whether an approver said "now". */
@@ -185,6 +187,7 @@ export function newRun(input: SwitchoverInput, tracked: Tracked): Run {
     },
     unpaused: () => condition(() => !run.controls.paused),
     window: { window: input.cutover?.window ?? null, notBefore: input.cutover?.notBefore ?? null, now: false, changed: false },
+    behind: { pending: [] },
   });
   return run;
 }

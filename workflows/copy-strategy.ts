@@ -8,7 +8,8 @@ import type { CopyStream, Plan, TablePlan, TableVerification } from '../src/type
 import { brakeOf, type Run } from './control';
 import { LONG, cutoverOptions, opts } from './options';
 import { acts, cutOver, type Stage } from './stages';
-import { copyStreamsFor, durationMs } from './util';
+import { copyStreamsFor, durationMs, errorMessage } from './util';
+import { behindApproval } from './approval';
 
 /** A copy stream's key range for its summary, inclusive: `id 1..500`, the last open-ended `id 501..1000+`. */
 function streamRange(tp: TablePlan, s: CopyStream): string {
@@ -114,12 +115,16 @@ export const verify: Stage<TableVerification> = {
     const apart = patched('analyze-apart');
     const args: Parameters<Activities['verifyTable']> = apart ? [run.input.database, tp, { mode: run.input.verify, analyze: false }] : [run.input.database, tp];
     const v = await acts.verifyTable.executeWithOptions(opts(`verify ${tp.table}: ${what}`, LONG), args);
-    if (apart)
-      await acts.analyzeTable.executeWithOptions(opts(`analyze ${tp.table}: statistics of ${tp.names.partitioned} for the first queries after cutover`, LONG), [
-        run.input.database,
-        tp,
-        { parallelism: run.controls.parallelism },
-      ]);
+    if (apart) {
+      // Since issue 23 they run on while approval waits (the operator reads the verification
+      // meanwhile); the cutover waits for them. Runs started before that gathered them here.
+      const analyzing = acts.analyzeTable.executeWithOptions(
+        opts(`analyze ${tp.table}: statistics of ${tp.names.partitioned} for the first queries after cutover`, LONG),
+        [run.input.database, tp, { parallelism: run.controls.parallelism }],
+      );
+      if (patched('statistics-behind-approval')) statisticsBehind(run, tp.table, analyzing);
+      else await analyzing;
+    }
     run.table(tp.table).verification = v;
     run.record({
       stage: 'PRE-MIGRATION',
@@ -157,6 +162,25 @@ export const verify: Stage<TableVerification> = {
   },
 };
 
+/** A table's statistics gathered behind the approval (workflows/approval.ts), as status.statistics tells. */
+function statisticsBehind(run: Run, table: string, analyzing: Promise<{ skipped: string | null }>): void {
+  const said = (what: string) => {
+    (run.state.statistics ??= {})[table] = what;
+    run.refresh();
+  };
+  said('gathering');
+  behindApproval(
+    run,
+    analyzing.then(
+      (a) => said(a.skipped ? `skipped: ${a.skipped}` : 'done'),
+      (err) => {
+        said(`failed: ${errorMessage(err)}`);
+        throw err;
+      },
+    ),
+  );
+}
+
 /** One short transaction per table under lock_timeout: the renames, the mirror trigger back to `<table>_legacy`. */
 export const cutover: Stage = {
   phase: 'cutover',
@@ -182,14 +206,16 @@ export const cutover: Stage = {
  * before this comparison wait in one piece.
  */
 export async function awaitDecision(run: Run, plan: Plan, timeoutMs: number): Promise<boolean> {
-  if (!patched('verify-written-while-waiting')) return condition(() => run.decision !== undefined, timeoutMs);
+  // Or what runs on behind the approval failed (approval() then fails the switchover).
+  const ended = () => run.decision !== undefined || run.behind.error !== undefined;
+  if (!patched('verify-written-while-waiting')) return condition(ended, timeoutMs);
   const deadline = Date.now() + timeoutMs;
   const every = durationMs(run.input.approval.verifyEvery);
   const logged = plan.tables.filter((tp) => tp.changeLog);
   for (;;) {
     const left = deadline - Date.now();
     if (left <= 0) return false;
-    if (await condition(() => run.decision !== undefined, logged.length ? Math.min(left, every) : left)) return true;
+    if (await condition(ended, logged.length ? Math.min(left, every) : left)) return true;
     if (deadline - Date.now() <= 0) return false;
     for (const tp of logged) await compareWritten(run, tp);
   }

@@ -8,7 +8,7 @@ import { switchoverInput } from '../src/input';
 import type { RollbackOutcome, RollbackReport, SwitchoverReport } from '../src/reports';
 import { startRun, type Run } from './control';
 import { announce, backup, checksums, claim, preflight, runStage } from './stages';
-import { approval, auditDecision } from './approval';
+import { approval, auditDecision, settleBehind } from './approval';
 import { STRATEGIES } from './strategies';
 import { cleanupTables } from './cleanup';
 import { cutoverInWindow, windowHandlers } from './window';
@@ -94,6 +94,8 @@ async function compensate(run: Run, why: string): Promise<RollbackOutcome> {
   state.rollback = { workflowId, state: 'running', message: why };
   run.setPhase('rolling_back');
   return CancellationScope.nonCancellable(async () => {
+    // Nothing of ours still at work on the tables (the statistics run on while approval waits).
+    await settleBehind(run, false);
     try {
       const r: RollbackReport = await executeChild('rollback', {
         args: [{ switchoverWorkflowId: info.workflowId, database: input.database, schema: input.schema }],
