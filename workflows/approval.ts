@@ -8,6 +8,7 @@ import { opts } from './options';
 import { acts } from './stages';
 import type { Strategy } from './strategies';
 import { durationMs } from './util';
+import { settleBehind } from './behind';
 
 /**
  * Waits for approve or reject (when required) and records the decision. Returns what stops the
@@ -39,22 +40,6 @@ export async function approval(run: Run, plan: Plan, strategy: Strategy): Promis
   }
   await auditDecision(run);
   return run.decision === 'rejected' ? 'rejected' : null;
-}
-
-/** Starts `work` to run on while approval waits; its failure ends the wait (the strategy's awaitDecision looks at `run.behind.error`). */
-export function behindApproval(run: Run, work: Promise<unknown>): void {
-  run.behind.pending.push(
-    work.then(
-      () => undefined,
-      (err) => void (run.behind.error ??= err),
-    ),
-  );
-}
-
-/** Waits for everything started behind the approval; `rethrow`: then throws its first failure. */
-export async function settleBehind(run: Run, rethrow: boolean): Promise<void> {
-  await Promise.all(run.behind.pending);
-  if (rethrow && run.behind.error !== undefined) throw run.behind.error;
 }
 
 /** The APPROVAL audit row: who decided, and in which phase when a reject stopped a running stage. */

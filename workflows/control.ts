@@ -79,7 +79,7 @@ export interface Run extends Tracked {
   unpaused(): Promise<void>;
   /** The cutover window as set and retuned (workflows/window.ts). */
   window: WindowControl;
-  /** Work that runs on while approval waits (the copy strategy's statistics): settled before cutover or rollback (workflows/approval.ts). */
+  /** Work that runs on while approval waits (the copy strategy's statistics): settled before cutover or rollback (workflows/behind.ts). */
   behind: { pending: Promise<void>[]; error?: unknown };
 }
 

@@ -9,7 +9,7 @@ import { brakeOf, type Run } from './control';
 import { LONG, cutoverOptions, opts } from './options';
 import { acts, cutOver, type Stage } from './stages';
 import { copyStreamsFor, durationMs, errorMessage } from './util';
-import { behindApproval } from './approval';
+import { behindApproval } from './behind';
 
 /** A copy stream's key range for its summary, inclusive: `id 1..500`, the last open-ended `id 501..1000+`. */
 function streamRange(tp: TablePlan, s: CopyStream): string {
