@@ -1,8 +1,11 @@
 // The re-check's repair finds every row by index (activities/recheck.ts, sql/session/index_lookups.sql):
 // its DELETE by the table's key without the partition key was planned as a hash join over a
 // sequential scan of every partition, so its time grew with the table (10M rows: past the lock
-// budget, the switchover rolled back). Keys per transaction shrink as partitions grow.
-import { keysPerRepair } from '../activities/recheck';
+// budget, the switchover rolled back). Keys per transaction shrink as partitions grow, and as the
+// lock budget needs: a transaction that runs out of it is tried again with half the keys.
+import pg from 'pg';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { keysPerRepair, repair } from '../activities/recheck';
 import { repairSql } from '../src/copysql';
 import { sqlFile } from '../src/db';
 import { col, revenuesPlan } from './fixtures';
@@ -57,4 +60,36 @@ test('every repair statement finds its rows by index with the repair settings; w
   } finally {
     c.release();
   }
+});
+
+test('a repair transaction that runs past the lock budget is tried again with half the keys: every row repaired, none left out', async () => {
+  const tp = revenuesPlan(col('status', 'text'), {
+    partitions: Array.from({ length: 49 }, (_, i) => ({ suffix: `p${i}`, from: String(i), to: String(i + 1) })),
+  });
+  // 3,000 rows the copy got wrong (changed behind the trigger), spread over every partition.
+  const keys = Array.from({ length: 3000 }, (_, i) => [String(7 + i * 19)]);
+  await db.pool.query(`update revenues_partitioned set status = 'stale' where id = any($1::bigint[])`, [keys.map((k) => k[0])]);
+  // A budget of 15 ms (deadlock_timeout 20 ms): far less than 816 keys looked up in 49 partitions take.
+  await db.pool.query(`alter database ${db.name} set deadlock_timeout = '20ms'`);
+  const env = new MockActivityEnvironment();
+  const sizes: number[] = [];
+  env.on('heartbeat', (d: { keysPerTransaction?: number }) => d?.keysPerTransaction && sizes.push(d.keysPerTransaction));
+  // A new connection, so it has the setting.
+  const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+  const c = await pool.connect();
+  try {
+    expect(Number((await c.query(`select setting from pg_settings where name = 'deadlock_timeout'`)).rows[0].setting)).toBe(20);
+    await env.run(() => repair(c, tp, keys));
+  } finally {
+    c.release();
+    await pool.end();
+    await db.pool.query(`alter database ${db.name} reset deadlock_timeout`);
+  }
+  expect(Math.min(...sizes)).toBeLessThan(keysPerRepair(49));
+  const left = await db.pool.query(`select count(*)::int as n from revenues_partitioned where status = 'stale'`);
+  expect(left.rows[0].n).toBe(0);
+  const differ = await db.pool.query(
+    `select count(*)::int as n from revenues r full join revenues_partitioned p using (id, occurred_at) where r is distinct from p or r.status is distinct from p.status`,
+  );
+  expect(differ.rows[0].n).toBe(0);
 });
