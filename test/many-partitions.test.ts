@@ -9,7 +9,7 @@ import { switchoverInput } from '../src/input';
 import { approveSignal, rejectSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { dump } from './failure-helpers';
-import { tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker, databaseAndWorker } from './helpers';
+import { tableRows, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker, databaseAndWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -38,12 +38,21 @@ function start(table: string, approval: Record<string, unknown>) {
 const partitions = async (parent: string) =>
   Number((await db.pool.query(`select count(*)::int as n from pg_inherits where inhparent = to_regclass($1)`, [parent])).rows[0].n);
 
-test('over 3,000 day partitions: prepare, reject, and the rollback completes; the plan says how many transactions', async () => {
+test('over 3,000 day partitions: prepare, reject while the next stages run, and the rollback completes; the plan says how many transactions', async () => {
   await daily('daily_rej');
   const plain = await dump(db.url, { schemaOnly: true });
   const before = await tableRows(db.pool, 'daily_rej');
   const handle = await start('daily_rej', { required: true });
-  const status = await waitForPhase(handle, 'awaiting_approval', 600_000);
+  // Every partition made (prepare done): the reject cancels whichever stage runs then (the whole
+  // run to approval is the next test's).
+  const status = await waitFor(
+    async () => {
+      const s = await handle.query(statusQuery);
+      return ['triggers', 'copy', 'verify', 'awaiting_approval'].includes(s.phase) && s;
+    },
+    'prepare done',
+    600_000,
+  );
   const tp = status.plan!.tables[0];
   expect(tp.partitions.length).toBeGreaterThanOrEqual(3000);
   expect(await partitions('daily_rej_partitioned')).toBe(tp.partitions.length);
