@@ -7,7 +7,9 @@ import { sqlFile } from '../src/db';
 import { keepAlive } from './context';
 import { lockedTx } from './locks';
 import { changedKeysSql, forgetChangedKeysSql, keysCompareSql } from '../src/copysql';
-import { ident, qname } from '../src/sqlgen';
+import { DIRECT_WRITE_TRIGGER, TRUNCATE_GUARD_TRIGGER, ident, qname } from '../src/sqlgen';
+import { KEY_TRIGGERS } from '../src/keytablesql';
+import { RESTORE_TRIGGER } from '../src/restoresql';
 import type { TablePlan } from '../src/types';
 
 /** Keys read from the log per comparison statement. */
@@ -146,6 +148,21 @@ export async function behindTriggers(c: pg.ClientBase, tp: TablePlan): Promise<B
     if ((err as { code?: string }).code !== '42P01') throw err;
   }
   return out;
+}
+
+/**
+ * Triggers not ours on the partitioned copy or its partitions (a tool's event trigger can add
+ * them as prepare creates the tables): they fire as the copy writes the rows, which the change
+ * log does not hold, and may change them. Verification then compares every row.
+ */
+export async function foreignTriggers(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
+  const ours = [tp.names.syncTrigger, tp.names.mirrorTrigger, DIRECT_WRITE_TRIGGER, TRUNCATE_GUARD_TRIGGER, RESTORE_TRIGGER, ...Object.values(KEY_TRIGGERS)];
+  const found = (await c.query(sqlFile('catalog/foreign_triggers'), [qname(tp.schema, tp.names.partitioned), ours])).rows.map((r) => r.trigger as string);
+  if (!found.length) return [];
+  return [
+    `trigger${found.length === 1 ? '' : 's'} not made by the switchover on ${tp.names.partitioned} or its partitions ` +
+      `(${found.slice(0, 5).join(', ')}${found.length > 5 ? ` and ${found.length - 5} more` : ''}) fire as the copy writes rows the change log does not hold, and may change them`,
+  ];
 }
 
 /** After every row was compared equal despite `b`: the trigger as it is now is the baseline, the direct writes are accounted for. */

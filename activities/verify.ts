@@ -7,7 +7,7 @@ import { sqlFile, withTx } from '../src/db';
 import { rowCountSql } from '../src/sqlgen';
 import { checksumByRangeSql, diffIdsSql } from '../src/sqlgen';
 import type { Checksum, RangeMismatch, TablePlan, TableVerification, VerifyMode, WrittenCheck } from '../src/types';
-import { acceptBehind, behindTriggers, compareLogged, compareWritten, forgetCompared } from './changed';
+import { acceptBehind, behindTriggers, compareLogged, compareWritten, foreignTriggers, forgetCompared } from './changed';
 import type pg from 'pg';
 import { audit, bindDeps, checksum, Deps, keepAlive, stage, toChecksum } from './context';
 import { switchoverMetrics } from '../src/metrics';
@@ -81,7 +81,8 @@ async function verifyInSnapshot(pool: pg.Pool, c: pg.PoolClient, tp: TablePlan, 
   // Writes the change log cannot show (the trigger disabled for a while, a statement on the
   // partitioned copy itself): then every row is compared, whatever the mode.
   const behind = tp.changeLog ? await behindTriggers(c, tp) : null;
-  const escalated = incremental && behind?.reasons.length ? behind.reasons : undefined;
+  const reasons = [...(behind?.reasons ?? []), ...(incremental ? await foreignTriggers(c, tp) : [])];
+  const escalated = incremental && reasons.length ? reasons : undefined;
   const found = incremental && !escalated ? await compareIncremental(c, tp, other) : await compareFull(c, tp, other);
   const { legacy, partitioned, mismatches, sampleIds } = found;
   metrics.verifyProgress.set(0.5);

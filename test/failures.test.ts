@@ -25,7 +25,7 @@ const STAGES = [
   'analyzeTable',
   'cutoverTable',
 ] as const;
-const EXTRA = ['parity', 'lock', 'rename', 'perm', 'stuck', 'rbcrash'] as const;
+const EXTRA = ['parity', 'foreign', 'lock', 'rename', 'perm', 'stuck', 'rbcrash'] as const;
 const TABLES = DEMO_TABLES.map((t) => t.table);
 const role = `ps_nopriv_${randomBytes(4).toString('hex')}`;
 
@@ -124,6 +124,28 @@ test('a row changed behind the switchover: verification fails as ParityMismatch 
   expect(f.type).toBe('ParityMismatch');
   expect(f.message).toMatch(
     new RegExp(`^verification failed: revenues differs in \\d{4}-\\d{2}-01 \\(ids ${changed}\\)\\. The legacy table is untouched and authoritative`),
+  );
+});
+
+test('a trigger not ours that a tool adds to the partitioned copy changes copied rows: incremental verification compares every row, fails naming it, and rolls back', async () => {
+  const db = dbs.foreign;
+  // As an audit or "updated_at" tool does: an event trigger puts a row trigger on every new table;
+  // this one changes some rows as they are inserted (the copy's rows are not in the change log).
+  await db.pool.query(`
+    create function skew() returns trigger language plpgsql as $$
+      begin if new.id % 50 = 7 then new.amount_cents := new.amount_cents + 1; end if; return new; end $$;
+    create function attach_skew() returns event_trigger language plpgsql as $$
+      begin
+        if exists (select 1 from pg_event_trigger_ddl_commands() where object_identity = 'public.revenues_partitioned' and command_tag = 'CREATE TABLE') then
+          execute 'create trigger skew before insert on public.revenues_partitioned for each row execute function skew()';
+        end if;
+      end $$;
+    create event trigger attach_skew on ddl_command_end when tag in ('CREATE TABLE') execute function attach_skew();`);
+  const before = await snapshot(db);
+  const f = await expectRolledBack(db, await start('foreign', uniqueId('foreign')), before);
+  expect(f.type).toBe('ParityMismatch');
+  expect(f.message).toMatch(
+    /^verification failed: revenues differs in .*\(every row compared: trigger not made by the switchover on revenues_partitioned or its partitions \(revenues_partitioned\.skew \(enabled\)\) fire as the copy writes rows/,
   );
 });
 
