@@ -53,7 +53,8 @@ export class ProgressReporter {
       cursor,
       done,
       brakes: this.brakes,
-      brake: this.braking,
+      // A finished stream slows nothing down: its last batch's slowdown is no longer the news.
+      brake: done ? null : this.braking,
     };
     // Progress is best effort: a closed or unreachable workflow must not fail the copy.
     await this.send(p).catch(() => undefined);

@@ -47,6 +47,16 @@ test('a slowdown is signalled once it lasted STALL_SIGNAL_MS, once per stream, a
   expect(sent.map((x) => x.brake)).toEqual(['slowed down', null, 'paused by the operator', null]);
 });
 
+test('a stream that ends while slowed down reports no slowdown: status must not show a finished copy as braking', async () => {
+  const { p, pos, sent } = reporter(1000);
+  await p.setBraking('slowed down, 20 ms after each batch', false);
+  pos.copied = 1000;
+  await p.report(false);
+  expect(sent.at(-1)).toMatchObject({ done: false, brake: 'slowed down, 20 ms after each batch' });
+  await p.report(true);
+  expect(sent.at(-1)).toMatchObject({ done: true, brake: null });
+});
+
 test('a signal that fails does not fail the copy', async () => {
   const pos: StreamPosition = { cursor: null, copied: 0, batches: 0 };
   const metrics = { copyRate: { set: () => undefined } } as never;
