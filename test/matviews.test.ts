@@ -17,7 +17,7 @@ import type { SwitchoverReport } from '../workflows/switchover';
 import type { RollbackReport } from '../src/reports';
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import { databaseAndWorker, startTestWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker, dropRoles } from './helpers';
+import { databaseAndWorker, startTestWorker, uniqueId, waitFor, waitForPhase, waitForStatistics, type TestDb, type TestWorker, dropRoles } from './helpers';
 
 const suffix = randomBytes(4).toString('hex');
 const app = `mvapp_${suffix}`;
@@ -138,7 +138,7 @@ test('switched over with a writer running: same name, owner, grants, comment and
   const original = await describe(s, 't_daily');
   const load = writer(s);
   const handle = await start(s, true);
-  const waiting = await waitForPhase(handle, 'awaiting_approval', 120000);
+  const waiting = await waitForPhase(handle, 'awaiting_approval', 120000).then(() => waitForStatistics(handle));
   expect(JSON.stringify(waiting)).toContain(`materialized view ${s}.t_daily reads ${s}.t: ${s}.t_daily_ps_new is built over t_partitioned`);
   // Built while approval waits, as the owner, reading the partitioned copy.
   expect(await describe(s, 't_daily_ps_new')).toMatchObject({
@@ -208,7 +208,7 @@ test('rejected while approval waits: nothing of ours is left, the original untou
   await makeSchema(s);
   const original = await describe(s, 't_daily');
   const handle = await start(s, true);
-  await waitForPhase(handle, 'awaiting_approval', 120000);
+  await waitForPhase(handle, 'awaiting_approval', 120000).then(() => waitForStatistics(handle));
   expect(await ours(s)).toEqual(['t_daily_day_ps_new', 't_daily_ps_new', 't_daily_total_ps_new']);
   await handle.signal(rejectSignal, { by: 'dba', reason: 'not today' });
   expect(((await handle.result()) as SwitchoverReport).outcome).toBe('rejected');
@@ -345,7 +345,7 @@ test('an index added to the materialized view while approval waits: the cutover 
   await makeSchema(s);
   const original = await describe(s, 't_daily');
   const handle = await start(s, true);
-  await waitForPhase(handle, 'awaiting_approval', 120000);
+  await waitForPhase(handle, 'awaiting_approval', 120000).then(() => waitForStatistics(handle));
   await db.pool.query(`create index t_daily_n on ${s}.t_daily (n)`);
   await handle.signal(approveSignal, { by: 'dba' });
   const failed = await handle.result().then(
@@ -418,7 +418,7 @@ test("a refresh that fails on today's rows (as the application's own would) is r
     insert into ${s}.t (at, amount) select now() - (g % 90) * interval '1 day', g from generate_series(1, 100) g;
     create materialized view ${s}.t_ratio as select 1000 / min(amount) as r from ${s}.t;`);
   const handle = await start(s, true);
-  await waitForPhase(handle, 'awaiting_approval', 120000);
+  await waitForPhase(handle, 'awaiting_approval', 120000).then(() => waitForStatistics(handle));
   await db.pool.query(`insert into ${s}.t (at, amount) values (now(), 0)`);
   const failed = async () =>
     (await one(`select details from partition_switchover.audit where workflow_id = $1 and stage = $2`, [handle.workflowId, `MATVIEW REFRESH ${s}.t_ratio`]))
