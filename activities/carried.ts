@@ -4,7 +4,7 @@
 import type pg from 'pg';
 import { sqlFile } from '../src/db';
 import { identityOptions, legacySequenceName, policySql, viewSql } from '../src/carrysql';
-import { KEY_TRIGGERS } from '../src/keytablesql';
+import { ourTriggers } from '../src/ourtriggers';
 import type { PublicationPlan, TableNames, TablePlan } from '../src/types';
 import { ident, qname } from '../src/sql';
 import { readMatviews } from './matviews';
@@ -101,8 +101,7 @@ export async function readCarried(
     const rls = (await db.query(sqlFile('catalog/policies'), [oid])).rows[0];
     const policies = (rls.policies as Parameters<typeof policySql>[2][]).map((p) => policySql(schema, names.partitioned, p));
 
-    const ours = [names.syncTrigger, names.mirrorTrigger, ...Object.values(KEY_TRIGGERS)];
-    const triggerRows = (await db.query(sqlFile('catalog/triggers'), [oid, ours])).rows;
+    const triggerRows = (await db.query(sqlFile('catalog/triggers'), [oid, ourTriggers(names)])).rows;
     for (const r of triggerRows.filter((x) => x.row_transition)) {
       problems.push(
         `trigger ${r.name} on ${t} is a row trigger with a transition table (REFERENCING OLD/NEW TABLE), which PostgreSQL does not ` +

@@ -7,9 +7,8 @@ import { sqlFile } from '../src/db';
 import { keepAlive } from './context';
 import { lockedTx } from './locks';
 import { changedKeysSql, forgetChangedKeysSql, keysCompareSql } from '../src/copysql';
-import { DIRECT_WRITE_TRIGGER, TRUNCATE_GUARD_TRIGGER, ident, qname } from '../src/sqlgen';
-import { KEY_TRIGGERS } from '../src/keytablesql';
-import { RESTORE_TRIGGER } from '../src/restoresql';
+import { ident, qname } from '../src/sqlgen';
+import { ourTriggers } from '../src/ourtriggers';
 import type { TablePlan } from '../src/types';
 
 /** Keys read from the log per comparison statement. */
@@ -156,8 +155,9 @@ export async function behindTriggers(c: pg.ClientBase, tp: TablePlan): Promise<B
  * log does not hold, and may change them. Verification then compares every row.
  */
 export async function foreignTriggers(c: pg.ClientBase, tp: TablePlan): Promise<string[]> {
-  const ours = [tp.names.syncTrigger, tp.names.mirrorTrigger, DIRECT_WRITE_TRIGGER, TRUNCATE_GUARD_TRIGGER, RESTORE_TRIGGER, ...Object.values(KEY_TRIGGERS)];
-  const found = (await c.query(sqlFile('catalog/foreign_triggers'), [qname(tp.schema, tp.names.partitioned), ours])).rows.map((r) => r.trigger as string);
+  const found = (await c.query(sqlFile('catalog/foreign_triggers'), [qname(tp.schema, tp.names.partitioned), ourTriggers(tp.names)])).rows.map(
+    (r) => r.trigger as string,
+  );
   if (!found.length) return [];
   return [
     `trigger${found.length === 1 ? '' : 's'} not made by the switchover on ${tp.names.partitioned} or its partitions ` +

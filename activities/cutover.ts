@@ -21,7 +21,7 @@ import { switchoverMetrics } from '../src/metrics';
 import type { UndoContext } from './undo';
 import { behindTriggers, compareWritten, forgetLogged, type Written } from './changed';
 import { cleanupMatviews, lockMatviews, matviewsBeforeCutover, swapMatviews } from './matview-swap';
-import { KEY_TRIGGERS } from '../src/keytablesql';
+import { ourTriggers } from '../src/ourtriggers';
 import { keyTableChanges, lockReferencing, releaseKeyTable, repointToKeys, validateKeyForeignKeys } from './keytable';
 
 /** Locks each of the plan's views that still exists, alone and before its table (readers lock the view first). */
@@ -107,7 +107,7 @@ async function changesSinceVerification(c: pg.ClientBase, tp: TablePlan): Promis
     changes.push(`the dual-write trigger ${tp.names.syncTrigger} on ${shown} is ${TRIGGER_STATES[sync] ?? sync}, not enabled`);
   // Plans recorded before the application's triggers were read carry none to compare with.
   if (tp.triggers) {
-    const ours = new Set([tp.names.syncTrigger, tp.names.mirrorTrigger, sql.TRUNCATE_GUARD_TRIGGER, ...Object.values(KEY_TRIGGERS)]);
+    const ours = new Set(ourTriggers(tp.names));
     const verified = new Map(tp.triggers.map((x) => [x.name, x.enabled]));
     for (const [name, enabled] of triggers) {
       if (ours.has(name)) continue;
