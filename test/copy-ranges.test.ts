@@ -5,10 +5,7 @@
 import type { Activities } from '../activities';
 import { approveSignal } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitForPhase, type TestDb, type TestWorker } from './helpers';
-
-const dbs: Record<string, TestDb> = {};
-let w: TestWorker;
+import { databasesAndWorker, tableRows, uniqueId, waitForPhase } from './helpers';
 
 /** Before the first batch: 50 keys (two whole batches of 25) updated, so the trigger wrote them first. */
 function wrap(acts: Activities): Activities {
@@ -26,29 +23,26 @@ function wrap(acts: Activities): Activities {
   };
 }
 
-beforeAll(async () => {
-  for (const name of ['recheck', 'lock']) {
-    dbs[name] = await createTestDb();
-    await dbs[name].pool.query(`
-      create table sparse (id bigint primary key, at timestamptz not null, v text not null);
-      insert into sparse select g, '2024-01-01'::timestamptz + (g % 90) * interval '1 day', 'a' || g from generate_series(1, 120) g;
-      insert into sparse select g, '2024-02-01'::timestamptz + (g % 20) * interval '1 day', 'b' || g from generate_series(10000, 10050) g;
-      insert into sparse select 9223372036854775807 - g, '2024-03-01', 'c' || g from generate_series(0, 30) g;
-    `);
-  }
-  w = await startTestWorker(Object.fromEntries(Object.entries(dbs).map(([k, d]) => [k, d.url])), undefined, { wrapActivities: wrap });
-});
-afterAll(async () => {
-  await w?.stop();
-  for (const d of Object.values(dbs)) await d?.drop();
-});
+const env = databasesAndWorker(
+  ['recheck', 'lock'],
+  async (db) => {
+    await db.pool.query(`
+    create table sparse (id bigint primary key, at timestamptz not null, v text not null);
+    insert into sparse select g, '2024-01-01'::timestamptz + (g % 90) * interval '1 day', 'a' || g from generate_series(1, 120) g;
+    insert into sparse select g, '2024-02-01'::timestamptz + (g % 20) * interval '1 day', 'b' || g from generate_series(10000, 10050) g;
+    insert into sparse select 9223372036854775807 - g, '2024-03-01', 'c' || g from generate_series(0, 30) g;
+  `);
+  },
+  { wrapActivities: wrap },
+);
+const dbs = env.dbs;
 
 test.each(['recheck', 'lock'] as const)(
   'mode %s: gaps wider than a batch, the top of bigint, batches the trigger filled: every row copied once',
   async (mode) => {
     const d = dbs[mode];
-    const handle = await w.client.workflow.start('switchover', {
-      taskQueue: w.taskQueue,
+    const handle = await env.w.client.workflow.start('switchover', {
+      taskQueue: env.w.taskQueue,
       workflowId: uniqueId(`ranges-${mode}`),
       args: [{ tables: [{ table: 'sparse', partitionKey: 'at', interval: 'month' }], database: mode, batchSize: 25, copyMode: mode, backup: 'none' }],
     });

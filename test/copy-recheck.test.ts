@@ -7,10 +7,8 @@ import { seed } from '../demo/seed';
 import { approveSignal, statusQuery } from '../src/shared';
 import type { Activities } from '../activities';
 import type { SwitchoverReport } from '../workflows/switchover';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, databasesAndWorker, startTestWorker, tableRows, uniqueId, waitFor, waitForPhase } from './helpers';
 
-const dbs: Record<string, TestDb> = {};
-let w: TestWorker;
 const REVENUES = [{ table: 'revenues', partitionKey: 'occurred_at', interval: 'month' }];
 
 /**
@@ -52,22 +50,13 @@ function wrap(acts: Activities): Activities {
   };
 }
 
-beforeAll(async () => {
-  for (const name of ['recheck', 'lock']) {
-    dbs[name] = await createTestDb();
-    await seed(dbs[name].pool, { rows: 1500, years: 2 });
-  }
-  w = await startTestWorker(Object.fromEntries(Object.entries(dbs).map(([k, d]) => [k, d.url])), undefined, { wrapActivities: wrap });
-});
-afterAll(async () => {
-  await w?.stop();
-  for (const d of Object.values(dbs)) await d?.drop();
-});
+const env = databasesAndWorker(['recheck', 'lock'], (db) => seed(db.pool, { rows: 1500, years: 2 }), { wrapActivities: wrap });
+const dbs = env.dbs;
 
 test('mode recheck: the re-check repairs every damaged row; indexes are valid and attached on every partition', async () => {
   const d = dbs.recheck;
-  const handle = await w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
+  const handle = await env.w.client.workflow.start('switchover', {
+    taskQueue: env.w.taskQueue,
     workflowId: uniqueId('recheck'),
     args: [{ tables: REVENUES, database: 'recheck', batchSize: 200, copyMode: 'recheck', backup: 'none' }],
   });
@@ -95,8 +84,8 @@ test('mode recheck: the re-check repairs every damaged row; indexes are valid an
 });
 
 test('mode lock: the same damage is not repaired by the copy, and verification fails naming the rows', async () => {
-  const handle = await w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
+  const handle = await env.w.client.workflow.start('switchover', {
+    taskQueue: env.w.taskQueue,
     workflowId: uniqueId('lock'),
     args: [{ tables: REVENUES, database: 'lock', batchSize: 200, copyMode: 'lock', backup: 'none' }],
   });

@@ -6,31 +6,22 @@ import { createActivities } from '../activities';
 import { createPools } from '../src/db';
 import { approveSignal, statusQuery } from '../src/shared';
 import { failureOf } from './failure-helpers';
-import { createTestDb, startTestWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { databasesAndWorker, uniqueId, waitFor, waitForPhase } from './helpers';
 
-let w: TestWorker;
-const dbs: Record<string, TestDb> = {};
 const CHANGES = ['column', 'trigger', 'toggled', 'direct'] as const;
 const TABLES = [{ table: 'ledger', partitionKey: 'booked_at', interval: 'month' }];
 
-beforeAll(async () => {
-  for (const n of [...CHANGES, 'replica', 'race']) {
-    dbs[n] = await createTestDb();
-    await dbs[n].pool.query(`
-      create table ledger (id bigserial primary key, booked_at timestamptz not null, amount_cents bigint not null);
-      insert into ledger (booked_at, amount_cents) select now() - (g % 300) * interval '1 day', g from generate_series(1, 2000) g;
-    `);
-  }
-  w = await startTestWorker(Object.fromEntries(Object.entries(dbs).map(([n, d]) => [n, d.url])));
+const env = databasesAndWorker([...CHANGES, 'replica', 'race'], async (db) => {
+  await db.pool.query(`
+    create table ledger (id bigserial primary key, booked_at timestamptz not null, amount_cents bigint not null);
+    insert into ledger (booked_at, amount_cents) select now() - (g % 300) * interval '1 day', g from generate_series(1, 2000) g;
+  `);
 });
-afterAll(async () => {
-  await w?.stop();
-  await Promise.all(Object.values(dbs).map((d) => d.drop()));
-});
+const dbs = env.dbs;
 
 function start(database: string, id: string) {
-  return w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
+  return env.w.client.workflow.start('switchover', {
+    taskQueue: env.w.taskQueue,
     workflowId: id,
     args: [{ tables: TABLES, database, batchSize: 500, backup: 'none' }],
   });

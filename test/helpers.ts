@@ -108,6 +108,31 @@ export function databaseAndWorker(set: (db: TestDb, w: TestWorker) => void): voi
   });
 }
 
+/**
+ * Fresh databases by name, each made ready by `setup`, and one worker over them all (each
+ * database its target by name), for the whole test file: `dbs` and `w` are filled before the
+ * first test; the worker stops and the databases are dropped after the last.
+ */
+export function databasesAndWorker(
+  names: readonly string[],
+  setup: (db: TestDb, name: string) => Promise<unknown>,
+  opts: Parameters<typeof startTestWorker>[2] = {},
+): { dbs: Record<string, TestDb>; w: TestWorker } {
+  const env = { dbs: {} as Record<string, TestDb>, w: undefined as unknown as TestWorker };
+  beforeAll(async () => {
+    for (const name of names) {
+      env.dbs[name] = await createTestDb();
+      await setup(env.dbs[name], name);
+    }
+    env.w = await startTestWorker(Object.fromEntries(names.map((n) => [n, env.dbs[n].url])), undefined, opts);
+  });
+  afterAll(async () => {
+    await env.w?.stop();
+    await Promise.all(Object.values(env.dbs).map((d) => d.drop()));
+  });
+  return env;
+}
+
 /** Drops cluster-wide roles a test made (after its databases, which hold their grants, are dropped). */
 export async function dropRoles(...roles: string[]): Promise<void> {
   const admin = new pg.Client({ connectionString: ADMIN_URL });

@@ -10,14 +10,12 @@ import type { SwitchoverStatus } from '../src/status';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { Activities } from '../activities';
 import { switchoverInput } from '../src/input';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { databasesAndWorker, tableRows, uniqueId, waitFor, waitForPhase, type TestDb } from './helpers';
 import { failureOf } from './failure-helpers';
 
 const SEEDED = 3000;
 // Both ways the copy closes its race with writers, where the input has the choice.
 const MODES: (string | undefined)[] = 'copyMode' in switchoverInput.shape ? ['recheck', 'lock'] : [undefined];
-const dbs: Record<string, TestDb> = {};
-let w: TestWorker;
 
 /**
  * A tiny generic hook: `gate(activity, database)` holds the next call of that activity for that
@@ -56,18 +54,11 @@ function gated(acts: Activities): Activities {
   };
 }
 
-beforeAll(async () => {
-  const names = [...MODES.flatMap((m) => [`main_${m ?? 'default'}`, `races_${m ?? 'default'}`]), 'drift', 'drift_incremental'];
-  for (const name of names) {
-    dbs[name] = await createTestDb();
-    await seed(dbs[name].pool, { rows: SEEDED, years: 2 });
-  }
-  w = await startTestWorker(Object.fromEntries(Object.entries(dbs).map(([k, d]) => [k, d.url])), undefined, { wrapActivities: gated });
-});
+const names = [...MODES.flatMap((m) => [`main_${m ?? 'default'}`, `races_${m ?? 'default'}`]), 'drift', 'drift_incremental'];
+const env = databasesAndWorker(names, (db) => seed(db.pool, { rows: SEEDED, years: 2 }), { wrapActivities: gated });
+const dbs = env.dbs;
 afterAll(async () => {
   for (const c of holders) await c.end().catch(() => undefined);
-  await w?.stop();
-  for (const d of Object.values(dbs)) await d?.drop();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -108,8 +99,8 @@ test.each(MODES)('writer at 500 ops/s through copy, verify, approval, cutover an
   const load = startLoad({ connectionString: d.url, ratePerSec: 500, concurrency: 6, prepared: true, seed: 7 });
   load.mark('before');
   await sleep(1500);
-  const handle = await w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
+  const handle = await env.w.client.workflow.start('switchover', {
+    taskQueue: env.w.taskQueue,
     workflowId: uniqueId('live'),
     args: [{ tables: DEMO_TABLES, database, batchSize: 100, throttle: { pauseMs: 40, parallelism: 2 }, ...(copyMode ? { copyMode } : {}) }],
   });
@@ -186,8 +177,8 @@ test.each(MODES)(
     const bal = await one(d, `select id::int, organization_id, property_id, balance_date::text from daily_cash_balances order by id offset 300 limit 1`);
     // Each table's copy is held at its start (the dual-write triggers are on by then).
     const copies = { revenues: gate('copyRange', database, 'revenues'), daily_cash_balances: gate('copyRange', database, 'daily_cash_balances') };
-    const handle = await w.client.workflow.start('switchover', {
-      taskQueue: w.taskQueue,
+    const handle = await env.w.client.workflow.start('switchover', {
+      taskQueue: env.w.taskQueue,
       workflowId: uniqueId('races'),
       args: [
         {
@@ -316,8 +307,8 @@ test('verify "full" catches drift: one row of the partitioned copy updated behin
   const d = dbs[database];
   // Held between the copy (and its re-check) and verification.
   const verify = gate('verifyTable', database, 'revenues');
-  const handle = await w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
+  const handle = await env.w.client.workflow.start('switchover', {
+    taskQueue: env.w.taskQueue,
     workflowId: uniqueId('drift'),
     args: [{ tables: DEMO_TABLES.filter((t) => t.table !== 'daily_cash_balances'), database, batchSize: 500, verify: 'full' }],
   });
@@ -338,8 +329,8 @@ test('verify "incremental" (the default): an update and a delete behind the trig
   const database = 'drift_incremental';
   const d = dbs[database];
   const verify = gate('verifyTable', database, 'revenues');
-  const handle = await w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
+  const handle = await env.w.client.workflow.start('switchover', {
+    taskQueue: env.w.taskQueue,
     workflowId: uniqueId('drift-inc'),
     args: [{ tables: [{ table: 'revenues', partitionKey: 'occurred_at', interval: 'month' }], database, batchSize: 500 }],
   });

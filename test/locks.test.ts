@@ -11,11 +11,9 @@ import { rejectSignal } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { injectAfter, type Injection } from './failure-helpers';
 import { lockedTx } from '../activities/locks';
-import { createTestDb, startTestWorker, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { databasesAndWorker, uniqueId, waitFor, waitForPhase, type TestDb } from './helpers';
 
 const plan = new Map<string, Injection>();
-let w: TestWorker;
-const dbs: Record<string, TestDb> = {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function schema(db: TestDb) {
@@ -33,23 +31,14 @@ async function schema(db: TestDb) {
   `);
 }
 
-beforeAll(async () => {
-  for (const n of ['deadlock', 'steps', 'steps2', 'fkdrop']) {
-    dbs[n] = await createTestDb();
-    await schema(dbs[n]);
-  }
-  w = await startTestWorker(Object.fromEntries(Object.entries(dbs).map(([n, d]) => [n, d.url])), undefined, { wrapActivities: injectAfter(plan) });
-});
-afterAll(async () => {
-  await w?.stop();
-  await Promise.all(Object.values(dbs).map((d) => d.drop()));
-});
+const env = databasesAndWorker(['deadlock', 'steps', 'steps2', 'fkdrop'], (db) => schema(db), { wrapActivities: injectAfter(plan) });
+const dbs = env.dbs;
 
 const TABLES = [{ table: 'ledger', partitionKey: 'booked_at', interval: 'month' }];
 
 function start(database: string, id: string, input: Record<string, unknown> = {}) {
-  return w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
+  return env.w.client.workflow.start('switchover', {
+    taskQueue: env.w.taskQueue,
     workflowId: id,
     args: [{ tables: TABLES, database, batchSize: 500, backup: 'none', approval: { required: false }, ...input }],
   });
@@ -263,8 +252,8 @@ test('a long transaction holding a row: cutover and cleanup give way within thei
   expect((await db.pool.query(`select relkind::text as k from pg_class where relname = 'ledger'`)).rows[0].k).toBe('p');
 
   const cl = await holdRow(db, HOLD_MS);
-  const cleaned: SwitchoverReport = await w.client.workflow.execute('switchover', {
-    taskQueue: w.taskQueue,
+  const cleaned: SwitchoverReport = await env.w.client.workflow.execute('switchover', {
+    taskQueue: env.w.taskQueue,
     workflowId: uniqueId('hold-cleanup'),
     args: [{ tables: TABLES, database: 'steps2', mode: 'cleanup' }],
   });

@@ -6,33 +6,28 @@ import pg from 'pg';
 import { approveSignal, statusQuery } from '../src/shared';
 import type { SwitchoverReport } from '../workflows/switchover';
 import { failureOf, injectAfter, type Injection } from './failure-helpers';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { databasesAndWorker, tableRows, uniqueId, waitFor, waitForPhase, type TestDb } from './helpers';
 
 const plan = new Map<string, Injection>();
-let w: TestWorker;
-const dbs: Record<string, TestDb> = {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-beforeAll(async () => {
-  for (const n of ['held', 'failing']) {
-    dbs[n] = await createTestDb();
-    await dbs[n].pool.query(`
-      create table ledger (id bigserial primary key, booked_at timestamptz not null, status text not null, amount_cents bigint not null);
-      create index on ledger (status);
-      insert into ledger (booked_at, status, amount_cents)
-        select now() - (g % 300) * interval '1 day', (array['open', 'paid'])[1 + g % 2], g from generate_series(1, 3000) g;
-    `);
-  }
-  w = await startTestWorker(Object.fromEntries(Object.entries(dbs).map(([n, d]) => [n, d.url])), undefined, { wrapActivities: injectAfter(plan) });
-});
-afterAll(async () => {
-  await w?.stop();
-  await Promise.all(Object.values(dbs).map((d) => d.drop()));
-});
+const env = databasesAndWorker(
+  ['held', 'failing'],
+  async (db) => {
+    await db.pool.query(`
+    create table ledger (id bigserial primary key, booked_at timestamptz not null, status text not null, amount_cents bigint not null);
+    create index on ledger (status);
+    insert into ledger (booked_at, status, amount_cents)
+      select now() - (g % 300) * interval '1 day', (array['open', 'paid'])[1 + g % 2], g from generate_series(1, 3000) g;
+  `);
+  },
+  { wrapActivities: injectAfter(plan) },
+);
+const dbs = env.dbs;
 
 function start(database: string, id: string) {
-  return w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
+  return env.w.client.workflow.start('switchover', {
+    taskQueue: env.w.taskQueue,
     workflowId: id,
     args: [{ tables: [{ table: 'ledger', partitionKey: 'booked_at', interval: 'month' }], database, batchSize: 500, backup: 'none' }],
   });

@@ -14,7 +14,7 @@ import type { TablePlan } from '../src/types';
 import type { SwitchoverReport } from '../workflows/switchover';
 import type { Activities } from '../activities';
 import { compareLogged, type Compared } from '../activities/changed';
-import { createTestDb, startTestWorker, tableRows, uniqueId, waitFor, waitForPhase, type TestDb, type TestWorker } from './helpers';
+import { databasesAndWorker, tableRows, uniqueId, waitFor, waitForPhase, type TestDb } from './helpers';
 import { failureOf } from './failure-helpers';
 
 const REVENUES = [{ table: 'revenues', partitionKey: 'occurred_at', interval: 'month' }];
@@ -32,8 +32,6 @@ const NAMES = [
   'since_differ',
   'live',
 ] as const;
-const dbs: Record<string, TestDb> = {};
-let w: TestWorker;
 
 /** Holds the next verifyTable of a database until opened (between the copy and verification). */
 const gates = new Map<string, { reached: () => void; opened: Promise<void> }>();
@@ -59,23 +57,14 @@ function gated(acts: Activities): Activities {
   };
 }
 
-beforeAll(async () => {
-  for (const name of NAMES) {
-    dbs[name] = await createTestDb();
-    await seed(dbs[name].pool, { rows: name === 'live' ? 20000 : 1500, years: 2 });
-  }
-  w = await startTestWorker(Object.fromEntries(Object.entries(dbs).map(([k, d]) => [k, d.url])), undefined, { wrapActivities: gated });
-});
-afterAll(async () => {
-  await w?.stop();
-  for (const d of Object.values(dbs)) await d?.drop();
-});
+const env = databasesAndWorker(NAMES, (db, name) => seed(db.pool, { rows: name === 'live' ? 20000 : 1500, years: 2 }), { wrapActivities: gated });
+const dbs = env.dbs;
 
 const one = async (d: TestDb, text: string, params: unknown[] = []) => (await d.pool.query(text, params)).rows[0];
 
 function start(database: string, extra: Record<string, unknown> = {}): Promise<WorkflowHandle> {
-  return w.client.workflow.start('switchover', {
-    taskQueue: w.taskQueue,
+  return env.w.client.workflow.start('switchover', {
+    taskQueue: env.w.taskQueue,
     workflowId: uniqueId(database),
     args: [{ tables: REVENUES, database, batchSize: 500, backup: 'none', ...extra }],
   });
@@ -202,8 +191,8 @@ test('a statement on one partition of the partitioned copy is seen too: every ro
   const done = await start('partition_direct', { approval: { required: false } });
   expect(((await done.result()) as SwitchoverReport).outcome).toBe('done');
   expect((await one(d, `select count(*)::int as n from pg_trigger where tgname = 'ps_direct_write'`)).n).toBeGreaterThan(20);
-  await w.client.workflow.execute('cleanup', {
-    taskQueue: w.taskQueue,
+  await env.w.client.workflow.execute('cleanup', {
+    taskQueue: env.w.taskQueue,
     workflowId: uniqueId('clean'),
     args: [{ database: 'partition_direct', tables: ['revenues'] }],
   });
