@@ -4,7 +4,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { seed } from '../demo/seed';
 import { rejectSignal, statusQuery } from '../src/shared';
 import { dump, failureOf, historyFacts } from './failure-helpers';
-import { createTestDb, startTestWorker, uniqueId, waitFor, type TestDb, type TestWorker } from './helpers';
+import { createTestDb, startTestWorker, uniqueId, waitFor, waitForStatistics, type TestDb, type TestWorker } from './helpers';
 
 let db: TestDb;
 let w: TestWorker;
@@ -138,6 +138,9 @@ test('a second switchover on a table being migrated is refused, by lock and by w
     args: [{ tables: [revenues], batchSize: 100 }],
   });
   await waitFor(async () => (await first.query(statusQuery)).phase === 'awaiting_approval', 'first switchover awaiting approval');
+  // Its statistics (and autovacuum set back on its partitions) come in while approval waits: the
+  // refused start's before-and-after dumps must not see them arrive.
+  await waitForStatistics(first);
 
   const f = await expectRefused(
     { tables: [revenues] },
