@@ -165,7 +165,14 @@ export async function lockedTx<T>(
         : `No other session was seen holding what it waited for: its own statements used the budget (the longest ran ${slowest} ms). `) +
       `Nothing was changed; retrying with backoff`,
     last,
+    { blocked },
   );
+}
+
+/** What a LockTimeout of lockedTx last saw holding the lock it waited for; null when nobody (its own statements used the budget) or when not looked for. */
+export function blockedBy(err: unknown): string | null {
+  const d = (err as { type?: string; details?: unknown[] }).details;
+  return (err as { type?: string }).type === 'LockTimeout' && Array.isArray(d) ? ((d[0] as { blocked?: string | null })?.blocked ?? null) : null;
 }
 
 interface Probe {

@@ -11,7 +11,7 @@ import { OUR_WRITE_SQL } from '../src/sqlgen';
 import { fail } from '../src/errors';
 import { chunkBounds, chunkDiffSql, chunkHashSql, keysCompareSql, repairSql, setSnapshotSql } from '../src/copysql';
 import { compareLogged } from './changed';
-import { lockedTx } from './locks';
+import { blockedBy, lockedTx } from './locks';
 import type { RecheckResult, TablePlan } from '../src/types';
 import { audit, bindDeps, Deps, keepAlive, stage, throwIfCancelled } from './context';
 
@@ -68,7 +68,7 @@ export async function copyRecheck({ pools }: Deps, database: string, tp: TablePl
     withClient(pools.get(database), async (c) => {
       const t0 = Date.now();
       const waitedMs = await waitForOlderTransactions(c);
-      const r = tp.changeLog ? { chunks: 0, ...(await recheckLogged(c, tp)) } : await recheckChunks(pools.get(database), c, tp, chunkRows);
+      const r = tp.changeLog ? { chunks: 0, ...(await recheckLogged(c, tp, pools.get(database))) } : await recheckChunks(pools.get(database), c, tp, chunkRows);
       const result: RecheckResult = { table: tp.table, ...r, waitedMs, ms: Date.now() - t0 };
       await audit(c, { schema: tp.schema, table: tp.table, stage: 'COPY-RECHECK', ms: result.ms, details: result });
       return result;
@@ -100,7 +100,7 @@ async function recheckChunks(pool: pg.Pool, c: pg.PoolClient, tp: TablePlan, chu
     // Keys that differ, read in one snapshot; then each set repaired under its row locks.
     const { keys, still } = await differingKeys(c, tp, mismatched, chunkRows);
     if (!keys.length) break;
-    await repair(c, tp, keys, repaired);
+    await repair(c, tp, keys, repaired, pool);
     repaired += keys.length;
     mismatched = still;
   }
@@ -160,32 +160,38 @@ async function differingKeys(c: pg.PoolClient, tp: TablePlan, mismatched: string
 
 /**
  * Rewrites the rows of `keys` from the legacy table, every row found by index, in transactions of
- * at most keysPerRepair keys sized to the lock budget as they go: one that runs out of it is tried
- * again at once with half the keys (down to one key, which then gets lockedTx's tries), and one
- * done within a quarter of it lets the next take twice as many. A key looked up in every
- * partition costs what the machine gives it (10M rows on a busy 2-core VM: a transaction of
- * 1,000 keys over 37 partitions ran past the 750 ms budget four times and the switchover rolled back).
+ * at most keysPerRepair keys sized to the lock budget as they go: one whose own statements ran
+ * out of it is tried again at once with half the keys (down to one key, which then gets
+ * lockedTx's tries), and one done within a quarter of it lets the next take twice as many. A key
+ * looked up in every partition costs what the machine gives it (10M rows on a busy 2-core VM: a
+ * transaction of 1,000 keys over 37 partitions ran past the 750 ms budget four times and the
+ * switchover rolled back). One that waited for a row a writer holds (seen through `probe`) keeps
+ * its keys and gets lockedTx's tries: fewer keys would wait for the same writer.
  */
-export async function repair(c: pg.PoolClient, tp: TablePlan, keys: string[][], before = 0): Promise<void> {
+export async function repair(c: pg.PoolClient, tp: TablePlan, keys: string[][], before = 0, probe?: pg.Pool): Promise<void> {
   const most = keysPerRepair(tp.partitions.length);
   let n = most;
+  let patient = false;
   for (let i = 0; i < keys.length;) {
     const part = keys.slice(i, i + n);
     const t0 = Date.now();
+    const once = n > 1 && !patient;
     // The legacy rows' locks are application locks: under the lock budget, so a writer holding one
     // is never the one a deadlock check picks (activities/locks.ts).
-    const done = await lockedTx({ client: c }, { what: `re-check repair of ${tp.schema}.${tp.table}`, attempts: n > 1 ? 1 : undefined }, async (tx) => {
+    const done = await lockedTx({ client: c }, { what: `re-check repair of ${tp.schema}.${tp.table}`, attempts: once ? 1 : undefined, probe }, async (tx) => {
       await tx.client.query(OUR_WRITE_SQL);
       await tx.client.query(sqlFile('session/index_lookups'));
       for (const s of repairSql(tp)) await tx.q(s, [JSON.stringify(part)]);
     }).catch((err) => {
-      if (n > 1 && (err as { type?: string }).type === 'LockTimeout') return null;
+      if (once && (err as { type?: string }).type === 'LockTimeout') return err as Error;
       throw err;
     });
-    if (!done) {
-      n = Math.ceil(n / 2);
+    if (done instanceof Error) {
+      if (blockedBy(done)) patient = true;
+      else n = Math.ceil(n / 2);
       continue;
     }
+    patient = false;
     i += part.length;
     if (Date.now() - t0 < done.budgetMs / 4) n = Math.min(most, n * 2);
     Context.current().heartbeat({ repaired: before + i, keysPerTransaction: n });
@@ -198,7 +204,7 @@ export async function repair(c: pg.PoolClient, tp: TablePlan, keys: string[][], 
  * ran, and the trigger logged every such key; those rows are compared (whole rows, one snapshot
  * per page of keys), the differing ones rewritten under their row lock and compared again.
  */
-async function recheckLogged(c: pg.PoolClient, tp: TablePlan): Promise<Pick<RecheckResult, 'rounds' | 'repaired' | 'keysChecked'>> {
+async function recheckLogged(c: pg.PoolClient, tp: TablePlan, probe: pg.Pool): Promise<Pick<RecheckResult, 'rounds' | 'repaired' | 'keysChecked'>> {
   const first = await keepAlive(() => compareLogged(c, tp));
   let differ = first.differ;
   let keys = first.differKeys;
@@ -213,7 +219,7 @@ async function recheckLogged(c: pg.PoolClient, tp: TablePlan): Promise<Pick<Rech
           .map((k) => k.join(','))
           .join('; ')}`,
       );
-    await repair(c, tp, differ, repaired);
+    await repair(c, tp, differ, repaired, probe);
     repaired += differ.length;
     // The repaired ids again, at every key logged for them.
     const next: string[][] = [];

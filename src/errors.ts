@@ -28,8 +28,8 @@ export function fail(type: FailureType, message: string, details?: Record<string
 }
 
 /** A failure the activity's retry policy retries with backoff (LockTimeout, Transient). */
-export function retryable(type: 'LockTimeout' | 'Transient', message: string, cause?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable: false, cause: cause as Error | undefined });
+export function retryable(type: 'LockTimeout' | 'Transient', message: string, cause?: unknown, details?: Record<string, unknown>): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: false, cause: cause as Error | undefined, details: details ? [details] : undefined });
 }
 
 /** A give-up of ours that is the server's lock timeout in all but origin: SQLSTATE 55P03, so it is retried like one. */

@@ -93,3 +93,34 @@ test('a repair transaction that runs past the lock budget is tried again with ha
   );
   expect(differ.rows[0].n).toBe(0);
 });
+
+test('a repair transaction that waits for a row a writer holds keeps its keys and waits with the usual tries: every row repaired', async () => {
+  const tp = revenuesPlan(col('status', 'text'), {
+    partitions: Array.from({ length: 49 }, (_, i) => ({ suffix: `p${i}`, from: String(i), to: String(i + 1) })),
+  });
+  const keys = Array.from({ length: 2000 }, (_, i) => [String(11 + i * 23)]);
+  await db.pool.query(`update revenues_partitioned set status = 'stale' where id = any($1::bigint[])`, [keys.map((k) => k[0])]);
+  // A writer holds the first key's legacy row for 1.5 s: past one budget (750 ms), within the tries.
+  const writer = new pg.Client({ connectionString: db.url });
+  await writer.connect();
+  await writer.query('begin');
+  await writer.query(`update revenues set status = status where id = $1`, [keys[0][0]]);
+  const released = new Promise<void>((r) => setTimeout(() => r(writer.query('commit').then(() => undefined)), 1500));
+  const env = new MockActivityEnvironment();
+  const sizes: number[] = [];
+  env.on('heartbeat', (d: { keysPerTransaction?: number }) => d?.keysPerTransaction && sizes.push(d.keysPerTransaction));
+  const c = await db.pool.connect();
+  try {
+    expect(Number((await c.query(`select setting from pg_settings where name = 'deadlock_timeout'`)).rows[0].setting)).toBe(1000);
+    await env.run(() => repair(c, tp, keys, 0, db.pool));
+  } finally {
+    c.release();
+    await released;
+    await writer.end();
+  }
+  // Halving (what a transaction whose own statements ran out of the budget does) would have
+  // shrunk the transactions while the writer held its row: 816, 408, 204 ...
+  expect(Math.min(...sizes)).toBe(keysPerRepair(49));
+  const left = await db.pool.query(`select count(*)::int as n from revenues_partitioned where status = 'stale'`);
+  expect(left.rows[0].n).toBe(0);
+});
