@@ -65,7 +65,12 @@ export interface StreamOf {
   table: string;
   stream: number;
   gate: string;
+  /** How many streams below this one have not recorded their last batch, as the database has it (sooner than the workflow). */
+  busyBelow?: () => Promise<number>;
 }
+
+/** How often a stream held by writers first looks again: it takes over as soon as the streams below it are done. */
+const ONE_STREAM_LOOK_MS = 100;
 
 /** The key of a table's copy gate: one per run of the switchover and table, shared by its streams. */
 export function copyGateKey(runId: string, table: string): string {
@@ -163,9 +168,10 @@ export class Brake {
   private async look(): Promise<Look> {
     await this.controls.refresh();
     const live = this.controls.current;
-    const held = live.paused ?? live.hold ?? (await oneStream(this.c, this.env, live));
+    const firstHeld = live.paused ?? live.hold;
+    const held = firstHeld ?? (await oneStream(this.c, this.env, live, this.stream.busyBelow));
     const why = held ?? (await brakeReason(this.c, live.brake, this.lastBatchMs));
-    const waitMs = why === null ? 0 : held !== null ? 500 : (live.brake.brakePauseMs ?? 500);
+    const waitMs = why === null ? 0 : held !== null ? (firstHeld === null ? ONE_STREAM_LOOK_MS : 500) : (live.brake.brakePauseMs ?? 500);
     const batchMs = this.lastBatchMs;
     this.lastBatchMs = 0;
     const paced = why === null && live.brake.adaptive !== false;
@@ -179,12 +185,16 @@ export class Brake {
  * lowest unfinished stream copies (bench, 2 cores, 1M rows: two streams took the application's
  * write p99 to 3.7x its baseline, one stream to 2.1x, the copy stage slower: README "Speed"). A
  * stream whose lower streams finished copies, whoever writes; with nobody else at work every
- * stream copies. Returns why this stream holds, or null.
+ * stream copies. The workflow's count of the streams below (`live.busyBelow`) lags their end by
+ * an activity completion and this stream's next read of it (a second); `busyBelow`, the
+ * database's record, does not. Returns why this stream holds, or null.
  */
-export async function oneStream(c: pg.ClientBase, env: PacerEnv, live: StreamControls): Promise<string | null> {
+export async function oneStream(c: pg.ClientBase, env: PacerEnv, live: StreamControls, busyBelow?: () => Promise<number>): Promise<string | null> {
   if (live.brake.adaptive === false || !live.busyBelow) return null;
+  const busy = busyBelow ? Math.min(live.busyBelow, await busyBelow()) : live.busyBelow;
+  if (busy <= 0) return null;
   if (!(await env.othersActive(c))) return null;
-  return `held: one stream while the application writes (adaptive throttle), ${live.busyBelow} stream${live.busyBelow > 1 ? 's' : ''} below still copying`;
+  return `held: one stream while the application writes (adaptive throttle), ${busy} stream${busy > 1 ? 's' : ''} below still copying`;
 }
 
 /** Why the copy should pause now, or null: the brake's bounds against the last batch and the database. */

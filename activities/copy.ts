@@ -62,7 +62,9 @@ export async function copyRange({ pools }: Deps, database: string, tp: TablePlan
         (p) => handle().signal(progressSignal, p),
         t0,
       );
-      const brake = new Brake(c, { controls, progress, pos, stream: { table: tp.table, stream: s.stream, gate: copyGateKey(key.runId, tp.table) } });
+      const busyBelow = async () =>
+        (await c.query(sqlFile('bookkeeping/copy_streams_busy_below'), [key.wf, key.runId, key.table, key.stream])).rows[0].busy as number;
+      const brake = new Brake(c, { controls, progress, pos, stream: { table: tp.table, stream: s.stream, gate: copyGateKey(key.runId, tp.table), busyBelow } });
       await brake.calibrate();
       const run = new StreamCopy(c, tp, s, key, (opts.mode ?? DEFAULT_COPY_MODE) === 'lock', pos, { controls, progress, brake, metrics });
       if (!saved?.done) await (tp.splitColumn ? run.ranges() : run.keyset());

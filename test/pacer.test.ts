@@ -3,6 +3,7 @@ import pg from 'pg';
 import { Pacer, probeLimit, probeMs, HOLD_MS, HOLDS_BEFORE_REBASE, REBASE_EVERY_MS, type PacerEnv } from '../activities/pacer';
 import { copyGateKey, gatedEnv, oneStream } from '../activities/copy-brake';
 import type { StreamControls } from '../src/status';
+import { sqlFile } from '../src/db';
 import { createTestDb, type TestDb } from './helpers';
 
 function calibrated(stream: number, baselineMs: number): Pacer {
@@ -288,6 +289,9 @@ describe('probe on PostgreSQL', () => {
         expect(await oneStream(ours, env, live(1, false))).toBeNull();
         // A workflow from before busyBelow answers without it: no hold.
         expect(await oneStream(ours, env, live(undefined))).toBeNull();
+        // The database's record of the streams below comes before the workflow's count.
+        expect(await oneStream(ours, env, live(1), async () => 0)).toBeNull();
+        expect(await oneStream(ours, env, live(2), async () => 1)).toMatch(/, 1 stream below still copying$/);
         await app.query('rollback');
       } finally {
         await app.end();
@@ -295,5 +299,27 @@ describe('probe on PostgreSQL', () => {
     } finally {
       await ours.end();
     }
+  });
+
+  test('the streams below one that have not recorded their last batch, as the database has them (sql/bookkeeping/copy_streams_busy_below.sql)', async () => {
+    await db.pool.query(sqlFile('state'));
+    const busy = async (stream: number, runId = 'r1') =>
+      (await db.pool.query(sqlFile('bookkeeping/copy_streams_busy_below'), ['wf', runId, 'revenues', stream])).rows[0].busy as number;
+    const save = (stream: number, done: boolean, table = 'revenues', runId = 'r1') =>
+      db.pool.query(sqlFile('bookkeeping/copy_progress'), ['wf', runId, table, stream, null, 10, 1, done]);
+    // Nothing recorded yet: every stream below is busy.
+    expect(await busy(0)).toBe(0);
+    expect(await busy(2)).toBe(2);
+    await save(0, false);
+    await save(1, true);
+    expect(await busy(2)).toBe(1);
+    // Another table's and another run's streams do not count.
+    await save(0, true, 'expenses');
+    await save(0, true, 'revenues', 'r0');
+    expect(await busy(1)).toBe(1);
+    await save(0, true);
+    expect(await busy(1)).toBe(0);
+    expect(await busy(2)).toBe(0);
+    expect(await busy(3)).toBe(1);
   });
 });
