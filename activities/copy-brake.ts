@@ -176,7 +176,9 @@ export class Brake {
     this.lastBatchMs = 0;
     const paced = why === null && live.brake.adaptive !== false;
     if (!paced) return { why, waitMs, hold: true, held, paced };
-    return { ...(await this.pacer.next(this.c, batchMs || Infinity)), held, paced };
+    // The lowest stream still copying pauses; a higher one holds (writers first, activities/pacer.ts).
+    const lowest = this.stream.stream === 0 || (this.stream.busyBelow !== undefined && (await this.stream.busyBelow()) <= 0);
+    return { ...(await this.pacer.next(this.c, batchMs || Infinity, lowest)), held, paced };
   }
 }
 

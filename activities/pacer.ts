@@ -5,10 +5,11 @@
 // batches (PacerEnv.quietly), at the stream's start, every REBASE_EVERY_MS, and after a wait that
 // did not help; so it moves up when the machine is slower for reasons not ours and comes back
 // down when it is faster again. While the probe is over its limit and another session is at work
-// (nobody else: our own copy is all it feels, and there is nobody to protect), the first stream
-// pauses a little longer after each batch (doubling, up to 1 s and never longer than its last
-// batch took) and every other stream waits: the copy drops to one stream. Once under, the pause
-// halves away and the streams resume.
+// (nobody else: our own copy is all it feels, and there is nobody to protect), the lowest stream
+// still copying (the first, or one whose lower streams have all finished) pauses a little longer
+// after each batch (doubling, up to 1 s and never longer than its last batch took) and every
+// stream above it waits: the copy drops to one stream. Once under, the pause halves away and the
+// streams resume.
 import type pg from 'pg';
 import { sqlFile } from '../src/db';
 
@@ -79,13 +80,17 @@ export class Pacer {
   private recent: number[] = [];
   private pauseMs = 0;
   private holds = 0;
+  /** Whether this stream is the lowest one still copying (the first, or every one below it has finished). */
+  private lowest: boolean;
 
   /** `probe`: how a probe is timed (the real one unless a test feeds latencies). */
   constructor(
     private readonly stream: number,
     private readonly probe: (c: pg.ClientBase) => Promise<number> = probeMs,
     private readonly env: PacerEnv = UNGATED,
-  ) {}
+  ) {
+    this.lowest = stream === 0;
+  }
 
   /** The probe's baseline before the stream's first batch: the median of a few probes, with the copy quiet when it can be. */
   async calibrate(c: pg.ClientBase): Promise<number> {
@@ -98,8 +103,13 @@ export class Pacer {
     return this.baselineMs;
   }
 
-  /** Probes once and says how to go on; `lastBatchMs`: how long the stream's last batch took. */
-  async next(c: pg.ClientBase, lastBatchMs = Infinity): Promise<Pace> {
+  /**
+   * Probes once and says how to go on; `lastBatchMs`: how long the stream's last batch took;
+   * `lowest`: whether every stream below this one has finished (then it is the one stream left,
+   * which pauses like the first and is never held).
+   */
+  async next(c: pg.ClientBase, lastBatchMs = Infinity, lowest = this.stream === 0): Promise<Pace> {
+    this.lowest = lowest;
     if (this.env.now() - this.rebasedAt >= REBASE_EVERY_MS) await this.rebase(c);
     this.recent.push(await this.probe(c));
     if (this.recent.length > RECENT) this.recent.shift();
@@ -118,7 +128,7 @@ export class Pacer {
    * under half, else null (it is updated either way).
    */
   async afterWait(c: pg.ClientBase): Promise<number | null> {
-    if (this.stream > 0 && this.holds < HOLDS_BEFORE_REBASE) return null;
+    if (!this.lowest && this.holds < HOLDS_BEFORE_REBASE) return null;
     const before = this.baselineMs;
     const now = await this.rebase(c);
     return now > probeLimit(before) || now < before / 2 ? now : null;
@@ -158,7 +168,7 @@ export class Pacer {
       return { waitMs: this.pauseMs, hold: false, why: null };
     }
     const felt = `a probe commit takes ${r1(nowMs)} ms, over its limit of ${r1(limit)} ms (${r1(this.baselineMs)} ms with the copy quiet)`;
-    if (this.stream > 0) return { waitMs: HOLD_MS, hold: true, why: `down to one stream: ${felt}` };
+    if (!this.lowest) return { waitMs: HOLD_MS, hold: true, why: `down to one stream: ${felt}` };
     this.pauseMs = Math.min(MAX_PAUSE_MS, Math.max(20, Math.round(lastBatchMs)), Math.max(20, this.pauseMs * 2));
     return { waitMs: this.pauseMs, hold: false, why: `slowed down, ${this.pauseMs} ms after each batch: ${felt}` };
   }

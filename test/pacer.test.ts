@@ -41,6 +41,21 @@ test('other streams hold (down to one stream) while over the limit, and go on at
   expect(p.decide(4)).toEqual({ waitMs: 0, hold: false, why: null });
 });
 
+test('a higher stream whose lower streams have all finished is the one stream left: it pauses like the first, never held', async () => {
+  const c = {} as never;
+  let i = 0;
+  const probes = [1, 1, 1, 1, 1, 9, 9, 9];
+  const p = new Pacer(1, async () => probes[Math.min(i++, probes.length - 1)]);
+  await p.calibrate(c);
+  // Streams below still copying: it holds.
+  expect(await p.next(c, 300, false)).toMatchObject({ hold: true, waitMs: HOLD_MS });
+  // The streams below finished: a pause no longer than its last batch, as the first stream's.
+  const alone = await p.next(c, 300, true);
+  expect(alone).toMatchObject({ hold: false, waitMs: 20 });
+  expect(alone.why).toMatch(/^slowed down, 20 ms after each batch/);
+  expect((await p.next(c, 30, true)).waitMs).toBe(30);
+});
+
 test('a probe still slow with the copy quiet moves the baseline up; another stream re-measures only after long holds', async () => {
   const fed = (xs: number[]) => {
     let i = 0;
