@@ -15,15 +15,26 @@ export default async function globalSetup() {
   const codePath = join(dir, 'workflow-bundle.js');
   writeFileSync(codePath, code);
   const executable = devServerExecutable();
-  const uiPort = 18233 + Math.floor(Math.random() * 1000);
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      ...(executable ? { executable } : {}),
-      searchAttributes: [SwitchoverPhase, SwitchoverTables, SwitchoverFleet],
-      uiPort,
-      extraArgs: ['--log-level', 'error'],
-    },
-  });
+  // The SDK gives the server 5 s to answer; once, in a fresh-clone CI run right after npm ci, it
+  // did not (connection refused): three tries, each on new ports.
+  let uiPort = 0;
+  let env: TestWorkflowEnvironment | undefined;
+  for (let attempt = 1; !env; attempt++) {
+    uiPort = 18233 + Math.floor(Math.random() * 1000);
+    try {
+      env = await TestWorkflowEnvironment.createLocal({
+        server: {
+          ...(executable ? { executable } : {}),
+          searchAttributes: [SwitchoverPhase, SwitchoverTables, SwitchoverFleet],
+          uiPort,
+          extraArgs: ['--log-level', 'error'],
+        },
+      });
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      console.error(`the Temporal dev server did not start (try ${attempt} of 3): ${(err as Error).message}`);
+    }
+  }
   (globalThis as Record<string, unknown>).__TEMPORAL_ENV__ = env;
   process.env.PS_TEST_TEMPORAL_ADDRESS = env.address;
   process.env.PS_TEST_TEMPORAL_UI = `http://127.0.0.1:${uiPort}`;
