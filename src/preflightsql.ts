@@ -46,7 +46,8 @@ export function violationSelectSql(schema: string, table: string, c: NotValidCon
 
 /** Up to 5000 of pg_stat_statements' statements (in the extension's schema) with an ON CONFLICT clause. */
 export function conflictStatementsSql(extSchema: string): string {
-  return `select query from ${qname(extSchema, 'pg_stat_statements')} where query ~* 'on\\s+conflict' limit 5000`;
+  // This database's statements only: the view shows every database of the server.
+  return `select query from ${qname(extSchema, 'pg_stat_statements')} where dbid = (select oid from pg_database where datname = current_database()) and query ~* 'on\\s+conflict' limit 5000`;
 }
 
 /**

@@ -3,7 +3,10 @@
 // locks such a statement takes against the server's lock table, and, with pg_stat_statements
 // loaded (.ci/run preloads it), the application's most frequent such statements. Then the
 // claim is checked: the statement really takes that many locks on the partitioned table.
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { sqlFile } from '../src/db';
+import { conflictStatementsSql } from '../src/preflightsql';
 import { statusQuery } from '../src/shared';
 import { createTestDb, startTestWorker, uniqueId, type TestDb, type TestWorker } from './helpers';
 
@@ -87,5 +90,21 @@ test('the claim holds: after the switchover an update by id takes the locks the 
     expect(Math.abs(held - said)).toBeLessThanOrEqual(5);
   } finally {
     c.release();
+  }
+});
+
+test("the ON CONFLICT statements read for the conflict check are this database's, not another's on the same server", async () => {
+  if (!(await statementsLoaded())) return console.log('pg_stat_statements is not preloaded on this server: nothing to read (run .ci/run to preload it)');
+  const other = await createTestDb();
+  try {
+    const marker = `other_${randomBytes(4).toString('hex')}`;
+    await other.pool.query(`create table ${marker} (id int primary key); insert into ${marker} values (1) on conflict (id) do nothing`);
+    await db.pool.query(`create table mine_conflict (id int primary key); insert into mine_conflict values (1) on conflict (id) do nothing`);
+    const ext = (await db.pool.query(sqlFile('catalog/stat_statements_schema'))).rows[0].nspname as string;
+    const queries = (await db.pool.query(conflictStatementsSql(ext))).rows.map((r) => r.query as string);
+    expect(queries.some((q) => q.includes('mine_conflict'))).toBe(true);
+    expect(queries.filter((q) => q.includes(marker))).toEqual([]);
+  } finally {
+    await other.drop();
   }
 });

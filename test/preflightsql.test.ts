@@ -20,7 +20,9 @@ test('the partition key range: days in UTC for timestamptz, the NULL check only 
 });
 
 test('reads of the table and of pg_stat_statements', () => {
-  expect(conflictStatementsSql('ext')).toBe(`select query from "ext"."pg_stat_statements" where query ~* 'on\\s+conflict' limit 5000`);
+  expect(conflictStatementsSql('ext')).toBe(
+    `select query from "ext"."pg_stat_statements" where dbid = (select oid from pg_database where datname = current_database()) and query ~* 'on\\s+conflict' limit 5000`,
+  );
   expect(hashProbeSql('public', 'revenues', 'h(t)')).toBe(
     'SELECT h(t) AS h FROM (SELECT * FROM "public"."revenues" LIMIT 0) t RIGHT JOIN (VALUES (1)) v(ps_probe) ON true',
   );
