@@ -168,8 +168,12 @@ export class Brake {
   private async look(): Promise<Look> {
     await this.controls.refresh();
     const live = this.controls.current;
+    // The database's count of unfinished streams below, read at most once per look (the hold and the pace both ask).
+    let below: Promise<number> | undefined;
+    const read = this.stream.busyBelow;
+    const busyBelow = read && (() => (below ??= read()));
     const firstHeld = live.paused ?? live.hold;
-    const held = firstHeld ?? (await oneStream(this.c, this.env, live, this.stream.busyBelow));
+    const held = firstHeld ?? (await oneStream(this.c, this.env, live, busyBelow));
     const why = held ?? (await brakeReason(this.c, live.brake, this.lastBatchMs));
     const waitMs = why === null ? 0 : held !== null ? (firstHeld === null ? ONE_STREAM_LOOK_MS : 500) : (live.brake.brakePauseMs ?? 500);
     const batchMs = this.lastBatchMs;
@@ -177,7 +181,7 @@ export class Brake {
     const paced = why === null && live.brake.adaptive !== false;
     if (!paced) return { why, waitMs, hold: true, held, paced };
     // The lowest stream still copying pauses; a higher one holds (writers first, activities/pacer.ts).
-    const lowest = this.stream.stream === 0 || (this.stream.busyBelow !== undefined && (await this.stream.busyBelow()) <= 0);
+    const lowest = this.stream.stream === 0 || (busyBelow !== undefined && (await busyBelow()) <= 0);
     return { ...(await this.pacer.next(this.c, batchMs || Infinity, lowest)), held, paced };
   }
 }
