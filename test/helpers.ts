@@ -95,17 +95,8 @@ export async function startTestWorker(
 
 /** A fresh database and a worker on it (target `default`) for the whole test file; `set` receives them once both are up. */
 export function databaseAndWorker(set: (db: TestDb, w: TestWorker) => void): void {
-  let db: TestDb | undefined;
-  let w: TestWorker | undefined;
-  beforeAll(async () => {
-    db = await createTestDb();
-    w = await startTestWorker({ default: db.url });
-    set(db, w);
-  });
-  afterAll(async () => {
-    await w?.stop();
-    await db?.drop();
-  });
+  const env = databasesAndWorker(['default'], async () => undefined);
+  beforeAll(() => set(env.dbs.default, env.w));
 }
 
 /**
